@@ -1,0 +1,158 @@
+"""B1: token signing — the hsm async API, sign_many, and the HTTP signing API — against a raw
+python-pkcs11 loop on the same token and a bare aiohttp handler (framework ceiling).
+
+The raw loop is the one place outside hsm/ that imports pkcs11: it is the baseline
+the token layer is measured against, not product code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.b5_small_docs import ceiling_server, init_node
+from bench.common import Result
+from bench.node import server_process
+from gateway.config import load_settings
+from gateway.tokens import token_config
+from hsm import SignRequest, Token, TokenConfig
+
+CONCURRENCY = 64
+
+
+def raw_loop_rate(config: TokenConfig, label: str, digests: list[bytes]) -> float:
+    """Signatures per second from a plain python-pkcs11 loop (one session, one thread)."""
+    import pkcs11
+    from pkcs11 import Mechanism, ObjectClass
+
+    if config.softhsm_conf:
+        os.environ["SOFTHSM2_CONF"] = config.softhsm_conf
+    lib = pkcs11.lib(config.module_path)
+    token = lib.get_token(token_label=config.token_label)
+    with token.open(user_pin=config.pin.reveal()) as session:
+        key: Any = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
+        start = time.perf_counter()
+        for digest in digests:
+            key.sign(digest, mechanism=Mechanism.ECDSA)
+        return len(digests) / (time.perf_counter() - start)
+
+
+async def layer_rates(config: TokenConfig, label: str, digests: list[bytes]) -> tuple[float, float]:
+    """(concurrent ``await sign`` rate, ``sign_many`` rate) through the hsm layer."""
+    token = await Token.open(config)
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(token.sign_digest(label, d, encoding="raw") for d in digests))
+        single = len(digests) / (time.perf_counter() - start)
+        requests = [SignRequest(label, d, prehashed=True, encoding="raw") for d in digests]
+        start = time.perf_counter()
+        await token.sign_many(requests)
+        batch = len(digests) / (time.perf_counter() - start)
+    finally:
+        await token.close()
+    return single, batch
+
+
+async def http_rate(
+    base: str, headers: dict[str, str], key: str, seconds: float, batch: int
+) -> float:
+    """Signatures per second through POST /api/v1/sign (single, or the batch form)."""
+    import aiohttp
+
+    digest = base64.b64encode(hashlib.sha256(b"bench").digest()).decode()
+    item: dict[str, object] = {"digest": digest}
+    body: dict[str, object] = {"batch": [item] * batch} if batch > 1 else item
+    url = f"{base}/api/v1/sign/{key}"
+    done = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                async with session.post(url, json=body) as response:
+                    await response.read()
+                    if response.status == 200:
+                        done += batch
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return done / (time.perf_counter() - start)
+
+
+def run(quick: bool) -> list[Result]:
+    """Measure the token layer and (when the signing API is present) the HTTP API."""
+    count = 500 if quick else 5000
+    digests = [hashlib.sha256(str(i).encode()).digest() for i in range(count)]
+    with tempfile.TemporaryDirectory(prefix="sekisho-b1-") as tmp:
+        data_dir = Path(tmp) / "var"
+        init_node(data_dir)
+        settings = load_settings(environ={"SEKISHO_DATA": str(data_dir)})
+        config = token_config(settings)
+        label = settings.keys.signing
+        raw = raw_loop_rate(config, label, digests)
+        single, batch = asyncio.run(layer_rates(config, label, digests))
+        results = [
+            Result(
+                "B1",
+                f"hsm sign_many, {count} ECDSA P-256 digests",
+                batch,
+                "sig/s",
+                {"raw python-pkcs11 loop": raw},
+                "raw python-pkcs11 loop",
+                ">= 0.8x raw loop",
+                batch >= 0.8 * raw,
+            ),
+            Result(
+                "B1",
+                f"hsm await sign x{count} concurrent",
+                single,
+                "sig/s",
+                {"raw python-pkcs11 loop": raw},
+                "raw python-pkcs11 loop",
+                "(informational)",
+            ),
+        ]
+        results.extend(_http_results(data_dir, quick))
+    return results
+
+
+def _http_results(data_dir: Path, quick: bool) -> list[Result]:
+    from bench.b1_http import client_token
+
+    seconds = 2.0 if quick else 10.0
+    token, key = client_token(data_dir)
+    headers = {"Authorization": f"Bearer {token}"}
+    with server_process(data_dir) as (base, _):
+        single = asyncio.run(http_rate(base, headers, key, seconds, 1))
+        batch = asyncio.run(http_rate(base, headers, key, seconds, 100))
+    with ceiling_server(64) as ceiling_base:
+        # The same client and request body against a handler that returns a constant.
+        ceiling = asyncio.run(http_rate(ceiling_base, {}, key, seconds, 1))
+    return [
+        Result(
+            "B1",
+            f"POST /api/v1/sign single, {CONCURRENCY} concurrent clients",
+            single,
+            "sig/s",
+            {"bare aiohttp handler": ceiling},
+            "bare aiohttp handler",
+            ">= 0.5x framework ceiling",
+            single >= 0.5 * ceiling,
+        ),
+        Result(
+            "B1",
+            f"POST /api/v1/sign batch of 100, {CONCURRENCY} concurrent clients",
+            batch,
+            "sig/s",
+            {"bare aiohttp handler (req/s)": ceiling},
+            None,
+            "(informational)",
+        ),
+    ]

@@ -1,0 +1,154 @@
+"""B4: decrypt-and-serve of a large document over loopback, against raw AES-GCM decryption
+of the same bytes and nginx serving the same ciphertext file; gateway memory growth too."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bench.b5_small_docs import init_node, person_token
+from bench.common import Result
+from bench.node import free_port, reset_peak_rss, rss_mib, server_process
+from gateway.documents.stream_aead import TAG_SIZE, StreamEncryptor
+
+SEGMENT = 64 * 1024
+MIB = 1024 * 1024
+
+
+def _chunk(n: int) -> bytes:
+    return n.to_bytes(8, "big") * (MIB // 8)
+
+
+async def _upload(base: str, headers: dict[str, str], size: int) -> str:
+    async def body() -> AsyncIterator[bytes]:
+        for n in range(size // MIB):
+            yield _chunk(n)
+
+    timeout = aiohttp.ClientTimeout(total=1800)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+        url = f"{base}/api/v1/documents?title=Large&label=SECRET//LOGISTICS"
+        async with session.post(url, data=body()) as response:
+            response.raise_for_status()
+            return str((await response.json())["id"])
+
+
+def curl_rate(url: str, headers: dict[str, str], expected: int) -> float:
+    """MiB/s for one download with curl (a C client, so the client is not the limit)."""
+    command = ["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    size, seconds = int(out[0]), float(out[1])
+    if size != expected:
+        raise RuntimeError(f"downloaded {size} bytes, expected {expected}")
+    return size / MIB / seconds
+
+
+def aes_gcm_rate(size: int) -> float:
+    """MiB/s of raw AES-256-GCM decryption of the same amount, segmented the same way."""
+    key = AESGCM.generate_key(bit_length=256)
+    encryptor = StreamEncryptor(key, b"bench", SEGMENT)
+    header = encryptor.header()
+    sealed = bytearray()
+    for n in range(size // MIB):
+        sealed += encryptor.update(_chunk(n))
+    sealed += encryptor.finalize()
+    aead = AESGCM(key)
+    step = SEGMENT + TAG_SIZE
+    view = memoryview(bytes(sealed))
+    nonce_prefix = header[9:16]
+    segments = len(view) // step + (1 if len(view) % step else 0)
+    ad = header + b"bench"
+    start = time.perf_counter()
+    for index in range(segments):
+        last = b"\x01" if index == segments - 1 else b"\x00"
+        nonce = nonce_prefix + index.to_bytes(4, "big") + last
+        aead.decrypt(nonce, view[index * step : (index + 1) * step].tobytes(), ad)
+    return size / MIB / (time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def nginx_serving(directory: Path) -> Iterator[str]:
+    """nginx (Debian package) serving ``directory`` on a loopback port."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
+    port = free_port()
+    work = Path(tempfile.mkdtemp(prefix="sekisho-nginx-"))
+    (work / "logs").mkdir()
+    conf = work / "nginx.conf"
+    conf.write_text(
+        f"{'user root; ' if os.geteuid() == 0 else ''}worker_processes 1; daemon off;\n"
+        f"pid {work}/nginx.pid; error_log {work}/logs/error.log;\n"
+        "events { worker_connections 64; }\n"
+        "http { access_log off; sendfile on; "
+        f"client_body_temp_path {work}; proxy_temp_path {work}; fastcgi_temp_path {work}; "
+        f"uwsgi_temp_path {work}; scgi_temp_path {work}; "
+        f"server {{ listen 127.0.0.1:{port}; root {directory}; }} }}\n"
+    )
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(work)])
+    try:
+        time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(quick: bool) -> list[Result]:
+    """Throughput and memory growth for one large download."""
+    size = (16 if quick else 512) * MIB
+    with tempfile.TemporaryDirectory(prefix="sekisho-b4-") as tmp:
+        data_dir = Path(tmp) / "var"
+        init_node(data_dir)
+        headers = {"Authorization": f"Bearer {asyncio.run(person_token(data_dir))}"}
+        with server_process(data_dir) as (base, pid):
+            doc = asyncio.run(_upload(base, headers, size))
+            rss_before = rss_mib(pid)
+            reset_peak_rss(pid)
+            ours = curl_rate(f"{base}/api/v1/documents/{doc}/content", headers, size)
+            growth = rss_mib(pid, "VmHWM") - rss_before
+        blob = next(
+            p for p in (data_dir / "blobs").rglob("*") if p.is_file() and p.parent.name != "tmp"
+        )
+        served = Path(tmp) / "www"
+        served.mkdir()
+        os.link(blob, served / "ciphertext.bin")
+        with nginx_serving(served) as nginx_base:
+            nginx = curl_rate(f"{nginx_base}/ciphertext.bin", {}, blob.stat().st_size)
+    decrypt = aes_gcm_rate(size)
+    lower_name = "AES-GCM decrypt" if decrypt <= nginx else "nginx"
+    lower = min(decrypt, nginx)
+    return [
+        Result(
+            "B4",
+            f"decrypt-and-serve {size // MIB} MiB over loopback (curl client)",
+            ours,
+            "MiB/s",
+            {"AES-GCM decrypt": decrypt, "nginx": nginx},
+            lower_name,
+            ">= 0.5x the lower limit",
+            ours >= 0.5 * lower,
+        ),
+        Result(
+            "B4",
+            "gateway peak RSS growth during the download",
+            growth,
+            "MiB",
+            {},
+            None,
+            "< 64 MiB",
+            growth < 64,
+        ),
+    ]

@@ -1,0 +1,119 @@
+"""B5: 4 KiB documents through the API at 64 concurrent clients (each access authorised,
+decrypted and durably ledgered) against a bare aiohttp handler returning 4 KiB."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+
+from bench.common import Result, percentile
+from bench.load import run_load
+from bench.node import free_port, server_process
+from gateway.auth.tokens import issue_token
+from gateway.db import close_database, open_database
+from gateway.models import Principal
+
+SIZE = 4096
+CONCURRENCY = 64
+
+
+async def person_token(data_dir: Path, username: str = "alice") -> str:
+    """A personal API token for a demo account, made directly in the node's database."""
+    await open_database(f"sqlite://{data_dir / 'sekisho.sqlite3'}")
+    try:
+        return await issue_token(principal=await Principal.get(username=username))
+    finally:
+        await close_database()
+
+
+def init_node(data_dir: Path) -> None:
+    """``sekisho init --demo`` into a data directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    env["SEKISHO_DATA"] = str(data_dir)
+    subprocess.run(
+        [sys.executable, "-m", "gateway.cli.main", "init", "--demo"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+async def upload_many(base: str, headers: dict[str, str], count: int, size: int) -> list[str]:
+    """Upload ``count`` random documents; return their ids."""
+    ids = []
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for n in range(count):
+            url = f"{base}/api/v1/documents?title=Doc%20{n}&label=SECRET//LOGISTICS"
+            async with session.post(url, data=os.urandom(size)) as response:
+                response.raise_for_status()
+                ids.append((await response.json())["id"])
+    return ids
+
+
+@contextlib.contextmanager
+def ceiling_server(size: int) -> Iterator[str]:
+    """The bare aiohttp baseline server."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.ceiling", str(port), str(size)])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/x", timeout=1).read()  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def run(quick: bool) -> list[Result]:
+    """Requests per second and p99 for 4 KiB documents, next to the framework ceiling."""
+    seconds = 2.0 if quick else 15.0
+    with tempfile.TemporaryDirectory(prefix="sekisho-b5-") as tmp:
+        data_dir = Path(tmp) / "var"
+        init_node(data_dir)
+        token = asyncio.run(person_token(data_dir))
+        headers = {"Authorization": f"Bearer {token}"}
+        with server_process(data_dir) as (base, _pid):
+            ids = asyncio.run(upload_many(base, headers, 20 if quick else 200, SIZE))
+            urls = [f"{base}/api/v1/documents/{doc}/content" for doc in ids]
+            ours = run_load(urls, headers, CONCURRENCY, seconds)
+        with ceiling_server(SIZE) as ceiling_base:
+            ceiling = run_load([ceiling_base + "/doc"], {}, CONCURRENCY, seconds)
+    p99 = percentile(ours.latencies_ms, 0.99)
+    return [
+        Result(
+            "B5",
+            f"4 KiB document GET, {CONCURRENCY} clients, authorised+decrypted+ledgered "
+            f"({ours.errors} errors)",
+            ours.rate,
+            "req/s",
+            {"bare aiohttp 4 KiB": ceiling.rate},
+            "bare aiohttp 4 KiB",
+            ">= 1,000 req/s; p99 < 100 ms",
+            ours.rate >= 1000 and p99 < 100 and ours.errors == 0,
+        ),
+        Result(
+            "B5",
+            "4 KiB document GET p99 latency",
+            p99,
+            "ms",
+            {"bare aiohttp 4 KiB p99": percentile(ceiling.latencies_ms, 0.99)},
+            "bare aiohttp 4 KiB p99",
+            "< 100 ms",
+            p99 < 100,
+        ),
+    ]

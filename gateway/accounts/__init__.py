@@ -1,0 +1,1 @@
+"""People and their clearance: accounts, roles and personal API tokens."""

@@ -1,0 +1,136 @@
+"""The composition root: the one place that wires database, token, API and portal together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.accounts import http as accounts_http
+from gateway.accounts import openapi as accounts_openapi
+from gateway.config import Settings
+from gateway.db import close_database, open_database
+from gateway.documents import http as documents_http
+from gateway.documents import openapi as documents_openapi
+from gateway.documents.wiring import build_documents
+from gateway.http import anchors as anchors_http
+from gateway.http import health, metrics, signing_openapi
+from gateway.http import signing as signing_http
+from gateway.http import witnesses as witnesses_http
+from gateway.http.auth import auth_middleware
+from gateway.http.errors import error_middleware
+from gateway.http.keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, SIGNING, TOKEN, WITNESSING
+from gateway.http.openapi import OPENAPI_DOCUMENT, build_document, serve_openapi
+from gateway.ledger import http as ledger_http
+from gateway.ledger import openapi as ledger_openapi
+from gateway.ledger.auditor import LedgerAuditor
+from gateway.ledger.wiring import build_ledger, build_witnessing
+from gateway.signing.wiring import build_signing
+from gateway.tokens import token_config
+from gateway.trail import http as trail_http
+from gateway.trail import openapi as trail_openapi
+from hsm import Token
+from web.portal import setup_portal
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the database for the app's lifetime."""
+    await open_database(app[SETTINGS].database_url)
+    yield
+    await close_database()
+
+
+async def token_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Log in to the token once for the app's lifetime."""
+    token = await Token.open(token_config(app[SETTINGS]))
+    app[TOKEN] = token
+    yield
+    await token.close()
+
+
+async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the ledger (sequencer when this process leads) for the app's lifetime."""
+    ledger = await build_ledger(app[SETTINGS], app[TOKEN])
+    app[LEDGER] = ledger
+    await ledger.start()
+    yield
+    await ledger.stop()
+
+
+async def witnessing_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Collect witness cosignatures (sent only while this process sequences)."""
+    witnessing = build_witnessing(app[SETTINGS], app[LEDGER])
+    if witnessing is None:
+        yield
+        return
+    app[WITNESSING] = witnessing
+    await witnessing.start()
+    yield
+    await witnessing.stop()
+
+
+async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the periodic ledger auditor (incremental, with a periodic full pass)."""
+    settings = app[SETTINGS].ledger
+    auditor = LedgerAuditor(
+        app[LEDGER], interval=settings.audit_seconds, full_interval=settings.audit_full_seconds
+    )
+    app[AUDITOR] = auditor
+    await auditor.start()
+    yield
+    await auditor.stop()
+
+
+async def documents_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The document services, on the token, ledger and blob store."""
+    app[DOCUMENTS] = build_documents(app[SETTINGS], app[TOKEN], app[LEDGER])
+    yield
+
+
+async def signing_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The signing API's services (key registry, signing, anchoring, rate limits)."""
+    app[SIGNING] = build_signing(app[SETTINGS], app[TOKEN], app[LEDGER])
+    yield
+
+
+def build_app(settings: Settings) -> web.Application:
+    """Build the aiohttp application for one node."""
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.http.max_body_mib * 1024 * 1024,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(token_ctx)
+    app.cleanup_ctx.append(ledger_ctx)
+    app.cleanup_ctx.append(witnessing_ctx)
+    app.cleanup_ctx.append(audit_ctx)
+    app.cleanup_ctx.append(documents_ctx)
+    app.cleanup_ctx.append(signing_ctx)
+    app.add_routes(health.routes)
+    app.add_routes(metrics.routes)
+    app.add_routes(ledger_http.routes)
+    app.add_routes(witnesses_http.routes)
+    app.add_routes(documents_http.routes)
+    app.add_routes(signing_http.routes)
+    app.add_routes(anchors_http.routes)
+    app.add_routes(accounts_http.routes)
+    app.add_routes(trail_http.routes)
+    app[OPENAPI_DOCUMENT] = build_document(api_descriptions())
+    app.router.add_get("/api/openapi.json", serve_openapi)
+    setup_portal(app)  # last: its middleware and services sit inside the gateway's
+    return app
+
+
+def api_descriptions() -> dict[str, dict[str, object]]:
+    """OpenAPI path items contributed by each API module."""
+    parts: dict[str, dict[str, object]] = {
+        "/api/openapi.json": {"get": {"summary": "This OpenAPI document", "security": []}},
+        **documents_openapi.PATHS,
+        **ledger_openapi.PATHS,
+        **witnesses_http.PATHS,
+        **signing_openapi.PATHS,
+        **accounts_openapi.PATHS,
+        **trail_openapi.PATHS,
+    }
+    return parts

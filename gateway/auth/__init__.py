@@ -1,0 +1,1 @@
+"""Who is calling: identities, bearer tokens, scopes."""

@@ -1,0 +1,72 @@
+"""Portal sign-in tables: sessions (stored hashed), sign-in attempts, lock-outs, certificates."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from gateway.models import Principal
+
+
+class PortalSession(Model):
+    """A signed-in browser. Only the SHA-256 of the session id is stored."""
+
+    id_hash = fields.CharField(max_length=64, primary_key=True)
+    principal: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "sekisho.Principal", related_name="portal_sessions", on_delete=fields.CASCADE
+    )
+    principal_id: int
+    method = fields.CharField(max_length=16)  # "password" or "certificate"
+    source = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)  # the absolute time-out
+
+    class Meta:
+        table = "portal_session"
+
+
+class SignInAttempt(Model):
+    """One sign-in attempt, kept for throttling and for officers' alerts."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(db_index=True)
+    username = fields.CharField(max_length=64, db_index=True)
+    known = fields.BooleanField(default=False)  # the username names an account
+    source = fields.CharField(max_length=64, db_index=True)
+    method = fields.CharField(max_length=16, default="password")
+    outcome = fields.CharField(max_length=16)  # granted, denied, locked
+    reason = fields.CharField(max_length=32, default="")
+
+    class Meta:
+        table = "sign_in_attempt"
+
+
+class SignInLock(Model):
+    """A lock-out of one account name or one client address until ``until``."""
+
+    id = fields.BigIntField(primary_key=True)
+    scope = fields.CharField(max_length=16)  # "account" or "address"
+    subject = fields.CharField(max_length=64)
+    at = fields.DatetimeField()
+    until = fields.DatetimeField(db_index=True)
+    failures = fields.IntField()
+
+    class Meta:
+        table = "sign_in_lock"
+
+
+class PersonCertificate(Model):
+    """A TLS client certificate (SHA-256 of its DER) with which a person may sign in."""
+
+    id = fields.IntField(primary_key=True)
+    fingerprint = fields.CharField(max_length=64, unique=True)
+    principal: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "sekisho.Principal", related_name="certificates", on_delete=fields.CASCADE
+    )
+    principal_id: int
+    label = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "person_certificate"

@@ -1,0 +1,133 @@
+"""Bearer tokens: generated with 256 bits of randomness, stored as SHA-256, shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+
+from gateway.auth.identity import Identity, Unauthenticated
+from gateway.models import ApiClient, ApiToken, Principal
+
+LAST_USED_GRANULARITY = timedelta(minutes=5)  # avoid a write per request
+TOKEN_PREFIX = "sks_"  # noqa: S105 - a prefix, not a secret
+
+
+def new_token() -> str:
+    """A fresh bearer token."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """The stored form of a token (tokens are random, so a plain hash suffices)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_token(
+    *, principal: Principal | None = None, client: ApiClient | None = None, label: str = ""
+) -> str:
+    """Create a token for a person or a client; the plain token is returned once."""
+    if (principal is None) == (client is None):
+        raise ValueError("a token belongs to exactly one person or client")
+    token = new_token()
+    await ApiToken.create(
+        token_hash=token_digest(token),
+        prefix=token[:12],
+        principal=principal,
+        client=client,
+        label=label,
+    )
+    return token
+
+
+def identity_of_person(person: Principal, via: str) -> Identity:
+    """The identity of a person."""
+    return Identity(
+        kind="person",
+        name=person.username,
+        principal_id=person.id,
+        roles=frozenset(person.roles),
+        level=person.level,
+        compartments=frozenset(person.compartments),
+        nationality=person.nationality,
+        via=via,
+    )
+
+
+def identity_of_client(client: ApiClient, via: str) -> Identity:
+    """The identity of an API client."""
+    return Identity(
+        kind="client",
+        name=client.name,
+        client_id=client.id,
+        scopes=frozenset(client.scopes),
+        keys=frozenset(client.keys),
+        rate_per_minute=client.rate_per_minute,
+        via=via,
+    )
+
+
+class _IdentityCache:
+    """Identities of recently seen tokens, for at most ``ttl`` seconds.
+
+    A revocation, disablement or clearance change made by another process takes
+    effect within ``ttl``; changes made in this process call :meth:`clear`.
+    """
+
+    def __init__(self, ttl: float = 5.0, size: int = 4096) -> None:
+        self.ttl = ttl
+        self._size = size
+        self._entries: dict[str, tuple[float, Identity]] = {}
+
+    def get(self, digest: str) -> Identity | None:
+        found = self._entries.get(digest)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, digest: str, identity: Identity) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[digest] = (time.monotonic() + self.ttl, identity)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+identity_cache = _IdentityCache()
+
+
+async def authenticate_bearer(token: str) -> Identity:
+    """The identity behind a bearer token, or Unauthenticated."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        raise Unauthenticated("the bearer token is not a Sekisho token")
+    digest = token_digest(token)
+    cached = identity_cache.get(digest)
+    if cached is not None:
+        return cached
+    row = await ApiToken.get_or_none(token_hash=digest).select_related("principal", "client")
+    if row is None or row.revoked or not hmac.compare_digest(row.token_hash, digest):
+        raise Unauthenticated("the bearer token is unknown or revoked")
+    now = datetime.now(UTC)
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+        await ApiToken.filter(id=row.id).update(last_used_at=now)
+    if row.principal is not None:
+        if row.principal.disabled:
+            raise Unauthenticated("this account is disabled")
+        identity = identity_of_person(row.principal, "token")
+    elif row.client is not None and not row.client.revoked:
+        identity = identity_of_client(row.client, "token")
+    else:
+        raise Unauthenticated("the bearer token's client is revoked")
+    identity_cache.put(digest, identity)
+    return identity
+
+
+async def authenticate_certificate(fingerprint: str) -> Identity:
+    """The API client registered for a TLS client-certificate SHA-256 fingerprint."""
+    client = await ApiClient.get_or_none(cert_fingerprint=fingerprint.lower(), revoked=False)
+    if client is None:
+        raise Unauthenticated("no API client is registered for this client certificate")
+    return identity_of_client(client, "certificate")

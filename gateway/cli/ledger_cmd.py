@@ -1,0 +1,253 @@
+"""``sekisho ledger verify|checkpoint`` and ``sekisho verify RECEIPT``.
+
+``ledger verify`` audits the local database (log key read from the token)
+or, with ``--url``, a running node through its tlog-tiles resources. Remote
+verification is only as good as the key it checks against: pin it with
+``--key``; without one the key the node itself serves is used, with a
+warning, which proves consistency but not authenticity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.cli.progress import ProgressBar
+from gateway.config import Settings
+from gateway.db import close_database, open_database
+from gateway.errors import BadRequest, Unavailable
+from gateway.http.ledger_client import ledger_client
+from gateway.ledger.audit import AuditResult, LogKey, audit
+from gateway.ledger.audit_sources import DatabaseAuditSource, TileAuditSource
+from gateway.ledger.checkpoint import open_signed_checkpoint
+from gateway.ledger.merkle import ProofError, root_from_inclusion_proof
+from gateway.ledger.note import SIG_ED25519_COSIGNATURE, NoteError, parse_verifier_key
+from gateway.ledger.receipt import LeafHash, parse_receipt, verify_receipt
+from gateway.ledger.signer import CheckpointSigner
+from gateway.tokens import token_config
+from hsm import Token
+
+_MAX_FILE = 4 << 20
+
+
+def register(commands: Any) -> None:
+    """Add ``ledger verify``, ``ledger checkpoint`` and ``verify``."""
+    ledger = commands.add_parser("ledger", help="inspect and verify the tamper-evident ledger")
+    sub = ledger.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
+    verify = sub.add_parser(
+        "verify", help="recompute every hash and check every checkpoint signature"
+    )
+    verify.add_argument(
+        "--url", help="verify a running node (its /ledger/ tlog-tiles) instead of the database"
+    )
+    verify.add_argument(
+        "--key",
+        metavar="VKEY_OR_FILE",
+        help="the log's verifier key, or a file holding it (default: the token's key locally; "
+        "with --url, the key the node serves, which only a pinned --key makes trustworthy)",
+    )
+    verify.add_argument("--origin", help="expected checkpoint origin (default: the key name)")
+    verify.set_defaults(handler=run_ledger_verify)
+    checkpoint = sub.add_parser("checkpoint", help="print the latest signed checkpoint")
+    checkpoint.add_argument("--url", help="read it from a running node instead")
+    checkpoint.set_defaults(handler=run_ledger_checkpoint)
+
+    receipt = commands.add_parser(
+        "verify", help="verify a ledger receipt (c2sp.org/tlog-proof) offline"
+    )
+    receipt.add_argument("receipt", metavar="RECEIPT_FILE", help="the receipt ('-' for stdin)")
+    receipt.add_argument(
+        "--key", required=True, metavar="VKEY_OR_FILE", help="the log's verifier key or its file"
+    )
+    what = receipt.add_mutually_exclusive_group()
+    what.add_argument("--entry", metavar="FILE", help="the entry bytes the receipt is for")
+    what.add_argument("--leaf-hash", metavar="HEX", help="or the entry's RFC 6962 leaf hash")
+    receipt.add_argument("--origin", help="expected checkpoint origin (default: the key name)")
+    receipt.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's cosigner key (type 0x04); repeat for each witness",
+    )
+    receipt.add_argument(
+        "--quorum", type=int, default=0, help="how many --witness cosignatures must verify"
+    )
+    receipt.set_defaults(handler=run_receipt_verify)
+
+
+# --- inputs ------------------------------------------------------------------------
+
+
+def _read_file(name: str, what: str) -> bytes:
+    if name == "-":
+        data = sys.stdin.buffer.read(_MAX_FILE + 1)
+        if len(data) > _MAX_FILE:
+            raise BadRequest(f"the {what} on standard input is larger than {_MAX_FILE} bytes")
+        return data
+    path = Path(name)
+    if not path.is_file():
+        raise BadRequest(f"{what} file {name} does not exist")
+    if path.stat().st_size > _MAX_FILE:
+        raise BadRequest(f"{what} file {name} is larger than {_MAX_FILE} bytes")
+    return path.read_bytes()
+
+
+def read_key(value: str, origin: str | None = None) -> LogKey:
+    """A verifier key given inline (``name+id+base64``) or as a file holding one."""
+    if os.path.isfile(value):
+        text = _read_file(value, "key").decode("utf-8", errors="replace").strip()
+    elif "+" not in value:
+        raise BadRequest(f"{value!r} is neither a key file nor a verifier key (name+id+key)")
+    else:
+        text = value
+    return LogKey.from_vkey(text, origin)
+
+
+# --- ledger verify ---------------------------------------------------------------------
+
+
+def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Audit the ledger; exit 0 when intact, 1 with the first problem otherwise."""
+    bar = ProgressBar(sys.stderr, "verifying ledger")
+    try:
+        if args.url:
+            result = asyncio.run(_verify_remote(args, bar))
+        else:
+            _require_database(settings)
+            result = asyncio.run(_verify_local(args, settings, bar))
+    finally:
+        bar.close()
+    if result.finding is not None:
+        print(f"ledger TAMPERED: {result.finding.message}")
+        return 1
+    state = result.state
+    print(f"ledger OK: {state.size} entries, {state.checkpoints} checkpoints verified")
+    return 0
+
+
+async def _token_key(settings: Settings) -> LogKey:
+    token = await Token.open(token_config(settings))
+    try:
+        signer = await CheckpointSigner.create(token, settings.keys.ledger, settings.ledger_origin)
+    finally:
+        await token.close()
+    return LogKey(signer.origin, signer.public_key, signer.origin)
+
+
+def _require_database(settings: Settings) -> None:
+    """Refuse to create an empty SQLite file where the node's database should be."""
+    url = settings.database_url
+    if url.startswith("sqlite://") and not os.path.isfile(url.removeprefix("sqlite://")):
+        raise Unavailable(f"no database at {url.removeprefix('sqlite://')}: run 'sekisho init'")
+
+
+async def _verify_local(
+    args: argparse.Namespace, settings: Settings, bar: ProgressBar
+) -> AuditResult:
+    key = read_key(args.key, args.origin) if args.key else await _token_key(settings)
+    await open_database(settings.database_url)
+    try:
+        return await audit(DatabaseAuditSource(), key, progress=bar.update)
+    finally:
+        await close_database()
+
+
+async def _verify_remote(args: argparse.Namespace, bar: ProgressBar) -> AuditResult:
+    async with ledger_client(args.url) as client:
+        if args.key:
+            key = read_key(args.key, args.origin)
+        else:
+            served = await client.key()
+            key = LogKey.from_vkey(str(served["vkey"]), args.origin or served.get("origin"))
+            print(
+                f"sekisho: warning: no --key given; checking against the key the node serves "
+                f"({served['vkey']}). Pin it with --key to detect a substituted log.",
+                file=sys.stderr,
+            )
+        return await audit(TileAuditSource(client), key, progress=bar.update)
+
+
+# --- ledger checkpoint -----------------------------------------------------------------
+
+
+def run_ledger_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the latest signed checkpoint note."""
+    if not args.url:
+        _require_database(settings)
+    sys.stdout.write(asyncio.run(_latest_note(args, settings)))
+    return 0
+
+
+async def _latest_note(args: argparse.Namespace, settings: Settings) -> str:
+    if args.url:
+        async with ledger_client(args.url) as client:
+            data = await client.fetch("checkpoint")
+        if data is None:
+            raise Unavailable(f"{args.url} serves no ledger checkpoint")
+        return data.decode("utf-8", errors="replace")
+    await open_database(settings.database_url)
+    try:
+        latest = await DatabaseAuditSource().latest_checkpoint()
+    finally:
+        await close_database()
+    if latest is None:
+        raise Unavailable("the ledger has no checkpoint yet")
+    return latest.note
+
+
+# --- verify RECEIPT ----------------------------------------------------------------------
+
+
+def _witness_key(vkey: str) -> tuple[str, bytes]:
+    name, _, public_key = parse_verifier_key(vkey.strip(), sig_type=SIG_ED25519_COSIGNATURE)
+    return name, public_key
+
+
+def run_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Verify a receipt offline: log signature, then inclusion of the entry if given."""
+    del settings
+    receipt = parse_receipt(_read_file(args.receipt, "receipt"))
+    key = read_key(args.key, args.origin)
+    leaf: bytes | LeafHash | None = None
+    if args.entry:
+        leaf = _read_file(args.entry, "entry")
+    elif args.leaf_hash:
+        try:
+            leaf = LeafHash(bytes.fromhex(args.leaf_hash))
+        except ValueError:
+            raise BadRequest("--leaf-hash must be 64 hexadecimal digits") from None
+    witnesses = [_witness_key(vkey) for vkey in args.witness]
+    if args.quorum and leaf is None:
+        raise BadRequest("--quorum needs the entry: give --entry or --leaf-hash")
+    try:
+        if leaf is None:
+            checkpoint, _ = open_signed_checkpoint(
+                receipt.checkpoint_note, key.origin, key.name, key.public_key
+            )
+            # The proof must at least have the right shape for this index and size.
+            root_from_inclusion_proof(bytes(32), receipt.index, checkpoint.size, receipt.proof)
+        else:
+            checkpoint = verify_receipt(
+                receipt,
+                leaf,
+                key.name,
+                key.public_key,
+                key.origin,
+                witnesses=witnesses,
+                quorum=args.quorum,
+            )
+    except (NoteError, ProofError) as exc:
+        print(f"receipt INVALID: {exc.message}")
+        return 1
+    where = f"entry {receipt.index} of {checkpoint.origin} (tree size {checkpoint.size})"
+    if leaf is None:
+        print(f"receipt signature OK: {where}; the entry itself was not checked (give --entry)")
+    else:
+        cosigned = f", cosigned by a quorum of {args.quorum} witnesses" if args.quorum else ""
+        print(f"receipt OK: {where} is signed by the log{cosigned} and includes the entry")
+    return 0

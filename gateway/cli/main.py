@@ -1,0 +1,74 @@
+"""``sekisho``: entry point, argument parsing and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from gateway import __version__
+from gateway.cli import (
+    clients_cmd,
+    hsm_cmd,
+    ledger_cmd,
+    serve_cmd,
+    signkeys_cmd,
+    users_cmd,
+    witness_cmd,
+)
+from gateway.config import Settings, load_settings
+from gateway.errors import ConfigError, SekishoError
+from hsm import HsmError
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="sekisho", description="Sekisho secure document-distribution gateway"
+    )
+    parser.add_argument("--version", action="version", version=f"sekisho {__version__}")
+    parser.add_argument("--config", help="TOML configuration file (default: $SEKISHO_CONFIG)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve_cmd.register(commands)
+    hsm_cmd.register(commands)
+    users_cmd.register(commands)
+    signkeys_cmd.register(commands)  # named signing keys plus keys_cmd's KEK commands
+    clients_cmd.register(commands)
+    ledger_cmd.register(commands)
+    witness_cmd.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Command | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings(args.config)
+        return handler(args, settings)
+    except ConfigError as exc:
+        return fail(exc.message, status=2)
+    except SekishoError as exc:
+        return fail(exc.message)
+    except HsmError as exc:
+        return fail(exc.message)
+    except OSError as exc:
+        return fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+    except KeyboardInterrupt:
+        return 130
+
+
+def fail(message: str, *, status: int = 1) -> int:
+    """Print one error line and return the exit status."""
+    print(f"sekisho: error: {message}", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

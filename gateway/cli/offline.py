@@ -1,0 +1,65 @@
+"""What CLI commands that work beside a running server share.
+
+They open the node's database themselves (the server may hold it too: SQLite
+in WAL mode, or PostgreSQL), ledger through the durable queue
+(:class:`gateway.ledger.queued.QueuedLedger`), and name the operator as actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from tortoise.exceptions import OperationalError
+
+from gateway.config import Settings
+from gateway.db import close_database, open_database
+from gateway.errors import SekishoError
+from gateway.ledger.queued import QueuedLedger
+from gateway.models import NodeState
+
+SOURCE = "cli"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class NotInitialised(SekishoError):
+    """The node has no database yet."""
+
+    code = "not_initialised"
+
+
+@contextlib.asynccontextmanager
+async def node_database(settings: Settings) -> AsyncIterator[QueuedLedger]:
+    """Open an initialised node's database; yields a ledger that queues entries."""
+    url = settings.database_url
+    hint = "this node is not initialised; run 'sekisho init' first"
+    if _missing_sqlite_file(url):
+        raise NotInitialised(hint)
+    await open_database(url)
+    try:
+        try:
+            initialised = await NodeState.get_or_none(key="initialised")
+        except OperationalError:  # a missing table is a missing schema
+            initialised = None
+        if initialised is None:
+            raise NotInitialised(hint)
+        yield QueuedLedger(settings.node.name)
+    finally:
+        await close_database()
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    return url.startswith("sqlite://") and not Path(url.removeprefix("sqlite://")).exists()
+
+
+def operator_actor() -> str:
+    """How ledger entries name the person at the terminal: ``operator:<login>``."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = f"uid-{os.getuid()}"
+    return "operator:" + (_UNSAFE.sub("_", login)[:64] or "unknown")

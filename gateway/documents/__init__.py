@@ -1,0 +1,1 @@
+"""Encrypted documents: envelope encryption, streaming AEAD, blob storage."""

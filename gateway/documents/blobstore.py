@@ -1,0 +1,184 @@
+"""Blob storage behind an interface; the filesystem store is the default.
+
+Writes are atomic: bytes go to a temporary file in the store, which is fsynced
+and renamed into place, and the directory is fsynced. Blob keys are random hex
+chosen by the store, never derived from user input, so no path can escape it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+from gateway.errors import NotFound, SekishoError
+
+READ_CHUNK = 1024 * 1024
+
+
+class StorageFull(SekishoError):
+    """The blob store has no room left."""
+
+    status = 507
+    code = "storage_full"
+
+
+class BlobWriter(Protocol):
+    """An in-progress blob; invisible until committed."""
+
+    async def write(self, data: bytes) -> None:
+        """Append bytes."""
+        ...
+
+    async def commit(self) -> str:
+        """Make the blob durable and visible; returns its key."""
+        ...
+
+    async def abort(self) -> None:
+        """Discard everything written."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Where ciphertext lives."""
+
+    async def create(self) -> BlobWriter:
+        """Start a new blob."""
+        ...
+
+    def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes (or to the end) starting at ``offset``."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove a blob (missing is fine)."""
+        ...
+
+    async def exists(self, key: str) -> bool:
+        """True when the blob is present."""
+        ...
+
+
+def _check_key(key: str) -> None:
+    if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
+        raise NotFound("no such blob")
+
+
+class _FileWriter:
+    def __init__(self, store: FilesystemBlobStore, temp: Path) -> None:
+        self._store = store
+        self._temp = temp
+        self._handle = open(temp, "wb", buffering=0)  # noqa: SIM115 - closed in commit/abort
+        self._pending = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self._pending += data
+        if len(self._pending) >= READ_CHUNK:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        chunk, self._pending = bytes(self._pending), bytearray()
+        try:
+            await asyncio.to_thread(self._handle.write, chunk)
+        except OSError as exc:
+            await self.abort()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("the document store is full; nothing was stored") from None
+            raise
+
+    async def commit(self) -> str:
+        await self._flush()
+        key = secrets.token_hex(16)
+        final = self._store.path_for(key)
+        try:
+            await asyncio.to_thread(self._finish, final)
+        except OSError as exc:
+            await self.abort()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("the document store is full; nothing was stored") from None
+            raise
+        return key
+
+    def _finish(self, final: Path) -> None:
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._temp, final)
+        _fsync_dir(final.parent)
+
+    async def abort(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+        self._temp.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemBlobStore:
+    """Blobs as files under a root directory, two levels of fan-out."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / "tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def path_for(self, key: str) -> Path:
+        """Where a blob key lives."""
+        _check_key(key)
+        return self.root / key[:2] / key[2:4] / key
+
+    async def create(self) -> BlobWriter:
+        """A writer on a fresh temporary file."""
+        temp = self._tmp / f"{secrets.token_hex(16)}.part"
+        return _FileWriter(self, temp)
+
+    async def read(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream a byte range in 1 MiB chunks."""
+        path = self.path_for(key)
+        try:
+            handle = await asyncio.to_thread(open, path, "rb")
+        except FileNotFoundError:
+            raise NotFound("the document's stored content is missing") from None
+        try:
+            await asyncio.to_thread(handle.seek, offset)
+            remaining = length
+            while remaining is None or remaining > 0:
+                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(handle.read, size)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            handle.close()
+
+    async def delete(self, key: str) -> None:
+        """Remove a blob file."""
+        await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
+
+    async def exists(self, key: str) -> bool:
+        """True when the blob file exists."""
+        return await asyncio.to_thread(self.path_for(key).exists)
+
+    def clean_temporaries(self) -> int:
+        """Remove half-written blobs left by a crash; returns how many."""
+        removed = 0
+        for leftover in self._tmp.glob("*.part"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed

@@ -1,0 +1,294 @@
+"""Listing, metadata, versions, receipts, downgrade and destruction of documents."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.auth.identity import Identity
+from gateway.documents.context import DocumentContext
+from gateway.documents.envelope import label_digest
+from gateway.documents.models import Document, DocumentVersion
+from gateway.documents.reader import DocumentReader
+from gateway.documents.writer import DocumentWriter, NewVersion
+from gateway.errors import BadRequest, Forbidden, Unavailable
+from gateway.ledger.service import Ticket
+from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
+
+MAX_PAGE = 200
+MAX_REASON = 1000
+
+
+def version_view(row: DocumentVersion) -> dict[str, Any]:
+    """The JSON view of one version."""
+    return {
+        "version": row.version,
+        "label": row.label,
+        "size": row.size,
+        "filename": row.filename,
+        "media_type": row.media_type,
+        "plaintext_sha256": row.plaintext_sha256,
+        "ciphertext_sha256": row.ciphertext_sha256,
+        "ledger_index": row.ledger_index,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "destroyed": row.destroyed_at is not None,
+    }
+
+
+def document_view(document: Document, row: DocumentVersion) -> dict[str, Any]:
+    """The JSON view of a document at one version."""
+    return {
+        "id": document.id,
+        "title": document.title,
+        "tags": list(document.tags),
+        "label": document.label,
+        "current_version": document.current_version,
+        "created_by": document.created_by,
+        "created_at": document.created_at.isoformat(),
+        "destroyed": document.destroyed,
+        "version": version_view(row),
+    }
+
+
+class DocumentCatalogue:
+    """Everything about documents except streaming their content."""
+
+    def __init__(self, context: DocumentContext) -> None:
+        self._ctx = context
+        self.writer = DocumentWriter(context)
+        self.reader = DocumentReader(context)
+
+    @property
+    def context(self) -> DocumentContext:
+        """The shared dependencies (limits, token, ledger)."""
+        return self._ctx
+
+    @property
+    def max_bytes(self) -> int:
+        """The largest document accepted."""
+        return self._ctx.max_bytes
+
+    def parse_label(self, text: str) -> Label:
+        """Parse a label in this node's scheme (400 on bad input)."""
+        return self._ctx.pdp.parse(text)
+
+    def check_not_lower(self, current_label: str, new: Label) -> None:
+        """A new version may not lower the label; that is a downgrade, with a reason."""
+        current = self._ctx.pdp.parse(current_label)
+        if is_downgrade(current, new, self._ctx.pdp.scheme):
+            raise BadRequest(
+                "a new version cannot lower the label; use the downgrade action with a reason",
+                code="use_downgrade",
+            )
+
+    async def find(
+        self,
+        identity: Identity,
+        document_id: str,
+        action: str,
+        source: str,
+        version: int | None = None,
+    ) -> tuple[Document, DocumentVersion]:
+        """The readable document and version (404 otherwise); the decision is recorded."""
+        return await self._ctx.find_readable(
+            identity, document_id, action=action, source=source, version=version
+        )
+
+    async def created_view(
+        self, identity: Identity, row: DocumentVersion, *, source: str
+    ) -> dict[str, Any]:
+        """The response to an upload: the document at the new version, with its ledger index."""
+        with contextlib.suppress(Unavailable):  # stored and queued; the index can come later
+            await self.resolve_index(row, wait_seconds=5)
+        document = await Document.get(id=row.document_id)  # type: ignore[attr-defined]
+        if row.version == 1:  # a new document: its upload belongs in the access trail too
+            await self._ctx.recorder.record(
+                identity,
+                action="upload",
+                outcome="granted",
+                reason="granted",
+                source=source,
+                document_id=document.id,
+                version=1,
+            )
+        return document_view(document, row)
+
+    async def resolve_index(self, row: DocumentVersion, wait_seconds: float = 0) -> int | None:
+        """The ledger index of a version's registration, waiting up to ``wait_seconds``."""
+        if row.ledger_index is not None:
+            return int(row.ledger_index)
+        ledger = self._ctx.ledger
+        if wait_seconds > 0:
+            index = await ledger.integrated(Ticket(row.ledger_queue_id), wait_seconds)
+        else:
+            found = await ledger.store.indexes_for_queue_ids([row.ledger_queue_id])
+            if row.ledger_queue_id not in found:
+                return None
+            index = int(found[row.ledger_queue_id])
+        row.ledger_index = index
+        await DocumentVersion.filter(id=row.id).update(ledger_index=index)
+        return index
+
+    async def search(
+        self,
+        identity: Identity,
+        *,
+        source: str,
+        query: str = "",
+        tag: str = "",
+        level: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Documents the person dominates, newest first; one ledger entry per request."""
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise BadRequest(f"limit is 1..{MAX_PAGE} and offset >= 0", code="bad_page")
+        scheme = self._ctx.pdp.scheme
+        filters: dict[str, Any] = {"destroyed": False}
+        if level:
+            try:
+                filters["level_rank"] = scheme.rank(scheme.canonical_level(level))
+            except LabelError as exc:
+                raise BadRequest(f"level: {exc.message}", code="bad_level") from None
+        if query:
+            filters["title__icontains"] = query[:256]
+        results: list[dict[str, Any]] = []
+        skipped = 0
+        action = "search" if (query or tag or level) else "list"
+        if identity.is_person and identity.level:
+            ceiling = scheme.rank(scheme.canonical_level(identity.level))
+            candidates = Document.filter(level_rank__lte=ceiling, **filters).order_by("-created_at")
+            async for document in _iterate(candidates):
+                if tag and tag.lower() not in document.tags:
+                    continue
+                if not self._ctx.pdp.may_read(identity, document.label).granted:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                row = await DocumentVersion.get(
+                    document_id=document.id, version=document.current_version
+                )
+                results.append(document_view(document, row))
+                if len(results) >= limit:
+                    break
+        await self._ctx.recorder.record(
+            identity,
+            action=action,
+            outcome="granted",
+            reason=f"results_{len(results)}",
+            source=source,
+        )
+        return results
+
+    async def metadata(
+        self, identity: Identity, document_id: str, *, source: str, version: int | None = None
+    ) -> dict[str, Any]:
+        """A document's metadata at its current (or a given) version."""
+        document, row = await self._ctx.find_readable(
+            identity, document_id, action="metadata", source=source, version=version
+        )
+        await self.resolve_index(row)
+        view = document_view(document, row)
+        view["versions"] = await self._readable_versions(identity, document)
+        return view
+
+    async def versions(
+        self, identity: Identity, document_id: str, *, source: str
+    ) -> list[dict[str, Any]]:
+        """The versions of a document the person may see (older ones may be labelled higher)."""
+        document, _ = await self._ctx.find_readable(
+            identity, document_id, action="versions", source=source
+        )
+        return await self._readable_versions(identity, document)
+
+    async def _readable_versions(
+        self, identity: Identity, document: Document
+    ) -> list[dict[str, Any]]:
+        rows = await DocumentVersion.filter(document_id=document.id).order_by("version")
+        return [
+            version_view(row) for row in rows if self._ctx.pdp.may_read(identity, row.label).granted
+        ]
+
+    async def receipt(
+        self, identity: Identity, document_id: str, *, source: str, version: int | None = None
+    ) -> str:
+        """The tlog-proof receipt of a version's registration."""
+        _, row = await self._ctx.find_readable(
+            identity, document_id, action="receipt", source=source, version=version
+        )
+        index = await self.resolve_index(row, wait_seconds=10)
+        assert index is not None
+        return await self._ctx.ledger.receipt(index)
+
+    async def downgrade(
+        self, identity: Identity, document_id: str, new_label_text: str, reason: str, *, source: str
+    ) -> DocumentVersion:
+        """Re-encrypt the current version under a lower label, as a new version; ledgered."""
+        reason = reason.strip()
+        if not reason or len(reason) > MAX_REASON:
+            raise BadRequest(
+                f"a downgrade needs a reason (1..{MAX_REASON} characters)", code="missing_reason"
+            )
+        document, row = await self._ctx.find_readable(
+            identity, document_id, action="downgrade", source=source
+        )
+        if not identity.roles & {"officer", "admin"}:
+            raise Forbidden("downgrading needs the officer role")
+        scheme = self._ctx.pdp.scheme
+        old = self._ctx.pdp.parse(row.label)
+        new = self._ctx.pdp.parse(new_label_text)
+        if not is_downgrade(old, new, scheme) or format_label(new) == format_label(old):
+            raise BadRequest(
+                "the new label must be lower than the current one", code="not_a_downgrade"
+            )
+        content = await self.reader.open(identity, document, row, None)
+        meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
+        new_row = await self.writer.add_version(identity, document, meta, content.body)
+        await self._ctx.ledger.record(
+            "document.relabelled",
+            document=document.id,
+            version=new_row.version,
+            actor=identity.actor,
+            old_label=label_digest(old),
+            new_label=label_digest(new),
+            reason_sha256=hashlib.sha256(reason.encode()).hexdigest(),
+        )
+        return new_row
+
+    async def destroy(self, identity: Identity, document_id: str, *, source: str) -> int:
+        """Crypto-shred every version: wrapped keys and blobs deleted. Returns the count."""
+        document, _ = await self._ctx.find_readable(
+            identity, document_id, action="destroy", source=source
+        )
+        if not identity.roles & {"officer", "admin"}:
+            raise Forbidden("destroying a document needs the officer role")
+        rows = await DocumentVersion.filter(document_id=document.id, destroyed_at__isnull=True)
+        now = datetime.now(UTC)
+        for row in rows:
+            await self._ctx.ledger.record(
+                "document.destroyed",
+                document=document.id,
+                version=row.version,
+                actor=identity.actor,
+                reason_code="crypto_shred",
+            )
+            await DocumentVersion.filter(id=row.id).update(wrapped_key=None, destroyed_at=now)
+            await self._ctx.blobs.delete(row.blob_key)
+        await Document.filter(id=document.id).update(destroyed=True)
+        return len(rows)
+
+
+async def _iterate(query: Any, page: int = 200) -> AsyncIterator[Document]:
+    offset = 0
+    while True:
+        batch = await query.offset(offset).limit(page)
+        for item in batch:
+            yield item
+        if len(batch) < page:
+            return
+        offset += page

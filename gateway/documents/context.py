@@ -1,0 +1,79 @@
+"""What the document services share: token, ledger, blobs, policy, recorder, limits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.auth.identity import Identity
+from gateway.documents.access import AccessRecorder
+from gateway.documents.blobstore import BlobStore
+from gateway.documents.models import Document, DocumentVersion, KekVersion
+from gateway.errors import NotFound
+from gateway.ledger.service import LedgerService
+from gateway.policy.pdp import PolicyDecisionPoint
+from hsm import Token
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+NOT_FOUND_MESSAGE = "no such document"
+
+
+@dataclass
+class DocumentContext:
+    """Dependencies of the document services."""
+
+    token: Token
+    ledger: LedgerService
+    blobs: BlobStore
+    pdp: PolicyDecisionPoint
+    recorder: AccessRecorder
+    kek_label: str
+    max_bytes: int
+    segment_size: int = 64 * 1024
+
+    async def current_kek(self) -> tuple[str, int]:
+        """The active key-encryption key: label and version."""
+        row = await KekVersion.filter(status="active").order_by("-version").first()
+        return (row.label, row.version) if row else (self.kek_label, 1)
+
+    async def find_readable(
+        self,
+        identity: Identity,
+        document_id: str,
+        *,
+        action: str,
+        source: str,
+        version: int | None = None,
+    ) -> tuple[Document, DocumentVersion]:
+        """The document and version if ``identity`` may read it; every attempt is recorded.
+
+        Unknown ids and documents the person does not dominate give the same 404.
+        """
+        if not _UUID.match(document_id):
+            await self.recorder.record(
+                identity, action=action, outcome="denied", reason="malformed_id", source=source
+            )
+            raise NotFound(NOT_FOUND_MESSAGE)
+        document = await Document.get_or_none(id=document_id)
+        row = None
+        if document is not None:
+            wanted = version if version is not None else document.current_version
+            row = await DocumentVersion.get_or_none(document_id=document_id, version=wanted)
+        label = row.label if row is not None else (document.label if document else "")
+        decision = self.pdp.may_read(identity, label) if document is not None else None
+        granted = decision is not None and decision.granted and row is not None
+        reason = "granted" if granted else ("not_found" if decision is None else decision.reason)
+        if decision is not None and decision.granted and row is None:
+            reason = "no_such_version"
+        await self.recorder.record(
+            identity,
+            action=action,
+            outcome="granted" if granted else "denied",
+            reason=reason,
+            source=source,
+            document_id=document_id,
+            version=version if version is not None else (row.version if row else None),
+        )
+        if not granted or document is None or row is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        return document, row

@@ -1,0 +1,270 @@
+"""HTTP handlers for /api/v1/documents: thin, they parse and call the catalogue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from gateway.auth.identity import Identity
+from gateway.documents.catalogue import DocumentCatalogue
+from gateway.documents.stream_aead import DecryptionError
+from gateway.documents.writer import NewVersion, check_tags
+from gateway.errors import BadRequest, Forbidden
+from gateway.http.auth import identity
+from gateway.http.keys import DOCUMENTS
+
+routes = web.RouteTableDef()
+CHUNK = 256 * 1024
+MAX_FIELD = 4096
+TEXT_FIELDS = ("title", "label", "tags", "filename")
+
+
+def _person(request: web.Request) -> Identity:
+    caller = identity(request)
+    if not caller.is_person:
+        raise Forbidden("the documents API is for people; API clients use the signing API")
+    return caller
+
+
+def _source(request: web.Request) -> str:
+    return (request.remote or "unknown")[:64]
+
+
+def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 12:
+        raise BadRequest(
+            f"query parameter {name!r} must be a non-negative integer", code="bad_parameter"
+        )
+    return int(raw)
+
+
+async def _read_field(part: BodyPartReader) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(1024):
+        data += chunk
+        if len(data) > MAX_FIELD:
+            raise BadRequest(
+                f"form field {part.name!r} is longer than {MAX_FIELD} bytes", code="field_too_long"
+            )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"form field {part.name!r} is not UTF-8", code="bad_field") from None
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK):
+        yield chunk
+
+
+async def _upload_source(
+    request: web.Request, max_bytes: int
+) -> tuple[dict[str, str], AsyncIterator[bytes], str, str]:
+    """Fields, content chunks, filename and media type from multipart or a raw body."""
+    declared = request.content_length
+    if declared is not None and declared > max_bytes + 64 * 1024:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=declared)
+    if request.content_type == "multipart/form-data":
+        reader = await request.multipart()
+        fields: dict[str, str] = {}
+        while True:
+            part = await reader.next()
+            if part is None:
+                raise BadRequest("the form has no 'file' part", code="missing_file")
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("nested multipart is not supported", code="bad_form")
+            if part.name == "file":
+                media = part.headers.get("Content-Type", "application/octet-stream")
+                return (
+                    fields,
+                    _part_chunks(part),
+                    part.filename or fields.get("filename", ""),
+                    media,
+                )
+            if part.name in TEXT_FIELDS:
+                fields[part.name] = await _read_field(part)
+            else:
+                raise BadRequest(f"unknown form field {part.name!r}", code="bad_form")
+    fields = {k: request.query[k] for k in TEXT_FIELDS if k in request.query}
+    media = request.headers.get("Content-Type", "application/octet-stream")
+    return fields, request.content.iter_chunked(CHUNK), fields.get("filename", ""), media
+
+
+def _catalogue(request: web.Request) -> DocumentCatalogue:
+    return request.app[DOCUMENTS]
+
+
+@routes.post("/api/v1/documents")
+async def upload(request: web.Request) -> web.Response:
+    """Upload a new document (multipart form, or raw body with query parameters)."""
+    caller = _person(request)
+    catalogue = _catalogue(request)
+    max_bytes = catalogue.max_bytes
+    fields, chunks, filename, media = await _upload_source(request, max_bytes)
+    if "label" not in fields:
+        raise BadRequest("a document needs a label, e.g. SECRET//LOGISTICS", code="missing_label")
+    meta = NewVersion(
+        label=catalogue.parse_label(fields["label"]),
+        title=fields.get("title", ""),
+        tags=check_tags(fields.get("tags", "").split(",")),
+        filename=filename,
+        media_type=media,
+    )
+    row = await catalogue.writer.create(caller, meta, chunks)
+    view = await catalogue.created_view(caller, row, source=_source(request))
+    return web.json_response(view, status=201)
+
+
+@routes.post("/api/v1/documents/{id}/versions")
+async def new_version(request: web.Request) -> web.Response:
+    """Upload the next version of a document."""
+    caller = _person(request)
+    catalogue = _catalogue(request)
+    document, current = await catalogue.find(
+        caller, request.match_info["id"], "new_version", _source(request)
+    )
+    fields, chunks, filename, media = await _upload_source(request, catalogue.max_bytes)
+    label = catalogue.parse_label(fields.get("label", current.label))
+    meta = NewVersion(label=label, filename=filename or current.filename, media_type=media)
+    catalogue.check_not_lower(current.label, label)
+    row = await catalogue.writer.add_version(caller, document, meta, chunks)
+    view = await catalogue.created_view(caller, row, source=_source(request))
+    return web.json_response(view, status=201)
+
+
+@routes.get("/api/v1/documents")
+async def search(request: web.Request) -> web.Response:
+    """List or search the documents the caller may see."""
+    caller = _person(request)
+    results = await _catalogue(request).search(
+        caller,
+        source=_source(request),
+        query=request.query.get("q", ""),
+        tag=request.query.get("tag", ""),
+        level=request.query.get("level", ""),
+        limit=_int_param(request, "limit", 50) or 0,
+        offset=_int_param(request, "offset", 0) or 0,
+    )
+    return web.json_response({"documents": results, "count": len(results)})
+
+
+@routes.get("/api/v1/documents/{id}")
+async def metadata(request: web.Request) -> web.Response:
+    """Metadata of a document at its current or a given version."""
+    caller = _person(request)
+    view = await _catalogue(request).metadata(
+        caller,
+        request.match_info["id"],
+        source=_source(request),
+        version=_int_param(request, "version", None),
+    )
+    return web.json_response(view)
+
+
+@routes.get("/api/v1/documents/{id}/versions")
+async def versions(request: web.Request) -> web.Response:
+    """The versions the caller may see."""
+    caller = _person(request)
+    rows = await _catalogue(request).versions(
+        caller, request.match_info["id"], source=_source(request)
+    )
+    return web.json_response({"versions": rows})
+
+
+@routes.get("/api/v1/documents/{id}/receipt")
+async def receipt(request: web.Request) -> web.Response:
+    """The C2SP tlog-proof receipt of a version's registration."""
+    caller = _person(request)
+    text = await _catalogue(request).receipt(
+        caller,
+        request.match_info["id"],
+        source=_source(request),
+        version=_int_param(request, "version", None),
+    )
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+@routes.get("/api/v1/documents/{id}/content")
+async def content(request: web.Request) -> web.StreamResponse:
+    """The plaintext, whole or a single byte range; recorded before the first byte."""
+    caller = _person(request)
+    catalogue = _catalogue(request)
+    document, row = await catalogue.find(
+        caller,
+        request.match_info["id"],
+        "content",
+        _source(request),
+        _int_param(request, "version", None),
+    )
+    opened = await catalogue.reader.open(caller, document, row, request.headers.get("Range"))
+    response = web.StreamResponse(status=206 if opened.partial else 200)
+    response.content_type = "application/octet-stream"
+    response.content_length = opened.length
+    response.headers["Accept-Ranges"] = "bytes"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["ETag"] = f'"{row.plaintext_sha256}"'
+    response.headers["X-Sekisho-Media-Type"] = row.media_type
+    response.headers["Content-Disposition"] = _attachment(row.filename or "document")
+    if opened.partial:
+        response.headers["Content-Range"] = f"bytes {opened.start}-{opened.end}/{row.size}"
+    await response.prepare(request)
+    try:
+        async for chunk in opened.body:
+            await response.write(chunk)
+    except DecryptionError:
+        # Bytes were already sent: abort so the client sees a truncated response.
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response
+
+
+@routes.post("/api/v1/documents/{id}/downgrade")
+async def downgrade(request: web.Request) -> web.Response:
+    """Re-encrypt under a lower label as a new version; needs a reason."""
+    caller = _person(request)
+    body = await _json_object(request)
+    label, reason = body.get("label"), body.get("reason")
+    if not isinstance(label, str) or not isinstance(reason, str):
+        raise BadRequest('send JSON {"label": ..., "reason": ...}', code="bad_body")
+    catalogue = _catalogue(request)
+    row = await catalogue.downgrade(
+        caller, request.match_info["id"], label, reason, source=_source(request)
+    )
+    view = await catalogue.created_view(caller, row, source=_source(request))
+    return web.json_response(view, status=201)
+
+
+@routes.delete("/api/v1/documents/{id}")
+async def destroy(request: web.Request) -> web.Response:
+    """Crypto-shred a document (officers)."""
+    caller = _person(request)
+    count = await _catalogue(request).destroy(
+        caller, request.match_info["id"], source=_source(request)
+    )
+    return web.json_response({"destroyed_versions": count})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON", code="bad_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="bad_json")
+    return body
+
+
+def _attachment(filename: str) -> str:
+    from urllib.parse import quote
+
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

@@ -1,0 +1,220 @@
+"""Serving a version's plaintext: whole or a byte range, decrypted while streaming.
+
+Before the first byte leaves, the data key is unwrapped and the first chunk is
+decrypted, so a changed wrapped key or a relabelled row is refused cleanly. A
+whole-document read also hashes the ciphertext and compares it with the anchor;
+the last chunk is held back until that check passes, so documents up to 1 MiB
+are fully verified before any byte is sent. For larger ones every 64 KiB
+segment is authenticated as it streams; on any failure the stream is aborted
+(the client sees a truncated response) and an alert entry is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from gateway.auth.identity import Identity
+from gateway.documents.context import DocumentContext
+from gateway.documents.envelope import associated_data
+from gateway.documents.models import Document, DocumentVersion
+from gateway.documents.stream_aead import (
+    HEADER_SIZE,
+    DecryptionError,
+    RangeNotSatisfiable,
+    SegmentDecryptor,
+    StreamDecryptor,
+    segment_count,
+    segment_span,
+)
+from gateway.errors import SekishoError
+from hsm import HsmError
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class AnchorMismatch(DecryptionError):
+    """The whole ciphertext does not hash to the value anchored in the ledger."""
+
+
+class Gone(SekishoError):
+    """The version was destroyed (its key shredded)."""
+
+    status = 410
+    code = "destroyed"
+
+
+@dataclass
+class Content:
+    """A response body to stream: 200 for whole, 206 for a range."""
+
+    version: DocumentVersion
+    start: int
+    end: int  # inclusive
+    partial: bool
+    body: AsyncIterator[bytes]
+
+    @property
+    def length(self) -> int:
+        """Bytes in the body."""
+        return self.end - self.start + 1
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """A single ``bytes=`` range as (start, end inclusive), None for the whole document."""
+    if header is None:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None or (not match.group(1) and not match.group(2)):
+        raise RangeNotSatisfiable("only one range of the form bytes=START-END is supported")
+    first, last = match.group(1), match.group(2)
+    if not first:
+        suffix = int(last)
+        if suffix == 0:
+            raise RangeNotSatisfiable("an empty suffix range selects nothing")
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(f"range {header.strip()} is outside a {size}-byte document")
+    return start, end
+
+
+class DocumentReader:
+    """Opens content streams for people allowed to read them."""
+
+    def __init__(self, context: DocumentContext) -> None:
+        self._ctx = context
+
+    async def open(
+        self,
+        identity: Identity,
+        document: Document,
+        row: DocumentVersion,
+        range_header: str | None,
+    ) -> Content:
+        """Check, unwrap and prime the stream; raise before any byte on failure."""
+        if row.wrapped_key is None or row.destroyed_at is not None:
+            raise Gone("this document version was destroyed")
+        wanted = parse_range(range_header, row.size)
+        key = await self._unwrap(identity, document.id, row)
+        label = self._ctx.pdp.parse(row.label)
+        ad = associated_data(document.id, row.version, label)
+        if wanted is None:
+            stream = self._whole(row, key, ad)
+            start, end = 0, row.size - 1
+        else:
+            start, end = wanted
+            stream = self._range(row, key, ad, start, end)
+        guarded = self._alerting(identity, document.id, row.version, stream)
+        first = await anext(guarded)
+        return Content(row, start, end, wanted is not None, _prepend(first, guarded))
+
+    async def _alerting(
+        self, identity: Identity, document_id: str, version: int, stream: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        """Pass chunks through; on an integrity failure write one alert and re-raise."""
+        try:
+            async for chunk in stream:
+                yield chunk
+        except DecryptionError as exc:
+            detail = "ciphertext_hash" if isinstance(exc, AnchorMismatch) else "aead"
+            await self._ctx.recorder.alert(
+                identity, alert="integrity", detail=detail, document_id=document_id, version=version
+            )
+            raise DecryptionError(
+                "the stored document failed its integrity check; security officers are alerted"
+            ) from None
+
+    async def _unwrap(self, identity: Identity, document_id: str, row: DocumentVersion) -> bytes:
+        assert row.wrapped_key is not None
+        try:
+            return await self._ctx.token.unwrap_data_key(row.kek_label, bytes(row.wrapped_key))
+        except HsmError as exc:
+            if exc.code != "hsm_operation_failed":
+                raise
+        # A KEK rotation may have rewrapped the key since the row was read: read it again.
+        fresh = await DocumentVersion.get_or_none(id=row.id)
+        if (
+            fresh is not None
+            and fresh.wrapped_key is not None
+            and (fresh.kek_label != row.kek_label or fresh.wrapped_key != row.wrapped_key)
+        ):
+            row.wrapped_key, row.kek_label = fresh.wrapped_key, fresh.kek_label
+            try:
+                return await self._ctx.token.unwrap_data_key(
+                    fresh.kek_label, bytes(fresh.wrapped_key)
+                )
+            except HsmError as exc:
+                if exc.code != "hsm_operation_failed":
+                    raise
+        await self._ctx.recorder.alert(
+            identity,
+            alert="integrity",
+            detail="wrapped_key",
+            document_id=document_id,
+            version=row.version,
+        )
+        raise DecryptionError(
+            "the document's wrapped key does not unwrap; security officers are alerted"
+        )
+
+    async def _whole(self, row: DocumentVersion, key: bytes, ad: bytes) -> AsyncIterator[bytes]:
+        decryptor = StreamDecryptor(key, ad)
+        digest = hashlib.sha256()
+        held = b""
+        async for chunk in self._ctx.blobs.read(row.blob_key):
+            digest.update(chunk)
+            plain = decryptor.update(chunk)
+            if plain:
+                if held:
+                    yield held
+                held = plain
+        tail = decryptor.finalize()
+        if digest.hexdigest() != row.ciphertext_sha256:
+            raise AnchorMismatch("the stored ciphertext does not match its ledger anchor")
+        if held or tail:
+            yield held + tail
+
+    async def _range(
+        self,
+        row: DocumentVersion,
+        key: bytes,
+        ad: bytes,
+        start: int,
+        end: int,
+    ) -> AsyncIterator[bytes]:
+        header = b""
+        async for chunk in self._ctx.blobs.read(row.blob_key, 0, HEADER_SIZE):
+            header += chunk
+        span = segment_span(start, end, row.size, row.segment_size)
+        decryptor = SegmentDecryptor(
+            key, ad, header, span.first_segment, segment_count(row.size, row.segment_size)
+        )
+        skip, remaining = span.skip, end - start + 1
+        async for chunk in self._ctx.blobs.read(
+            row.blob_key, span.ciphertext_offset, span.ciphertext_length
+        ):
+            plain = decryptor.update(chunk)
+            out, skip, remaining = _trim(plain, skip, remaining)
+            if out:
+                yield out
+        out, _, remaining = _trim(decryptor.finalize(), skip, remaining)
+        if out:
+            yield out
+
+
+def _trim(plain: bytes, skip: int, remaining: int) -> tuple[bytes, int, int]:
+    if skip:
+        dropped = min(skip, len(plain))
+        plain, skip = plain[dropped:], skip - dropped
+    out = plain[:remaining]
+    return out, skip, remaining - len(out)
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk

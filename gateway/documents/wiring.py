@@ -1,0 +1,29 @@
+"""Build the document services for a node."""
+
+from __future__ import annotations
+
+from gateway.config import Settings
+from gateway.documents.access import AccessRecorder
+from gateway.documents.blobstore import FilesystemBlobStore
+from gateway.documents.catalogue import DocumentCatalogue
+from gateway.documents.context import DocumentContext
+from gateway.ledger.service import LedgerService
+from gateway.policy.labels import LevelScheme
+from gateway.policy.pdp import PolicyDecisionPoint
+from hsm import Token
+
+
+def build_documents(settings: Settings, token: Token, ledger: LedgerService) -> DocumentCatalogue:
+    """The document catalogue on the filesystem blob store under the data directory."""
+    blobs = FilesystemBlobStore(settings.blob_dir)
+    blobs.clean_temporaries()
+    context = DocumentContext(
+        token=token,
+        ledger=ledger,
+        blobs=blobs,
+        pdp=PolicyDecisionPoint(LevelScheme(levels=settings.clearance.levels)),
+        recorder=AccessRecorder(ledger),
+        kek_label=settings.keys.kek,
+        max_bytes=settings.http.max_body_mib * 1024 * 1024,
+    )
+    return DocumentCatalogue(context)

@@ -1,0 +1,246 @@
+"""Registering document versions: stream, encrypt, store, anchor, then list.
+
+The plaintext streams through the encryptor into a temporary blob; memory stays
+flat whatever the size. Only when the blob is durable, the data key wrapped and
+the ``document.registered`` entry durably queued are the database rows written,
+in one transaction, so no partial document is ever listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from gateway.auth.identity import Identity
+from gateway.documents.blobstore import BlobWriter
+from gateway.documents.context import DocumentContext
+from gateway.documents.envelope import associated_data, label_digest
+from gateway.documents.models import Document, DocumentVersion
+from gateway.documents.stream_aead import StreamEncryptor
+from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
+from gateway.policy.labels import Label, format_label
+
+MAX_TITLE = 256
+MAX_TAGS = 32
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Metadata for a version being registered."""
+
+    label: Label
+    title: str = ""
+    tags: tuple[str, ...] = ()
+    filename: str = ""
+    media_type: str = "application/octet-stream"
+
+
+@dataclass
+class _Sealed:
+    blob_key: str = ""
+    size: int = 0
+    ciphertext_size: int = 0
+    plaintext_sha256: str = ""
+    ciphertext_sha256: str = ""
+    wrapped_key: bytes = b""
+    kek_label: str = ""
+    kek_version: int = 1
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def check_title(title: str) -> str:
+    """A clean title: 1..256 printable characters."""
+    title = title.strip()
+    if not title:
+        raise BadRequest("a document needs a title", code="missing_title")
+    if len(title) > MAX_TITLE or any(ord(c) < 32 for c in title):
+        raise BadRequest(f"a title is at most {MAX_TITLE} printable characters", code="bad_title")
+    return title
+
+
+def check_tags(tags: list[str]) -> tuple[str, ...]:
+    """Tags: at most 32, each 1..64 characters of letters, digits, - _ ."""
+    clean = tuple(sorted({t.strip().lower() for t in tags if t.strip()}))
+    if len(clean) > MAX_TAGS:
+        raise BadRequest(f"at most {MAX_TAGS} tags", code="bad_tags")
+    for tag in clean:
+        if len(tag) > 64 or not all(c.isalnum() or c in "-_." for c in tag):
+            raise BadRequest(
+                f"tag {tag[:70]!r} may hold letters, digits, - _ . only", code="bad_tags"
+            )
+    return clean
+
+
+def clean_filename(name: str) -> str:
+    """Keep only the last path component, printable, at most 255 characters."""
+    base = unquote(name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if c.isprintable() and c not in '"')
+    return base[:255] or "document"
+
+
+class DocumentWriter:
+    """Creates documents and new versions."""
+
+    def __init__(self, context: DocumentContext) -> None:
+        self._ctx = context
+
+    async def create(
+        self, identity: Identity, meta: NewVersion, chunks: AsyncIterator[bytes]
+    ) -> DocumentVersion:
+        """Register a new document with its first version."""
+        self._check_may_apply(identity, meta.label)
+        title = check_title(meta.title)
+        document_id = str(uuid.uuid4())
+        sealed = await self._seal(document_id, 1, meta.label, chunks)
+        row = await self._anchor_and_store(identity, document_id, 1, meta, sealed, title=title)
+        return row
+
+    async def add_version(
+        self,
+        identity: Identity,
+        document: Document,
+        meta: NewVersion,
+        chunks: AsyncIterator[bytes],
+    ) -> DocumentVersion:
+        """Register the next version of an existing document."""
+        self._check_may_apply(identity, meta.label)
+        version = document.current_version + 1
+        sealed = await self._seal(document.id, version, meta.label, chunks)
+        return await self._anchor_and_store(identity, document.id, version, meta, sealed)
+
+    def _check_may_apply(self, identity: Identity, label: Label) -> None:
+        decision = self._ctx.pdp.may_apply(identity, label)
+        if decision.reason == "role":
+            raise Forbidden("uploading needs the uploader role")
+        if not decision.granted:
+            raise Forbidden(
+                f"you cannot label a document above your own clearance ({decision.reason})",
+                code="label_above_clearance",
+            )
+
+    async def _seal(
+        self, document_id: str, version: int, label: Label, chunks: AsyncIterator[bytes]
+    ) -> _Sealed:
+        data_key = os.urandom(32)
+        encryptor = StreamEncryptor(
+            data_key, associated_data(document_id, version, label), self._ctx.segment_size
+        )
+        writer = await self._ctx.blobs.create()
+        sealed = _Sealed()
+        plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
+        try:
+            await _emit(writer, cipher_hash, sealed, encryptor.header())
+            async for chunk in chunks:
+                sealed.size += len(chunk)
+                if sealed.size > self._ctx.max_bytes:
+                    raise TooLarge(f"a document is at most {self._ctx.max_bytes} bytes")
+                plain_hash.update(chunk)
+                await _emit(writer, cipher_hash, sealed, encryptor.update(chunk))
+            if sealed.size == 0:
+                raise BadRequest("the file is empty", code="empty_file")
+            await _emit(writer, cipher_hash, sealed, encryptor.finalize())
+            sealed.kek_label, sealed.kek_version = await self._ctx.current_kek()
+            sealed.wrapped_key = await self._ctx.token.wrap_data_key(sealed.kek_label, data_key)
+            sealed.blob_key = await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+        sealed.plaintext_sha256 = plain_hash.hexdigest()
+        sealed.ciphertext_sha256 = cipher_hash.hexdigest()
+        return sealed
+
+    async def _anchor_and_store(
+        self,
+        identity: Identity,
+        document_id: str,
+        version: int,
+        meta: NewVersion,
+        sealed: _Sealed,
+        *,
+        title: str | None = None,
+    ) -> DocumentVersion:
+        try:
+            ticket = await self._ctx.ledger.record(
+                "document.registered",
+                document=document_id,
+                version=version,
+                label=label_digest(meta.label),
+                plaintext_sha256=sealed.plaintext_sha256,
+                ciphertext_sha256=sealed.ciphertext_sha256,
+                size=sealed.size,
+                kek=sealed.kek_label,
+                kek_version=sealed.kek_version,
+                actor=identity.actor,
+            )
+            row = await self._store_rows(
+                identity, document_id, version, meta, sealed, title, ticket.queue_id
+            )
+        except BaseException:
+            await self._ctx.blobs.delete(sealed.blob_key)
+            raise
+        return row
+
+    async def _store_rows(
+        self,
+        identity: Identity,
+        document_id: str,
+        version: int,
+        meta: NewVersion,
+        sealed: _Sealed,
+        title: str | None,
+        queue_id: int,
+    ) -> DocumentVersion:
+        label_text = format_label(meta.label)
+        rank = self._ctx.pdp.scheme.rank(meta.label.level)
+        try:
+            async with in_transaction():
+                if title is not None:
+                    await Document.create(
+                        id=document_id,
+                        title=title,
+                        tags=list(meta.tags),
+                        level_rank=rank,
+                        label=label_text,
+                        current_version=version,
+                        created_by=identity.name,
+                    )
+                else:
+                    updated = await Document.filter(
+                        id=document_id, current_version=version - 1, destroyed=False
+                    ).update(current_version=version, label=label_text, level_rank=rank)
+                    if updated != 1:
+                        raise Conflict("the document changed meanwhile; upload again")
+                return await DocumentVersion.create(
+                    document_id=document_id,
+                    version=version,
+                    label=label_text,
+                    filename=clean_filename(meta.filename),
+                    media_type=meta.media_type[:127] or "application/octet-stream",
+                    size=sealed.size,
+                    ciphertext_size=sealed.ciphertext_size,
+                    segment_size=self._ctx.segment_size,
+                    plaintext_sha256=sealed.plaintext_sha256,
+                    ciphertext_sha256=sealed.ciphertext_sha256,
+                    wrapped_key=sealed.wrapped_key,
+                    kek_label=sealed.kek_label,
+                    kek_version=sealed.kek_version,
+                    blob_key=sealed.blob_key,
+                    ledger_queue_id=queue_id,
+                    created_by=identity.name,
+                )
+        except IntegrityError:
+            raise Conflict("the document changed meanwhile; upload again") from None
+
+
+async def _emit(writer: BlobWriter, digest: hashlib._Hash, sealed: _Sealed, data: bytes) -> None:
+    if data:
+        digest.update(data)
+        sealed.ciphertext_size += len(data)
+        await writer.write(data)

@@ -1,0 +1,1 @@
+"""HTTP plumbing: app keys, error middleware, health handlers."""

@@ -1,0 +1,78 @@
+"""The one middleware that turns errors into HTTP answers (JSON, never a traceback).
+
+A page renderer registered under :data:`ERROR_PAGE` (the portal's) may answer
+instead, for the paths it serves; it returns None for the rest (the API).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.errors import SekishoError, TooManyRequests
+from hsm import HsmError
+
+log = logging.getLogger("sekisho.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorPage = Callable[[web.Request, int, str, str], web.Response | None]
+"""(request, status, code, message) -> an error page, or None for the JSON answer."""
+ERROR_PAGE: web.AppKey[ErrorPage] = web.AppKey("error_page")
+
+
+def error_body(status: int, code: str, message: str) -> web.Response:
+    """A JSON error response."""
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map SekishoError to its status, token errors to 503, anything else to a bare 500."""
+    try:
+        return await handler(request)
+    except SekishoError as exc:
+        if exc.status >= 500:
+            log.warning("request failed: %s %s: %s", request.method, request.path, exc.message)
+        response = _answer(request, exc.status, exc.code, exc.message)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except HsmError as exc:
+        log.warning("token unavailable: %s %s: %s", request.method, request.path, exc.message)
+        return _answer(request, 503, exc.code, f"the hardware token is unavailable: {exc.message}")
+    except web.HTTPException as exc:
+        if exc.empty_body or exc.status < 400:
+            raise
+        return _answer(request, exc.status, _code_for(exc.status), exc.reason)
+    except Exception:
+        log.exception("unhandled error: %s %s", request.method, request.path)
+        return _answer(
+            request, 500, "internal_error", "an internal error occurred; it has been logged"
+        )
+
+
+def _answer(request: web.Request, status: int, code: str, message: str) -> web.Response:
+    page = request.app.get(ERROR_PAGE)
+    if page is not None:
+        try:
+            rendered = page(request, status, code, message)
+        except Exception:  # a broken page must not hide the error: answer in JSON
+            log.exception("error page failed: %s %s", request.method, request.path)
+            rendered = None
+        if rendered is not None:
+            return rendered
+    return error_body(status, code, message)
+
+
+def _code_for(status: int) -> str:
+    return {
+        400: "bad_request",
+        401: "unauthorised",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        415: "unsupported_media_type",
+        429: "rate_limited",
+    }.get(status, "http_error")

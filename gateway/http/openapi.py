@@ -1,0 +1,60 @@
+"""The OpenAPI document: each API module contributes its paths; served at /api/openapi.json.
+
+A test checks that every route under ``/api/`` is described here and that
+nothing here is missing from the router, so the document cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from gateway import __version__
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+}
+
+
+def error_responses(*statuses: int) -> dict[str, Any]:
+    """Standard JSON error responses for the given status codes."""
+    return {
+        str(status): {
+            "description": "error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for status in statuses
+    }
+
+
+def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge path items from every API module into one OpenAPI 3.1 document."""
+    paths: dict[str, Any] = {}
+    for path, item in parts.items():
+        paths.setdefault(path, {}).update(item)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sekisho gateway API",
+            "version": __version__,
+            "description": "Documents, ledger and signing API of a Sekisho node.",
+        },
+        "components": {
+            "schemas": {"Error": ERROR_SCHEMA},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": dict(sorted(paths.items())),
+    }
+
+
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    """GET /api/openapi.json."""
+    return web.json_response(request.app[OPENAPI_DOCUMENT])

@@ -1,0 +1,1 @@
+"""The tamper-evident ledger: Merkle maths, formats, storage, sequencer and proofs."""

@@ -1,0 +1,180 @@
+"""Ledger entries: canonical JSON with a type, a timestamp and the writing node.
+
+Entries carry identifiers and hashes only, never titles or contents: witnesses
+on other hosts see every leaf. Each type has a fixed set of allowed fields so a
+caller cannot slip free text (a title, a file name) into the log by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.errors import BadRequest
+
+MAX_ENTRY_BYTES = 16 * 1024
+
+_COMMON = {"type", "ts", "node"}
+ENTRY_FIELDS: dict[str, set[str]] = {
+    "document.registered": {
+        "document",
+        "version",
+        "label",
+        "plaintext_sha256",
+        "ciphertext_sha256",
+        "size",
+        "kek",
+        "kek_version",
+        "actor",
+    },
+    "document.accessed": {
+        "document",
+        "version",
+        "actor",
+        "action",
+        "outcome",
+        "reason",
+        "source",
+        "request",
+    },
+    "document.destroyed": {"document", "version", "actor", "reason_code"},
+    "document.relabelled": {
+        "document",
+        "version",
+        "actor",
+        "old_label",
+        "new_label",
+        "reason_sha256",
+    },
+    "signature.issued": {
+        "client",
+        "key",
+        "key_version",
+        "digest",
+        "hash",
+        "format",
+        "kind",
+        "serial",
+        "count",
+    },
+    "record.anchored": {
+        "client",
+        "subject_sha256",
+        "kind",
+        "digest",
+        "metadata_sha256",
+        "record",
+        "sequence",
+        "previous",
+    },
+    "principal.changed": {
+        "principal",
+        "actor",
+        "change",
+        "fields",
+        "level",
+        "roles",
+        "outcome",
+        "source",
+        "reason",
+        "token",
+        "certificate",
+    },
+    "key.created": {"key", "algorithm", "key_id", "actor", "spki_sha256"},
+    "key.rotated": {"key", "old_version", "new_version", "algorithm", "actor", "spki_sha256"},
+    "key.registered": {
+        "key",
+        "version",
+        "label",
+        "algorithm",
+        "purpose",
+        "spki_sha256",
+        "certificate_sha256",
+        "actor",
+    },
+    "client.changed": {
+        "client",
+        "actor",
+        "change",
+        "fields",
+        "scopes",
+        "keys",
+        "rate_per_minute",
+        "cert_sha256",
+        "token",
+        "source",
+    },
+    "key.removed": {"key", "version", "algorithm", "actor"},
+    "alert.raised": {"alert", "document", "version", "detail_code", "index", "actor", "source"},
+    "auth.sign_in": {"principal", "method", "outcome", "reason", "source"},
+    "auth.locked_out": {"principal", "scope", "source", "failures", "until"},
+}
+ENTRY_TYPES = frozenset(ENTRY_FIELDS)
+_SAFE_STRING = re.compile(r"^[\x20-\x7e]{0,256}$")
+
+
+class EntryError(BadRequest):
+    """An entry would not be a valid, safe ledger leaf."""
+
+    code = "invalid_entry"
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no insignificant whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-23T20:00:00.123Z``."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_entry(entry_type: str, node: str, /, **fields: Any) -> bytes:
+    """Build the canonical bytes of one entry, refusing unknown types and fields."""
+    allowed = ENTRY_FIELDS.get(entry_type)
+    if allowed is None:
+        raise EntryError(f"unknown ledger entry type {entry_type!r}")
+    unknown = set(fields) - allowed
+    if unknown:
+        raise EntryError(f"{entry_type} entries have no field(s) {sorted(unknown)}")
+    body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    _check_values(body)
+    body.update({"type": entry_type, "node": node, "ts": utc_timestamp()})
+    data = canonical_json(body)
+    if len(data) > MAX_ENTRY_BYTES:
+        raise EntryError(f"a ledger entry is at most {MAX_ENTRY_BYTES} bytes")
+    return data
+
+
+def _check_values(value: Any) -> None:
+    if isinstance(value, str):
+        if value.isascii() and value.isprintable() and len(value) <= 256:
+            return
+        if not _SAFE_STRING.match(value):
+            raise EntryError("ledger entry strings are short printable ASCII identifiers")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_values(str(key))
+            _check_values(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_values(item)
+    elif value is not None and not isinstance(value, bool | int | float):
+        raise EntryError(f"ledger entry values cannot be {type(value).__name__}")
+
+
+def parse_entry(data: bytes) -> dict[str, Any]:
+    """Decode an entry and check it is canonical and typed."""
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EntryError(f"not a JSON entry: {exc}") from None
+    if not isinstance(value, dict) or value.get("type") not in ENTRY_TYPES:
+        raise EntryError("an entry is a JSON object with a known type")
+    if canonical_json(value) != data:
+        raise EntryError("entry is not in canonical JSON form")
+    return value

@@ -1,0 +1,209 @@
+"""Ledger read routes: C2SP tlog-tiles resources under ``/ledger/`` and JSON under the API.
+
+Handlers only parse parameters and shape responses; the answers come from
+:mod:`gateway.ledger.reads` and the ledger service.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import BadRequest
+from gateway.http.keys import LEDGER
+from gateway.ledger import reads
+from gateway.ledger.merkle import leaf_hash
+from gateway.ledger.note import shorten
+from gateway.ledger.service import LedgerService
+from gateway.ledger.tiles import parse_tile_path
+
+routes = web.RouteTableDef()
+API = "/api/v1/ledger"
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+"""Full tiles and bundles never change."""
+SHORT_LIVED = "public, max-age=60"
+"""Partial tiles never change either, but the spec lets logs drop them."""
+_MAX_PARAM = 2**63 - 1
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+_HEX_HASH = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class InvalidParameter(BadRequest):
+    """A path or query parameter is missing, repeated or malformed."""
+
+    code = "invalid_parameter"
+
+
+def _ledger(request: web.Request) -> LedgerService:
+    return request.app[LEDGER]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+# --- parameters ----------------------------------------------------------------
+
+
+def _query(request: web.Request, name: str) -> str | None:
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise InvalidParameter(f"parameter {name!r} is given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
+def _decimal(name: str, text: str) -> int:
+    if not _DECIMAL.fullmatch(text) or int(text) > _MAX_PARAM:
+        raise InvalidParameter(
+            f"parameter {name!r} must be a decimal integer from 0 to 2^63-1 without leading "
+            f"zeroes, not {shorten(text, 30)}"
+        )
+    return int(text)
+
+
+def _optional_int(request: web.Request, name: str) -> int | None:
+    text = _query(request, name)
+    return None if text is None else _decimal(name, text)
+
+
+def _required_int(request: web.Request, name: str) -> int:
+    value = _optional_int(request, name)
+    if value is None:
+        raise InvalidParameter(f"parameter {name!r} is required")
+    return value
+
+
+def _path_int(request: web.Request, name: str) -> int:
+    return _decimal(name, request.match_info[name])
+
+
+def _leaf_hash(request: web.Request) -> bytes | None:
+    text = _query(request, "leaf_hash")
+    if text is None:
+        return None
+    if not _HEX_HASH.fullmatch(text):
+        raise InvalidParameter(
+            f"parameter 'leaf_hash' must be 64 hexadecimal digits (a SHA-256 leaf hash), "
+            f"not {shorten(text, 30)}"
+        )
+    return bytes.fromhex(text)
+
+
+# --- tlog-tiles ------------------------------------------------------------------
+
+
+@routes.get("/ledger/checkpoint")
+async def checkpoint_note(request: web.Request) -> web.Response:
+    """The latest signed checkpoint note (c2sp.org/tlog-checkpoint)."""
+    latest = await _ledger(request).latest()
+    return web.Response(
+        text=latest.note,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@routes.get("/ledger/tile/{path:.+}")
+async def tile(request: web.Request) -> web.Response:
+    """A hash tile ``tile/<L>/<N>[.p/<W>]`` or entry bundle ``tile/entries/<N>[.p/<W>]``."""
+    ref = parse_tile_path("tile/" + request.match_info["path"])
+    ledger = _ledger(request)
+    latest = await ledger.latest()
+    body = await reads.tile_bytes(ledger.store, ref, latest.size)
+    return web.Response(
+        body=body,
+        content_type="application/octet-stream",
+        headers={"Cache-Control": SHORT_LIVED if ref.is_partial else IMMUTABLE},
+    )
+
+
+# --- JSON API --------------------------------------------------------------------
+
+
+@routes.get(API + "/checkpoint")
+async def checkpoint_json(request: web.Request) -> web.Response:
+    """Size, root and note of the latest checkpoint."""
+    latest = await _ledger(request).latest()
+    return web.json_response({"size": latest.size, "root": _b64(latest.root), "note": latest.note})
+
+
+@routes.get(API + "/key")
+async def log_key(request: web.Request) -> web.Response:
+    """The log's checkpoint verification key."""
+    signer = _ledger(request).signer
+    return web.json_response(
+        {
+            "origin": signer.origin,
+            "name": signer.origin,
+            "algorithm": "Ed25519",
+            "key_id": signer.key_id.hex(),
+            "public_key": _b64(signer.public_key),
+            "vkey": signer.verifier_key,
+        }
+    )
+
+
+@routes.get(API + "/entries/{index}")
+async def entry(request: web.Request) -> web.Response:
+    """One entry: its index, the parsed JSON and its leaf hash."""
+    index = _path_int(request, "index")
+    data = await reads.entry_at(_ledger(request), index)
+    body: dict[str, Any] = {"index": index, "leaf_hash": leaf_hash(data).hex()}
+    try:
+        body["entry"] = json.loads(data.decode("utf-8"))
+    except ValueError:  # not JSON (a foreign or damaged entry): show the bytes instead
+        body["entry"] = None
+        body["data"] = _b64(data)
+    return web.json_response(body)
+
+
+@routes.get(API + "/proof/inclusion")
+async def inclusion_proof(request: web.Request) -> web.Response:
+    """Inclusion proof by ``index`` or ``leaf_hash``, in the tree of ``size`` (latest)."""
+    index = _optional_int(request, "index")
+    leaf = _leaf_hash(request)
+    if (index is None) == (leaf is None):
+        raise InvalidParameter("give exactly one of the parameters 'index' and 'leaf_hash'")
+    answer = await reads.inclusion(
+        _ledger(request), size=_optional_int(request, "size"), index=index, leaf=leaf
+    )
+    body: dict[str, Any] = {
+        "index": answer.index,
+        "size": answer.size,
+        "leaf_hash": answer.leaf_hash.hex(),
+        "root": _b64(answer.root),
+        "proof": [_b64(h) for h in answer.proof],
+    }
+    if answer.checkpoint is not None:
+        body["checkpoint"] = answer.checkpoint
+    return web.json_response(body)
+
+
+@routes.get(API + "/proof/consistency")
+async def consistency_proof(request: web.Request) -> web.Response:
+    """Consistency proof from size ``old`` to ``new`` (latest)."""
+    old = _required_int(request, "old")
+    answer = await reads.consistency(_ledger(request), old, _optional_int(request, "new"))
+    body: dict[str, Any] = {
+        "old": answer.old_size,
+        "new": answer.new_size,
+        "old_root": _b64(answer.old_root),
+        "new_root": _b64(answer.new_root),
+        "proof": [_b64(h) for h in answer.proof],
+    }
+    if answer.checkpoint is not None:
+        body["checkpoint"] = answer.checkpoint
+    return web.json_response(body)
+
+
+@routes.get(API + "/receipts/{index}")
+async def receipt(request: web.Request) -> web.Response:
+    """A c2sp.org/tlog-proof receipt for an entry, against the latest checkpoint."""
+    text = await _ledger(request).receipt(_path_int(request, "index"))
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")

@@ -1,0 +1,342 @@
+"""The ledger as the rest of the gateway sees it: append, await integration, read proofs.
+
+``append`` returns once the entry is durably queued (group-committed with any
+concurrent appends). The sequencer task, running only in the process that
+holds leadership, integrates queued entries in batches with one signed
+checkpoint per batch. Processes that do not lead still queue entries and serve
+reads; their waiters learn where entries landed by polling the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import NotFound, Unavailable
+from gateway.ledger.checkpoint import Checkpoint
+from gateway.ledger.entries import make_entry
+from gateway.ledger.leadership import Leadership
+from gateway.ledger.merkle import (
+    EMPTY_ROOT,
+    Frontier,
+    assemble_proof,
+    consistency_proof_coords,
+    inclusion_proof_coords,
+)
+from gateway.ledger.receipt import Receipt, format_receipt
+from gateway.ledger.sequencer import Integrated, direct_queue_id, load_frontier, sequence_once
+from gateway.ledger.signer import CheckpointSigner
+from gateway.ledger.store import IntegrationBatch, LedgerStore, StoredCheckpoint
+
+log = logging.getLogger("sekisho.ledger")
+CheckpointListener = Callable[[StoredCheckpoint], Coroutine[Any, Any, None]]
+ReceiptCheckpoint = Callable[[int, StoredCheckpoint], Coroutine[Any, Any, StoredCheckpoint]]
+"""(entry index, latest checkpoint) -> the checkpoint a receipt uses, with cosignatures."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A durably recorded entry; await :meth:`LedgerService.integrated` for its index.
+
+    ``index`` is already known when the entry was integrated before ``append``
+    returned (the sequencing process's own appends).
+    """
+
+    queue_id: int
+    index: int | None = None
+
+
+class LedgerService:
+    """Append, sequence (when leading) and read the log."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        signer: CheckpointSigner,
+        leadership: Leadership,
+        *,
+        node: str,
+        batch_size: int = 1000,
+        batch_ms: int = 5,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.node = node
+        self._leadership = leadership
+        self._batch_size = batch_size
+        self._batch_delay = batch_ms / 1000
+        self._frontier: Frontier | None = None
+        self._buffer: list[tuple[bytes, asyncio.Future[int]]] = []
+        self._direct: list[tuple[bytes, asyncio.Future[Ticket]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._waiters: dict[int, list[asyncio.Future[int]]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._listeners: list[CheckpointListener] = []
+        self.receipt_checkpoint: ReceiptCheckpoint | None = None
+        self.last_error: str | None = None
+
+    # ----- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background sequencer / follower loop."""
+        self._task = asyncio.create_task(self._run(), name="ledger-sequencer")
+
+    async def stop(self) -> None:
+        """Stop the loop and give up leadership."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            # Let the loop finish the batch it is writing, then end; cancel only if stuck.
+            done, _ = await asyncio.wait({self._task}, timeout=10)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        self._frontier = None
+        await self._spill_direct()
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+        await self._leadership.release()
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this process sequences."""
+        return self._frontier is not None
+
+    def on_checkpoint(self, listener: CheckpointListener) -> None:
+        """Call ``listener`` after each new checkpoint this process writes."""
+        self._listeners.append(listener)
+
+    # ----- writing ----------------------------------------------------------------
+
+    async def append(self, entry: bytes) -> Ticket:
+        """Durably record one entry; raises Unavailable if it cannot be written.
+
+        While this process sequences, the entry goes straight into the next batch
+        and this returns once it is integrated under a signed checkpoint; otherwise
+        it returns once the entry is durably queued for the sequencer.
+        """
+        if self._stopping:
+            raise Unavailable("the ledger is shutting down")
+        if self._frontier is not None:
+            direct: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
+            self._direct.append((entry, direct))
+            self._wake.set()
+            return await direct
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._buffer.append((entry, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        return Ticket(await future)
+
+    async def record(self, entry_type: str, /, **fields: Any) -> Ticket:
+        """Build an entry of ``entry_type`` for this node and append it."""
+        return await self.append(make_entry(entry_type, self.node, **fields))
+
+    async def _flush(self) -> None:
+        try:
+            while self._buffer:
+                batch, self._buffer = self._buffer, []
+                try:
+                    ids = await self.store.enqueue([entry for entry, _ in batch])
+                except Exception as exc:  # any storage failure: fail closed
+                    log.error("ledger queue write failed: %s", exc)
+                    error = Unavailable("the ledger cannot record entries right now")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future), queue_id in zip(batch, ids, strict=True):
+                    if not future.done():
+                        future.set_result(queue_id)
+                self._wake.set()
+        finally:
+            self._flusher = None
+
+    async def integrated(self, ticket: Ticket, wait_seconds: float = 30) -> int:
+        """Wait until the entry is in the tree; returns its index."""
+        if ticket.index is not None:
+            return ticket.index
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(ticket.queue_id, []).append(future)
+        self._wake.set()
+        try:
+            async with asyncio.timeout(wait_seconds):
+                return await future
+        except TimeoutError:
+            raise Unavailable("the ledger did not integrate the entry in time") from None
+        finally:
+            waiting = self._waiters.get(ticket.queue_id)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._waiters[ticket.queue_id]
+
+    # ----- background loop -----------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                if self._frontier is None:
+                    await self._try_lead()
+                if self._frontier is None:
+                    await self._follow()
+                else:
+                    await self._sequence()
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep the loop alive; readiness shows the error
+                self.last_error = str(exc) or type(exc).__name__
+                log.warning("ledger loop error: %s", self.last_error)
+                self._frontier = None
+                await self._spill_direct()
+                await self._leadership.release()
+                await asyncio.sleep(0.5)
+
+    async def _try_lead(self) -> None:
+        if await self._leadership.try_acquire():
+            self._frontier = await load_frontier(self.store)
+            if await self.store.latest_checkpoint() is None:
+                await self._write_empty_checkpoint()
+            log.info("ledger: this node sequences (tree size %d)", self._frontier.size)
+
+    async def _write_empty_checkpoint(self) -> None:
+        note = await self.signer.sign(Checkpoint(self.signer.origin, 0, EMPTY_ROOT))
+        await self.store.integrate(
+            IntegrationBatch(0, [], [], StoredCheckpoint(0, EMPTY_ROOT, note))
+        )
+
+    async def _follow(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), 0.01 if self._waiters else 0.2)
+        self._wake.clear()
+        if self._waiters:
+            found = await self.store.indexes_for_queue_ids(list(self._waiters))
+            self._resolve(found)
+
+    async def _sequence(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), 0.05)
+        self._wake.clear()
+        if not await self._leadership.still_held():
+            self._frontier = None
+            await self._spill_direct()
+            return
+        if self._batch_delay and len(self._buffer) + len(self._direct) < self._batch_size:
+            await asyncio.sleep(self._batch_delay)
+        while self._frontier is not None:
+            direct, self._direct = (
+                self._direct[: self._batch_size],
+                self._direct[self._batch_size :],
+            )
+            try:
+                frontier, result = await sequence_once(
+                    self.store,
+                    self._frontier,
+                    self.signer.sign,
+                    self.signer.origin,
+                    self._batch_size,
+                    [entry for entry, _ in direct],
+                )
+            except BaseException:
+                self._direct = direct + self._direct  # spilled to the queue by the caller
+                raise
+            self._frontier = frontier
+            if result is None:
+                break
+            self._answer_direct(direct, result)
+            self._after_integration(result)
+        if self._waiters:  # entries integrated by a previous leader
+            self._resolve(await self.store.indexes_for_queue_ids(list(self._waiters)))
+
+    def _answer_direct(
+        self, direct: list[tuple[bytes, asyncio.Future[Ticket]]], result: Integrated
+    ) -> None:
+        first = result.checkpoint.size - len(direct)
+        for offset, (_, future) in enumerate(direct):
+            index = first + offset
+            if not future.done():
+                future.set_result(Ticket(direct_queue_id(index), index))
+
+    async def _spill_direct(self) -> None:
+        """Leadership was lost or the loop failed: queue in-memory entries durably instead."""
+        if not self._direct:
+            return
+        batch, self._direct = self._direct, []
+        try:
+            ids = await self.store.enqueue([entry for entry, _ in batch])
+        except Exception as exc:  # fail closed: the callers get 503
+            log.error("ledger queue write failed: %s", exc)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(Unavailable("the ledger cannot record entries right now"))
+            return
+        for (_, future), queue_id in zip(batch, ids, strict=True):
+            if not future.done():
+                future.set_result(Ticket(queue_id))
+        self._wake.set()
+
+    def _after_integration(self, result: Integrated) -> None:
+        self._resolve(result.indexes)
+        for listener in self._listeners:
+            task: asyncio.Task[None] = asyncio.create_task(listener(result.checkpoint))
+            task.add_done_callback(_log_listener_error)
+
+    def _resolve(self, indexes: dict[int, int]) -> None:
+        for queue_id, index in indexes.items():
+            for future in self._waiters.pop(queue_id, []):
+                if not future.done():
+                    future.set_result(index)
+
+    # ----- reading ------------------------------------------------------------------
+
+    async def latest(self) -> StoredCheckpoint:
+        """The newest signed checkpoint."""
+        latest = await self.store.latest_checkpoint()
+        if latest is None:
+            raise Unavailable("the ledger has no checkpoint yet")
+        return latest
+
+    async def entry(self, index: int) -> bytes:
+        """Entry bytes at an index."""
+        leaves = await self.store.leaves(index, index + 1)
+        if not leaves:
+            raise NotFound(f"no ledger entry at index {index}")
+        return leaves[0]
+
+    async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of ``index`` in the tree of ``size``."""
+        groups = inclusion_proof_coords(index, size)
+        return assemble_proof(groups, await self.store.hashes(c for g in groups for c in g))
+
+    async def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 consistency proof between two sizes."""
+        groups = consistency_proof_coords(old_size, new_size)
+        return assemble_proof(groups, await self.store.hashes(c for g in groups for c in g))
+
+    async def receipt(self, index: int) -> str:
+        """A C2SP tlog-proof for an entry, against the latest checkpoint.
+
+        With witnesses, ``receipt_checkpoint`` picks the checkpoint instead: the
+        newest final one containing the entry, its note carrying the cosignatures.
+        """
+        latest = await self.latest()
+        if index >= latest.size:
+            raise NotFound(f"entry {index} is not integrated yet")
+        if self.receipt_checkpoint is not None:
+            latest = await self.receipt_checkpoint(index, latest)
+        proof = await self.inclusion_proof(index, latest.size)
+        return format_receipt(Receipt(index=index, proof=proof, checkpoint_note=latest.note))
+
+
+def _log_listener_error(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("checkpoint listener failed: %s", task.exception())

@@ -1,0 +1,302 @@
+"""Ledger storage: the interface the sequencer and readers use, and its Tortoise implementation.
+
+The same SQL runs on SQLite and PostgreSQL (placeholders are rewritten for
+asyncpg). Integration of a batch (leaves, node hashes, checkpoint, removal of
+the queued rows) is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from gateway.errors import Conflict
+from gateway.ledger.merkle import Coord
+
+LEVEL_SHIFT = 56
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed checkpoint as stored: size, root and the full note text."""
+
+    size: int
+    root: bytes
+    note: str
+
+
+@dataclass(frozen=True)
+class NewLeaf:
+    """One entry being integrated at ``index``."""
+
+    index: int
+    queue_id: int
+    data: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class IntegrationBatch:
+    """Everything one sequencer step writes, in one transaction."""
+
+    old_size: int
+    leaves: Sequence[NewLeaf]
+    nodes: Sequence[tuple[Coord, bytes]]
+    checkpoint: StoredCheckpoint
+
+
+class SequencingConflict(Conflict):
+    """Another sequencer integrated first (leadership was lost)."""
+
+    code = "sequencing_conflict"
+
+
+class LedgerStore(Protocol):
+    """What the ledger needs from storage."""
+
+    async def enqueue(self, entries: Sequence[bytes]) -> list[int]:
+        """Durably queue entries; returns their queue ids in order."""
+        ...
+
+    async def take_pending(self, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest queued entries (queue id, data), not removed yet."""
+        ...
+
+    async def integrate(self, batch: IntegrationBatch) -> None:
+        """Write a batch atomically; SequencingConflict if the tree moved meanwhile."""
+        ...
+
+    async def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint with the largest size."""
+        ...
+
+    async def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint for exactly this size."""
+        ...
+
+    async def checkpoints(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
+        """Checkpoints with size > after_size, ascending."""
+        ...
+
+    async def leaves(self, start: int, end: int) -> list[bytes]:
+        """Entry data for indexes [start, end)."""
+        ...
+
+    async def hashes(self, coords: Iterable[Coord]) -> dict[Coord, bytes]:
+        """Stored subtree hashes for the coordinates that exist."""
+        ...
+
+    async def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None:
+        """The first index whose leaf hash matches."""
+        ...
+
+    async def indexes_for_queue_ids(self, queue_ids: Sequence[int]) -> dict[int, int]:
+        """Where queued entries ended up, for those already integrated."""
+        ...
+
+    async def pending_count(self) -> int:
+        """How many entries wait for integration."""
+        ...
+
+
+def pack_coord(coord: Coord) -> int:
+    """One integer key for a (level, index) coordinate."""
+    level, index = coord
+    return (level << LEVEL_SHIFT) | index
+
+
+def unpack_coord(key: int) -> Coord:
+    """Inverse of :func:`pack_coord`."""
+    return key >> LEVEL_SHIFT, key & ((1 << LEVEL_SHIFT) - 1)
+
+
+class TortoiseLedgerStore:
+    """LedgerStore on the Tortoise ``default`` connection (SQLite or PostgreSQL)."""
+
+    def __init__(self, connection_name: str = "default") -> None:
+        self._name = connection_name
+
+    @property
+    def _conn(self) -> BaseDBAsyncClient:
+        conn: BaseDBAsyncClient = connections.get(self._name)
+        return conn
+
+    @property
+    def _postgres(self) -> bool:
+        return self._conn.capabilities.dialect == "postgres"
+
+    def _sql(self, query: str) -> str:
+        if not self._postgres:
+            return query
+        parts = query.split("?")
+        out = [parts[0]]
+        for number, part in enumerate(parts[1:], start=1):
+            out.append(f"${number}{part}")
+        return "".join(out)
+
+    def _in_list(self, column: str, count: int) -> str:
+        # Only placeholders are interpolated; values are always bound parameters.
+        return f"{column} IN ({', '.join('?' * count)})"
+
+    async def _rows(self, query: str, values: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return await self._conn.execute_query_dict(self._sql(query), list(values))
+
+    async def enqueue(self, entries: Sequence[bytes]) -> list[int]:
+        """Insert queued rows in one transaction and return their ids."""
+        if not entries:
+            return []
+        async with in_transaction(self._name) as conn:
+            if self._postgres:
+                rows = await conn.execute_query_dict(
+                    "INSERT INTO ledger_pending (data) SELECT unnest($1::bytea[]) RETURNING id",
+                    [list(entries)],
+                )
+                return sorted(int(r["id"]) for r in rows)
+            # One writer holds the transaction, so AUTOINCREMENT ids are contiguous.
+            await conn.execute_many(
+                "INSERT INTO ledger_pending (data) VALUES (?)", [[data] for data in entries]
+            )
+            rows = await conn.execute_query_dict("SELECT MAX(id) AS last FROM ledger_pending")
+            last = int(rows[0]["last"])
+            return list(range(last - len(entries) + 1, last + 1))
+
+    async def take_pending(self, limit: int) -> list[tuple[int, bytes]]:
+        """Oldest queued entries first."""
+        rows = await self._rows("SELECT id, data FROM ledger_pending ORDER BY id LIMIT ?", [limit])
+        return [(int(r["id"]), bytes(r["data"])) for r in rows]
+
+    async def integrate(self, batch: IntegrationBatch) -> None:
+        """Leaves, nodes and checkpoint in one transaction; queued rows removed."""
+        async with in_transaction(self._name) as conn:
+            rows = await conn.execute_query_dict(
+                self._sql("SELECT MAX(size) AS size FROM ledger_checkpoint")
+            )
+            current = rows[0]["size"]
+            if int(current or 0) != batch.old_size:
+                raise SequencingConflict(
+                    f"the tree is at size {current}, not {batch.old_size}: another sequencer ran"
+                )
+            if batch.leaves:
+                await self._write_tree(conn, batch)
+            checkpoint = batch.checkpoint
+            await conn.execute_query(
+                self._sql(
+                    "INSERT INTO ledger_checkpoint (size, root, note, created_at) "
+                    "VALUES (?, ?, ?, CURRENT_TIMESTAMP)"
+                ),
+                [checkpoint.size, checkpoint.root, checkpoint.note],
+            )
+
+    async def _write_tree(self, conn: BaseDBAsyncClient, batch: IntegrationBatch) -> None:
+        await conn.execute_many(
+            self._sql(
+                "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id) VALUES (?, ?, ?, ?)"
+            ),
+            [[leaf.index, leaf.data, leaf.leaf_hash.hex(), leaf.queue_id] for leaf in batch.leaves],
+        )
+        await conn.execute_many(
+            self._sql("INSERT INTO ledger_node (key, hash) VALUES (?, ?)"),
+            [[pack_coord(coord), digest] for coord, digest in batch.nodes],
+        )
+        queue_ids = [leaf.queue_id for leaf in batch.leaves if leaf.queue_id > 0]
+        if not queue_ids:
+            return
+        if self._postgres:
+            await conn.execute_query(
+                "DELETE FROM ledger_pending WHERE id = ANY($1::bigint[])", [queue_ids]
+            )
+        else:
+            await conn.execute_many(
+                "DELETE FROM ledger_pending WHERE id = ?", [[qid] for qid in queue_ids]
+            )
+
+    async def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The newest checkpoint, or None for an empty log."""
+        rows = await self._rows(
+            "SELECT size, root, note FROM ledger_checkpoint ORDER BY size DESC LIMIT 1"
+        )
+        return _checkpoint(rows[0]) if rows else None
+
+    async def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint for one size."""
+        rows = await self._rows(
+            "SELECT size, root, note FROM ledger_checkpoint WHERE size = ?", [size]
+        )
+        return _checkpoint(rows[0]) if rows else None
+
+    async def checkpoints(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
+        """Checkpoints after a size, ascending."""
+        rows = await self._rows(
+            "SELECT size, root, note FROM ledger_checkpoint WHERE size > ? ORDER BY size LIMIT ?",
+            [after_size, limit],
+        )
+        return [_checkpoint(r) for r in rows]
+
+    async def leaves(self, start: int, end: int) -> list[bytes]:
+        """Entry bytes for a contiguous range."""
+        rows = await self._rows(
+            "SELECT idx, data FROM ledger_leaf WHERE idx >= ? AND idx < ? ORDER BY idx",
+            [start, end],
+        )
+        return [bytes(r["data"]) for r in rows]
+
+    async def hashes(self, coords: Iterable[Coord]) -> dict[Coord, bytes]:
+        """Stored subtree hashes, fetched in chunks."""
+        keys = sorted({pack_coord(c) for c in coords})
+        found: dict[Coord, bytes] = {}
+        for offset in range(0, len(keys), 500):
+            chunk = keys[offset : offset + 500]
+            if self._postgres:
+                rows = await self._conn.execute_query_dict(
+                    "SELECT key, hash FROM ledger_node WHERE key = ANY($1::bigint[])", [chunk]
+                )
+            else:
+                rows = await self._rows(
+                    f"SELECT key, hash FROM ledger_node WHERE {self._in_list('key', len(chunk))}",  # noqa: S608
+                    chunk,
+                )
+            for row in rows:
+                found[unpack_coord(int(row["key"]))] = bytes(row["hash"])
+        return found
+
+    async def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None:
+        """Look a leaf up by its hash."""
+        rows = await self._rows(
+            "SELECT MIN(idx) AS idx FROM ledger_leaf WHERE leaf_hash = ?", [leaf_hash.hex()]
+        )
+        value = rows[0]["idx"] if rows else None
+        return None if value is None else int(value)
+
+    async def indexes_for_queue_ids(self, queue_ids: Sequence[int]) -> dict[int, int]:
+        """Queue id -> index for integrated entries."""
+        found: dict[int, int] = {}
+        ids = list(queue_ids)
+        for offset in range(0, len(ids), 500):
+            chunk = ids[offset : offset + 500]
+            if self._postgres:
+                rows = await self._conn.execute_query_dict(
+                    "SELECT idx, queue_id FROM ledger_leaf WHERE queue_id = ANY($1::bigint[])",
+                    [chunk],
+                )
+            else:
+                rows = await self._rows(
+                    "SELECT idx, queue_id FROM ledger_leaf WHERE "  # noqa: S608
+                    + self._in_list("queue_id", len(chunk)),
+                    chunk,
+                )
+            found.update({int(r["queue_id"]): int(r["idx"]) for r in rows})
+        return found
+
+    async def pending_count(self) -> int:
+        """Entries waiting for the sequencer."""
+        rows = await self._rows("SELECT COUNT(*) AS n FROM ledger_pending")
+        return int(rows[0]["n"])
+
+
+def _checkpoint(row: dict[str, Any]) -> StoredCheckpoint:
+    return StoredCheckpoint(size=int(row["size"]), root=bytes(row["root"]), note=str(row["note"]))

@@ -1,0 +1,1 @@
+"""What security officers watch: alerts, activity over time, ledger verification, witnesses."""

@@ -1,0 +1,1 @@
+"""Clearance policy: labels, clearances and the one policy decision point."""

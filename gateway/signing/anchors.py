@@ -1,0 +1,224 @@
+"""Record anchoring: custody chains of ``record.anchored`` ledger entries.
+
+Each anchored record is a link in its subject's chain. Its ledger entry names
+the subject only by SHA-256, the record's digest, the SHA-256 of its metadata
+in canonical JSON, its sequence number in the chain and the leaf hash of the
+previous link's entry, so the chain can be checked from the ledger alone
+while the subject and metadata stay off the (witnessed) log.
+
+The link row and the queued ledger entry are written in one transaction, and
+(subject, sequence) is unique, so two writers can never fork a chain: the
+loser retries on the new head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from gateway.auth.identity import Identity
+from gateway.errors import Conflict, NotFound, Unavailable
+from gateway.ledger.entries import canonical_json, make_entry
+from gateway.ledger.merkle import leaf_hash
+from gateway.ledger.service import LedgerService, Ticket
+from gateway.signing.models import AnchorRecord
+from gateway.signing.requests import (
+    InputError,
+    check_fields,
+    checked_digest,
+    decode_base64,
+    hash_name,
+    require_object,
+)
+
+KIND = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MAX_SUBJECT = 256
+MAX_METADATA_BYTES = 16 * 1024
+_RETRIES = 8
+_LOCK_STRIPES = 64
+
+
+@dataclass(frozen=True)
+class NewAnchor:
+    """A checked anchoring request."""
+
+    subject: str
+    kind: str
+    hash_name: str
+    digest: bytes
+    metadata: Mapping[str, Any]
+
+    @property
+    def subject_sha256(self) -> str:
+        """Hex SHA-256 of the subject (UTF-8): how ledger entries name it."""
+        return subject_digest(self.subject)
+
+    @property
+    def metadata_sha256(self) -> str:
+        """Hex SHA-256 of the metadata in canonical JSON."""
+        return hashlib.sha256(canonical_json(self.metadata)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link of a custody chain, with its ledger index and receipt once integrated."""
+
+    record: AnchorRecord
+    index: int | None
+    receipt: str | None
+
+
+def subject_digest(subject: str) -> str:
+    """Hex SHA-256 of a subject."""
+    return hashlib.sha256(subject.encode("utf-8")).hexdigest()
+
+
+def check_subject(value: Any) -> str:
+    """1-256 characters, no control characters."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_SUBJECT or not value.isprintable():
+        raise InputError(
+            f"'subject' must be 1-{MAX_SUBJECT} printable characters", code="bad_subject"
+        )
+    return value
+
+
+def anchor_request(body: Any) -> NewAnchor:
+    """``{subject, kind, digest, hash?, metadata?}`` checked."""
+    body = require_object(body)
+    check_fields(body, {"subject", "kind", "digest", "hash", "metadata", "wait"}, "the request")
+    kind = body.get("kind")
+    if not isinstance(kind, str) or not KIND.match(kind):
+        raise InputError(
+            "'kind' must be 1-64 characters of a-z, 0-9, '.', '_' and '-'", code="bad_kind"
+        )
+    name = hash_name(body.get("hash"))
+    assert name is not None
+    if body.get("digest") is None:
+        raise InputError("'digest' is required", code="missing_input")
+    digest = checked_digest(name, decode_base64("digest", body["digest"]))
+    metadata = body.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise InputError("'metadata' must be a JSON object", code="bad_metadata")
+    if len(canonical_json(metadata)) > MAX_METADATA_BYTES:
+        raise InputError(
+            f"'metadata' is at most {MAX_METADATA_BYTES} bytes as JSON", code="bad_metadata"
+        )
+    return NewAnchor(check_subject(body.get("subject")), kind, name, digest, metadata)
+
+
+class AnchorService:
+    """Appends custody-chain links and reads chains back with receipts."""
+
+    def __init__(self, ledger: LedgerService) -> None:
+        self._ledger = ledger
+        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+
+    async def anchor(self, caller: Identity, new: NewAnchor) -> AnchorRecord:
+        """Append a link to the subject's chain; its entry is durably queued on return."""
+        subject = new.subject_sha256
+        lock = self._locks[int(subject[:8], 16) % _LOCK_STRIPES]
+        async with lock:  # one writer per subject in this process; the database decides between
+            for _ in range(_RETRIES):
+                head = (
+                    await AnchorRecord.filter(subject_sha256=subject).order_by("-sequence").first()
+                )
+                try:
+                    return await self._append(caller, new, head)
+                except IntegrityError:
+                    continue  # another process extended the chain first
+        raise Conflict("the chain of this subject is busy; retry", code="chain_busy")
+
+    async def _append(
+        self, caller: Identity, new: NewAnchor, head: AnchorRecord | None
+    ) -> AnchorRecord:
+        record_id = uuid.uuid4()
+        sequence = head.sequence + 1 if head else 1
+        previous = head.leaf_hash if head else None
+        entry = make_entry(
+            "record.anchored",
+            self._ledger.node,
+            client=caller.name,
+            subject_sha256=new.subject_sha256,
+            kind=new.kind,
+            digest=f"{new.hash_name}:{new.digest.hex()}",
+            metadata_sha256=new.metadata_sha256,
+            record=str(record_id),
+            sequence=sequence,
+            previous=previous,
+        )
+        async with in_transaction():
+            [queue_id] = await self._ledger.store.enqueue([entry])
+            return await AnchorRecord.create(
+                id=record_id,
+                subject=new.subject,
+                subject_sha256=new.subject_sha256,
+                sequence=sequence,
+                kind=new.kind,
+                hash=new.hash_name,
+                digest=new.digest.hex(),
+                metadata=dict(new.metadata),
+                metadata_sha256=new.metadata_sha256,
+                client=caller.name,
+                entry=entry,
+                leaf_hash=leaf_hash(entry).hex(),
+                previous=previous,
+                queue_id=queue_id,
+            )
+
+    async def wait(self, record: AnchorRecord, seconds: float) -> Link:
+        """The link once its entry is integrated (``index`` None if not within ``seconds``)."""
+        try:
+            index = await self._ledger.integrated(Ticket(record.queue_id), wait_seconds=seconds)
+        except Unavailable:  # not integrated in time: answer without a receipt
+            return Link(record, None, None)
+        await AnchorRecord.filter(id=record.id).update(ledger_index=index)
+        record.ledger_index = index
+        return Link(record, index, await self._ledger.receipt(index))
+
+    async def get(self, record_id: str) -> Link:
+        """One link by its record id."""
+        try:
+            parsed = uuid.UUID(record_id)
+        except ValueError:
+            raise NotFound("no such anchored record", code="no_such_record") from None
+        row = await AnchorRecord.get_or_none(id=parsed)
+        if row is None:
+            raise NotFound("no such anchored record", code="no_such_record")
+        return (await self._links([row]))[0]
+
+    async def chain(self, subject: str, *, after: int, limit: int) -> list[Link]:
+        """The subject's links with sequence > ``after``, in chain order."""
+        rows = (
+            await AnchorRecord.filter(subject_sha256=subject_digest(subject), sequence__gt=after)
+            .order_by("sequence")
+            .limit(limit)
+        )
+        return await self._links(rows)
+
+    async def _links(self, rows: Sequence[AnchorRecord]) -> list[Link]:
+        unknown = [r.queue_id for r in rows if r.ledger_index is None]
+        found = await self._ledger.store.indexes_for_queue_ids(unknown) if unknown else {}
+        links: list[Link] = []
+        for row in rows:
+            if row.ledger_index is None and row.queue_id in found:
+                row.ledger_index = found[row.queue_id]
+                await AnchorRecord.filter(id=row.id).update(ledger_index=row.ledger_index)
+            receipt = await self._receipt(row.ledger_index)
+            links.append(Link(row, row.ledger_index, receipt))
+        return links
+
+    async def _receipt(self, index: int | None) -> str | None:
+        if index is None:
+            return None
+        try:
+            return await self._ledger.receipt(index)
+        except NotFound:  # integrated but not yet under a checkpoint
+            return None

@@ -1,0 +1,38 @@
+"""Where this node's token is, from the settings (embedded SoftHSM or a configured module)."""
+
+from __future__ import annotations
+
+from gateway.config import Settings
+from hsm import HsmConfigError, SoftHsmLayout, TokenConfig, find_softhsm_module, read_pin
+
+PIN_ENV = "SEKISHO_HSM_PIN"
+
+
+def softhsm_layout(settings: Settings) -> SoftHsmLayout:
+    """The embedded SoftHSM files under the data directory."""
+    return SoftHsmLayout(settings.data_dir / "hsm")
+
+
+def token_config(settings: Settings) -> TokenConfig:
+    """How to open the node's token. The PIN comes from $SEKISHO_HSM_PIN or a PIN file."""
+    if settings.uses_embedded_softhsm:
+        layout = softhsm_layout(settings)
+        module = find_softhsm_module()
+        if module is None:
+            raise HsmConfigError(
+                "SoftHSM is not installed (apt-get install softhsm2) and no PKCS#11 module "
+                "is configured (SEKISHO_HSM_MODULE or SEKISHO_HSM_URI)"
+            )
+        pin = read_pin(env_var=PIN_ENV, pin_file=settings.hsm.pin_file or layout.user_pin_file)
+        return TokenConfig(
+            module_path=module,
+            pin=pin,
+            token_label=settings.hsm.token_label,
+            softhsm_conf=str(layout.conf),
+        )
+    pin = read_pin(env_var=PIN_ENV, pin_file=settings.hsm.pin_file or None)
+    if settings.hsm.uri:
+        return TokenConfig.from_uri(settings.hsm.uri, pin)
+    return TokenConfig(
+        module_path=settings.hsm.module, pin=pin, token_label=settings.hsm.token_label
+    )

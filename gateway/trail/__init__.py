@@ -1,0 +1,1 @@
+"""The access trail for security officers: filter, page and export access decisions."""

@@ -1,0 +1,49 @@
+"""``GET /api/v1/trail``: the access trail for security officers (JSON pages or CSV)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from gateway.http.auth import identity
+from gateway.http.keys import LEDGER, SETTINGS
+from gateway.trail.export import csv_filename, csv_header, csv_rows
+from gateway.trail.openapi import PATH
+from gateway.trail.query import TrailQueryError, parse_query
+from gateway.trail.service import TrailService
+
+routes = web.RouteTableDef()
+
+
+@routes.get(PATH)
+async def trail(request: web.Request) -> web.StreamResponse:
+    """Filtered access decisions, newest first."""
+    identity(request).require_role("officer", "admin")
+    try:
+        query = parse_query(request.query.items())
+    except TrailQueryError as exc:
+        body = {"error": exc.code, "message": exc.message, "parameter": exc.parameter}
+        return web.json_response(body, status=400)
+    service = TrailService(request.app[LEDGER].store)
+    if query.format == "json":
+        page = await service.page(query)
+        cursor = None if page.next_cursor is None else str(page.next_cursor)
+        events = [event.as_dict() for event in page.events]
+        return web.json_response(
+            {"events": events, "next_cursor": cursor}, headers={"Cache-Control": "no-store"}
+        )
+    name = csv_filename(request.app[SETTINGS].node.name, datetime.now(UTC))
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        }
+    )
+    await response.prepare(request)
+    await response.write(csv_header().encode())
+    async for chunk in service.export(query):
+        await response.write(csv_rows(chunk).encode())
+    await response.write_eof()
+    return response

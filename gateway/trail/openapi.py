@@ -1,0 +1,87 @@
+"""OpenAPI path item for /api/v1/trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.http.openapi import error_responses
+from gateway.trail.query import DEFAULT_LIMIT, FORMATS, MAX_LIMIT, OUTCOMES
+
+PATH = "/api/v1/trail"
+
+
+def _param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+_EVENT = {
+    "type": "object",
+    "required": ["id", "at", "actor", "action", "outcome", "reason", "node", "ledger_index"],
+    "properties": {
+        "id": {"type": "integer"},
+        "at": {"type": "string", "format": "date-time"},
+        "actor": {"type": "string", "example": "person:alice"},
+        "document_id": {"type": ["string", "null"]},
+        "version": {"type": ["integer", "null"]},
+        "action": {"type": "string", "example": "download"},
+        "outcome": {"enum": list(OUTCOMES)},
+        "reason": {"type": "string", "example": "compartments"},
+        "source": {"type": "string", "description": "client address"},
+        "node": {"type": "string"},
+        "ledger_index": {
+            "type": ["integer", "null"],
+            "description": "index of the document.accessed entry; null until integrated",
+        },
+    },
+}
+_TIME = {"type": "string", "format": "date-time"}
+
+PATHS: dict[str, Any] = {
+    PATH: {
+        "get": {
+            "summary": "The access trail: every access decision, newest first (officer or admin)",
+            "description": (
+                "Filters combine with AND. JSON pages hold at most `limit` events; pass "
+                "`next_cursor` back as `cursor` for the next page (keyset paging, stable while "
+                "new events arrive). `format=csv` streams every matching event (at most `limit` "
+                "if given) as an attachment with a header row. Unknown, repeated or malformed "
+                "parameters give 400 with `parameter` naming the culprit."
+            ),
+            "parameters": [
+                _param("person", "username, or an actor such as client:name", {"type": "string"}),
+                _param("document", "document id", {"type": "string", "format": "uuid"}),
+                _param("outcome", "decision", {"enum": list(OUTCOMES)}),
+                _param("action", "e.g. download, metadata, list", {"type": "string"}),
+                _param("from", "RFC 3339, inclusive", _TIME),
+                _param("to", "RFC 3339, exclusive", _TIME),
+                _param("node", "node that made the decision", {"type": "string"}),
+                _param(
+                    "limit",
+                    f"page size (default {DEFAULT_LIMIT})",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                ),
+                _param("cursor", "next_cursor of the previous page", {"type": "string"}),
+                _param("format", "json (default) or csv", {"enum": list(FORMATS)}),
+            ],
+            "responses": {
+                "200": {
+                    "description": "a page of events, or the CSV export",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["events", "next_cursor"],
+                                "properties": {
+                                    "events": {"type": "array", "items": _EVENT},
+                                    "next_cursor": {"type": ["string", "null"]},
+                                },
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **error_responses(400, 401, 403, 503),
+            },
+        }
+    }
+}

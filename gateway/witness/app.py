@@ -1,0 +1,77 @@
+"""The witness composition root: its database, token, cosigner, mirrors and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.db import close_database, open_database
+from gateway.http.client_tls import client_ssl_context
+from gateway.http.ledger_client import HttpLedgerClient
+from gateway.ledger.audit_sources import Fetcher
+from gateway.ledger.witness_protocol import MAX_ADD_CHECKPOINT_BODY
+from gateway.tokens import token_config
+from gateway.witness import http
+from gateway.witness.keys import MIRRORS, REQUESTS, SERVICE, SETTINGS, ResponseCounts
+from gateway.witness.runner import MirrorRunner
+from gateway.witness.service import WitnessService
+from gateway.witness.signer import Cosigner
+from gateway.witness.store import WitnessStore
+from hsm import Token
+
+WITNESS_MODELS = ["gateway.witness.models"]
+_FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The witness's own database for the app's lifetime."""
+    await open_database(app[SETTINGS].witness_database_url, model_modules=WITNESS_MODELS)
+    yield
+    await close_database()
+
+
+async def service_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Log in to the witness token once; cosign with its key."""
+    settings = app[SETTINGS]
+    token = await Token.open(token_config(settings))
+    try:
+        cosigner = await Cosigner.create(token, settings.witness.key, settings.witness_name)
+        app[SERVICE] = WitnessService(WitnessStore(), cosigner)
+        yield
+    finally:
+        await token.close()
+
+
+async def mirror_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Pull mirrored logs in the background."""
+    settings = app[SETTINGS]
+    ssl_context = client_ssl_context(settings.witness.tls_ca, "witness.tls_ca")
+    async with aiohttp.ClientSession(
+        timeout=_FETCH_TIMEOUT, connector=aiohttp.TCPConnector(ssl=ssl_context)
+    ) as session:
+
+        def fetcher_for(url: str) -> Fetcher:
+            return HttpLedgerClient(session, url)
+
+        runner = MirrorRunner(WitnessStore(), fetcher_for, settings.witness.mirror_seconds)
+        app[MIRRORS] = runner
+        await runner.start()
+        yield
+        await runner.stop()
+
+
+def build_witness_app(settings: Settings) -> web.Application:
+    """The aiohttp application of a witness node."""
+    app = web.Application(
+        middlewares=[http.error_middleware], client_max_size=MAX_ADD_CHECKPOINT_BODY
+    )
+    app[SETTINGS] = settings
+    app[REQUESTS] = ResponseCounts()
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(service_ctx)
+    app.cleanup_ctx.append(mirror_ctx)
+    app.add_routes(http.routes)
+    return app

@@ -1,0 +1,92 @@
+"""``sekisho witness init``: data directory, token, cosigning key and the witness schema.
+
+Idempotent like the gateway's ``init``: each step checks before it creates,
+and the report always carries the witness's verifier key so the operator can
+hand it to the log operators.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from tortoise.exceptions import OperationalError
+
+from gateway.bootstrap import InitReport, _open_or_provision_token
+from gateway.config import Settings
+from gateway.db import close_database, open_database
+from gateway.errors import SekishoError
+from gateway.witness.app import WITNESS_MODELS
+from gateway.witness.models import WitnessedLog
+from gateway.witness.signer import Cosigner
+from hsm import KeyAlgorithm
+
+__all__ = ["WitnessInit", "WitnessNotInitialised", "initialise_witness", "witness_database"]
+
+
+class WitnessNotInitialised(SekishoError):
+    """The witness has no database yet."""
+
+    code = "not_initialised"
+
+
+@dataclass
+class WitnessInit:
+    """What ``witness init`` created, and the cosigner's name and verifier key."""
+
+    name: str
+    vkey: str
+    created: list[str] = field(default_factory=list)
+
+
+async def initialise_witness(settings: Settings) -> WitnessInit:
+    """Create whatever the witness lacks; return its verifier key either way."""
+    report = InitReport()
+    if not settings.data_dir.exists():
+        settings.data_dir.mkdir(parents=True, mode=0o700)
+        report.created.append(f"data directory {settings.data_dir}")
+    token = await _open_or_provision_token(settings, report)
+    try:
+        label = settings.witness.key
+        if not await token.has_key(label):
+            await token.generate_key(label, KeyAlgorithm.ED25519)
+            report.created.append(f"key {label} (ed25519): cosigns checkpoints (tlog-cosignature)")
+        cosigner = await Cosigner.create(token, label, settings.witness_name)
+    finally:
+        await token.close()
+    url = settings.witness_database_url
+    await open_database(url, model_modules=WITNESS_MODELS)
+    try:
+        try:
+            await WitnessedLog.exists()
+        except OperationalError:  # a missing table is a missing schema
+            await close_database()
+            await open_database(url, create_schema=True, model_modules=WITNESS_MODELS)
+            report.created.append("witness database schema")
+    finally:
+        await close_database()
+    return WitnessInit(cosigner.name, cosigner.vkey, report.created)
+
+
+@contextlib.asynccontextmanager
+async def witness_database(settings: Settings) -> AsyncIterator[None]:
+    """Open an initialised witness's database (beside a running witness, too)."""
+    url = settings.witness_database_url
+    hint = "this witness is not initialised; run 'sekisho witness init' first"
+    if _missing_sqlite_file(url):
+        raise WitnessNotInitialised(hint)
+    await open_database(url, model_modules=WITNESS_MODELS)
+    try:
+        try:
+            await WitnessedLog.exists()
+        except OperationalError:
+            raise WitnessNotInitialised(hint) from None
+        yield
+    finally:
+        await close_database()
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    return url.startswith("sqlite://") and not os.path.exists(url.removeprefix("sqlite://"))

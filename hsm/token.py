@@ -1,0 +1,568 @@
+"""The token facade: one logged-in session per process, owned by one thread, async API.
+
+Every method that touches PKCS#11 runs on the module's :class:`TokenThread`.
+Async callers ``await`` it; plain threads use the ``*_sync`` variants. Key
+handles are cached; if the token goes away the cache and session are dropped,
+the caller gets :class:`TokenRemoved`, and the next call reconnects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import pkcs11
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from pkcs11 import Attribute, CertificateType, Mechanism, ObjectClass
+
+from hsm import keys as keyops
+from hsm.config import TokenConfig
+from hsm.errors import (
+    HsmError,
+    KeyNotFound,
+    MechanismNotSupported,
+    ModuleMissing,
+    OperationFailed,
+    PinLocked,
+    TokenNotFound,
+    TokenRemoved,
+    WrongPin,
+)
+from hsm.keys import KeyAlgorithm, KeyInfo
+from hsm.pubkeys import public_key_of, spki_der
+from hsm.signing import SignRequest, sign_with
+from hsm.worker import TokenThread
+
+T = TypeVar("T")
+_HASH_BY_SIZE = {32: "sha256", 48: "sha384", 64: "sha512"}
+
+_REMOVAL_ERRORS: tuple[type[Exception], ...] = (
+    pkcs11.SessionHandleInvalid,
+    pkcs11.SessionClosed,
+    pkcs11.TokenNotPresent,
+    pkcs11.TokenNotRecognised,
+    pkcs11.DeviceRemoved,
+    pkcs11.DeviceError,
+    pkcs11.UserNotLoggedIn,
+)
+_STALE_HANDLE_ERRORS: tuple[type[Exception], ...] = (
+    pkcs11.ObjectHandleInvalid,
+    pkcs11.KeyHandleInvalid,
+)
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """What ``sekisho hsm status`` prints."""
+
+    module_path: str
+    library: str
+    library_version: str
+    token_label: str
+    serial: str
+    manufacturer: str
+    model: str
+    mechanisms: tuple[str, ...]
+
+
+@dataclass
+class _ModuleState:
+    """Per-module process state: the loaded library and its one owning thread."""
+
+    path: str
+    thread: TokenThread
+    lib: Any = None
+    softhsm_conf: str | None = None
+    generation: int = 0
+    needs_reinit: bool = False
+
+
+_modules: dict[str, _ModuleState] = {}
+_modules_lock = threading.Lock()
+
+
+def _module_state(path: str) -> _ModuleState:
+    with _modules_lock:
+        state = _modules.get(path)
+        if state is None:
+            state = _ModuleState(path=path, thread=TokenThread(f"pkcs11-{Path(path).stem}"))
+            _modules[path] = state
+        return state
+
+
+@dataclass
+class _Connection:
+    token: Any
+    session: Any
+    generation: int
+    handles: dict[tuple[str, int], Any] = field(default_factory=dict)
+    public_keys: dict[str, PublicKeyTypes] = field(default_factory=dict)
+
+
+class Token:
+    """A logged-in token. Create with :meth:`open` (async) or :meth:`open_sync`."""
+
+    def __init__(self, config: TokenConfig) -> None:
+        self.config = config
+        self._module = _module_state(config.module_path)
+        self._conn: _Connection | None = None
+
+    # ----- lifecycle -------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, config: TokenConfig) -> Token:
+        """Load the module, find the token, log in; raise a typed error on failure."""
+        token = cls(config)
+        await token._module.thread.run(token._connect)
+        return token
+
+    @classmethod
+    def open_sync(cls, config: TokenConfig) -> Token:
+        """Like :meth:`open`, for synchronous callers (the CLI)."""
+        token = cls(config)
+        token._module.thread.call(token._connect)
+        return token
+
+    async def close(self) -> None:
+        """Close the session (the module stays loaded for the process)."""
+        await self._module.thread.run(self._disconnect)
+
+    def close_sync(self) -> None:
+        """Like :meth:`close`, for synchronous callers."""
+        self._module.thread.call(self._disconnect)
+
+    # ----- async API -------------------------------------------------------------
+
+    async def status(self) -> TokenStatus:
+        """Module, token and mechanism details."""
+        return await self._run(self._status)
+
+    async def list_keys(self) -> list[KeyInfo]:
+        """Every key object on the token with its protection attributes."""
+        return await self._run(self._list_keys)
+
+    async def has_key(self, label: str) -> bool:
+        """True when a private or secret key with this label exists."""
+        return await self._run(lambda: self._has_key(label))
+
+    async def generate_key(self, label: str, algorithm: KeyAlgorithm) -> KeyInfo:
+        """Create a sensitive, non-extractable key (pair) with this label."""
+        return await self._run(lambda: self._generate(label, algorithm))
+
+    async def public_key(self, label: str) -> PublicKeyTypes:
+        """The public half of a key pair."""
+        return await self._run(lambda: self._public_key(label))
+
+    async def public_key_der(self, label: str) -> bytes:
+        """SubjectPublicKeyInfo DER of a key pair."""
+        return spki_der(await self.public_key(label))
+
+    async def sign(self, request: SignRequest) -> bytes:
+        """One signature; see :class:`SignRequest` for digests, messages and encodings."""
+        return await self._run(lambda: self._sign(request))
+
+    async def sign_digest(
+        self,
+        label: str,
+        digest: bytes,
+        *,
+        hash_name: str | None = None,
+        encoding: Literal["der", "raw"] = "der",
+    ) -> bytes:
+        """ECDSA (or RSA-PSS) over a precomputed SHA-256/384/512 digest.
+
+        Without ``hash_name`` the hash is inferred from the digest length.
+        """
+        name = hash_name or _HASH_BY_SIZE.get(len(digest), "sha256")
+        return await self.sign(
+            SignRequest(label, digest, hash_name=name, prehashed=True, encoding=encoding)
+        )
+
+    async def sign_message(
+        self,
+        label: str,
+        message: bytes,
+        *,
+        hash_name: str = "sha256",
+        encoding: Literal["der", "raw"] = "der",
+    ) -> bytes:
+        """Sign a message: Ed25519 directly, ECDSA/RSA-PSS over its hash."""
+        return await self.sign(SignRequest(label, message, hash_name=hash_name, encoding=encoding))
+
+    async def sign_many(self, requests: Sequence[SignRequest]) -> list[bytes | HsmError]:
+        """Many signatures in one trip to the token thread; per-item errors are returned."""
+        return await self._run(lambda: self._sign_many(requests))
+
+    async def wrap_data_key(self, kek_label: str, data_key: bytes) -> bytes:
+        """Wrap a data key under the KEK with CKM_AES_KEY_WRAP_PAD."""
+        return await self._run(lambda: self._wrap(kek_label, data_key))
+
+    async def unwrap_data_key(self, kek_label: str, wrapped: bytes) -> bytes:
+        """Unwrap a data key wrapped by :meth:`wrap_data_key`."""
+        return await self._run(lambda: self._unwrap(kek_label, wrapped))
+
+    async def store_certificate(self, label: str, der: bytes, subject_der: bytes) -> None:
+        """Keep an X.509 certificate on the token next to its key."""
+        await self._run(lambda: self._store_certificate(label, der, subject_der))
+
+    async def certificate(self, label: str) -> bytes | None:
+        """The X.509 certificate stored for a key, or None."""
+        return await self._run(lambda: self._certificate(label))
+
+    async def destroy_key(self, label: str) -> None:
+        """Delete every object (key, pair, certificate) with this label."""
+        await self._run(lambda: self._destroy(label))
+
+    async def self_test(self, label: str) -> None:
+        """Sign a fresh message with a key pair and verify it in software."""
+        message = os.urandom(32)
+        signature = await self.sign_message(label, message, encoding="der")
+        public = await self.public_key(label)
+        from hsm.verify import verify_signature
+
+        if not verify_signature(public, signature, message, hash_name="sha256"):
+            raise OperationFailed(f"the token's test signature with {label!r} did not verify")
+
+    # ----- sync API for plain threads -----------------------------------------------
+
+    def sign_sync(self, request: SignRequest) -> bytes:
+        """:meth:`sign` for plain threads: runs on the owning thread and waits."""
+        return self._call(lambda: self._sign(request))
+
+    def call_sync(self, fn: Callable[[Token], T]) -> T:
+        """Run a block of sync calls on the owning thread (used by the CLI)."""
+        return self._module.thread.call(lambda: fn(self))
+
+    def list_keys_sync(self) -> list[KeyInfo]:
+        """:meth:`list_keys` for synchronous callers."""
+        return self._call(self._list_keys)
+
+    def status_sync(self) -> TokenStatus:
+        """:meth:`status` for synchronous callers."""
+        return self._call(self._status)
+
+    # ----- worker-thread internals -------------------------------------------------
+
+    async def _run(self, op: Callable[[], T]) -> T:
+        return await self._module.thread.run(lambda: self._guarded(op))
+
+    def _call(self, op: Callable[[], T]) -> T:
+        return self._module.thread.call(lambda: self._guarded(op))
+
+    def _guarded(self, op: Callable[[], T]) -> T:
+        for attempt in (1, 2):
+            if self._conn is None or self._conn.generation != self._module.generation:
+                self._conn = None
+                self._reconnect()
+            try:
+                return op()
+            except KeyNotFound:
+                # SoftHSM keeps the session when its token directory vanishes, but every
+                # object disappears: a missing key on a token that no longer answers is
+                # a removal (503, reopened later), not a configuration error.
+                if self._token_still_present():
+                    raise
+                self._drop_connection()
+                raise TokenRemoved(
+                    f"the {self.config.describe()} went away (its objects vanished); "
+                    "it will be reopened on the next request"
+                ) from None
+            except _STALE_HANDLE_ERRORS:
+                if self._conn is not None:
+                    self._conn.handles.clear()
+                if attempt == 2:
+                    raise TokenRemoved("the token's key handles became invalid") from None
+            except pkcs11.GeneralError as exc:
+                if self._token_still_present():
+                    raise OperationFailed(
+                        "the token reported a general error for this operation"
+                    ) from None
+                self._drop_connection()
+                raise TokenRemoved(
+                    f"the {self.config.describe()} went away ({type(exc).__name__}); "
+                    "it will be reopened on the next request"
+                ) from None
+            except _REMOVAL_ERRORS as exc:
+                self._drop_connection()
+                raise TokenRemoved(
+                    f"the {self.config.describe()} went away ({type(exc).__name__}); "
+                    "it will be reopened on the next request"
+                ) from None
+            except pkcs11.MechanismInvalid as exc:
+                raise MechanismNotSupported(
+                    "the token does not support the mechanism this operation needs"
+                ) from exc
+            except pkcs11.PKCS11Error as exc:
+                raise OperationFailed(
+                    f"the token refused the operation ({type(exc).__name__})"
+                ) from None
+        raise AssertionError("unreachable")
+
+    def _token_still_present(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.token.slot.get_token()
+            self._conn.session.generate_random(8)
+        except pkcs11.PKCS11Error:
+            return False
+        return True
+
+    def _reconnect(self) -> None:
+        """Connect again after a removal; a module that cannot start yet is still removed."""
+        try:
+            self._connect()
+        except HsmError:
+            raise
+        except pkcs11.PKCS11Error as exc:
+            self._module.needs_reinit = True
+            raise TokenRemoved(
+                f"the {self.config.describe()} is still unavailable ({type(exc).__name__}); "
+                "it will be reopened on the next request"
+            ) from None
+
+    def _load_lib(self) -> Any:
+        module = self._module
+        wanted_conf = self.config.softhsm_conf
+        if wanted_conf and wanted_conf != module.softhsm_conf:
+            os.environ["SOFTHSM2_CONF"] = wanted_conf
+            module.softhsm_conf = wanted_conf
+            if module.lib is not None:
+                module.lib.reinitialize()
+                module.generation += 1
+        if module.lib is not None and module.needs_reinit:
+            try:
+                module.lib.reinitialize()
+            except pkcs11.PKCS11Error:
+                raise TokenRemoved(
+                    f"the {self.config.describe()} is still unavailable (the module "
+                    "does not initialise); it will be retried on the next request"
+                ) from None
+            module.needs_reinit = False
+            module.generation += 1
+        if module.lib is None:
+            if not Path(module.path).is_file():
+                raise ModuleMissing(
+                    f"PKCS#11 module {module.path} not found; install it (for SoftHSM: "
+                    "apt-get install softhsm2) or set SEKISHO_HSM_MODULE"
+                )
+            try:
+                module.lib = pkcs11.lib(module.path)
+            except pkcs11.PKCS11Error as exc:
+                raise ModuleMissing(
+                    f"PKCS#11 module {module.path} could not be loaded: {exc}"
+                ) from None
+        return module.lib
+
+    def _find_token(self, lib: Any) -> Any:
+        try:
+            return lib.get_token(
+                token_label=self.config.token_label, token_serial=self.config.token_serial
+            )
+        except pkcs11.NoSuchToken:
+            present = sorted(t.label for t in lib.get_tokens() if t.label)
+            raise TokenNotFound(
+                f"no {self.config.describe()}; tokens present: {present or 'none'}"
+            ) from None
+        except pkcs11.MultipleTokensReturned:
+            raise TokenNotFound(
+                f"several tokens match the {self.config.describe()}; name it by serial"
+            ) from None
+
+    def _connect(self) -> None:
+        lib = self._load_lib()
+        token = self._find_token(lib)
+        try:
+            session = token.open(rw=True, user_pin=self.config.pin.reveal())
+        except (pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange):
+            raise WrongPin(f"the {self.config.describe()} refused the PIN") from None
+        except pkcs11.PinLocked:
+            raise PinLocked(
+                f"the user PIN of the {self.config.describe()} is locked; "
+                "the security officer must reset it"
+            ) from None
+        except pkcs11.UserAlreadyLoggedIn:
+            session = token.open(rw=True)
+        except (pkcs11.TokenNotPresent, pkcs11.TokenNotRecognised):
+            raise TokenNotFound(f"the {self.config.describe()} is not present") from None
+        self._conn = _Connection(token=token, session=session, generation=self._module.generation)
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(pkcs11.PKCS11Error):
+                conn.session.close()
+
+    def _drop_connection(self) -> None:
+        """Forget the session after a removal; the next call reinitialises the module."""
+        self._conn = None
+        module = self._module
+        if module.lib is not None:
+            try:
+                module.lib.reinitialize()
+                module.needs_reinit = False
+            except pkcs11.PKCS11Error:
+                module.needs_reinit = True  # e.g. the token store is gone: retry later
+            module.generation += 1
+
+    @property
+    def _session(self) -> Any:
+        assert self._conn is not None
+        return self._conn.session
+
+    def _handle(self, label: str, object_class: ObjectClass) -> Any:
+        assert self._conn is not None
+        cache_key = (label, int(object_class))
+        handle = self._conn.handles.get(cache_key)
+        if handle is None:
+            handle = keyops.find_one(self._session, label, object_class)
+            self._conn.handles[cache_key] = handle
+        return handle
+
+    def _status(self) -> TokenStatus:
+        assert self._conn is not None
+        token, lib = self._conn.token, self._module.lib
+        mechanisms = tuple(sorted(m.name for m in token.slot.get_mechanisms()))
+        return TokenStatus(
+            module_path=self._module.path,
+            library=f"{lib.manufacturer_id} {lib.library_description}".strip(),
+            library_version="{}.{}".format(*lib.library_version),
+            token_label=token.label,
+            serial=token.serial.decode() if isinstance(token.serial, bytes) else str(token.serial),
+            manufacturer=token.manufacturer_id,
+            model=token.model,
+            mechanisms=mechanisms,
+        )
+
+    def _list_keys(self) -> list[KeyInfo]:
+        infos: list[KeyInfo] = []
+        for object_class in (
+            ObjectClass.PRIVATE_KEY,
+            ObjectClass.PUBLIC_KEY,
+            ObjectClass.SECRET_KEY,
+        ):
+            for obj in self._session.get_objects({Attribute.CLASS: object_class}):
+                infos.append(keyops.describe(obj))
+        return sorted(infos, key=lambda info: (info.label, info.object_class))
+
+    def _has_key(self, label: str) -> bool:
+        for object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.SECRET_KEY):
+            try:
+                self._handle(label, object_class)
+                return True
+            except KeyNotFound:
+                continue
+        return False
+
+    def _generate(self, label: str, algorithm: KeyAlgorithm) -> KeyInfo:
+        if self._has_key(label):
+            raise OperationFailed(f"a key labelled {label!r} already exists on the token")
+        keyops.generate(
+            self._session, label, algorithm, key_id=hashlib.sha256(label.encode()).digest()[:8]
+        )
+        object_class = (
+            ObjectClass.PRIVATE_KEY if algorithm.is_asymmetric else ObjectClass.SECRET_KEY
+        )
+        return keyops.describe(self._handle(label, object_class))
+
+    def _public_key(self, label: str) -> PublicKeyTypes:
+        assert self._conn is not None
+        cached = self._conn.public_keys.get(label)
+        if cached is None:
+            cached = public_key_of(self._handle(label, ObjectClass.PUBLIC_KEY))
+            self._conn.public_keys[label] = cached
+        return cached
+
+    def _sign(self, request: SignRequest) -> bytes:
+        private = self._handle(request.label, ObjectClass.PRIVATE_KEY)
+        return sign_with(private, request)
+
+    def _sign_many(self, requests: Sequence[SignRequest]) -> list[bytes | HsmError]:
+        results: list[bytes | HsmError] = []
+        for request in requests:
+            try:
+                results.append(self._guarded(lambda r=request: self._sign(r)))  # type: ignore[misc]
+            except HsmError as exc:
+                results.append(exc)
+        return results
+
+    def _wrap(self, kek_label: str, data_key: bytes) -> bytes:
+        kek = self._handle(kek_label, ObjectClass.SECRET_KEY)
+        transient = self._session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: pkcs11.KeyType.AES,
+                Attribute.VALUE: data_key,
+                Attribute.TOKEN: False,
+                Attribute.SENSITIVE: False,
+                Attribute.EXTRACTABLE: True,
+            }
+        )
+        try:
+            return bytes(kek.wrap_key(transient, mechanism=Mechanism.AES_KEY_WRAP_PAD))
+        finally:
+            transient.destroy()
+
+    def _unwrap(self, kek_label: str, wrapped: bytes) -> bytes:
+        kek = self._handle(kek_label, ObjectClass.SECRET_KEY)
+        try:
+            transient = kek.unwrap_key(
+                ObjectClass.SECRET_KEY,
+                pkcs11.KeyType.AES,
+                wrapped,
+                mechanism=Mechanism.AES_KEY_WRAP_PAD,
+                store=False,
+                template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True},
+            )
+        except (
+            pkcs11.WrappedKeyInvalid,
+            pkcs11.WrappedKeyLenRange,
+            pkcs11.EncryptedDataInvalid,
+            pkcs11.GeneralError,
+        ):
+            raise OperationFailed(
+                f"the wrapped data key does not unwrap under {kek_label!r}: "
+                "it was changed or belongs to another key"
+            ) from None
+        try:
+            return bytes(transient[Attribute.VALUE])
+        finally:
+            transient.destroy()
+
+    def _store_certificate(self, label: str, der: bytes, subject_der: bytes) -> None:
+        for old in self._session.get_objects(
+            {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: label}
+        ):
+            old.destroy()
+        self._session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.CERTIFICATE,
+                Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: False,
+                Attribute.LABEL: label,
+                Attribute.ID: hashlib.sha256(label.encode()).digest()[:8],
+                Attribute.SUBJECT: subject_der,
+                Attribute.VALUE: der,
+            }
+        )
+
+    def _certificate(self, label: str) -> bytes | None:
+        for obj in self._session.get_objects(
+            {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: label}
+        ):
+            return bytes(obj[Attribute.VALUE])
+        return None
+
+    def _destroy(self, label: str) -> None:
+        assert self._conn is not None
+        for obj in list(self._session.get_objects({Attribute.LABEL: label})):
+            obj.destroy()
+        self._conn.handles = {k: v for k, v in self._conn.handles.items() if k[0] != label}
+        self._conn.public_keys.pop(label, None)

@@ -1,0 +1,65 @@
+"""A tiny blocking HTTP client and node set-up helpers for the fault tests (real processes)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.nodes import run_cli
+
+
+def call(
+    method: str,
+    url: str,
+    token: str | None = None,
+    body: bytes | None = None,
+    *,
+    content_type: str | None = None,
+    timeout: float = 30,
+) -> tuple[int, bytes]:
+    """One request; status and body, including for 4xx and 5xx."""
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if content_type:
+        headers["Content-Type"] = content_type
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def call_json(
+    method: str, url: str, token: str | None = None, payload: Any = None
+) -> tuple[int, Any]:
+    """A JSON request; the body parsed as JSON (None if it is not)."""
+    body = None if payload is None else json.dumps(payload).encode()
+    status, raw = call(method, url, token, body, content_type="application/json")
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, None
+
+
+def person_token(data_dir: Path, username: str) -> str:
+    """A personal API token from ``sekisho users token``."""
+    result = run_cli(["users", "token", username], data_dir)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[-1]
+
+
+def client_token(data_dir: Path, name: str, scopes: str = "sign,verify,anchor") -> str:
+    """An API client of the signing API and its bearer token."""
+    result = run_cli(["clients", "add", name, "--scopes", scopes, "--keys", "default"], data_dir)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("(shown once; store it now): ")[1].split()[0]
+
+
+def upload_url(base: str, title: str = "doc", label: str = "SECRET") -> str:
+    """The raw-body upload URL."""
+    return f"{base}/api/v1/documents?title={title}&label={label}&filename={title}.txt"

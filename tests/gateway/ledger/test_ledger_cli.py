@@ -1,0 +1,221 @@
+"""``sekisho ledger verify|checkpoint`` and ``sekisho verify`` as an operator runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from gateway.cli.progress import ProgressBar
+from gateway.ledger.note import verifier_key
+from tests.nodes import SEKISHO, http_get, node_env, run_cli, running_node
+
+APPENDED = 300
+
+
+def tree_size_on_disk(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
+        (size,) = db.execute("SELECT MAX(size) FROM ledger_checkpoint").fetchone()
+    return int(size)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A node with a few hundred ledger entries, built once and copied per test."""
+    root = tmp_path_factory.mktemp("ledger-node")
+    data_dir = root / "var"
+    assert run_cli(["init"], data_dir).returncode == 0
+    appender = subprocess.run(
+        [SEKISHO[0], "-m", "tests.ledger_appender", str(APPENDED), str(root / "ack.txt")],
+        env=node_env(data_dir),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert appender.returncode == 0, appender.stderr.decode()[-2000:]
+    assert tree_size_on_disk(data_dir) > APPENDED  # init ledgers its keys and accounts too
+    return data_dir
+
+
+@pytest.fixture
+def node_dir(template: Path, tmp_path: Path) -> Path:
+    """A private copy of the template node (database, token and all)."""
+    data_dir = tmp_path / "var"
+    shutil.copytree(template, data_dir)
+    conf = data_dir / "hsm" / "softhsm2.conf"
+    conf.write_text(conf.read_text().replace(str(template), str(data_dir)))
+    return data_dir
+
+
+def update(data_dir: Path, query: str, *values: object) -> None:
+    with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
+        assert db.execute(query, values).rowcount == 1
+
+
+def flip_leaf(data_dir: Path, index: int) -> None:
+    with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
+        (data,) = db.execute("SELECT data FROM ledger_leaf WHERE idx = ?", (index,)).fetchone()
+    update(data_dir, "UPDATE ledger_leaf SET data = ? WHERE idx = ?", data[:-2] + b"X}", index)
+
+
+def flip_node(data_dir: Path, level: int, index: int) -> None:
+    key = (level << 56) | index
+    update(data_dir, "UPDATE ledger_node SET hash = zeroblob(32) WHERE key = ?", key)
+
+
+def flip_checkpoint(data_dir: Path, size: int) -> None:
+    with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
+        (note,) = db.execute(
+            "SELECT note FROM ledger_checkpoint WHERE size = ?", (size,)
+        ).fetchone()
+    origin, size_line, root, rest = note.split("\n", 3)
+    root = ("B" if root[0] != "B" else "C") + root[1:]
+    tampered = "\n".join([origin, size_line, root, rest])
+    update(data_dir, "UPDATE ledger_checkpoint SET note = ? WHERE size = ?", tampered, size)
+
+
+def one_line(text: str) -> str:
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_intact_ledger_verifies_and_prints_its_checkpoint(node_dir: Path) -> None:
+    size = tree_size_on_disk(node_dir)
+    result = run_cli(["ledger", "verify"], node_dir)
+    assert result.returncode == 0, result.stderr
+    assert one_line(result.stdout).startswith(f"ledger OK: {size} entries, ")
+    assert result.stdout.rstrip().endswith("checkpoints verified")
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+
+    printed = run_cli(["ledger", "checkpoint"], node_dir)
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.split("\n")[1] == str(size)
+    assert "\n\n\u2014 " in printed.stdout
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (
+            lambda d: flip_leaf(d, 200),
+            "leaf 200: stored data does not hash to the stored leaf hash",
+        ),
+        (
+            lambda d: flip_node(d, 1, 50),
+            "node at level 1, index 50 (entries 100..101): stored hash does not match",
+        ),
+        (lambda d: flip_node(d, 0, 7), "leaf 7: stored data does not hash"),
+        (
+            lambda d: flip_checkpoint(d, tree_size_on_disk(d)),
+            "checkpoint at size {size}: signature invalid",
+        ),
+    ],
+    ids=["leaf", "node", "leaf-hash", "checkpoint"],
+)
+def test_tampered_ledger_names_the_index(
+    node_dir: Path, tamper: Callable[[Path], None], message: str
+) -> None:
+    size = tree_size_on_disk(node_dir)
+    tamper(node_dir)
+    result = run_cli(["ledger", "verify"], node_dir)
+    assert result.returncode == 1, result.stderr
+    expected = message.format(size=size)
+    assert one_line(result.stdout).startswith(f"ledger TAMPERED: {expected}")
+
+
+def readiness(base: str) -> dict[str, object]:
+    status, body = http_get(base + "/readyz")
+    assert status == 200, body  # tampering is reported, the node stays ready
+    check: dict[str, object] = json.loads(body)["checks"]["ledger"]
+    return check
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def tree_size(base: str) -> int:
+    status, body = http_get(base + "/api/v1/ledger/checkpoint")
+    assert status == 200, body
+    return int(json.loads(body)["size"])
+
+
+def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_path: Path) -> None:
+    entries = tree_size_on_disk(node_dir)
+    fast_audits = {"SEKISHO_LEDGER_AUDIT_SECONDS": "1", "SEKISHO_LEDGER_AUDIT_FULL_SECONDS": "0"}
+    with running_node(node_dir, fast_audits) as base:
+        vkey = json.loads(http_get(base + "/api/v1/ledger/key")[1])["vkey"]
+        key_file = tmp_path / "log.vkey"
+        key_file.write_text(vkey + "\n")
+        pinned = run_cli(["ledger", "verify", "--url", base, "--key", str(key_file)], node_dir)
+        assert pinned.returncode == 0, pinned.stderr
+        assert one_line(pinned.stdout) == f"ledger OK: {entries} entries, 1 checkpoints verified"
+        assert pinned.stderr == ""
+        unpinned = run_cli(["ledger", "verify", "--url", base], node_dir)
+        assert unpinned.returncode == 0, unpinned.stderr
+        assert "warning: no --key given" in one_line(unpinned.stderr)
+        origin = json.loads(http_get(base + "/api/v1/ledger/key")[1])["origin"]
+        wrong = run_cli(["ledger", "verify", "--url", base, "--key", other_vkey(origin)], node_dir)
+        assert wrong.returncode == 1
+        assert f"checkpoint at size {entries}: " in one_line(wrong.stdout)
+
+        wait_for(lambda: readiness(base)["audit"] == "intact")
+        assert readiness(base)["verified_size"] == entries
+
+        flip_leaf(node_dir, 77)
+        tampered = run_cli(["ledger", "verify", "--url", base, "--key", vkey], node_dir)
+        assert tampered.returncode == 1
+        assert one_line(tampered.stdout).startswith("ledger TAMPERED: leaf 77: stored data")
+
+        wait_for(lambda: readiness(base)["audit"] == "tampered")
+        check = readiness(base)
+        assert check["finding_index"] == 77 and str(check["finding"]).startswith("leaf 77:")
+        metrics = http_get(base + "/metrics")[1].decode()
+        assert "\nsekisho_ledger_audit_ok 0\n" in metrics
+        wait_for(lambda: tree_size(base) == entries + 1)
+        alert = json.loads(http_get(base + f"/api/v1/ledger/entries/{entries}")[1])["entry"]
+        assert alert["type"] == "alert.raised" and alert["index"] == 77
+        time.sleep(2.5)  # more audits run; the finding is not alerted again
+        assert tree_size(base) == entries + 1
+
+
+def other_vkey(origin: str) -> str:
+    """A verifier key with the log's name but another Ed25519 key."""
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    return verifier_key(origin, public.public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_on_a_terminal_only() -> None:
+    terminal = Terminal()
+    bar = ProgressBar(terminal, "verifying ledger", width=10)
+    for done in (0, 250, 250, 1000):
+        bar.update(done, 1000)
+    bar.close()
+    drawn = terminal.getvalue()
+    assert "\rverifying ledger [..........]   0% 0/1000" in drawn
+    assert "[##........]  25% 250/1000" in drawn and drawn.count("25%") == 1
+    assert "[##########] 100% 1000/1000" in drawn
+    assert drawn.endswith("\r")
+    plain = io.StringIO()
+    ProgressBar(plain, "x").update(1, 2)
+    assert plain.getvalue() == ""

@@ -1,0 +1,248 @@
+"""The log side of witnessing in-process, against fake witnesses that follow the spec.
+
+Covers what real processes make hard to arrange: a witness that holds another
+size (409, retried once with a proof from it), one holding another root for
+the same size (a split view, reported), rounds and quorum, cosigned receipts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from gateway.errors import SekishoError, Unavailable
+from gateway.http.keys import WITNESSING
+from gateway.ledger import wiring
+from gateway.ledger.checkpoint import sign_cosignature
+from gateway.ledger.merkle import EMPTY_ROOT, leaf_hash
+from gateway.ledger.note import (
+    SIG_ED25519_COSIGNATURE,
+    cosignature_key_id,
+    parse_note,
+    parse_verifier_key,
+    verifier_key,
+)
+from gateway.ledger.receipt import LeafHash, parse_receipt, verify_receipt
+from gateway.ledger.witness_protocol import (
+    SIZE_CONTENT_TYPE,
+    format_add_checkpoint_response,
+    format_size_conflict,
+)
+from gateway.ledger.witnessing import Witnessing, WitnessReply
+from gateway.witness.core import LogRecord, SizeConflict, check_submission, parse_submission
+from tests.gateway.ledger.conftest import LedgerNode, MakeNode
+
+
+@dataclass
+class FakeWitness:
+    """A witness in memory: the spec's checks, a software cosigning key."""
+
+    name: str
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    record: LogRecord | None = None
+    down: bool = False
+    requests: list[int] = field(default_factory=list)
+
+    @property
+    def public_key(self) -> bytes:
+        return self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def vkey(self) -> str:
+        return verifier_key(self.name, self.public_key, sig_type=SIG_ED25519_COSIGNATURE)
+
+    def answer(self, body: str) -> WitnessReply:
+        if self.down:
+            raise Unavailable(f"cannot reach the witness {self.name}")
+        sub = parse_submission(body.encode())
+        self.requests.append(sub.request.old_size)
+        assert self.record is not None
+        try:
+            check_submission(self.record, sub)
+        except SizeConflict as exc:
+            return WitnessReply(409, SIZE_CONTENT_TYPE, format_size_conflict(exc.size).encode())
+        except SekishoError as exc:
+            return WitnessReply(exc.status, "text/plain", exc.message.encode())
+        cp, held = sub.checkpoint, self.record
+        self.record = replace(
+            held, size=cp.size, root=cp.root_hash, note=sub.request.checkpoint_note
+        )
+        key_id = cosignature_key_id(self.name, self.public_key)
+        line = sign_cosignature(sub.note.text, self.name, key_id, int(time.time()), self.key.sign)
+        return WitnessReply(200, "text/plain", format_add_checkpoint_response([line]).encode())
+
+
+class FakeTransport:
+    def __init__(self, witnesses: dict[str, FakeWitness]) -> None:
+        self.witnesses = witnesses
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def add_checkpoint(self, url: str, body: str) -> WitnessReply:
+        await asyncio.sleep(0)
+        return self.witnesses[url].answer(body)
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeWitness]:
+    witnesses = {f"http://w{n}.test": FakeWitness(f"w{n}.test") for n in (1, 2, 3)}
+    transport = FakeTransport(witnesses)
+    monkeypatch.setattr(wiring, "HttpWitnessTransport", lambda *args: transport)
+    return witnesses
+
+
+async def start(
+    make_node: MakeNode, fakes: dict[str, FakeWitness]
+) -> tuple[LedgerNode, Witnessing]:
+    setting = json.dumps([{"url": url, "vkey": w.vkey} for url, w in fakes.items()])
+    node = await make_node(SEKISHO_LEDGER_WITNESSES=setting, SEKISHO_LEDGER_QUORUM="2")
+    key = await node.get_json("/api/v1/ledger/key")
+    name, _, log_public = parse_verifier_key(key["vkey"])
+    for witness in fakes.values():
+        witness.record = LogRecord(1, key["origin"], name, log_public, 0, EMPTY_ROOT, None)
+    return node, node.app[WITNESSING]
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def final_size(node: LedgerNode) -> int:
+    state = await node.get_json("/api/v1/ledger/witnesses")
+    return int(state["final_size"] or 0)
+
+
+async def test_rounds_reach_the_quorum_and_receipts_carry_it(
+    make_node: MakeNode, fakes: dict[str, FakeWitness]
+) -> None:
+    node, witnessing = await start(make_node, fakes)
+    size = await node.append(50)
+
+    async def final() -> bool:
+        return await final_size(node) >= size
+
+    await until(final, "a final checkpoint")
+    receipt = parse_receipt(
+        await (await node.client.get(f"/api/v1/ledger/receipts/{size - 1}")).text()
+    )
+    key = await node.get_json("/api/v1/ledger/key")
+    _, _, log_public = parse_verifier_key(key["vkey"])
+    cosigners = [(w.name, w.public_key) for w in fakes.values()]
+    data = await node.ledger.entry(size - 1)
+    verify_receipt(
+        receipt,
+        LeafHash(leaf_hash(data)),
+        key["name"],
+        log_public,
+        key["origin"],
+        witnesses=cosigners,
+        quorum=2,
+    )
+    note = parse_note(await (await node.client.get("/ledger/checkpoint")).text())
+    assert {s.name for s in note.signatures} >= {key["name"], "w1.test", "w2.test"}
+    assert witnessing.latency.summary()["count"] > 0
+    final_note = await (await node.client.get("/api/v1/ledger/final-checkpoint")).text()
+    assert len(parse_note(final_note).signatures) >= 3
+    metrics = await (await node.client.get("/metrics")).text()
+    assert 'sekisho_ledger_witness_up{witness="w1.test"} 1' in metrics
+    assert "sekisho_ledger_final_size" in metrics
+
+
+async def test_a_witness_down_then_back_catches_up_with_one_proof(
+    make_node: MakeNode, fakes: dict[str, FakeWitness]
+) -> None:
+    node, _ = await start(make_node, fakes)
+    late = fakes["http://w3.test"]
+    late.down = True
+    size = await node.append(20)
+
+    async def final() -> bool:
+        return await final_size(node) >= size
+
+    await until(final, "final without w3")
+    state = await node.get_json("/api/v1/ledger/witnesses")
+    w3 = next(w for w in state["witnesses"] if w["name"] == "w3.test")
+    assert "cannot reach" in w3["last_error"]
+    held = late.record.size if late.record else 0
+    late.down = False
+    late.requests.clear()
+    size = await node.append(300)
+
+    async def caught_up() -> bool:
+        return late.record is not None and late.record.size >= size
+
+    await until(caught_up, "w3 to catch up")
+    assert late.requests[0] == held  # one request, with a proof from the size it held
+
+
+async def test_a_witness_holding_another_size_gets_a_proof_from_it(
+    make_node: MakeNode, fakes: dict[str, FakeWitness]
+) -> None:
+    node, witnessing = await start(make_node, fakes)
+    size = await node.append(10)
+
+    async def final() -> bool:
+        return await final_size(node) >= size
+
+    await until(final, "final")
+    # The log forgets what w1 holds (a new sequencer with stale status rows).
+    peer = next(p for p in witnessing._peers if p.key.name == "w1.test")
+    peer.known = 0
+    fakes["http://w1.test"].requests.clear()
+    size = await node.append(5)
+
+    async def w1_moved() -> bool:
+        record = fakes["http://w1.test"].record
+        return record is not None and record.size >= size
+
+    await until(w1_moved, "w1 to cosign after a 409")
+    requests = fakes["http://w1.test"].requests
+    assert requests[0] == 0 and requests[1] > 0  # 409, then the proof from its size
+
+
+async def test_a_witness_holding_another_root_is_reported_as_a_split_view(
+    make_node: MakeNode, fakes: dict[str, FakeWitness]
+) -> None:
+    node, witnessing = await start(make_node, fakes)
+    size = await node.append(10)
+
+    async def final() -> bool:
+        return await final_size(node) >= size
+
+    await until(final, "final")
+    w2 = fakes["http://w2.test"]
+    assert w2.record is not None
+    # Someone with the log key showed w2 another tree of the size it holds.
+    w2.record = replace(w2.record, root=bytes(32))
+
+    def reported(text: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            state = await node.get_json("/api/v1/ledger/witnesses")
+            w = next(w for w in state["witnesses"] if w["name"] == "w2.test")
+            return bool(w["last_error"]) and text in w["last_error"]
+
+        return check
+
+    # The log offers its checkpoint of that size again: 409 naming the size it sent.
+    peer = next(p for p in witnessing._peers if p.key.name == "w2.test")
+    peer.cosigned = peer.done = -1
+    peer.wake.set()
+    await until(reported("holds a different tree of size"), "the 409 split view")
+    # It extends its log: the witness cannot check the proof from its (other) tree.
+    await node.append(5)
+    await until(reported("HTTP 422"), "the 422 on the log side")

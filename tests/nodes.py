@@ -1,0 +1,113 @@
+"""Run ``sekisho`` as a real process for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+SEKISHO = [sys.executable, "-m", "gateway.cli.main"]
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def node_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a node with its own data directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    env["SEKISHO_DATA"] = str(data_dir)
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    args: list[str], data_dir: Path, extra: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run one CLI command to completion."""
+    return subprocess.run(
+        [*SEKISHO, *args],
+        env=node_env(data_dir, extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    """GET a URL; returns status and body, including for 4xx/5xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback test URL
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+@contextlib.contextmanager
+def running_node(
+    data_dir: Path, extra: Mapping[str, str] | None = None, *, ready_timeout: float = 60
+) -> Iterator[str]:
+    """Start ``sekisho serve`` and yield its base URL once /healthz answers."""
+    with running_node_process(data_dir, extra, ready_timeout=ready_timeout) as (base, _):
+        yield base
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set size (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc status")
+
+
+@contextlib.contextmanager
+def running_node_process(
+    data_dir: Path, extra: Mapping[str, str] | None = None, *, ready_timeout: float = 60
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start ``sekisho serve``; yield its base URL and process once /healthz answers."""
+    port = free_port()
+    log_path = data_dir.parent / f"serve-{port}.log"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [*SEKISHO, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=node_env(data_dir, extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"node exited early: {log_path.read_text()}")
+            try:
+                status, _ = http_get(base + "/healthz", timeout=1)
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node did not come up: {log_path.read_text()}")
+            time.sleep(0.1)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

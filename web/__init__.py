@@ -1,0 +1,1 @@
+"""The Sekisho web portal: templates, static assets and portal handlers."""

@@ -1,0 +1,67 @@
+"""The portal: server-rendered pages for personnel, security officers and administrators.
+
+:func:`setup_portal` is all the composition root calls. Pages call the same
+gateway services as the API (the document catalogue, the trail service, the
+account service), so the one policy decision point decides every path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+
+from gateway.auth.certificates import PersonCertificates
+from gateway.auth.sessions import SessionPolicy, SessionStore
+from gateway.auth.signin import SignInService, ThrottlePolicy
+from gateway.http.errors import ERROR_PAGE
+from gateway.http.keys import LEDGER, SETTINGS
+from gateway.oversight.verification import LedgerVerifier
+from web.portal import admin, auth, documents, ledger, officer
+from web.portal.errors import error_page
+from web.portal.keys import PORTAL, Portal
+from web.portal.render import STATIC_DIR, setup_templates, static_versions
+from web.portal.security import portal_middleware
+
+__all__ = ["setup_portal"]
+
+
+async def portal_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The portal's services, on the ledger (runs after the gateway's own contexts)."""
+    settings = app[SETTINGS].portal
+    ledger_service = app[LEDGER]
+    sessions = SessionStore(
+        SessionPolicy(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+        )
+    )
+    throttle = ThrottlePolicy(
+        max_failures=settings.max_failures,
+        max_address_failures=settings.max_address_failures,
+        window=timedelta(minutes=settings.failure_window_minutes),
+        lockout=timedelta(minutes=settings.lockout_minutes),
+    )
+    verifier = LedgerVerifier(ledger_service)
+    app[PORTAL] = Portal(
+        sessions=sessions,
+        sign_in=SignInService(ledger_service, sessions, throttle),
+        certificates=PersonCertificates(ledger_service),
+        verifier=verifier,
+        assume_tls=settings.assume_tls,
+        static_versions=static_versions(),
+    )
+    yield
+    await verifier.stop()
+
+
+def setup_portal(app: web.Application) -> None:
+    """Wire the portal into the gateway application (call after the gateway's contexts)."""
+    setup_templates(app)
+    app.middlewares.append(portal_middleware)
+    app[ERROR_PAGE] = error_page
+    app.cleanup_ctx.append(portal_ctx)
+    app.router.add_static("/static", STATIC_DIR)
+    for module in (auth, documents, officer, ledger, admin):
+        app.add_routes(module.routes)

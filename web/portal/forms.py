@@ -1,0 +1,68 @@
+"""Reading portal forms: multipart bodies whose CSRF part the middleware already checked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import BodyPartReader, web
+
+from gateway.errors import BadRequest
+from web.portal.keys import FORM
+
+MAX_FIELD = 4096
+CHUNK = 256 * 1024
+
+
+async def multipart_fields(
+    request: web.Request, allowed: frozenset[str], file_field: str = "file"
+) -> tuple[dict[str, list[str]], BodyPartReader | None]:
+    """Text fields up to the file part, and the file part (None if the form has none)."""
+    reader = request.get(FORM)
+    if reader is None:
+        raise BadRequest("this form must be sent as multipart/form-data", code="bad_form")
+    fields: dict[str, list[str]] = {}
+    while True:
+        part = await reader.next()
+        if part is None:
+            return fields, None
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("nested multipart is not supported", code="bad_form")
+        if part.name == file_field:
+            return fields, part
+        if part.name not in allowed:
+            raise BadRequest(f"unexpected form field {part.name!r}", code="bad_form")
+        fields.setdefault(part.name, []).append(await _text(part))
+
+
+async def _text(part: BodyPartReader) -> str:
+    data = b""
+    while chunk := await part.read_chunk(MAX_FIELD):
+        data += chunk
+        if len(data) > MAX_FIELD:
+            raise BadRequest(f"form field {part.name!r} is too long", code="bad_form")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"form field {part.name!r} is not UTF-8", code="bad_form") from None
+
+
+def first(fields: dict[str, list[str]], name: str, default: str = "") -> str:
+    """The first value of a field."""
+    values = fields.get(name)
+    return values[0] if values else default
+
+
+async def file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    """The content of a file part, as it arrives."""
+    while chunk := await part.read_chunk(CHUNK):
+        yield chunk
+
+
+def int_param(request: web.Request, name: str) -> int | None:
+    """A non-negative integer query parameter, or None when absent."""
+    raw = request.query.get(name, "")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 12:
+        raise BadRequest(f"{name} must be a whole number", code="bad_parameter")
+    return int(raw)
