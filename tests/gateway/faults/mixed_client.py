@@ -3,7 +3,8 @@
 Usage: ``python -m tests.gateway.faults.mixed_client BASE PERSON_TOKEN CLIENT_TOKEN ACKS STOP``.
 Each acknowledged operation (a 2xx answer) is appended to ACKS as one line, flushed
 at once: ``upload <id> <sha256>``, ``download <id>``, ``sign <digest hex>``. Refused
-connections and 5xx while the gateway is down are expected and not acknowledged.
+connections, answers cut off by the kill and 5xx while the gateway is down are
+expected and not acknowledged.
 The loop ends when the file STOP exists.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import random
@@ -53,7 +55,8 @@ def main() -> None:
                     if status == 200:
                         acks.write(f"sign {digest_bytes.hex()}\n")
                 acks.flush()
-            except OSError:  # the gateway is down (killed): try again shortly
+            except (OSError, http.client.HTTPException):
+                # the gateway is down or was killed mid-answer: not acknowledged; try again
                 time.sleep(0.05)
 
 
