@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from gateway.auth.identity import Identity
 from gateway.documents.catalogue import DocumentCatalogue
@@ -15,6 +15,7 @@ from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
 from gateway.http.auth import identity
 from gateway.http.keys import DOCUMENTS
+from gateway.http.multipart import next_part, open_form, part_chunks, read_text
 
 routes = web.RouteTableDef()
 CHUNK = 256 * 1024
@@ -44,25 +45,6 @@ def _int_param(request: web.Request, name: str, default: int | None) -> int | No
     return int(raw)
 
 
-async def _read_field(part: BodyPartReader) -> str:
-    data = bytearray()
-    while chunk := await part.read_chunk(1024):
-        data += chunk
-        if len(data) > MAX_FIELD:
-            raise BadRequest(
-                f"form field {part.name!r} is longer than {MAX_FIELD} bytes", code="field_too_long"
-            )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest(f"form field {part.name!r} is not UTF-8", code="bad_field") from None
-
-
-async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK):
-        yield chunk
-
-
 async def _upload_source(
     request: web.Request, max_bytes: int
 ) -> tuple[dict[str, str], AsyncIterator[bytes], str, str]:
@@ -71,24 +53,22 @@ async def _upload_source(
     if declared is not None and declared > max_bytes + 64 * 1024:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=declared)
     if request.content_type == "multipart/form-data":
-        reader = await request.multipart()
+        reader = await open_form(request)
         fields: dict[str, str] = {}
         while True:
-            part = await reader.next()
+            part = await next_part(reader)
             if part is None:
                 raise BadRequest("the form has no 'file' part", code="missing_file")
-            if not isinstance(part, BodyPartReader):
-                raise BadRequest("nested multipart is not supported", code="bad_form")
             if part.name == "file":
                 media = part.headers.get("Content-Type", "application/octet-stream")
                 return (
                     fields,
-                    _part_chunks(part),
+                    part_chunks(part, CHUNK),
                     part.filename or fields.get("filename", ""),
                     media,
                 )
             if part.name in TEXT_FIELDS:
-                fields[part.name] = await _read_field(part)
+                fields[part.name] = await read_text(part, MAX_FIELD, code="bad_field")
             else:
                 raise BadRequest(f"unknown form field {part.name!r}", code="bad_form")
     fields = {k: request.query[k] for k in TEXT_FIELDS if k in request.query}

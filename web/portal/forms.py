@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import BodyPartReader, web
 
 from gateway.errors import BadRequest
+from gateway.http.multipart import next_part, part_chunks, read_text
 from web.portal.keys import FORM
 
 MAX_FIELD = 4096
@@ -22,28 +23,14 @@ async def multipart_fields(
         raise BadRequest("this form must be sent as multipart/form-data", code="bad_form")
     fields: dict[str, list[str]] = {}
     while True:
-        part = await reader.next()
+        part = await next_part(reader)
         if part is None:
             return fields, None
-        if not isinstance(part, BodyPartReader):
-            raise BadRequest("nested multipart is not supported", code="bad_form")
         if part.name == file_field:
             return fields, part
         if part.name not in allowed:
             raise BadRequest(f"unexpected form field {part.name!r}", code="bad_form")
-        fields.setdefault(part.name, []).append(await _text(part))
-
-
-async def _text(part: BodyPartReader) -> str:
-    data = b""
-    while chunk := await part.read_chunk(MAX_FIELD):
-        data += chunk
-        if len(data) > MAX_FIELD:
-            raise BadRequest(f"form field {part.name!r} is too long", code="bad_form")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest(f"form field {part.name!r} is not UTF-8", code="bad_form") from None
+        fields.setdefault(part.name, []).append(await read_text(part, MAX_FIELD))
 
 
 def first(fields: dict[str, list[str]], name: str, default: str = "") -> str:
@@ -52,10 +39,9 @@ def first(fields: dict[str, list[str]], name: str, default: str = "") -> str:
     return values[0] if values else default
 
 
-async def file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+def file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     """The content of a file part, as it arrives."""
-    while chunk := await part.read_chunk(CHUNK):
-        yield chunk
+    return part_chunks(part, CHUNK)
 
 
 def int_param(request: web.Request, name: str) -> int | None:

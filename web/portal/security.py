@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 from gateway.auth.sessions import csrf_matches, csrf_token, new_secret, plausible_secret
 from gateway.auth.tokens import identity_of_person
 from gateway.errors import Forbidden
+from gateway.http.multipart import next_part, open_form, read_bytes
 from gateway.http.paths import is_machine_path
 from web.portal.keys import FORM, PORTAL, SECRET, VIEWER, Viewer
 
@@ -134,9 +135,9 @@ async def check_csrf(request: web.Request) -> None:
         value = (await request.post()).get(CSRF_FIELD)
         token = value if isinstance(value, str) else None
     elif request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        part = await reader.next()
-        if isinstance(part, BodyPartReader) and part.name == CSRF_FIELD:
+        reader = await open_form(request)
+        part = await next_part(reader)
+        if part is not None and part.name == CSRF_FIELD:
             token = await _small_text(part)
         request[FORM] = reader
     else:
@@ -146,12 +147,8 @@ async def check_csrf(request: web.Request) -> None:
 
 
 async def _small_text(part: BodyPartReader) -> str | None:
-    data = b""
-    while chunk := await part.read_chunk(_MAX_TOKEN):
-        data += chunk
-        if len(data) > _MAX_TOKEN:
-            return None
-    return data.decode("ascii", errors="replace")
+    data = await read_bytes(part, _MAX_TOKEN)
+    return None if data is None else data.decode("ascii", errors="replace")
 
 
 @web.middleware
