@@ -44,6 +44,7 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_mib: int = 1024
+    body_idle_seconds: int = 30
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -340,6 +341,11 @@ def _validate(settings: Settings) -> None:
         )
     if settings.http.max_body_mib < 1:
         raise ConfigError("setting http.max_body_mib (SEKISHO_HTTP_MAX_BODY_MIB): must be >= 1")
+    if settings.http.body_idle_seconds < 0:
+        raise ConfigError(
+            "setting http.body_idle_seconds (SEKISHO_HTTP_BODY_IDLE_SECONDS): must be >= 0"
+            " (0 turns the slow-body guard off)"
+        )
     url = settings.database_url
     if not url.startswith(("sqlite://", "postgres://", "postgresql://")):
         raise ConfigError(

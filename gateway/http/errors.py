@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from gateway.db_outage import is_database_outage
 from gateway.errors import SekishoError, TooManyRequests
 from hsm import HsmError
 
@@ -45,7 +46,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.empty_body or exc.status < 400:
             raise
         return _answer(request, exc.status, _code_for(exc.status), exc.reason)
-    except Exception:
+    except Exception as exc:
+        if is_database_outage(exc):
+            log.warning("database unavailable: %s %s: %r", request.method, request.path, exc)
+            message = "the database is unavailable; try again shortly"
+            return _answer(request, 503, "database_unavailable", message)
         log.exception("unhandled error: %s %s", request.method, request.path)
         return _answer(
             request, 500, "internal_error", "an internal error occurred; it has been logged"

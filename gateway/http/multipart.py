@@ -2,8 +2,9 @@
 
 aiohttp's reader raises ``ValueError`` (and its subclasses) for a missing or
 undecodable boundary or a body that does not start with it, and
-``HttpProcessingError`` for part headers it cannot parse; these helpers turn that into :class:`MalformedForm`, and share the
-size-limited reading of text fields between the API and the portal.
+``HttpProcessingError`` for part headers it cannot parse; these helpers turn
+that into :class:`MalformedForm`, and share the size-limited reading of text
+fields between the API and the portal.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,22 @@ def call_json(
         return status, None
 
 
-def person_token(data_dir: Path, username: str) -> str:
+def person_token(data_dir: Path, username: str, extra: Mapping[str, str] | None = None) -> str:
     """A personal API token from ``sekisho users token``."""
-    result = run_cli(["users", "token", username], data_dir)
+    result = run_cli(["users", "token", username], data_dir, extra)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()[-1]
 
 
-def client_token(data_dir: Path, name: str, scopes: str = "sign,verify,anchor") -> str:
+def client_token(
+    data_dir: Path,
+    name: str,
+    scopes: str = "sign,verify,anchor",
+    extra: Mapping[str, str] | None = None,
+) -> str:
     """An API client of the signing API and its bearer token."""
-    result = run_cli(["clients", "add", name, "--scopes", scopes, "--keys", "default"], data_dir)
+    command = ["clients", "add", name, "--scopes", scopes, "--keys", "default"]
+    result = run_cli(command, data_dir, extra)
     assert result.returncode == 0, result.stderr
     return result.stdout.split("(shown once; store it now): ")[1].split()[0]
 
