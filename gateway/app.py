@@ -15,10 +15,13 @@ from gateway.documents import openapi as documents_openapi
 from gateway.documents.wiring import build_documents
 from gateway.http import anchors as anchors_http
 from gateway.http import health, metrics, signing_openapi
+from gateway.http import openapi as openapi_self
 from gateway.http import signing as signing_http
 from gateway.http import witnesses as witnesses_http
 from gateway.http.auth import auth_middleware
+from gateway.http.bodies import BODY_IDLE_SECONDS, slow_body_middleware
 from gateway.http.errors import error_middleware
+from gateway.http.headers import machine_headers
 from gateway.http.keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, SIGNING, TOKEN, WITNESSING
 from gateway.http.openapi import OPENAPI_DOCUMENT, build_document, serve_openapi
 from gateway.ledger import http as ledger_http
@@ -96,10 +99,12 @@ async def signing_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for one node."""
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[slow_body_middleware, error_middleware, auth_middleware],
         client_max_size=settings.http.max_body_mib * 1024 * 1024,
     )
     app[SETTINGS] = settings
+    app[BODY_IDLE_SECONDS] = float(settings.http.body_idle_seconds)
+    app.on_response_prepare.append(machine_headers)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_ctx)
     app.cleanup_ctx.append(ledger_ctx)
@@ -117,7 +122,7 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(accounts_http.routes)
     app.add_routes(trail_http.routes)
     app[OPENAPI_DOCUMENT] = build_document(api_descriptions())
-    app.router.add_get("/api/openapi.json", serve_openapi)
+    app.router.add_get(openapi_self.OPENAPI_PATH, serve_openapi)
     setup_portal(app)  # last: its middleware and services sit inside the gateway's
     return app
 
@@ -125,7 +130,7 @@ def build_app(settings: Settings) -> web.Application:
 def api_descriptions() -> dict[str, dict[str, object]]:
     """OpenAPI path items contributed by each API module."""
     parts: dict[str, dict[str, object]] = {
-        "/api/openapi.json": {"get": {"summary": "This OpenAPI document", "security": []}},
+        **openapi_self.PATHS,
         **documents_openapi.PATHS,
         **ledger_openapi.PATHS,
         **witnesses_http.PATHS,

@@ -7,11 +7,12 @@ from typing import Any
 from gateway.http.openapi import error_responses
 
 _NAMES = {"type": "array", "items": {"type": "string"}}
+_USERNAME_PATTERN = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}
 USER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["username", "level", "compartments", "nationality", "roles", "disabled"],
     "properties": {
-        "username": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
+        "username": _USERNAME_PATTERN,
         "display_name": {"type": "string"},
         "level": {"type": "string", "example": "SECRET"},
         "compartments": _NAMES,
@@ -28,9 +29,13 @@ USER_SCHEMA: dict[str, Any] = {
 }
 _EDITABLE = {
     "display_name": {"type": "string", "maxLength": 128},
-    "level": {"type": "string"},
+    "level": {"type": "string", "example": "SECRET"},
     "compartments": _NAMES,
-    "nationality": {"type": "string"},
+    "nationality": {
+        "type": "string",
+        "description": "ISO 3166-1 alpha-3, or empty",
+        "example": "FRA",
+    },
     "roles": {"type": "array", "items": {"enum": ["reader", "uploader", "officer", "admin"]}},
 }
 _USERNAME = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -73,7 +78,7 @@ PATHS: dict[str, Any] = {
                     "type": "object",
                     "required": ["username", "level"],
                     "additionalProperties": False,
-                    "properties": {"username": {"type": "string"}, **_EDITABLE},
+                    "properties": {"username": _USERNAME_PATTERN, **_EDITABLE},
                 }
             ),
             "responses": {

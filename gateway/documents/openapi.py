@@ -8,28 +8,111 @@ from gateway.http.openapi import error_responses
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _VERSION = {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}}
-_DOC = {"type": "object", "required": ["id", "title", "label", "version"]}
-_UPLOAD_BODY = {
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["label", "file"],
-                "properties": {
-                    "title": {"type": "string"},
-                    "label": {"type": "string", "example": "SECRET//LOGISTICS//REL TO FRA, GBR"},
-                    "tags": {"type": "string", "description": "comma-separated"},
-                    "file": {"type": "string", "format": "binary"},
-                },
-            }
+_HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_TIME = {"type": "string", "format": "date-time"}
+_VERSION_VIEW: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "version",
+        "label",
+        "size",
+        "filename",
+        "media_type",
+        "plaintext_sha256",
+        "ciphertext_sha256",
+        "ledger_index",
+        "created_by",
+        "created_at",
+        "destroyed",
+    ],
+    "properties": {
+        "version": {"type": "integer", "minimum": 1},
+        "label": {"type": "string"},
+        "size": {"type": "integer", "minimum": 0},
+        "filename": {"type": "string"},
+        "media_type": {"type": "string"},
+        "plaintext_sha256": _HEX,
+        "ciphertext_sha256": _HEX,
+        "ledger_index": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "description": "index of the registration entry; null until integrated",
         },
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-    }
+        "created_by": {"type": "string"},
+        "created_at": _TIME,
+        "destroyed": {"type": "boolean"},
+    },
 }
-_RAW_PARAMS = [
-    {"name": name, "in": "query", "schema": {"type": "string"}}
-    for name in ("title", "label", "tags", "filename")
-]
+_DOC: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "title",
+        "tags",
+        "label",
+        "current_version",
+        "created_by",
+        "created_at",
+        "destroyed",
+        "version",
+    ],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "title": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "label": {"type": "string"},
+        "current_version": {"type": "integer", "minimum": 1},
+        "created_by": {"type": "string"},
+        "created_at": _TIME,
+        "destroyed": {"type": "boolean"},
+        "version": {**_VERSION_VIEW, "description": "the version this view is of"},
+        "versions": {
+            "type": "array",
+            "items": _VERSION_VIEW,
+            "description": "metadata only: the versions the caller may see",
+        },
+    },
+}
+_FORM_FIELDS: dict[str, Any] = {
+    "title": {"type": "string", "minLength": 1, "maxLength": 256},
+    "label": {"type": "string", "example": "SECRET//LOGISTICS//REL TO FRA, GBR"},
+    "tags": {"type": "string", "description": "comma-separated"},
+    "filename": {"type": "string", "description": "when the file part names none"},
+    "file": {"type": "string", "format": "binary"},
+}
+
+
+def _upload_body(required: list[str], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": required,
+                    "properties": {name: _FORM_FIELDS[name] for name in fields},
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
+
+
+def _raw_params(*names: str) -> list[dict[str, Any]]:
+    """The form fields as query parameters, for a raw (application/octet-stream) body."""
+    return [
+        {"name": name, "in": "query", "schema": {"type": "string"}, "description": "raw body only"}
+        for name in names
+    ]
+
+
+_NEW_DOCUMENT_BODY = _upload_body(
+    ["title", "label", "file"], ("title", "label", "tags", "filename", "file")
+)
+_NEW_DOCUMENT_PARAMS = _raw_params("title", "label", "tags", "filename")
+"""A raw upload needs ``title`` and ``label`` here, as the form needs them."""
+_NEW_VERSION_BODY = _upload_body(["file"], ("label", "filename", "file"))
+"""A new version keeps the document's title and tags; its label defaults to the current one."""
+_NEW_VERSION_PARAMS = _raw_params("label", "filename")
 
 
 def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
@@ -57,7 +140,16 @@ PATHS: dict[str, Any] = {
             ],
             "responses": _responses(
                 {
-                    "200": _json({"type": "object", "required": ["documents", "count"]}),
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["documents", "count"],
+                            "properties": {
+                                "documents": {"type": "array", "items": _DOC},
+                                "count": {"type": "integer", "minimum": 0},
+                            },
+                        }
+                    ),
                 },
                 400,
                 401,
@@ -67,8 +159,8 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Upload a document (multipart, or a raw body with query parameters)",
-            "parameters": _RAW_PARAMS,
-            "requestBody": _UPLOAD_BODY,
+            "parameters": _NEW_DOCUMENT_PARAMS,
+            "requestBody": _NEW_DOCUMENT_BODY,
             "responses": _responses(
                 {
                     "201": _json(_DOC, "registered"),
@@ -93,7 +185,13 @@ PATHS: dict[str, Any] = {
             "parameters": [_ID],
             "responses": _responses(
                 {
-                    "200": _json({"type": "object", "required": ["destroyed_versions"]}),
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["destroyed_versions"],
+                            "properties": {"destroyed_versions": {"type": "integer", "minimum": 0}},
+                        }
+                    ),
                 },
                 401,
                 403,
@@ -108,7 +206,13 @@ PATHS: dict[str, Any] = {
             "parameters": [_ID],
             "responses": _responses(
                 {
-                    "200": _json({"type": "object", "required": ["versions"]}),
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["versions"],
+                            "properties": {"versions": {"type": "array", "items": _VERSION_VIEW}},
+                        }
+                    ),
                 },
                 401,
                 403,
@@ -118,8 +222,8 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Upload the next version",
-            "parameters": [_ID, *_RAW_PARAMS],
-            "requestBody": _UPLOAD_BODY,
+            "parameters": [_ID, *_NEW_VERSION_PARAMS],
+            "requestBody": _NEW_VERSION_BODY,
             "responses": _responses(
                 {
                     "201": _json(_DOC, "registered"),

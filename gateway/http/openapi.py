@@ -36,6 +36,9 @@ def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for path, item in parts.items():
         paths.setdefault(path, {}).update(item)
+    for item in paths.values():
+        for operation in item.values():
+            _add_common_errors(operation)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -52,7 +55,35 @@ def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _add_common_errors(operation: dict[str, Any]) -> None:
+    """Answers any operation may give: 503 when the database or token is unavailable,
+    and 408 for a request body that stopped arriving (``http.body_idle_seconds``)."""
+    responses = operation.setdefault("responses", {})
+    common = (503, 408) if "requestBody" in operation else (503,)
+    for status, answer in error_responses(*common).items():
+        responses.setdefault(status, answer)
+
+
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
+OPENAPI_PATH = "/api/openapi.json"
+PATHS: dict[str, Any] = {
+    OPENAPI_PATH: {
+        "get": {
+            "summary": "This OpenAPI document",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "the OpenAPI 3.1 description of the API",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["openapi", "info", "paths"]}
+                        }
+                    },
+                }
+            },
+        }
+    }
+}
 
 
 async def serve_openapi(request: web.Request) -> web.Response:

@@ -66,7 +66,12 @@ PATHS: dict[str, Any] = {
         "One ledger entry with its leaf hash",
         _json(
             ["index", "entry", "leaf_hash"],
-            {"index": _INT, "entry": {"type": ["object", "null"]}, "leaf_hash": _HEX},
+            {
+                "index": _INT,
+                "entry": {"type": ["object", "null"], "description": "the entry's JSON"},
+                "leaf_hash": _HEX,
+                "data": {**_B64, "description": "the raw entry, when it is not JSON"},
+            },
         ),
         400,
         404,

@@ -79,7 +79,7 @@ def plausible_forms(draw: st.DrawFn) -> list[tuple[str, str | None, bytes, str |
     """A form a client would send (label, title and file), with random extras, order and values."""
     label = draw(st.sampled_from(VALID_LABELS) | labels)
     title = draw(st.sampled_from(["Supply manifest"]) | st.text(max_size=40))
-    form = [
+    form: list[tuple[str, str | None, bytes, str | None]] = [
         ("label", None, label.encode("utf-8", "surrogatepass"), None),
         ("title", None, title.encode("utf-8", "surrogatepass"), None),
     ]
