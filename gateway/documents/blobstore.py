@@ -8,6 +8,7 @@ chosen by the store, never derived from user input, so no path can escape it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import secrets
@@ -147,24 +148,37 @@ class FilesystemBlobStore:
     async def read(
         self, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        """Stream a byte range in 1 MiB chunks."""
+        """Stream a byte range in 1 MiB chunks, reading the next while this one is used."""
         path = self.path_for(key)
         try:
             handle = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError:
             raise NotFound("the document's stored content is missing") from None
+        pending: asyncio.Future[bytes] | None = None
         try:
             await asyncio.to_thread(handle.seek, offset)
             remaining = length
-            while remaining is None or remaining > 0:
+
+            def next_read() -> asyncio.Future[bytes] | None:
+                nonlocal remaining
+                if remaining is not None and remaining <= 0:
+                    return None
                 size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                chunk = await asyncio.to_thread(handle.read, size)
+                if remaining is not None:
+                    remaining -= size
+                return asyncio.ensure_future(asyncio.to_thread(handle.read, size))
+
+            pending = next_read()
+            while pending is not None:
+                chunk = await pending
+                pending = next_read() if chunk else None
                 if not chunk:
                     break
-                if remaining is not None:
-                    remaining -= len(chunk)
                 yield chunk
         finally:
+            if pending is not None:  # abandoned mid-stream: let the read finish first
+                with contextlib.suppress(Exception):
+                    await pending
             handle.close()
 
     async def delete(self, key: str) -> None:
