@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import socket
 
-from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError
+from asyncpg.exceptions import (
+    InternalClientError,
+    OperatorInterventionError,
+    PostgresConnectionError,
+)
 from tortoise.exceptions import DBConnectionError
 
 OUTAGE_TYPES: tuple[type[BaseException], ...] = (
@@ -18,6 +22,9 @@ OUTAGE_TYPES: tuple[type[BaseException], ...] = (
     DBConnectionError,  # Tortoise could not connect
     PostgresConnectionError,  # SQLSTATE class 08: the connection failed or was closed
     OperatorInterventionError,  # class 57: shutting down, starting up, terminated
+    # asyncpg's "another operation is in progress" on a pooled connection whose server
+    # went away mid-statement (seen in the restart test); the pool replaces it
+    InternalClientError,
 )
 
 

@@ -75,8 +75,9 @@ class AccountService:
         return await Principal.all().order_by("username")
 
     async def get(self, username: str) -> Principal:
-        """One account, or NotFound."""
-        person = await Principal.get_or_none(username=username)
+        """One account, or NotFound (also for names no account can have)."""
+        valid = isinstance(username, str) and rules.USERNAME_RE.fullmatch(username) is not None
+        person = await Principal.get_or_none(username=username) if valid else None
         if person is None:
             raise NotFound(f"no user {username!r}")
         return person

@@ -125,3 +125,20 @@ async def test_a_disabled_persons_token_stops_working(
     response = await app_node.client.get(USERS, headers=deputy)
     assert response.status == 401
     assert "disabled" in (await response.json())["message"]
+
+
+
+async def test_a_name_no_account_can_have_is_a_404_not_a_500(
+    app_node: AppNode, make_person: MakePerson
+) -> None:
+    boss = await make_person("boss", roles=("admin",))
+    long_name, odd_name = "x" * 200, "T\u0331o invoke" * 30
+    calls = [
+        ("PATCH", f"{USERS}/{long_name}", {"level": "SECRET"}),
+        ("POST", f"{USERS}/{long_name}/disable", None),
+        ("POST", f"{USERS}/{odd_name}/enable", None),
+    ]
+    for method, path, body in calls:
+        response = await app_node.client.request(method, path, json=body, headers=boss)
+        assert response.status == 404, (path, await response.text())
+        assert (await response.json())["error"]
