@@ -12,7 +12,7 @@ import contextlib
 import errno
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -51,8 +51,19 @@ class BlobStore(Protocol):
         """Start a new blob."""
         ...
 
-    def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """Stream ``length`` bytes (or to the end) starting at ``offset``."""
+    def read(
+        self,
+        key: str,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        on_chunk: Callable[[bytes], object] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes (or to the end) starting at ``offset``.
+
+        ``on_chunk`` (e.g. a hash's ``update``) sees each chunk, in order, on the
+        reading thread, before the chunk is yielded.
+        """
         ...
 
     async def delete(self, key: str) -> None:
@@ -146,7 +157,12 @@ class FilesystemBlobStore:
         return _FileWriter(self, temp)
 
     async def read(
-        self, key: str, offset: int = 0, length: int | None = None
+        self,
+        key: str,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        on_chunk: Callable[[bytes], object] | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream a byte range in 1 MiB chunks, reading the next while this one is used."""
         path = self.path_for(key)
@@ -158,6 +174,13 @@ class FilesystemBlobStore:
         try:
             await asyncio.to_thread(handle.seek, offset)
             remaining = length
+            loop = asyncio.get_running_loop()
+
+            def read_chunk(size: int) -> bytes:
+                chunk = handle.read(size)
+                if on_chunk is not None and chunk:
+                    on_chunk(chunk)  # hashlib releases the GIL: this overlaps decryption
+                return chunk
 
             def next_read() -> asyncio.Future[bytes] | None:
                 nonlocal remaining
@@ -166,7 +189,8 @@ class FilesystemBlobStore:
                 size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
                 if remaining is not None:
                     remaining -= size
-                return asyncio.ensure_future(asyncio.to_thread(handle.read, size))
+                # submitted at once (a to_thread task would only start at the next await)
+                return loop.run_in_executor(None, read_chunk, size)
 
             pending = next_read()
             while pending is not None:

@@ -11,7 +11,6 @@ segment is authenticated as it streams; on any failure the stream is aborted
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -165,24 +164,16 @@ class DocumentReader:
     async def _whole(self, row: DocumentVersion, key: bytes, ad: bytes) -> AsyncIterator[bytes]:
         decryptor = StreamDecryptor(key, ad)
         digest = hashlib.sha256()
-        hashing: asyncio.Future[None] | None = None
         held = b""
-        try:
-            async for chunk in self._ctx.blobs.read(row.blob_key):
-                if hashing is not None:
-                    await hashing
-                # hashlib releases the GIL: hash this chunk on a worker thread while
-                # this thread decrypts it (the two are the per-byte cost of a download)
-                hashing = asyncio.ensure_future(asyncio.to_thread(digest.update, chunk))
-                plain = decryptor.update(chunk)
-                if plain:
-                    if held:
-                        yield held
-                    held = plain
-            tail = decryptor.finalize()
-        finally:
-            if hashing is not None:
-                await hashing
+        # the store hashes each chunk on its reading thread (hashlib releases the
+        # GIL) while this thread decrypts the one before
+        async for chunk in self._ctx.blobs.read(row.blob_key, on_chunk=digest.update):
+            plain = decryptor.update(chunk)
+            if plain:
+                if held:
+                    yield held
+                held = plain
+        tail = decryptor.finalize()
         if digest.hexdigest() != row.ciphertext_sha256:
             raise AnchorMismatch("the stored ciphertext does not match its ledger anchor")
         if held or tail:

@@ -157,7 +157,7 @@ class _SegmentCipher:
             raise ValueError("stream exceeds the maximum number of segments")
         return self._aead.encrypt(self._nonce(index, last), plaintext, self._ad)
 
-    def open(self, index: int, ciphertext: bytes | bytearray, last: bool) -> bytes:
+    def open(self, index: int, ciphertext: bytes | bytearray | memoryview, last: bool) -> bytes:
         """Decrypt and authenticate segment ``index``."""
         if index >= MAX_SEGMENTS or len(ciphertext) < TAG_SIZE:
             raise DecryptionError("encrypted document is malformed")
@@ -294,22 +294,38 @@ class StreamDecryptor:
         self._finished = False
 
     def update(self, data: bytes) -> bytes:
-        """Buffer ``data``; return plaintext of segments known not to be the last."""
+        """Return plaintext of the segments known not to be the last; keep the rest.
+
+        Whole segments are opened straight from ``data`` (no copy); only a
+        segment split across calls, and the possibly-final one, are buffered.
+        """
         _check_open(self._finished)
-        self._buffer += data
-        cipher = self._start()
-        if cipher is None:
-            return b""
+        if self._cipher is None:
+            self._buffer += data
+            if self._start() is None:
+                return b""
+            data, self._buffer = bytes(self._buffer), bytearray()
+        cipher, sealed = self._cipher, self._sealed_size
+        assert cipher is not None
+        view = memoryview(data)
         out: list[bytes] = []
-        consumed = 0
-        buf = self._buffer
-        while len(buf) - consumed > self._sealed_size:
-            chunk = buf[consumed : consumed + self._sealed_size]
-            out.append(cipher.open(self._index, chunk, last=False))
-            consumed += self._sealed_size
+        if self._buffer:
+            need = sealed - len(self._buffer)
+            if len(view) <= need:  # the buffered segment may still be the last one
+                self._buffer += view
+                return b""
+            self._buffer += view[:need]
+            view = view[need:]
+            out.append(cipher.open(self._index, self._buffer, last=False))
             self._index += 1
-        del self._buffer[:consumed]
-        return b"".join(out)
+            self._buffer = bytearray()
+        position = 0
+        while len(view) - position > sealed:
+            out.append(cipher.open(self._index, view[position : position + sealed], last=False))
+            position += sealed
+            self._index += 1
+        self._buffer += view[position:]
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def finalize(self) -> bytes:
         """Open the final segment; raise DecryptionError if the stream is incomplete."""
