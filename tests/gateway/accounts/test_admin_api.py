@@ -127,7 +127,6 @@ async def test_a_disabled_persons_token_stops_working(
     assert "disabled" in (await response.json())["message"]
 
 
-
 async def test_a_name_no_account_can_have_is_a_404_not_a_500(
     app_node: AppNode, make_person: MakePerson
 ) -> None:
