@@ -14,7 +14,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from gateway.errors import NotFound, SekishoError
 
@@ -138,6 +138,41 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _RangeReader:
+    """Blocking reads of one byte range, for a worker thread (one call at a time)."""
+
+    def __init__(
+        self,
+        path: Path,
+        offset: int,
+        length: int | None,
+        on_chunk: Callable[[bytes], object] | None,
+    ) -> None:
+        self._path, self._offset, self._remaining = path, offset, length
+        self._on_chunk = on_chunk
+        self._handle: BinaryIO | None = None
+        self.done = False
+
+    def next_chunk(self) -> bytes:
+        """The next chunk (opening the file first); sets ``done`` at the end of the range."""
+        if self._handle is None:
+            self._handle = open(self._path, "rb")  # noqa: SIM115 - closed by close()
+            self._handle.seek(self._offset)
+        size = READ_CHUNK if self._remaining is None else min(READ_CHUNK, self._remaining)
+        chunk = self._handle.read(size) if size > 0 else b""
+        if self._remaining is not None:
+            self._remaining -= len(chunk)
+        self.done = len(chunk) < READ_CHUNK or self._remaining == 0
+        if chunk and self._on_chunk is not None:
+            self._on_chunk(chunk)  # hashlib releases the GIL: this overlaps decryption
+        return chunk
+
+    def close(self) -> None:
+        """Close the file if it was opened."""
+        if self._handle is not None:
+            self._handle.close()
+
+
 class FilesystemBlobStore:
     """Blobs as files under a root directory, two levels of fan-out."""
 
@@ -164,46 +199,31 @@ class FilesystemBlobStore:
         *,
         on_chunk: Callable[[bytes], object] | None = None,
     ) -> AsyncIterator[bytes]:
-        """Stream a byte range in 1 MiB chunks, reading the next while this one is used."""
+        """Stream a byte range in 1 MiB chunks, reading the next while this one is used.
+
+        Reads run on a worker thread and the next one is submitted before the
+        current chunk is handed out; opening the file is part of the first read,
+        and a short read ends the stream, so a small blob costs one thread hop.
+        """
         path = self.path_for(key)
+        loop = asyncio.get_running_loop()
+        reader = _RangeReader(path, offset, length, on_chunk)
         try:
-            handle = await asyncio.to_thread(open, path, "rb")
-        except FileNotFoundError:
-            raise NotFound("the document's stored content is missing") from None
-        pending: asyncio.Future[bytes] | None = None
-        try:
-            await asyncio.to_thread(handle.seek, offset)
-            remaining = length
-            loop = asyncio.get_running_loop()
-
-            def read_chunk(size: int) -> bytes:
-                chunk = handle.read(size)
-                if on_chunk is not None and chunk:
-                    on_chunk(chunk)  # hashlib releases the GIL: this overlaps decryption
-                return chunk
-
-            def next_read() -> asyncio.Future[bytes] | None:
-                nonlocal remaining
-                if remaining is not None and remaining <= 0:
-                    return None
-                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                if remaining is not None:
-                    remaining -= size
-                # submitted at once (a to_thread task would only start at the next await)
-                return loop.run_in_executor(None, read_chunk, size)
-
-            pending = next_read()
+            pending: asyncio.Future[bytes] | None = loop.run_in_executor(None, reader.next_chunk)
             while pending is not None:
-                chunk = await pending
-                pending = next_read() if chunk else None
-                if not chunk:
-                    break
-                yield chunk
+                try:
+                    chunk = await pending
+                except FileNotFoundError:
+                    raise NotFound("the document's stored content is missing") from None
+                # submitted at once (a to_thread task would only start at the next await)
+                pending = None if reader.done else loop.run_in_executor(None, reader.next_chunk)
+                if chunk:
+                    yield chunk
         finally:
             if pending is not None:  # abandoned mid-stream: let the read finish first
                 with contextlib.suppress(Exception):
                     await pending
-            handle.close()
+            reader.close()
 
     async def delete(self, key: str) -> None:
         """Remove a blob file."""
