@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.app import build_app
 from gateway.auth.tokens import issue_token
 from gateway.bootstrap import initialise
 from gateway.config import Settings, load_settings
+from gateway.http.keys import LEDGER, TOKEN
 from gateway.models import Principal
+from gateway.signing.clients import ClientService
+from gateway.signing.keymgmt import KeyManager
 from hsm import TokenConfig
 
 Headers = dict[str, str]
@@ -42,6 +46,19 @@ def node_settings(data_dir: Path, token_config: TokenConfig, **extra: str) -> Se
         **extra,
     }
     return load_settings(environ=environ)
+
+
+def operator_managers(app: web.Application, settings: Settings) -> tuple[KeyManager, ClientService]:
+    """Key and client management in the serving process, as an operator (as the portal does)."""
+    ledger = app[LEDGER]
+    keys = KeyManager(
+        app[TOKEN],
+        ledger,
+        ca_label=settings.keys.ca,
+        node=settings.node.name,
+        actor="operator:test",
+    )
+    return keys, ClientService(ledger, actor="operator:test")
 
 
 @pytest.fixture

@@ -9,37 +9,22 @@ import json
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.gateway.faults.client import call, person_token
-from tests.nodes import http_get, run_cli, running_node
+from tests.gateway.faults.client import DemoServer as Server
+from tests.gateway.faults.client import call, demo_server
+from tests.nodes import http_get
 
 IDLE_SECONDS = 1
-
-
-@dataclass
-class Server:
-    """A real node: its base URL, host and port, a person's token and its data directory."""
-
-    base: str
-    host: str
-    port: int
-    token: str
-    data_dir: Path
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("limits") / "var"
-    assert run_cli(["init", "--demo"], data_dir).returncode == 0
-    token = person_token(data_dir, "alice")
     settings = {"SEKISHO_HTTP_MAX_BODY_MIB": "1", "SEKISHO_HTTP_BODY_IDLE_SECONDS": "1"}
-    with running_node(data_dir, settings) as base:
-        host, port = base.removeprefix("http://").rstrip("/").split(":")
-        yield Server(base, host, int(port), token, data_dir)
+    with demo_server(data_dir, settings) as served:
+        yield served
 
 
 def raw_exchange(server: Server, request: bytes, timeout: float = 20) -> bytes:

@@ -20,11 +20,10 @@ import aiohttp
 from aiohttp import web
 
 from gateway.auth.tokens import issue_token
-from gateway.http.keys import LEDGER, TOKEN
 from gateway.models import Principal
-from gateway.signing.clients import ClientService, ClientSpec
-from gateway.signing.keymgmt import KeyManager
+from gateway.signing.clients import ClientSpec
 from hsm import KeyAlgorithm
+from tests.gateway.app_fixtures import operator_managers
 from tests.web.conftest import Portal, form_token, person, sign_in
 
 SECRET_TITLE = "Operation Nightjar"
@@ -161,17 +160,9 @@ async def build_world(portal: Portal) -> World:
     assert uploaded.status == 201, await uploaded.text()
     document = (await uploaded.json())["id"]
 
-    ledger = portal.app[LEDGER]
-    keys = KeyManager(
-        portal.app[TOKEN],
-        ledger,
-        ca_label=portal.settings.keys.ca,
-        node=portal.settings.node.name,
-        actor="operator:test",
-    )
+    keys, clients = operator_managers(portal.app, portal.settings)
     other_key = f"idor-{uuid.uuid4().hex[:8]}"  # the session's token is shared: fresh labels
     await keys.create(other_key, KeyAlgorithm.EC_P256, "sign")
-    clients = ClientService(ledger, actor="operator:test")
     spec = ClientSpec(scopes=("sign", "verify", "cms"), keys=("default",), rate_per_minute=0)
     _, limited = await clients.add("limited", spec)
     anchor_spec = ClientSpec(scopes=("anchor",), keys=(), rate_per_minute=0)

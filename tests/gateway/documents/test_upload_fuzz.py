@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.gateway.faults.client import call, person_token
-from tests.nodes import run_cli, running_node
+from tests.gateway.faults.client import DemoServer as Upload
+from tests.gateway.faults.client import call, demo_server
 
 CLEAN_ERRORS = {400, 403, 413, 415, 422}
 FIELD_NAMES = ["file", "label", "title", "tags", "filename", "csrf", "x", ""]
@@ -27,21 +26,11 @@ LABEL_PARTS = [
 ]  # fmt: skip
 
 
-@dataclass
-class Upload:
-    """A base URL and a person's token on a real node."""
-
-    base: str
-    token: str
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upload]:
     data_dir = tmp_path_factory.mktemp("fuzz") / "var"
-    assert run_cli(["init", "--demo"], data_dir).returncode == 0
-    token = person_token(data_dir, "alice")
-    with running_node(data_dir, {"SEKISHO_HTTP_MAX_BODY_MIB": "1"}) as base:
-        yield Upload(base, token)
+    with demo_server(data_dir, {"SEKISHO_HTTP_MAX_BODY_MIB": "1"}) as server:
+        yield server
 
 
 labels = st.one_of(

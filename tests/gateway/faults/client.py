@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.nodes import run_cli
+from tests.nodes import run_cli, running_node
 
 
 def call(
@@ -70,3 +72,24 @@ def client_token(
 def upload_url(base: str, title: str = "doc", label: str = "SECRET") -> str:
     """The raw-body upload URL."""
     return f"{base}/api/v1/documents?title={title}&label={label}&filename={title}.txt"
+
+
+@dataclass
+class DemoServer:
+    """A real ``sekisho serve`` on a demo node: base URL, host, port, alice's token, data."""
+
+    base: str
+    host: str
+    port: int
+    token: str
+    data_dir: Path
+
+
+@contextlib.contextmanager
+def demo_server(data_dir: Path, extra: Mapping[str, str] | None = None) -> Iterator[DemoServer]:
+    """``init --demo``, then serve with ``extra`` settings; alice's token for the calls."""
+    assert run_cli(["init", "--demo"], data_dir).returncode == 0
+    token = person_token(data_dir, "alice")
+    with running_node(data_dir, extra) as base:
+        host, port = base.removeprefix("http://").rstrip("/").split(":")
+        yield DemoServer(base, host, int(port), token, data_dir)

@@ -16,12 +16,13 @@ from aiohttp.test_utils import TestClient
 from gateway.app import build_app
 from gateway.bootstrap import initialise
 from gateway.config import Settings, load_settings
-from gateway.http.keys import LEDGER, TOKEN
+from gateway.http.keys import LEDGER
 from gateway.ledger.entries import parse_entry
 from gateway.signing.clients import ClientService, ClientSpec
 from gateway.signing.keymgmt import KeyManager
 from gateway.signing.keys import KeyVersion
 from hsm import KeyAlgorithm, TokenConfig
+from tests.gateway.app_fixtures import operator_managers
 
 Headers = dict[str, str]
 Client = TestClient[web.Request, web.Application]
@@ -57,15 +58,7 @@ class Node:
 
     def managers(self) -> tuple[KeyManager, ClientService]:
         """Key and client management in the serving process (as the portal does it)."""
-        ledger = self.app[LEDGER]
-        keys = KeyManager(
-            self.app[TOKEN],
-            ledger,
-            ca_label=self.settings.keys.ca,
-            node=self.settings.node.name,
-            actor="operator:test",
-        )
-        return keys, ClientService(ledger, actor="operator:test")
+        return operator_managers(self.app, self.settings)
 
     async def create_key(self, algorithm: KeyAlgorithm, purpose: str = "sign") -> KeyVersion:
         """A fresh named key."""
