@@ -132,6 +132,7 @@ def test_postgres_restart_under_load_gives_503s_and_recovers(tmp_path: Path) -> 
             after = load.snapshot()
             assert process.poll() is None, "the gateway must not have died"
         uploaded = dict(load.uploaded)
+        print(f"postgres restart: before {dict(before)}; down {dict(during)}; after {dict(after)}")
         assert not load.bodies_5xx or all(
             json.loads(body)["error"] != "internal_error" for body in load.bodies_5xx
         ), load.bodies_5xx[:3]
