@@ -192,8 +192,8 @@ def run(quick: bool) -> list[Result]:
             "ms",
             {"anchor -> integrated": median(sequencing), "one witness round trip": round_trip},
             "one witness round trip",
-            "< 100 ms",
-            median(cosigning) < 100,
+            "< 50 ms",
+            median(cosigning) < 50,
             "lower is better",
         ),
     ]
