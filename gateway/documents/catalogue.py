@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.expressions import Q
+
 from gateway.auth.identity import Identity
 from gateway.documents.context import DocumentContext
 from gateway.documents.envelope import label_digest
@@ -104,7 +106,7 @@ class DocumentCatalogue:
         """The response to an upload: the document at the new version, with its ledger index."""
         with contextlib.suppress(Unavailable):  # stored and queued; the index can come later
             await self.resolve_index(row, wait_seconds=5)
-        document = await Document.get(id=row.document_id)  # type: ignore[attr-defined]
+        document = await Document.get(id=row.document_id)
         if row.version == 1:  # a new document: its upload belongs in the access trail too
             await self._ctx.recorder.record(
                 identity,
@@ -156,7 +158,7 @@ class DocumentCatalogue:
                 raise BadRequest(f"level: {exc.message}", code="bad_level") from None
         if query:
             filters["title__icontains"] = query[:256]
-        results: list[dict[str, Any]] = []
+        picked: list[Document] = []
         skipped = 0
         action = "search" if (query or tag or level) else "list"
         if identity.is_person and identity.level:
@@ -170,12 +172,11 @@ class DocumentCatalogue:
                 if skipped < offset:
                     skipped += 1
                     continue
-                row = await DocumentVersion.get(
-                    document_id=document.id, version=document.current_version
-                )
-                results.append(document_view(document, row))
-                if len(results) >= limit:
+                picked.append(document)
+                if len(picked) >= limit:
                     break
+        current = await _current_versions(picked)
+        results = [document_view(doc, current[doc.id]) for doc in picked if doc.id in current]
         await self._ctx.recorder.record(
             identity,
             action=action,
@@ -281,6 +282,16 @@ class DocumentCatalogue:
             await self._ctx.blobs.delete(row.blob_key)
         await Document.filter(id=document.id).update(destroyed=True)
         return len(rows)
+
+
+async def _current_versions(documents: list[Document]) -> dict[str, DocumentVersion]:
+    """The current version row of each document, in one query (not one per document)."""
+    if not documents:
+        return {}
+    wanted = Q(
+        *(Q(document_id=doc.id, version=doc.current_version) for doc in documents), join_type="OR"
+    )
+    return {row.document_id: row for row in await DocumentVersion.filter(wanted)}
 
 
 async def _iterate(query: Any, page: int = 200) -> AsyncIterator[Document]:

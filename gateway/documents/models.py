@@ -31,6 +31,7 @@ class DocumentVersion(Model):
     document: fields.ForeignKeyRelation[Document] = fields.ForeignKeyField(
         "sekisho.Document", related_name="versions", on_delete=fields.CASCADE
     )
+    document_id: str  # set by Tortoise from the foreign key
     version = fields.IntField()
     label = fields.CharField(max_length=1024)
     filename = fields.CharField(max_length=255, default="")
