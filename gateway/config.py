@@ -140,6 +140,13 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class DocumentSettings:
+    """Document serving: how long an unwrapped data key may be reused (0: never)."""
+
+    key_cache_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class ClearanceSettings:
     """The ordered list of classification levels, lowest first."""
 
@@ -157,6 +164,7 @@ class Settings:
     keys: KeySettings = field(default_factory=KeySettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     clearance: ClearanceSettings = field(default_factory=ClearanceSettings)
+    documents: DocumentSettings = field(default_factory=DocumentSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     witness: WitnessSettings = field(default_factory=WitnessSettings)
@@ -341,6 +349,11 @@ def _validate(settings: Settings) -> None:
         )
     if settings.http.max_body_mib < 1:
         raise ConfigError("setting http.max_body_mib (SEKISHO_HTTP_MAX_BODY_MIB): must be >= 1")
+    if not 0 <= settings.documents.key_cache_seconds <= 3600:
+        raise ConfigError(
+            "setting documents.key_cache_seconds (SEKISHO_DOCUMENTS_KEY_CACHE_SECONDS): "
+            "must be 0-3600"
+        )
     if settings.http.body_idle_seconds < 0:
         raise ConfigError(
             "setting http.body_idle_seconds (SEKISHO_HTTP_BODY_IDLE_SECONDS): must be >= 0"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.auth.identity import Identity
 from gateway.documents.access import AccessRecorder
 from gateway.documents.blobstore import BlobStore
+from gateway.documents.keycache import DataKeyCache
 from gateway.documents.models import Document, DocumentVersion, KekVersion
 from gateway.errors import NotFound
 from gateway.ledger.service import LedgerService
@@ -30,6 +31,7 @@ class DocumentContext:
     kek_label: str
     max_bytes: int
     segment_size: int = 64 * 1024
+    data_keys: DataKeyCache = field(default_factory=lambda: DataKeyCache(ttl=0))
 
     async def current_kek(self) -> tuple[str, int]:
         """The active key-encryption key: label and version."""

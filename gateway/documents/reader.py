@@ -130,11 +130,18 @@ class DocumentReader:
 
     async def _unwrap(self, identity: Identity, document_id: str, row: DocumentVersion) -> bytes:
         assert row.wrapped_key is not None
+        wrapped = bytes(row.wrapped_key)
+        cached = self._ctx.data_keys.get(row.kek_label, wrapped)
+        if cached is not None:
+            return cached
         try:
-            return await self._ctx.token.unwrap_data_key(row.kek_label, bytes(row.wrapped_key))
+            key = await self._ctx.token.unwrap_data_key(row.kek_label, wrapped)
         except HsmError as exc:
             if exc.code != "hsm_operation_failed":
                 raise
+        else:
+            self._ctx.data_keys.put(row.kek_label, wrapped, key)
+            return key
         # A KEK rotation may have rewrapped the key since the row was read: read it again.
         fresh = await DocumentVersion.get_or_none(id=row.id)
         if (

@@ -196,6 +196,10 @@ async def test_destroy_shreds_the_key(gateway: Gateway, make_person: MakePerson)
     officer = await make_person("olivia", "SECRET", roles=("reader", "officer", "uploader"))
     alice = await make_person("alice", "SECRET")
     doc = await upload(gateway, alice, "SECRET", b"burn after reading")
+    # read first, so this process holds the unwrapped key in its short-lived cache
+    read = await gateway.client.get(f"/api/v1/documents/{doc}/content", headers=alice)
+    assert await read.read() == b"burn after reading"
+    assert len(gateway.client.app[DOCUMENTS].context.data_keys) == 1
     refused = await gateway.client.delete(f"/api/v1/documents/{doc}", headers=alice)
     assert refused.status == 403
     destroyed = await gateway.client.delete(f"/api/v1/documents/{doc}", headers=officer)
@@ -205,6 +209,7 @@ async def test_destroy_shreds_the_key(gateway: Gateway, make_person: MakePerson)
     row = await DocumentVersion.get(document_id=doc, version=1)
     assert row.wrapped_key is None
     content = await gateway.client.get(f"/api/v1/documents/{doc}/content", headers=alice)
-    assert content.status == 410
+    assert content.status == 410 and b"burn" not in await content.read()
+    assert len(gateway.client.app[DOCUMENTS].context.data_keys) == 0
     listing = await (await gateway.client.get("/api/v1/documents", headers=alice)).json()
     assert listing["count"] == 0
