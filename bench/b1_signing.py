@@ -87,6 +87,13 @@ async def http_rate(
         return done / (time.perf_counter() - start)
 
 
+def _round(config: TokenConfig, label: str, digests: list[bytes]) -> tuple[float, float, float]:
+    """One (raw loop, concurrent await sign, sign_many) measurement."""
+    raw = raw_loop_rate(config, label, digests)
+    single, batch = asyncio.run(layer_rates(config, label, digests))
+    return raw, single, batch
+
+
 def run(quick: bool) -> list[Result]:
     """Measure the token layer and (when the signing API is present) the HTTP API."""
     count = 500 if quick else 5000
@@ -99,13 +106,8 @@ def run(quick: bool) -> list[Result]:
         label = settings.keys.signing
         # Alternate baseline and layer for a few rounds and keep the medians, so a
         # slow patch of this shared machine does not land on one side only.
-        raws, singles, batches = [], [], []
-        for _ in range(1 if quick else 3):
-            raws.append(raw_loop_rate(config, label, digests))
-            single_rate, batch_rate = asyncio.run(layer_rates(config, label, digests))
-            singles.append(single_rate)
-            batches.append(batch_rate)
-        raw, single, batch = median(raws), median(singles), median(batches)
+        rounds = [_round(config, label, digests) for _ in range(1 if quick else 3)]
+        raw, single, batch = (median(column) for column in zip(*rounds, strict=True))
         results = [
             Result(
                 "B1",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from datetime import UTC, datetime, timedelta
 
 from gateway.auth.identity import Identity, Unauthenticated
 from gateway.models import ApiClient, ApiToken, Principal
+from gateway.ttlcache import TtlCache
 
 LAST_USED_GRANULARITY = timedelta(minutes=5)  # avoid a write per request
 TOKEN_PREFIX = "sks_"  # noqa: S105 - a prefix, not a secret
@@ -69,34 +69,10 @@ def identity_of_client(client: ApiClient, via: str) -> Identity:
     )
 
 
-class _IdentityCache:
-    """Identities of recently seen tokens, for at most ``ttl`` seconds.
-
-    A revocation, disablement or clearance change made by another process takes
-    effect within ``ttl``; changes made in this process call :meth:`clear`.
-    """
-
-    def __init__(self, ttl: float = 5.0, size: int = 4096) -> None:
-        self.ttl = ttl
-        self._size = size
-        self._entries: dict[str, tuple[float, Identity]] = {}
-
-    def get(self, digest: str) -> Identity | None:
-        found = self._entries.get(digest)
-        if found is None or found[0] < time.monotonic():
-            return None
-        return found[1]
-
-    def put(self, digest: str, identity: Identity) -> None:
-        if len(self._entries) >= self._size:
-            self._entries.clear()
-        self._entries[digest] = (time.monotonic() + self.ttl, identity)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-identity_cache = _IdentityCache()
+# Identities of recently seen tokens, by token digest, for at most 5 s: a
+# revocation, disablement or clearance change made by another process takes
+# effect within that time; changes made in this process clear it.
+identity_cache: TtlCache[str, Identity] = TtlCache(5.0, size=4096)
 
 
 async def authenticate_bearer(token: str) -> Identity:

@@ -280,7 +280,7 @@ class DocumentCatalogue:
             )
             await DocumentVersion.filter(id=row.id).update(wrapped_key=None, destroyed_at=now)
             if row.wrapped_key is not None:
-                self._ctx.data_keys.forget(row.kek_label, bytes(row.wrapped_key))
+                self._ctx.data_keys.pop((row.kek_label, bytes(row.wrapped_key)))
             await self._ctx.blobs.delete(row.blob_key)
         await Document.filter(id=document.id).update(destroyed=True)
         return len(rows)

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from gateway.auth.identity import Identity
 from gateway.documents.access import AccessRecorder
 from gateway.documents.blobstore import BlobStore
-from gateway.documents.keycache import DataKeyCache
 from gateway.documents.models import Document, DocumentVersion, KekVersion
 from gateway.errors import NotFound
 from gateway.ledger.service import LedgerService
 from gateway.policy.pdp import PolicyDecisionPoint
+from gateway.ttlcache import TtlCache
 from hsm import Token
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -31,7 +31,8 @@ class DocumentContext:
     kek_label: str
     max_bytes: int
     segment_size: int = 64 * 1024
-    data_keys: DataKeyCache = field(default_factory=lambda: DataKeyCache(ttl=0))
+    # unwrapped data keys by (KEK label, wrapped bytes); see docs/documents.md
+    data_keys: TtlCache[tuple[str, bytes], bytes] = field(default_factory=lambda: TtlCache(0))
 
     async def current_kek(self) -> tuple[str, int]:
         """The active key-encryption key: label and version."""

@@ -131,7 +131,7 @@ class DocumentReader:
     async def _unwrap(self, identity: Identity, document_id: str, row: DocumentVersion) -> bytes:
         assert row.wrapped_key is not None
         wrapped = bytes(row.wrapped_key)
-        cached = self._ctx.data_keys.get(row.kek_label, wrapped)
+        cached = self._ctx.data_keys.get((row.kek_label, wrapped))
         if cached is not None:
             return cached
         try:
@@ -140,7 +140,7 @@ class DocumentReader:
             if exc.code != "hsm_operation_failed":
                 raise
         else:
-            self._ctx.data_keys.put(row.kek_label, wrapped, key)
+            self._ctx.data_keys.put((row.kek_label, wrapped), key)
             return key
         # A KEK rotation may have rewrapped the key since the row was read: read it again.
         fresh = await DocumentVersion.get_or_none(id=row.id)

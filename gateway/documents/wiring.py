@@ -7,10 +7,10 @@ from gateway.documents.access import AccessRecorder
 from gateway.documents.blobstore import FilesystemBlobStore
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.context import DocumentContext
-from gateway.documents.keycache import DataKeyCache
 from gateway.ledger.service import LedgerService
 from gateway.policy.labels import LevelScheme
 from gateway.policy.pdp import PolicyDecisionPoint
+from gateway.ttlcache import TtlCache
 from hsm import Token
 
 
@@ -26,6 +26,6 @@ def build_documents(settings: Settings, token: Token, ledger: LedgerService) -> 
         recorder=AccessRecorder(ledger),
         kek_label=settings.keys.kek,
         max_bytes=settings.http.max_body_mib * 1024 * 1024,
-        data_keys=DataKeyCache(ttl=settings.documents.key_cache_seconds),
+        data_keys=TtlCache(settings.documents.key_cache_seconds),
     )
     return DocumentCatalogue(context)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from gateway.errors import Conflict, Forbidden, NotFound, Unavailable
 from gateway.signing.models import SigningKey, SigningKeyVersion
 from gateway.signing.signer import KeyAlgorithm as CmsAlgorithm
+from gateway.ttlcache import TtlCache
 from hsm import KeyAlgorithm, Token
 
 PURPOSES = ("sign", "timestamp")
@@ -172,7 +172,7 @@ class KeyRegistry:
         self._token = token
         self._ca_label = ca_label
         self._ca_certificate: bytes | None = None
-        self._cache: dict[str, tuple[float, NamedKey, int]] = {}
+        self._cache: TtlCache[str, tuple[NamedKey, int]] = TtlCache(CACHE_SECONDS)
 
     @property
     def token(self) -> Token:
@@ -196,15 +196,13 @@ class KeyRegistry:
         """One named key, or NotFound (cached for ``CACHE_SECONDS``: rotation by another
         process reaches this one within that time; old versions keep verifying)."""
         cached = self._cache.get(name)
-        if cached is not None and cached[0] > time.monotonic() and cached[2] == _generation[0]:
-            return cached[1]
+        if cached is not None and cached[1] == _generation[0]:
+            return cached[0]
         key = await SigningKey.get_or_none(name=name)
         if key is None:
             raise NotFound(f"no signing key named {name!r}", code="no_such_key")
         found = named_key(key, await SigningKeyVersion.filter(key_id=key.id))
-        if len(self._cache) > 1024:
-            self._cache.clear()
-        self._cache[name] = (time.monotonic() + CACHE_SECONDS, found, _generation[0])
+        self._cache.put(name, (found, _generation[0]))
         return found
 
     def forget(self) -> None:
