@@ -30,13 +30,13 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
-from tortoise.transactions import in_transaction
 
 from gateway.config import Settings
 from gateway.documents.models import DocumentVersion, KekVersion
 from gateway.errors import Conflict, NotFound
 from gateway.ledger.leadership import FileLeadership, Leadership, PostgresLeadership
 from gateway.ledger.queued import EntryRecorder, QueuedLedger
+from gateway.transaction import transaction
 from hsm import KeyAlgorithm, OperationFailed, Token
 
 log = logging.getLogger("sekisho.kek")
@@ -249,7 +249,7 @@ async def _target(
         algorithm=ALGORITHM.value,
         actor=actor,
     )
-    async with in_transaction():
+    async with transaction():
         await KekVersion.filter(status=ACTIVE).update(status=RETIRING)
         await KekVersion.filter(version=target.version).update(status=ACTIVE)
     log.info("KEK version %d (%s) is active", target.version, target.label)
@@ -314,7 +314,7 @@ async def _rewrap_batch(
 ) -> None:
     """Rewrap on the token (concurrently, so the token thread batches), then one transaction."""
     fresh = await asyncio.gather(*(_rewrapped(token, report.new_label, row) for row in rows))
-    async with in_transaction():
+    async with transaction():
         for row, new_key in zip(rows, fresh, strict=True):
             if new_key is None:
                 continue

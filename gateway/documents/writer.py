@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from gateway.auth.identity import Identity
 from gateway.documents.blobstore import BlobWriter
@@ -26,6 +25,7 @@ from gateway.documents.models import Document, DocumentVersion
 from gateway.documents.stream_aead import StreamEncryptor
 from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
 from gateway.policy.labels import Label, format_label
+from gateway.transaction import transaction
 
 MAX_TITLE = 256
 MAX_TAGS = 32
@@ -200,7 +200,7 @@ class DocumentWriter:
         label_text = format_label(meta.label)
         rank = self._ctx.pdp.scheme.rank(meta.label.level)
         try:
-            async with in_transaction():
+            async with transaction():
                 if title is not None:
                     await Document.create(
                         id=document_id,

@@ -16,7 +16,6 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
-from tortoise.transactions import in_transaction
 
 from gateway.config import WitnessEndpoint
 from gateway.ledger.models import CheckpointRow, CosignatureRow, WitnessStateRow
@@ -31,6 +30,7 @@ from gateway.ledger.note import (
     parse_signature_line,
     parse_verifier_key,
 )
+from gateway.transaction import transaction
 
 __all__ = [
     "CosignatureStore",
@@ -101,7 +101,7 @@ class CosignatureStore:
         Callers serialise this per process (the note is read, then rewritten).
         """
         now = datetime.now(UTC)
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             stored = CosignatureRow.filter(size=size, signer=witness.signer).using_db(conn)
             if not await stored.exists():
                 await CosignatureRow.create(
@@ -155,7 +155,7 @@ class CosignatureStore:
 
     async def record(self, witness: WitnessKey, **fields: Any) -> None:
         """Update (or create) one witness's state row; ``last_attempt_at`` is now."""
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             await self._record(conn, witness, datetime.now(UTC), **fields)
 
     async def _record(

@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from gateway.errors import Conflict
 from gateway.ledger.merkle import Coord
+from gateway.transaction import transaction
 
 LEVEL_SHIFT = 56
 
@@ -150,7 +150,7 @@ class TortoiseLedgerStore:
         """Insert queued rows in one transaction and return their ids."""
         if not entries:
             return []
-        async with in_transaction(self._name) as conn:
+        async with transaction(self._name) as conn:
             if self._postgres:
                 rows = await conn.execute_query_dict(
                     "INSERT INTO ledger_pending (data) SELECT unnest($1::bytea[]) RETURNING id",
@@ -172,7 +172,7 @@ class TortoiseLedgerStore:
 
     async def integrate(self, batch: IntegrationBatch) -> None:
         """Leaves, nodes and checkpoint in one transaction; queued rows removed."""
-        async with in_transaction(self._name) as conn:
+        async with transaction(self._name) as conn:
             rows = await conn.execute_query_dict(
                 self._sql("SELECT MAX(size) AS size FROM ledger_checkpoint")
             )

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from gateway.auth.identity import Identity
 from gateway.errors import Conflict, NotFound, Unavailable
@@ -38,6 +37,7 @@ from gateway.signing.requests import (
     hash_name,
     require_object,
 )
+from gateway.transaction import transaction
 
 KIND = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MAX_SUBJECT = 256
@@ -154,7 +154,7 @@ class AnchorService:
             sequence=sequence,
             previous=previous,
         )
-        async with in_transaction():
+        async with transaction():
             [queue_id] = await self._ledger.store.enqueue([entry])
             return await AnchorRecord.create(
                 id=record_id,

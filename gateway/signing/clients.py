@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from gateway.auth.identity import CLIENT_SCOPES
 from gateway.auth.tokens import identity_cache, issue_token
@@ -27,6 +26,7 @@ from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.models import ApiClient, ApiToken
 from gateway.signing.ledgering import NodeLedger, queue_entry
 from gateway.signing.models import SigningKey
+from gateway.transaction import transaction
 
 CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
@@ -122,7 +122,7 @@ class ClientService:
         if await ApiClient.exists(name=name):
             raise Conflict(f"client {name!r} already exists (names are never reused)")
         try:
-            async with in_transaction():
+            async with transaction():
                 client = await ApiClient.create(
                     name=name,
                     scopes=list(scopes),
@@ -166,7 +166,7 @@ class ClientService:
         for field in changed:
             setattr(client, field, wanted[field])
         try:
-            async with in_transaction():
+            async with transaction():
                 await client.save(update_fields=changed)
                 await self._record(client, "updated", changed)
         except IntegrityError:
@@ -179,7 +179,7 @@ class ClientService:
         client = await self._get(name)
         if client.revoked:
             return False
-        async with in_transaction():
+        async with transaction():
             await ApiClient.filter(id=client.id).update(revoked=True)
             await ApiToken.filter(client_id=client.id).update(revoked=True)
             client.revoked = True
@@ -190,7 +190,7 @@ class ClientService:
     async def issue_token(self, name: str, label: str = "") -> str:
         """Another bearer token for a live client (for rotation); shown once."""
         client = await self._live(name)
-        async with in_transaction():
+        async with transaction():
             token = await issue_token(client=client, label=label[:64])
             await self._record(client, "token_issued", ["tokens"], token[:PREFIX_LENGTH])
         return token
@@ -203,7 +203,7 @@ class ClientService:
             raise NotFound(f"client {name!r} has no token with prefix {prefix[:PREFIX_LENGTH]!r}")
         if row.revoked:
             return False
-        async with in_transaction():
+        async with transaction():
             await ApiToken.filter(id=row.id).update(revoked=True)
             await self._record(client, "token_revoked", ["tokens"], row.prefix)
         identity_cache.clear()

@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_public_key,
 )
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from gateway.config import Settings
 from gateway.errors import BadRequest, Conflict
@@ -36,6 +35,7 @@ from gateway.signing.keys import (
 )
 from gateway.signing.ledgering import NodeLedger, queue_entry
 from gateway.signing.models import SigningKey, SigningKeyVersion
+from gateway.transaction import transaction
 from hsm import CertificateRequest, KeyAlgorithm, Token, issue_certificate
 
 KEY_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -120,7 +120,7 @@ class KeyManager:
         key = await SigningKey.get_or_none(name=name)
         if key is None:
             try:
-                async with in_transaction():
+                async with transaction():
                     key = await SigningKey.create(
                         name=name, algorithm=algorithm.value, purpose=purpose
                     )
@@ -179,7 +179,7 @@ class KeyManager:
         certificate = await self._materialise(key, pending, algorithm)
         spki = _fingerprint(await self._token.public_key_der(pending.label))
         previous = await SigningKeyVersion.get_or_none(key_id=key.id, status="active")
-        async with in_transaction():
+        async with transaction():
             await queue_entry(
                 self._ledger,
                 "key.registered",
@@ -250,7 +250,7 @@ async def register_initial(
         if await SigningKey.exists(name=initial.name):
             continue
         spki = _fingerprint(_spki_of(initial.certificate))
-        async with in_transaction():
+        async with transaction():
             key = await SigningKey.create(
                 name=initial.name, algorithm=initial.algorithm.value, purpose=initial.purpose
             )

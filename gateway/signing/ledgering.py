@@ -27,5 +27,5 @@ class NodeLedger(Protocol):
 
 
 async def queue_entry(ledger: NodeLedger, entry_type: str, /, **fields: Any) -> None:
-    """Queue one entry through the current transaction (call inside ``in_transaction``)."""
+    """Queue one entry through the current transaction (call inside ``transaction()``)."""
     await TortoiseLedgerStore().enqueue([make_entry(entry_type, ledger.node, **fields)])

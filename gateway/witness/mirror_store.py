@@ -13,7 +13,6 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from gateway.ledger.audit import LeafRecord
 from gateway.ledger.merkle import Coord
@@ -22,6 +21,7 @@ from gateway.ledger.store import LEVEL_SHIFT, StoredCheckpoint, pack_coord, unpa
 from gateway.ledger.tiles import (
     TileRef,
 )
+from gateway.transaction import transaction
 
 __all__ = ["MirrorStore"]
 
@@ -136,7 +136,7 @@ class MirrorStore:
         self, leaves: Sequence[tuple[int, bytes]], nodes: Sequence[tuple[Coord, bytes]]
     ) -> None:
         """Entries and the subtree hashes they complete, in one transaction."""
-        async with in_transaction(self._name) as conn:
+        async with transaction(self._name) as conn:
             await conn.execute_many(
                 self._sql("INSERT INTO mirror_leaf (log_id, idx, data) VALUES (?, ?, ?)"),
                 [[self.log_id, index, data] for index, data in leaves],
@@ -148,7 +148,7 @@ class MirrorStore:
 
     async def truncate(self, size: int) -> None:
         """Drop entries, subtree hashes and checkpoints beyond ``size``."""
-        async with in_transaction(self._name) as conn:
+        async with transaction(self._name) as conn:
             await conn.execute_query(
                 self._sql("DELETE FROM mirror_leaf WHERE log_id = ? AND idx >= ?"),
                 [self.log_id, size],
