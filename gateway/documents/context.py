@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from gateway.auth.identity import Identity
 from gateway.documents.access import AccessRecorder
 from gateway.documents.blobstore import BlobStore
+from gateway.documents.lookup import document_and_version
 from gateway.documents.models import Document, DocumentVersion, KekVersion
 from gateway.errors import NotFound
 from gateway.ledger.service import LedgerService
@@ -57,11 +58,7 @@ class DocumentContext:
                 identity, action=action, outcome="denied", reason="malformed_id", source=source
             )
             raise NotFound(NOT_FOUND_MESSAGE)
-        document = await Document.get_or_none(id=document_id)
-        row = None
-        if document is not None:
-            wanted = version if version is not None else document.current_version
-            row = await DocumentVersion.get_or_none(document_id=document_id, version=wanted)
+        document, row = await document_and_version(document_id, version)
         label = row.label if row is not None else (document.label if document else "")
         decision = self.pdp.may_read(identity, label) if document is not None else None
         granted = decision is not None and decision.granted and row is not None

@@ -16,6 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from gateway.errors import Conflict
 from gateway.ledger.merkle import Coord
+from gateway.sql import for_connection, is_postgres
 from gateway.transaction import transaction
 
 LEVEL_SHIFT = 56
@@ -128,16 +129,10 @@ class TortoiseLedgerStore:
 
     @property
     def _postgres(self) -> bool:
-        return self._conn.capabilities.dialect == "postgres"
+        return is_postgres(self._conn)
 
     def _sql(self, query: str) -> str:
-        if not self._postgres:
-            return query
-        parts = query.split("?")
-        out = [parts[0]]
-        for number, part in enumerate(parts[1:], start=1):
-            out.append(f"${number}{part}")
-        return "".join(out)
+        return for_connection(query, self._conn)
 
     def _in_list(self, column: str, count: int) -> str:
         # Only placeholders are interpolated; values are always bound parameters.

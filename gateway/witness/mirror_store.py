@@ -21,6 +21,7 @@ from gateway.ledger.store import LEVEL_SHIFT, StoredCheckpoint, pack_coord, unpa
 from gateway.ledger.tiles import (
     TileRef,
 )
+from gateway.sql import for_connection
 from gateway.transaction import transaction
 
 __all__ = ["MirrorStore"]
@@ -43,10 +44,7 @@ class MirrorStore:
         return conn
 
     def _sql(self, query: str) -> str:
-        if self._conn.capabilities.dialect != "postgres":
-            return query
-        parts = query.split("?")
-        return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+        return for_connection(query, self._conn)
 
     async def _rows(self, query: str, values: Sequence[Any]) -> list[dict[str, Any]]:
         return await self._conn.execute_query_dict(self._sql(query), [self.log_id, *values])
