@@ -19,6 +19,7 @@ from typing import BinaryIO, Protocol
 from gateway.errors import NotFound, SekishoError
 
 READ_CHUNK = 1024 * 1024
+INLINE_READ_MAX = 64 * 1024  # reads up to this size skip the worker thread
 
 
 class StorageFull(SekishoError):
@@ -58,11 +59,13 @@ class BlobStore(Protocol):
         length: int | None = None,
         *,
         on_chunk: Callable[[bytes], object] | None = None,
+        expected_size: int | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream ``length`` bytes (or to the end) starting at ``offset``.
 
         ``on_chunk`` (e.g. a hash's ``update``) sees each chunk, in order, on the
-        reading thread, before the chunk is yielded.
+        reading thread, before the chunk is yielded. ``expected_size`` (the blob's
+        size when known) lets a store pick how to read; it never limits the read.
         """
         ...
 
@@ -198,16 +201,30 @@ class FilesystemBlobStore:
         length: int | None = None,
         *,
         on_chunk: Callable[[bytes], object] | None = None,
+        expected_size: int | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream a byte range in 1 MiB chunks, reading the next while this one is used.
 
         Reads run on a worker thread and the next one is submitted before the
         current chunk is handed out; opening the file is part of the first read,
-        and a short read ends the stream, so a small blob costs one thread hop.
+        and a short read ends the stream. A read known to be at most
+        ``INLINE_READ_MAX`` bytes is done on the event loop instead: a page-cache
+        read of a few KiB costs less than the hand-off to a thread and back.
         """
         path = self.path_for(key)
-        loop = asyncio.get_running_loop()
         reader = _RangeReader(path, offset, length, on_chunk)
+        size = length if length is not None else expected_size
+        if size is not None and size <= INLINE_READ_MAX:
+            try:
+                chunk = reader.next_chunk()
+            except FileNotFoundError:
+                raise NotFound("the document's stored content is missing") from None
+            finally:
+                reader.close()
+            if chunk:
+                yield chunk
+            return
+        loop = asyncio.get_running_loop()
         try:
             pending: asyncio.Future[bytes] | None = loop.run_in_executor(None, reader.next_chunk)
             while pending is not None:

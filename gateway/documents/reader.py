@@ -174,7 +174,10 @@ class DocumentReader:
         held = b""
         # the store hashes each chunk on its reading thread (hashlib releases the
         # GIL) while this thread decrypts the one before
-        async for chunk in self._ctx.blobs.read(row.blob_key, on_chunk=digest.update):
+        blob = self._ctx.blobs.read(
+            row.blob_key, on_chunk=digest.update, expected_size=row.ciphertext_size
+        )
+        async for chunk in blob:
             plain = decryptor.update(chunk)
             if plain:
                 if held:
