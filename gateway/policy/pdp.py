@@ -14,6 +14,7 @@ from gateway.policy.labels import (
     parse_label,
 )
 
+PARSED_LABELS_KEPT = 4096  # distinct label texts remembered (labels are few; parsing is not free)
 NO_NATIONALITY = "XXX"  # ICAO's "unspecified": in no REL TO list
 READ_ROLES = frozenset({"reader", "officer", "admin"})
 UPLOAD_ROLES = frozenset({"uploader", "admin"})
@@ -24,6 +25,7 @@ class PolicyDecisionPoint:
 
     def __init__(self, scheme: LevelScheme) -> None:
         self.scheme = scheme
+        self._parsed: dict[str, Label] = {}
 
     def clearance_of(self, identity: Identity) -> Clearance:
         """The clearance a person holds."""
@@ -34,8 +36,17 @@ class PolicyDecisionPoint:
         )
 
     def parse(self, text: str) -> Label:
-        """Parse a label in this node's level scheme (LabelError on bad input)."""
-        return parse_label(text, self.scheme)
+        """Parse a label in this node's level scheme (LabelError on bad input).
+
+        Labels are immutable and the scheme is fixed for this object, so each
+        distinct text is parsed once; a text that fails is parsed again each time.
+        """
+        label = self._parsed.get(text) if isinstance(text, str) else None
+        if label is None:
+            label = parse_label(text, self.scheme)
+            if len(self._parsed) < PARSED_LABELS_KEPT:
+                self._parsed[text] = label
+        return label
 
     def may_read(self, identity: Identity, label_text: str) -> Decision:
         """Whether ``identity`` may know of and read a document with this label."""
