@@ -8,7 +8,6 @@ chosen by the store, never derived from user input, so no path can escape it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 import secrets
@@ -16,10 +15,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from gateway.documents.readahead import read_ahead
 from gateway.errors import NotFound, SekishoError
 
 READ_CHUNK = 1024 * 1024
 INLINE_READ_MAX = 64 * 1024  # reads up to this size skip the worker thread
+READ_AHEAD = 3  # chunks a large read may have waiting ahead of the sender
 
 
 class StorageFull(SekishoError):
@@ -203,13 +204,13 @@ class FilesystemBlobStore:
         on_chunk: Callable[[bytes], object] | None = None,
         expected_size: int | None = None,
     ) -> AsyncIterator[bytes]:
-        """Stream a byte range in 1 MiB chunks, reading the next while this one is used.
+        """Stream a byte range in 1 MiB chunks, read ahead of their use.
 
-        Reads run on a worker thread and the next one is submitted before the
-        current chunk is handed out; opening the file is part of the first read,
-        and a short read ends the stream. A read known to be at most
-        ``INLINE_READ_MAX`` bytes is done on the event loop instead: a page-cache
-        read of a few KiB costs less than the hand-off to a thread and back.
+        A thread of the stream's own reads (and runs ``on_chunk``) up to
+        ``READ_AHEAD`` chunks ahead of the consumer; opening the file is part of
+        the first read, and a short read ends the stream. A read known to be at
+        most ``INLINE_READ_MAX`` bytes is done on the event loop instead: a
+        page-cache read of a few KiB costs less than a hand-off to a thread.
         """
         path = self.path_for(key)
         reader = _RangeReader(path, offset, length, on_chunk)
@@ -224,22 +225,13 @@ class FilesystemBlobStore:
             if chunk:
                 yield chunk
             return
-        loop = asyncio.get_running_loop()
         try:
-            pending: asyncio.Future[bytes] | None = loop.run_in_executor(None, reader.next_chunk)
-            while pending is not None:
-                try:
-                    chunk = await pending
-                except FileNotFoundError:
-                    raise NotFound("the document's stored content is missing") from None
-                # submitted at once (a to_thread task would only start at the next await)
-                pending = None if reader.done else loop.run_in_executor(None, reader.next_chunk)
+            async for chunk in read_ahead(reader.next_chunk, lambda: reader.done, READ_AHEAD):
                 if chunk:
                     yield chunk
+        except FileNotFoundError:
+            raise NotFound("the document's stored content is missing") from None
         finally:
-            if pending is not None:  # abandoned mid-stream: let the read finish first
-                with contextlib.suppress(Exception):
-                    await pending
             reader.close()
 
     async def delete(self, key: str) -> None:
