@@ -8,8 +8,8 @@ skipped), and every later query of that task, and of every task it starts, goes
 to the dead connection for good. A request task ends, so that heals; the ledger
 sequencer is one long-lived task, so it stopped integrating until a restart.
 :func:`transaction` wraps ``in_transaction`` and puts the task's connection back
-whatever happens, and returns a connection that was taken and never used to
-the pool.
+whatever happens, and gives back what a failed ``BEGIN`` left taken (a pooled
+connection on PostgreSQL, the one-writer lock on SQLite).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ async def transaction(connection_name: str = "default") -> AsyncIterator[BaseDBA
         client = await context.__aenter__()
     except BaseException:
         if connections.get(connection_name) is not outer:  # BEGIN failed after the take
-            await _give_back(outer, context.client)
+            await _undo_failed_begin(context)
             connections.set(connection_name, outer)
         raise
     try:
@@ -47,11 +47,19 @@ async def transaction(connection_name: str = "default") -> AsyncIterator[BaseDBA
             connections.set(connection_name, outer)
 
 
-async def _give_back(outer: BaseDBAsyncClient, client: BaseDBAsyncClient) -> None:
-    """Return the pooled connection a failed ``BEGIN`` left taken (PostgreSQL only)."""
-    pool: Any = getattr(outer, "_pool", None)
+async def _undo_failed_begin(context: Any) -> None:
+    """Give back what a context that failed at ``BEGIN`` still holds.
+
+    On PostgreSQL that is the connection taken from the pool; on SQLite it is the
+    one-writer lock, which would otherwise stay taken and stop every later
+    transaction of the process.
+    """
+    client: Any = getattr(context, "client", None)
+    pool: Any = getattr(getattr(client, "_parent", None), "_pool", None)
     taken: Any = getattr(client, "_connection", None)
-    if pool is None or taken is None:
-        return
-    with contextlib.suppress(Exception):
-        await pool.release(taken)
+    if pool is not None and taken is not None:
+        with contextlib.suppress(Exception):
+            await pool.release(taken)
+    lock: Any = getattr(context, "_trxlock", None)
+    if lock is not None and lock.locked():
+        lock.release()

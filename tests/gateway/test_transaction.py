@@ -8,6 +8,7 @@ the real restart.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import asyncpg
 import pytest
 from tortoise import connections
 from tortoise.backends.asyncpg.client import TransactionWrapper
+from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 
 from gateway.transaction import transaction
 from tests.gateway.databases import database_url, opened
@@ -112,3 +114,26 @@ async def test_a_failed_release_leaves_the_task_on_a_working_connection(
     async with transaction() as conn:
         await conn.execute_query("INSERT INTO probe (n) VALUES (2)")
     assert await probe_count() == 2
+
+
+async def test_a_failed_begin_on_sqlite_leaves_the_writer_lock_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with opened(f"sqlite://{tmp_path / 'test.sqlite3'}"):
+        await connections.get("default").execute_script("CREATE TABLE probe (n INTEGER NOT NULL)")
+        before = connections.get("default")
+        real_begin = SqliteTransactionWrapper.begin
+
+        async def disk_error(self: SqliteTransactionWrapper) -> None:
+            raise OSError("disk I/O error")
+
+        monkeypatch.setattr(SqliteTransactionWrapper, "begin", disk_error)
+        with pytest.raises(OSError, match="disk I/O error"):
+            async with transaction():
+                pass
+        assert connections.get("default") is before
+        monkeypatch.setattr(SqliteTransactionWrapper, "begin", real_begin)
+        # with the lock still taken this would wait for ever: the timeout turns that into a failure
+        async with asyncio.timeout(30), transaction() as conn:
+            await conn.execute_query("INSERT INTO probe (n) VALUES (1)")
+        assert await probe_count() == 1
