@@ -6,6 +6,8 @@ Queries are written with ``?`` placeholders (SQLite's); for asyncpg they become
 
 from __future__ import annotations
 
+import functools
+
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 
@@ -16,7 +18,11 @@ def is_postgres(conn: BaseDBAsyncClient) -> bool:
 
 def for_connection(query: str, conn: BaseDBAsyncClient) -> str:
     """``query`` with its placeholders in the connection's style."""
-    if not is_postgres(conn):
-        return query
+    return _numbered(query) if is_postgres(conn) else query
+
+
+@functools.lru_cache(maxsize=512)
+def _numbered(query: str) -> str:
+    """``?`` placeholders as ``$1``, ``$2`` ... (queries repeat: each is rewritten once)."""
     parts = query.split("?")
     return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))

@@ -215,17 +215,12 @@ class FilesystemBlobStore:
         path = self.path_for(key)
         reader = _RangeReader(path, offset, length, on_chunk)
         size = length if length is not None else expected_size
-        if size is not None and size <= INLINE_READ_MAX:
-            try:
-                chunk = reader.next_chunk()
-            except FileNotFoundError:
-                raise NotFound("the document's stored content is missing") from None
-            finally:
-                reader.close()
-            if chunk:
-                yield chunk
-            return
         try:
+            if size is not None and size <= INLINE_READ_MAX:
+                chunk = reader.next_chunk()
+                if chunk:
+                    yield chunk
+                return
             async for chunk in read_ahead(reader.next_chunk, lambda: reader.done, READ_AHEAD):
                 if chunk:
                     yield chunk
