@@ -21,7 +21,7 @@ from bench.b5_small_docs import ceiling_server, init_node
 from bench.common import Result
 from bench.node import server_process
 from gateway.config import load_settings
-from gateway.tokens import token_config
+from gateway.node_token import token_config
 from hsm import SignRequest, Token, TokenConfig
 
 CONCURRENCY = 64

@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 
 from bench.common import Result, median
-from gateway.db import close_database, open_database
-from gateway.ledger.merkle import (
+from gateway.db.setup import close_database, open_database
+from gateway.ledger.store import TortoiseLedgerStore, pack_coord
+from gateway.tlog.merkle import (
     Frontier,
     assemble_proof,
     consistency_proof_coords,
     inclusion_proof_coords,
     leaf_hash,
 )
-from gateway.ledger.store import TortoiseLedgerStore, pack_coord
 
 SAMPLES = 500
 

@@ -19,9 +19,9 @@ import aiohttp
 from bench.common import Result, percentile
 from bench.load import run_load
 from bench.node import free_port, server_process
+from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
-from gateway.db import close_database, open_database
-from gateway.models import Principal
+from gateway.db.setup import close_database, open_database
 
 SIZE = 4096
 CONCURRENCY = 64

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from gateway.bootstrap import initialise
 from gateway.config import Settings, load_settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.ledger.service import LedgerService
 from gateway.ledger.wiring import build_ledger
-from gateway.tokens import token_config
+from gateway.node_token import token_config
 from hsm import Token
 
 

@@ -45,7 +45,7 @@ import aiohttp
 from bench.common import median, percentile
 from bench.node import rss_mib, server_process
 from gateway.config import load_settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.ledger.models import LeafRow, PendingEntry
 
 WEIGHTS = {"signin": 3, "list": 20, "download": 32, "upload": 15, "sign": 20, "anchor": 10}

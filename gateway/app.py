@@ -8,28 +8,30 @@ from aiohttp import web
 
 from gateway.accounts import http as accounts_http
 from gateway.accounts import openapi as accounts_openapi
+from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, SIGNING, TOKEN, WITNESSING
 from gateway.config import Settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.documents import http as documents_http
 from gateway.documents import openapi as documents_openapi
 from gateway.documents.wiring import build_documents
-from gateway.http import anchors as anchors_http
-from gateway.http import health, metrics, signing_openapi
+from gateway.health import http as health
+from gateway.health import metrics
 from gateway.http import openapi as openapi_self
-from gateway.http import signing as signing_http
-from gateway.http import witnesses as witnesses_http
 from gateway.http.auth import auth_middleware
 from gateway.http.bodies import BODY_IDLE_SECONDS, slow_body_middleware
 from gateway.http.errors import error_middleware
 from gateway.http.headers import machine_headers
-from gateway.http.keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, SIGNING, TOKEN, WITNESSING
 from gateway.http.openapi import OPENAPI_DOCUMENT, build_document, serve_openapi
 from gateway.ledger import http as ledger_http
 from gateway.ledger import openapi as ledger_openapi
-from gateway.ledger.auditor import LedgerAuditor
+from gateway.ledger import witnesses_http
+from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.wiring import build_ledger, build_witnessing
+from gateway.node_token import token_config
+from gateway.signing import anchors_http
+from gateway.signing import http as signing_http
+from gateway.signing import openapi as signing_openapi
 from gateway.signing.wiring import build_signing
-from gateway.tokens import token_config
 from gateway.trail import http as trail_http
 from gateway.trail import openapi as trail_openapi
 from hsm import Token

@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from gateway.auth.passwords import hash_password, one_time_password
+from gateway.auth.principals import NodeState, Principal
 from gateway.config import Settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.documents.kek import ensure_initial_version
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
-from gateway.models import NodeState, Principal
-from gateway.passwords import hash_password, one_time_password
+from gateway.node_token import softhsm_layout, token_config
 from gateway.signing.keymgmt import initial_keys, register_initial
-from gateway.tokens import softhsm_layout, token_config
 from hsm import (
     CertificateRequest,
     KeyAlgorithm,

@@ -424,7 +424,7 @@ def _validate_portal(portal: PortalSettings) -> None:
 
 def _validate_witnessing(settings: Settings) -> None:
     # Imported here: config is imported by nearly everything, the note module only here.
-    from gateway.ledger.note import (
+    from gateway.tlog.note import (
         SIG_ED25519_COSIGNATURE,
         NoteError,
         is_valid_key_name,

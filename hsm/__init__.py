@@ -18,7 +18,7 @@ from hsm.errors import (
     TokenRemoved,
     WrongPin,
 )
-from hsm.keys import KeyAlgorithm, KeyInfo
+from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.signing import DIGEST_SIZES, SignRequest
 from hsm.softhsm import SoftHsmLayout, provision_token
 from hsm.token import Token, TokenStatus

@@ -21,7 +21,7 @@ import pkcs11
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from pkcs11 import Attribute, CertificateType, Mechanism, ObjectClass
 
-from hsm import keys as keyops
+from hsm import key_templates as keyops
 from hsm.config import TokenConfig
 from hsm.errors import (
     HsmError,
@@ -34,7 +34,7 @@ from hsm.errors import (
     TokenRemoved,
     WrongPin,
 )
-from hsm.keys import KeyAlgorithm, KeyInfo
+from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.pubkeys import public_key_of, spki_der
 from hsm.signing import SignRequest, sign_with
 from hsm.worker import TokenThread

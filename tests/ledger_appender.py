@@ -16,10 +16,10 @@ import sys
 from typing import TextIO
 
 from gateway.config import load_settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.ledger.service import LedgerService
 from gateway.ledger.wiring import build_ledger
-from gateway.tokens import token_config
+from gateway.node_token import token_config
 from hsm import Token
 
 

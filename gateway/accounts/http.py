@@ -14,9 +14,9 @@ from gateway.accounts.service import (
     NewAccount,
     account_view,
 )
+from gateway.app_keys import LEDGER, SETTINGS
 from gateway.errors import BadRequest
 from gateway.http.auth import identity
-from gateway.http.keys import LEDGER, SETTINGS
 from gateway.policy.labels import LevelScheme
 
 BASE = "/api/v1/admin/users"

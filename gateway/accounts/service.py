@@ -19,12 +19,12 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from gateway.accounts import rules
+from gateway.auth.passwords import hash_password, one_time_password
+from gateway.auth.principals import ApiToken, Principal
 from gateway.auth.tokens import identity_cache, issue_token, token_digest
 from gateway.errors import Conflict, NotFound
 from gateway.ledger.entries import utc_timestamp
 from gateway.ledger.queued import EntryRecorder
-from gateway.models import ApiToken, Principal
-from gateway.passwords import hash_password, one_time_password
 from gateway.policy.labels import LevelScheme
 
 ADMIN_ROLE = "admin"

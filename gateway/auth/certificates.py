@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 
 from gateway.auth.models import PersonCertificate
+from gateway.auth.principals import Principal
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.ledger.queued import EntryRecorder
-from gateway.models import Principal
 from gateway.signing.clients import certificate_fingerprint, check_fingerprint
 
 MAX_LABEL = 64

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from gateway.models import Principal
+from gateway.auth.principals import Principal
 
 
 class PortalSession(Model):

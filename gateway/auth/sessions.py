@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.auth.models import PortalSession
-from gateway.models import Principal
+from gateway.auth.principals import Principal
 
 SESSION_ID_BYTES = 32
 MAX_COOKIE_LENGTH = 64

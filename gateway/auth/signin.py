@@ -27,12 +27,12 @@ from tortoise.expressions import Q
 
 from gateway.auth.identity import Unauthenticated
 from gateway.auth.models import PersonCertificate, SignInAttempt, SignInLock
+from gateway.auth.passwords import hash_password, verify_password
+from gateway.auth.principals import Principal
 from gateway.auth.sessions import SessionStore
 from gateway.errors import BadRequest, TooManyRequests
 from gateway.ledger.entries import utc_timestamp
 from gateway.ledger.queued import EntryRecorder
-from gateway.models import Principal
-from gateway.passwords import hash_password, verify_password
 
 MAX_USERNAME = 64
 MIN_PASSWORD = 12

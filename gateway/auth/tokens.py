@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from gateway.auth.identity import Identity, Unauthenticated
-from gateway.models import ApiClient, ApiToken, Principal
+from gateway.auth.principals import ApiClient, ApiToken, Principal
 from gateway.ttlcache import TtlCache
 
 LAST_USED_GRANULARITY = timedelta(minutes=5)  # avoid a write per request

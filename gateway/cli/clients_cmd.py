@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.auth.identity import CLIENT_SCOPES
+from gateway.auth.principals import ApiClient
 from gateway.cli.offline import SOURCE, node_database, operator_actor
 from gateway.config import Settings
 from gateway.errors import BadRequest
-from gateway.models import ApiClient
 from gateway.signing.clients import (
     ClientService,
     ClientSpec,

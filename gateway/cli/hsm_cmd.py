@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from gateway.config import Settings
-from gateway.tokens import token_config
+from gateway.node_token import token_config
 from hsm import Token
 
 

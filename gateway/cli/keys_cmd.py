@@ -1,7 +1,6 @@
-"""``sekisho keys``: key-encryption-key rotation (``rotate-kek``, ``remove-kek``, ``kek-status``).
+"""``sekisho keys``: named signing keys (``list``, ``create``, ``rotate``) and the KEK commands.
 
-Other ``keys`` sub-commands (signing keys) can live in their own module: call
-:func:`add_kek_commands` on the same sub-parser group instead of :func:`register`.
+The key-encryption-key sub-commands come from :mod:`gateway.cli.kek_cmd`.
 """
 
 from __future__ import annotations
@@ -9,70 +8,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.cli import kek_cmd
 from gateway.cli.offline import node_database, operator_actor
-from gateway.cli.progress import ProgressBar
 from gateway.config import Settings
-from gateway.documents.kek import (
-    DEFAULT_BATCH,
-    RotationReport,
-    kek_states,
-    remove_kek,
-    rotate_kek,
-)
-from gateway.errors import SekishoError
 from gateway.ledger.queued import QueuedLedger
-from gateway.tokens import token_config
+from gateway.node_token import token_config
+from gateway.signing.keymgmt import KeyManager, check_algorithm, check_purpose
+from gateway.signing.named_keys import SIGNING_ALGORITHMS, KeyVersion, all_keys
 from hsm import Token
 
-TokenAction = Callable[[Token, QueuedLedger], Awaitable[int]]
-
-
-class RotationIncomplete(SekishoError):
-    """Some data keys could not be rewrapped."""
-
-    code = "rotation_incomplete"
+Action = Callable[[Token, QueuedLedger], Awaitable[int]]
 
 
 def register(commands: Any) -> None:
-    """Add ``keys`` with the KEK sub-commands."""
-    keys = commands.add_parser("keys", help="rotate and retire token keys")
+    """Add ``keys`` with the signing-key and KEK sub-commands."""
+    keys = commands.add_parser("keys", help="named signing keys and the key-encryption key")
     sub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)
-    add_kek_commands(sub)
-
-
-def add_kek_commands(sub: Any) -> None:
-    """Add rotate-kek, remove-kek and kek-status to a ``keys`` sub-parser group."""
-    rotate = sub.add_parser(
-        "rotate-kek", help="new key-encryption key; rewrap every data key (resumable)"
+    listing = sub.add_parser("list", help="named signing keys and their versions")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=run_list)
+    create = sub.add_parser("create", help="a new named signing key (version 1)")
+    create.add_argument("name")
+    create.add_argument(
+        "--algorithm",
+        required=True,
+        choices=[a.value for a in SIGNING_ALGORITHMS],
+        help="rsa-3072 signs with RSA-PSS and needs a token that offers it",
     )
-    rotate.add_argument(
-        "--batch", type=_positive, default=DEFAULT_BATCH, help="rows per transaction"
+    create.add_argument(
+        "--purpose", default="sign", choices=["sign", "timestamp"], help="default: sign"
     )
-    rotate.add_argument("--limit", type=_positive, help="stop after N rows; run again to continue")
+    create.set_defaults(handler=run_create)
+    rotate = sub.add_parser("rotate", help="new version of a named key; old versions still verify")
+    rotate.add_argument("name")
     rotate.set_defaults(handler=run_rotate)
-    remove = sub.add_parser("remove-kek", help="destroy a retired key-encryption key")
-    remove.add_argument("--version", type=_positive, required=True, help="the KEK version")
-    remove.set_defaults(handler=run_remove)
-    status = sub.add_parser("kek-status", help="KEK versions and the data keys each wraps")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler=run_status)
+    kek_cmd.add_kek_commands(sub)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _with_token(settings: Settings, action: TokenAction) -> int:
+def _with_token(settings: Settings, action: Action) -> int:
     async def main() -> int:
         async with node_database(settings) as ledger:
             token = await Token.open(token_config(settings))
@@ -84,81 +60,86 @@ def _with_token(settings: Settings, action: TokenAction) -> int:
     return asyncio.run(main())
 
 
+def _manager(token: Token, ledger: QueuedLedger, settings: Settings) -> KeyManager:
+    return KeyManager(
+        token,
+        ledger,
+        ca_label=settings.keys.ca,
+        node=settings.node.name,
+        actor=operator_actor(),
+    )
+
+
+def _describe(version: KeyVersion) -> str:
+    return (
+        f"{version.name} v{version.version} ({version.algorithm.value}, {version.purpose}) "
+        f"on token label {version.label}; certificate SHA-256 {version.certificate_sha256}"
+    )
+
+
+def run_create(args: argparse.Namespace, settings: Settings) -> int:
+    """Create a named key."""
+    algorithm = check_algorithm(args.algorithm)
+    purpose = check_purpose(args.purpose)
+
+    async def action(token: Token, ledger: QueuedLedger) -> int:
+        version = await _manager(token, ledger, settings).create(args.name, algorithm, purpose)
+        print(f"created signing key {_describe(version)}")
+        return 0
+
+    return _with_token(settings, action)
+
+
 def run_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    """Rotate (or resume rotating) the KEK and say what happened."""
-    bar = ProgressBar(sys.stderr, "rewrapping")
+    """Rotate a named key."""
 
     async def action(token: Token, ledger: QueuedLedger) -> int:
-        try:
-            report = await rotate_kek(
-                token,
-                settings,
-                progress=bar.update,
-                batch=args.batch,
-                limit=args.limit,
-                ledger=ledger,
-                actor=operator_actor(),
-            )
-        finally:
-            bar.close()
-        print(describe_rotation(report))
-        if report.failed:
-            shown = ", ".join(f"{doc} v{ver}" for doc, ver in report.failed[:5])
-            raise RotationIncomplete(
-                f"{len(report.failed)} data key(s) did not unwrap and stay under their old KEK "
-                f"(alerts ledgered): {shown}"
-            )
+        version = await _manager(token, ledger, settings).rotate(args.name)
+        print(f"rotated to {_describe(version)}")
+        print("earlier versions are retired: they no longer sign but still verify")
         return 0
 
     return _with_token(settings, action)
 
 
-def describe_rotation(report: RotationReport) -> str:
-    """A few lines for the operator."""
-    verb = "rotated" if report.started else "resumed rotation of"
-    lines = [
-        f"{verb} {report.key} to version {report.new_version} ({report.new_label}): "
-        f"rewrapped {report.rewrapped} data key(s), skipped {report.skipped} changed meanwhile, "
-        f"in {report.seconds:.1f} s"
-    ]
-    if report.remaining:
-        lines.append(
-            f"{report.remaining} data key(s) remain under older versions; run "
-            "'sekisho keys rotate-kek' again to continue"
-        )
-    elif report.complete:
-        lines.append("every data key is under the new version; retired versions can be removed")
-    return "\n".join(lines)
-
-
-def run_remove(args: argparse.Namespace, settings: Settings) -> int:
-    """Destroy a retired KEK version that no row uses."""
-
-    async def action(token: Token, ledger: QueuedLedger) -> int:
-        label, removed = await remove_kek(
-            token, settings, args.version, ledger=ledger, actor=operator_actor()
-        )
-        if removed:
-            print(f"destroyed KEK version {args.version} ({label}) on the token")
-        else:
-            print(f"KEK version {args.version} ({label}) was already removed")
-        return 0
-
-    return _with_token(settings, action)
-
-
-def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    """Print each KEK version with its status and row count."""
+def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Print every named key and version."""
 
     async def main() -> int:
         async with node_database(settings):
-            states = await kek_states(settings)
+            keys = await all_keys()
         if args.json:
-            print(json.dumps([s.as_dict() for s in states], indent=2))
+            print(
+                json.dumps(
+                    [
+                        {
+                            "name": k.name,
+                            "algorithm": k.algorithm.value,
+                            "purpose": k.purpose,
+                            "status": k.status,
+                            "versions": [
+                                {
+                                    "version": v.version,
+                                    "status": v.status,
+                                    "label": v.label,
+                                    "certificate_sha256": v.certificate_sha256,
+                                }
+                                for v in k.versions
+                            ],
+                        }
+                        for k in keys
+                    ],
+                    indent=2,
+                )
+            )
             return 0
-        print(f"{'VERSION':<8} {'STATUS':<9} {'DATA KEYS':>9}  LABEL")
-        for s in states:
-            print(f"{s.version:<8} {s.status:<9} {s.rows:>9}  {s.label}")
+        print(f"{'NAME':<20} {'ALGORITHM':<9} {'PURPOSE':<9} {'VERSION':>7} {'STATUS':<8} LABEL")
+        for key in keys:
+            for v in key.versions:
+                print(
+                    f"{key.name:<20} {key.algorithm.value:<9} {key.purpose:<9} {v.version:>7} "
+                    f"{v.status:<8} {v.label}"
+                )
         return 0
 
     return asyncio.run(main())

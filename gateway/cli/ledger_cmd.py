@@ -18,17 +18,17 @@ from typing import Any
 
 from gateway.cli.progress import ProgressBar
 from gateway.config import Settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.errors import BadRequest, Unavailable
-from gateway.http.ledger_client import ledger_client
-from gateway.ledger.audit import AuditResult, LogKey, audit
-from gateway.ledger.audit_sources import DatabaseAuditSource, TileAuditSource
-from gateway.ledger.checkpoint import open_signed_checkpoint
-from gateway.ledger.merkle import ProofError, root_from_inclusion_proof
-from gateway.ledger.note import SIG_ED25519_COSIGNATURE, NoteError, parse_verifier_key
-from gateway.ledger.receipt import LeafHash, parse_receipt, verify_receipt
-from gateway.ledger.signer import CheckpointSigner
-from gateway.tokens import token_config
+from gateway.ledger.audit.sources import DatabaseAuditSource, TileAuditSource
+from gateway.ledger.audit.verify import AuditResult, LogKey, audit
+from gateway.ledger.checkpoint_signer import CheckpointSigner
+from gateway.ledger.client import ledger_client
+from gateway.node_token import token_config
+from gateway.tlog.checkpoint import open_signed_checkpoint
+from gateway.tlog.merkle import ProofError, root_from_inclusion_proof
+from gateway.tlog.note import SIG_ED25519_COSIGNATURE, NoteError, parse_verifier_key
+from gateway.tlog.receipt import LeafHash, parse_receipt, verify_receipt
 from hsm import Token
 
 _MAX_FILE = 4 << 20

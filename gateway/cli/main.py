@@ -10,14 +10,15 @@ from gateway import __version__
 from gateway.cli import (
     clients_cmd,
     hsm_cmd,
+    keys_cmd,
     ledger_cmd,
     serve_cmd,
-    signkeys_cmd,
     users_cmd,
     witness_cmd,
 )
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError, SekishoError
+from gateway.tlog.errors import FormatError
 from hsm import HsmError
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.register(commands)
     hsm_cmd.register(commands)
     users_cmd.register(commands)
-    signkeys_cmd.register(commands)  # named signing keys plus keys_cmd's KEK commands
+    keys_cmd.register(commands)  # named signing keys plus kek_cmd's KEK commands
     clients_cmd.register(commands)
     ledger_cmd.register(commands)
     witness_cmd.register(commands)
@@ -54,9 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except ConfigError as exc:
         return fail(exc.message, status=2)
-    except SekishoError as exc:
-        return fail(exc.message)
-    except HsmError as exc:
+    except (SekishoError, FormatError, HsmError) as exc:
         return fail(exc.message)
     except OSError as exc:
         return fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))

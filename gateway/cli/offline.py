@@ -16,11 +16,11 @@ from pathlib import Path
 
 from tortoise.exceptions import OperationalError
 
+from gateway.auth.principals import NodeState
 from gateway.config import Settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.errors import SekishoError
 from gateway.ledger.queued import QueuedLedger
-from gateway.models import NodeState
 
 SOURCE = "cli"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")

@@ -17,9 +17,9 @@ from gateway.accounts.service import (
     account_view,
     token_view,
 )
+from gateway.auth.principals import Principal
 from gateway.cli.offline import SOURCE, node_database, operator_actor
 from gateway.config import Settings
-from gateway.models import Principal
 from gateway.policy.labels import LevelScheme
 
 Action = Callable[[AccountService, Actor], Awaitable[int]]

@@ -18,7 +18,7 @@ from gateway.cli.progress import ProgressBar
 from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.http.tls import server_ssl_context
-from gateway.ledger.audit import AuditResult, LogKey, audit
+from gateway.ledger.audit.verify import AuditResult, LogKey, audit
 from gateway.logs import configure_logging
 from gateway.witness.app import build_witness_app
 from gateway.witness.bootstrap import WitnessInit, initialise_witness, witness_database

@@ -8,13 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.app_keys import DOCUMENTS
 from gateway.auth.identity import Identity
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
 from gateway.http.auth import identity
-from gateway.http.keys import DOCUMENTS
 from gateway.http.multipart import next_part, open_form, part_chunks, read_text
 
 routes = web.RouteTableDef()

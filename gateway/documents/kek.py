@@ -32,11 +32,11 @@ from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 
 from gateway.config import Settings
+from gateway.db.transaction import transaction
 from gateway.documents.models import DocumentVersion, KekVersion
 from gateway.errors import Conflict, NotFound
 from gateway.ledger.leadership import FileLeadership, Leadership, PostgresLeadership
 from gateway.ledger.queued import EntryRecorder, QueuedLedger
-from gateway.transaction import transaction
 from hsm import KeyAlgorithm, OperationFailed, Token
 
 log = logging.getLogger("sekisho.kek")

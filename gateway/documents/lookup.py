@@ -17,8 +17,8 @@ from typing import Any
 from tortoise import connections, fields
 from tortoise.models import Model
 
+from gateway.db.sql import for_connection
 from gateway.documents.models import Document, DocumentVersion
-from gateway.sql import for_connection
 
 
 def _columns(model: type[Model], alias: str) -> str:

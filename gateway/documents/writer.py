@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from tortoise.exceptions import IntegrityError
 
 from gateway.auth.identity import Identity
+from gateway.db.transaction import transaction
 from gateway.documents.blobstore import BlobWriter
 from gateway.documents.context import DocumentContext
 from gateway.documents.envelope import associated_data, label_digest
@@ -25,7 +26,6 @@ from gateway.documents.models import Document, DocumentVersion
 from gateway.documents.stream_aead import StreamEncryptor
 from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
 from gateway.policy.labels import Label, format_label
-from gateway.transaction import transaction
 
 MAX_TITLE = 256
 MAX_TAGS = 32

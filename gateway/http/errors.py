@@ -11,8 +11,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.db_outage import is_database_outage
+from gateway.db.outage import is_database_outage
 from gateway.errors import SekishoError, TooManyRequests
+from gateway.tlog.errors import FormatError
+from gateway.tlog.merkle import MissingHashError
+from gateway.tlog.witness_protocol import WitnessResponseError
 from hsm import HsmError
 
 log = logging.getLogger("sekisho.http")
@@ -39,6 +42,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    except FormatError as exc:
+        status = format_status(exc)
+        if status >= 500:
+            log.warning("request failed: %s %s: %s", request.method, request.path, exc.message)
+        return _answer(request, status, exc.code, exc.message)
     except HsmError as exc:
         log.warning("token unavailable: %s %s: %s", request.method, request.path, exc.message)
         return _answer(request, 503, exc.code, f"the hardware token is unavailable: {exc.message}")
@@ -55,6 +63,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _answer(
             request, 500, "internal_error", "an internal error occurred; it has been logged"
         )
+
+
+def format_status(exc: FormatError) -> int:
+    """The HTTP status of a format error: the caller's bytes (400) unless the fault is ours."""
+    if isinstance(exc, MissingHashError):
+        return 500
+    if isinstance(exc, WitnessResponseError):
+        return 502
+    return 400
 
 
 def _answer(request: web.Request, status: int, code: str, message: str) -> web.Response:

@@ -18,8 +18,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
 from gateway.config import WitnessEndpoint
+from gateway.db.transaction import transaction
 from gateway.ledger.models import CheckpointRow, CosignatureRow, WitnessStateRow
-from gateway.ledger.note import (
+from gateway.tlog.note import (
     SIG_ED25519_COSIGNATURE,
     Note,
     Signature,
@@ -30,7 +31,6 @@ from gateway.ledger.note import (
     parse_signature_line,
     parse_verifier_key,
 )
-from gateway.transaction import transaction
 
 __all__ = [
     "CosignatureStore",

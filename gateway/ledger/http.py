@@ -13,13 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.app_keys import LEDGER
 from gateway.errors import BadRequest
-from gateway.http.keys import LEDGER
 from gateway.ledger import reads
-from gateway.ledger.merkle import leaf_hash
-from gateway.ledger.note import shorten
 from gateway.ledger.service import LedgerService
-from gateway.ledger.tiles import parse_tile_path
+from gateway.tlog.merkle import leaf_hash
+from gateway.tlog.note import shorten
+from gateway.tlog.tiles import parse_tile_path
 
 routes = web.RouteTableDef()
 API = "/api/v1/ledger"

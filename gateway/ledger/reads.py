@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.errors import BadRequest, NotFound, Unavailable
-from gateway.ledger.merkle import (
+from gateway.ledger.service import LedgerService
+from gateway.ledger.store import LedgerStore, StoredCheckpoint
+from gateway.tlog.merkle import (
     Coord,
     MissingHashError,
     leaf_hash,
     root_coords,
     root_from_hashes,
 )
-from gateway.ledger.service import LedgerService
-from gateway.ledger.store import LedgerStore, StoredCheckpoint
-from gateway.ledger.tiles import (
+from gateway.tlog.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
     TileRef,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from gateway.ledger.checkpoint import Checkpoint
-from gateway.ledger.merkle import Frontier, leaf_hash, root_coords
 from gateway.ledger.store import IntegrationBatch, LedgerStore, NewLeaf, StoredCheckpoint
+from gateway.tlog.checkpoint import Checkpoint
+from gateway.tlog.merkle import Frontier, leaf_hash, root_coords
 
 SignCheckpoint = Callable[[Checkpoint], Awaitable[str]]
 

@@ -17,20 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import NotFound, Unavailable
-from gateway.ledger.checkpoint import Checkpoint
+from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.entries import make_entry
 from gateway.ledger.leadership import Leadership
-from gateway.ledger.merkle import (
+from gateway.ledger.sequencer import Integrated, direct_queue_id, load_frontier, sequence_once
+from gateway.ledger.store import IntegrationBatch, LedgerStore, StoredCheckpoint
+from gateway.tlog.checkpoint import Checkpoint
+from gateway.tlog.merkle import (
     EMPTY_ROOT,
     Frontier,
     assemble_proof,
     consistency_proof_coords,
     inclusion_proof_coords,
 )
-from gateway.ledger.receipt import Receipt, format_receipt
-from gateway.ledger.sequencer import Integrated, direct_queue_id, load_frontier, sequence_once
-from gateway.ledger.signer import CheckpointSigner
-from gateway.ledger.store import IntegrationBatch, LedgerStore, StoredCheckpoint
+from gateway.tlog.receipt import Receipt, format_receipt
 
 log = logging.getLogger("sekisho.ledger")
 CheckpointListener = Callable[[StoredCheckpoint], Coroutine[Any, Any, None]]

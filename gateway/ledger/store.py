@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from gateway.db.sql import for_connection, is_postgres
+from gateway.db.transaction import transaction
 from gateway.errors import Conflict
-from gateway.ledger.merkle import Coord
-from gateway.sql import for_connection, is_postgres
-from gateway.transaction import transaction
+from gateway.tlog.merkle import Coord
 
 LEVEL_SHIFT = 56
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from gateway.config import Settings
 from gateway.http.client_tls import client_ssl_context
-from gateway.http.witness_client import HttpWitnessTransport
+from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.cosignatures import WitnessKey
 from gateway.ledger.leadership import FileLeadership, Leadership, PostgresLeadership, lock_key
 from gateway.ledger.service import LedgerService
-from gateway.ledger.signer import CheckpointSigner
 from gateway.ledger.store import TortoiseLedgerStore
+from gateway.ledger.witness_client import HttpWitnessTransport
 from gateway.ledger.witnessing import Witnessing
 from hsm import Token
 

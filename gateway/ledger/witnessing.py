@@ -26,12 +26,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gateway.errors import SekishoError
-from gateway.ledger.checkpoint import cosignature_timestamp, verify_cosignature
 from gateway.ledger.cosignatures import CosignatureStore, WitnessKey, cosigned_note
-from gateway.ledger.note import NoteError, matching_signatures, parse_note
 from gateway.ledger.service import LedgerService
 from gateway.ledger.store import StoredCheckpoint
-from gateway.ledger.witness_protocol import (
+from gateway.tlog.checkpoint import cosignature_timestamp, verify_cosignature
+from gateway.tlog.note import NoteError, matching_signatures, parse_note
+from gateway.tlog.witness_protocol import (
     SIZE_CONTENT_TYPE,
     AddCheckpointRequest,
     format_add_checkpoint,

@@ -17,7 +17,7 @@ from tortoise.functions import Count, Max, Min
 
 from gateway.auth.models import SignInAttempt, SignInLock
 from gateway.documents.models import AccessEvent
-from gateway.ledger.auditor import AuditStatus
+from gateway.ledger.audit.auditor import AuditStatus
 from gateway.ledger.service import LedgerService
 
 SCAN_ENTRIES = 5000

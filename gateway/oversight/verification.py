@@ -2,7 +2,7 @@
 
 One run at a time per process: starting while a run is in progress returns
 that run. The run is the same full audit as ``sekisho ledger verify``
-(:func:`gateway.ledger.audit.audit` over the database, with the log key from
+(:func:`gateway.ledger.audit.verify.audit` over the database, with the log key from
 the ledger's signer): every leaf rehashed, every stored node recomputed,
 every checkpoint signature checked.
 """
@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gateway.errors import SekishoError
-from gateway.ledger.audit import AuditSource, Finding, LogKey, audit
-from gateway.ledger.audit_sources import DatabaseAuditSource
+from gateway.ledger.audit.sources import DatabaseAuditSource
+from gateway.ledger.audit.verify import AuditSource, Finding, LogKey, audit
 from gateway.ledger.service import LedgerService
+from gateway.tlog.errors import FormatError
 
 log = logging.getLogger("sekisho.ledger.verify")
 
@@ -103,7 +104,7 @@ class LedgerVerifier:
 
         try:
             result = await audit(self._source_factory(), self._key, progress=progress)
-        except (SekishoError, OSError) as exc:
+        except (SekishoError, FormatError, OSError) as exc:
             run.state, run.error = "error", getattr(exc, "message", None) or str(exc)
         except Exception as exc:  # report any failure on the page; keep the process alive
             log.exception("ledger verification failed")

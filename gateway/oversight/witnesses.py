@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.ledger.note import NoteError, parse_note
+from gateway.tlog.note import NoteError, parse_note
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from gateway.errors import ConfigError, Unavailable
-from gateway.signing.signer import KeyAlgorithm, MessageSigner
+from gateway.signing.message_signer import KeyAlgorithm, MessageSigner
 from hsm.verify import verify_signature
 
 DIGEST_SIZES: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}

@@ -24,9 +24,9 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from gateway.auth.identity import Identity
+from gateway.db.transaction import transaction
 from gateway.errors import Conflict, NotFound, Unavailable
 from gateway.ledger.entries import canonical_json, make_entry
-from gateway.ledger.merkle import leaf_hash
 from gateway.ledger.service import LedgerService, Ticket
 from gateway.signing.models import AnchorRecord
 from gateway.signing.requests import (
@@ -37,7 +37,7 @@ from gateway.signing.requests import (
     hash_name,
     require_object,
 )
-from gateway.transaction import transaction
+from gateway.tlog.merkle import leaf_hash
 
 KIND = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MAX_SUBJECT = 256

@@ -21,12 +21,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from tortoise.exceptions import IntegrityError
 
 from gateway.auth.identity import CLIENT_SCOPES
+from gateway.auth.principals import ApiClient, ApiToken
 from gateway.auth.tokens import identity_cache, issue_token
+from gateway.db.transaction import transaction
 from gateway.errors import BadRequest, Conflict, NotFound
-from gateway.models import ApiClient, ApiToken
 from gateway.signing.ledgering import NodeLedger, queue_entry
 from gateway.signing.models import SigningKey
-from gateway.transaction import transaction
 
 CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")

@@ -9,7 +9,7 @@ from asn1crypto import cms
 
 from gateway.errors import BadRequest
 from gateway.signing._signed_data import DIGEST_SIZES, build_signed_data, default_hash
-from gateway.signing.signer import KeyAlgorithm, MessageSigner
+from gateway.signing.message_signer import KeyAlgorithm, MessageSigner
 
 
 class CmsError(BadRequest):

@@ -25,17 +25,17 @@ from cryptography.hazmat.primitives.serialization import (
 from tortoise.exceptions import IntegrityError
 
 from gateway.config import Settings
+from gateway.db.transaction import transaction
 from gateway.errors import BadRequest, Conflict
-from gateway.signing.keys import (
+from gateway.signing.ledgering import NodeLedger, queue_entry
+from gateway.signing.models import SigningKey, SigningKeyVersion
+from gateway.signing.named_keys import (
     PURPOSES,
     SIGNING_ALGORITHMS,
     KeyVersion,
     named_key,
     note_key_change,
 )
-from gateway.signing.ledgering import NodeLedger, queue_entry
-from gateway.signing.models import SigningKey, SigningKeyVersion
-from gateway.transaction import transaction
 from hsm import CertificateRequest, KeyAlgorithm, Token, issue_certificate
 
 KEY_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")

@@ -22,7 +22,7 @@ from gateway.errors import SekishoError, Unavailable
 from gateway.signing._signed_data import default_hash
 from gateway.signing.cms import build_detached_signed_data
 from gateway.signing.keymgmt import Recorder
-from gateway.signing.keys import KeyPurposeError, KeyRegistry, KeyVersion
+from gateway.signing.named_keys import KeyPurposeError, KeyRegistry, KeyVersion
 from gateway.signing.requests import CmsInput, SignInput
 from gateway.signing.token_signer import TokenMessageSigner
 from gateway.signing.tsp import (

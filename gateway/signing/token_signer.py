@@ -1,12 +1,12 @@
-"""The :class:`~gateway.signing.signer.MessageSigner` of a key version held on the token."""
+"""The :class:`~gateway.signing.message_signer.MessageSigner` of a key version held on the token."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.signing.keys import KeyVersion
-from gateway.signing.signer import KeyAlgorithm
+from gateway.signing.message_signer import KeyAlgorithm
+from gateway.signing.named_keys import KeyVersion
 from hsm import SignRequest, Token
 
 

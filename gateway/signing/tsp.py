@@ -18,7 +18,7 @@ from gateway.signing._signed_data import (
     default_hash,
     load_certificate,
 )
-from gateway.signing.signer import MessageSigner
+from gateway.signing.message_signer import MessageSigner
 
 TimestampFailure = Literal[
     "badAlg",

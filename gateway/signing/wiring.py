@@ -8,7 +8,7 @@ from gateway.auth.ratelimit import RateLimiter
 from gateway.config import Settings
 from gateway.ledger.service import LedgerService
 from gateway.signing.anchors import AnchorService
-from gateway.signing.keys import KeyRegistry
+from gateway.signing.named_keys import KeyRegistry
 from gateway.signing.service import SigningService
 from hsm import Token
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from gateway.app_keys import LEDGER, SETTINGS
 from gateway.http.auth import identity
-from gateway.http.keys import LEDGER, SETTINGS
 from gateway.trail.export import csv_filename, csv_header, csv_rows
 from gateway.trail.openapi import PATH
 from gateway.trail.query import TrailQueryError, parse_query

@@ -8,17 +8,17 @@ import aiohttp
 from aiohttp import web
 
 from gateway.config import Settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.http.client_tls import client_ssl_context
-from gateway.http.ledger_client import HttpLedgerClient
-from gateway.ledger.audit_sources import Fetcher
-from gateway.ledger.witness_protocol import MAX_ADD_CHECKPOINT_BODY
-from gateway.tokens import token_config
+from gateway.ledger.audit.sources import Fetcher
+from gateway.ledger.client import HttpLedgerClient
+from gateway.node_token import token_config
+from gateway.tlog.witness_protocol import MAX_ADD_CHECKPOINT_BODY
 from gateway.witness import http
-from gateway.witness.keys import MIRRORS, REQUESTS, SERVICE, SETTINGS, ResponseCounts
+from gateway.witness.app_keys import MIRRORS, REQUESTS, SERVICE, SETTINGS, ResponseCounts
+from gateway.witness.cosigner import Cosigner
 from gateway.witness.runner import MirrorRunner
 from gateway.witness.service import WitnessService
-from gateway.witness.signer import Cosigner
 from gateway.witness.store import WitnessStore
 from hsm import Token
 

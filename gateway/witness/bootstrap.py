@@ -16,11 +16,11 @@ from tortoise.exceptions import OperationalError
 
 from gateway.bootstrap import InitReport, _open_or_provision_token
 from gateway.config import Settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.errors import SekishoError
 from gateway.witness.app import WITNESS_MODELS
+from gateway.witness.cosigner import Cosigner
 from gateway.witness.models import WitnessedLog
-from gateway.witness.signer import Cosigner
 from hsm import KeyAlgorithm
 
 __all__ = ["WitnessInit", "WitnessNotInitialised", "initialise_witness", "witness_database"]

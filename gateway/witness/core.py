@@ -19,10 +19,10 @@ import hashlib
 from dataclasses import dataclass
 
 from gateway.errors import Conflict, Forbidden, NotFound, SekishoError
-from gateway.ledger.checkpoint import Checkpoint, parse_checkpoint
-from gateway.ledger.merkle import EMPTY_ROOT, ProofError, verify_consistency
-from gateway.ledger.note import Note, NoteVerificationError, parse_note, verify_note
-from gateway.ledger.witness_protocol import (
+from gateway.tlog.checkpoint import Checkpoint, parse_checkpoint
+from gateway.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
+from gateway.tlog.note import Note, NoteVerificationError, parse_note, verify_note
+from gateway.tlog.witness_protocol import (
     AddCheckpointRequest,
     check_old_size,
     parse_add_checkpoint,

@@ -12,16 +12,18 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.errors import NotFound, SekishoError
+from gateway.http.errors import format_status
 from gateway.ledger.store import StoredCheckpoint
-from gateway.ledger.tiles import parse_tile_path
-from gateway.ledger.witness_protocol import (
+from gateway.tlog.errors import FormatError
+from gateway.tlog.tiles import parse_tile_path
+from gateway.tlog.witness_protocol import (
     ADD_CHECKPOINT_PATH,
     SIZE_CONTENT_TYPE,
     format_size_conflict,
     origin_hash,
 )
+from gateway.witness.app_keys import MIRRORS, REQUESTS, SERVICE
 from gateway.witness.core import SizeConflict
-from gateway.witness.keys import MIRRORS, REQUESTS, SERVICE
 from gateway.witness.mirror_store import MirrorStore
 from gateway.witness.models import WitnessedLog
 from gateway.witness.status import metric_samples, render_metrics, witness_status
@@ -54,6 +56,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except SekishoError as exc:
         response = _text(exc.status, exc.message)
+    except FormatError as exc:
+        response = _text(format_status(exc), exc.message)
     except HsmError as exc:
         log.warning("witness token unavailable: %s", exc.message)
         response = _text(503, f"the witness token is unavailable: {exc.message}")

@@ -21,12 +21,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.errors import SekishoError, Unavailable
-from gateway.ledger.audit_sources import Fetcher
-from gateway.ledger.checkpoint import Checkpoint, open_signed_checkpoint
-from gateway.ledger.merkle import Frontier, leaf_hash, root_coords, root_from_hashes
-from gateway.ledger.note import NoteError
+from gateway.ledger.audit.sources import Fetcher
 from gateway.ledger.store import StoredCheckpoint
-from gateway.ledger.tiles import TILE_WIDTH, EntryBundleError, decode_entry_bundle, entries_path
+from gateway.tlog.checkpoint import Checkpoint, open_signed_checkpoint
+from gateway.tlog.merkle import Frontier, leaf_hash, root_coords, root_from_hashes
+from gateway.tlog.note import NoteError
+from gateway.tlog.tiles import TILE_WIDTH, EntryBundleError, decode_entry_bundle, entries_path
 from gateway.witness.core import EvidenceRecord, LogRecord
 from gateway.witness.mirror_store import MirrorStore
 

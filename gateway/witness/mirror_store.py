@@ -2,7 +2,7 @@
 
 It answers the reads tlog-tiles serving needs (``leaves`` and ``hashes``, as
 :func:`gateway.ledger.reads.tile_bytes` uses them) and is an
-:class:`~gateway.ledger.audit.AuditSource`, so the same audit that checks a
+:class:`~gateway.ledger.audit.verify.AuditSource`, so the same audit that checks a
 gateway's database checks the mirror's copy.
 """
 
@@ -14,15 +14,15 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from gateway.ledger.audit import LeafRecord
-from gateway.ledger.merkle import Coord
+from gateway.db.sql import for_connection
+from gateway.db.transaction import transaction
+from gateway.ledger.audit.verify import LeafRecord
 from gateway.ledger.reads import tile_bytes
 from gateway.ledger.store import LEVEL_SHIFT, StoredCheckpoint, pack_coord, unpack_coord
-from gateway.ledger.tiles import (
+from gateway.tlog.merkle import Coord
+from gateway.tlog.tiles import (
     TileRef,
 )
-from gateway.sql import for_connection
-from gateway.transaction import transaction
 
 __all__ = ["MirrorStore"]
 

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gateway.errors import SekishoError
-from gateway.ledger.audit_sources import Fetcher
+from gateway.ledger.audit.sources import Fetcher
+from gateway.tlog.errors import FormatError
 from gateway.witness.mirror import MirrorDisagrees, sync_once
 from gateway.witness.mirror_store import MirrorStore
 from gateway.witness.models import WitnessedLog
@@ -69,7 +70,7 @@ class MirrorRunner:
             await self._store.keep(exc.evidence)
             log.error("mirror of %s halted: %s (kept as evidence)", row.origin, exc.message)
             updates = {"mirror_error": exc.message, "mirror_halted": True}
-        except SekishoError as exc:
+        except (SekishoError, FormatError) as exc:
             log.warning("mirror of %s: %s", row.origin, exc.message)
             updates = {"mirror_error": exc.message}
         else:

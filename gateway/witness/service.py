@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.ledger.witness_protocol import format_add_checkpoint_response
+from gateway.tlog.witness_protocol import format_add_checkpoint_response
 from gateway.witness.core import (
     Inconsistent,
     ProofRejected,
@@ -12,7 +12,7 @@ from gateway.witness.core import (
     check_submission,
     parse_submission,
 )
-from gateway.witness.signer import Cosigner
+from gateway.witness.cosigner import Cosigner
 from gateway.witness.store import WitnessStore
 
 log = logging.getLogger("sekisho.witness")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from gateway.ledger.witness_protocol import origin_hash
+from gateway.tlog.witness_protocol import origin_hash
 from gateway.witness.models import Evidence, WitnessedLog
 from gateway.witness.store import WitnessStore
 

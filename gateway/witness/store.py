@@ -8,9 +8,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 
 from gateway.errors import BadRequest, Conflict
-from gateway.ledger.checkpoint import Checkpoint, CheckpointError
-from gateway.ledger.merkle import EMPTY_ROOT
-from gateway.ledger.note import NoteError, parse_verifier_key
+from gateway.tlog.checkpoint import Checkpoint, CheckpointError
+from gateway.tlog.merkle import EMPTY_ROOT
+from gateway.tlog.note import NoteError, parse_verifier_key
 from gateway.witness.core import EvidenceRecord, LogRecord
 from gateway.witness.models import Evidence, WitnessedLog
 

@@ -14,11 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.app import build_app
+from gateway.app_keys import LEDGER, TOKEN
+from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
 from gateway.bootstrap import initialise
 from gateway.config import Settings, load_settings
-from gateway.http.keys import LEDGER, TOKEN
-from gateway.models import Principal
 from gateway.signing.clients import ClientService
 from gateway.signing.keymgmt import KeyManager
 from hsm import TokenConfig

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 
 
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -15,11 +15,11 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from gateway.app import build_app
+from gateway.app_keys import LEDGER
+from gateway.auth.passwords import hash_password
+from gateway.auth.principals import Principal
 from gateway.bootstrap import initialise
 from gateway.config import Settings
-from gateway.http.keys import LEDGER
-from gateway.models import Principal
-from gateway.passwords import hash_password
 from hsm import TokenConfig
 from tests.gateway.app_fixtures import node_settings
 

@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
-from gateway.models import Principal
 from gateway.signing.clients import ClientSpec
 from hsm import KeyAlgorithm
 from tests.gateway.app_fixtures import operator_managers

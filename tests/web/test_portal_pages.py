@@ -11,8 +11,8 @@ import re
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
+from gateway.auth.principals import Principal
 from gateway.documents.models import AccessEvent, Document
-from gateway.models import Principal
 from tests.web.conftest import PASSWORD, Portal, form_token, ledger_entries, person, sign_in
 
 CONTENT = b"convoy timings\n" * 64

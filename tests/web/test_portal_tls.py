@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gateway.app import build_app
+from gateway.app_keys import LEDGER
 from gateway.auth.certificates import CertificateActor, PersonCertificates
 from gateway.bootstrap import initialise
-from gateway.http.keys import LEDGER
 from hsm import TokenConfig
 from tests.gateway.app_fixtures import node_settings
 from tests.web.conftest import csrf_of, ledger_entries, person

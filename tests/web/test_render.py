@@ -8,12 +8,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.app_keys import SETTINGS
 from gateway.config import load_settings
-from gateway.http.keys import SETTINGS
-from gateway.ledger.note import SIG_ED25519_COSIGNATURE, verifier_key
 from gateway.oversight.activity import SPANS, Bucket, bucket_starts
 from gateway.oversight.witnesses import cosignature_summary
 from gateway.policy.labels import LevelScheme
+from gateway.tlog.note import SIG_ED25519_COSIGNATURE, verifier_key
 from web.portal.anchoring import configured_witnesses
 from web.portal.chart import build_chart
 from web.portal.render import banner_label, level_class

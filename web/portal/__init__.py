@@ -12,15 +12,15 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from gateway.app_keys import LEDGER, SETTINGS
 from gateway.auth.certificates import PersonCertificates
 from gateway.auth.sessions import SessionPolicy, SessionStore
 from gateway.auth.signin import SignInService, ThrottlePolicy
 from gateway.http.errors import ERROR_PAGE
-from gateway.http.keys import LEDGER, SETTINGS
 from gateway.oversight.verification import LedgerVerifier
 from web.portal import admin, auth, documents, ledger, officer
+from web.portal.app_keys import PORTAL, Portal
 from web.portal.errors import error_page
-from web.portal.keys import PORTAL, Portal
 from web.portal.render import STATIC_DIR, setup_templates, static_versions
 from web.portal.security import portal_middleware
 

@@ -14,17 +14,17 @@ from cryptography.x509.oid import NameOID
 
 from gateway.accounts.rules import split_list
 from gateway.accounts.service import AccountChanges, AccountService, Actor, NewAccount
+from gateway.app_keys import LEDGER, SETTINGS, TOKEN
 from gateway.auth.certificates import CertificateActor
 from gateway.auth.identity import PERSON_ROLES
+from gateway.auth.principals import Principal
 from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
-from gateway.http.keys import LEDGER, SETTINGS, TOKEN
-from gateway.models import Principal
 from gateway.signing.clients import ClientService
-from gateway.signing.keys import KeyRegistry
+from gateway.signing.named_keys import KeyRegistry
 from hsm import HsmError
+from web.portal.app_keys import PORTAL, Viewer
 from web.portal.auth import source_of
-from web.portal.keys import PORTAL, Viewer
 from web.portal.render import page, scheme_of
 from web.portal.security import see_other, viewer_of
 

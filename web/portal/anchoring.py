@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.keys import LEDGER, SETTINGS
-from gateway.ledger.note import SIG_ED25519_COSIGNATURE, NoteError, parse_verifier_key
+from gateway.app_keys import LEDGER, SETTINGS
 from gateway.ledger.store import StoredCheckpoint
 from gateway.oversight.witnesses import CosignatureSummary, cosignature_summary
+from gateway.tlog.note import SIG_ED25519_COSIGNATURE, NoteError, parse_verifier_key
 
 
 def configured_witnesses(app: web.Application) -> tuple[tuple[str, ...], int]:

@@ -6,15 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER
+from gateway.auth.principals import Principal
 from gateway.auth.signin import LockedOut, SignedIn, SignInFailed
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.errors import BadRequest
 from gateway.http.auth import client_certificate_fingerprint
-from gateway.http.keys import AUDITOR, DOCUMENTS, LEDGER
-from gateway.models import Principal
 from gateway.oversight import alerts
 from gateway.oversight.activity import decisions_since
-from web.portal.keys import PORTAL, VIEWER, Viewer
+from web.portal.app_keys import PORTAL, VIEWER, Viewer
 from web.portal.render import page
 from web.portal.security import (
     clear_cookie,

@@ -11,18 +11,18 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from gateway.app_keys import DOCUMENTS, LEDGER
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.check import check_file
 from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
-from gateway.http.keys import DOCUMENTS, LEDGER
 from gateway.trail.query import TrailQuery
 from gateway.trail.service import TrailService
 from web.portal.anchoring import cosigning
+from web.portal.app_keys import Viewer
 from web.portal.auth import source_of
 from web.portal.forms import file_chunks, first, int_param, multipart_fields
-from web.portal.keys import Viewer
 from web.portal.render import page
 from web.portal.security import secure_headers, see_other, viewer_of
 

@@ -8,7 +8,7 @@ from aiohttp import BodyPartReader, web
 
 from gateway.errors import BadRequest
 from gateway.http.multipart import next_part, part_chunks, read_text
-from web.portal.keys import FORM
+from web.portal.app_keys import FORM
 
 MAX_FIELD = 4096
 CHUNK = 256 * 1024

@@ -6,9 +6,9 @@ import base64
 
 from aiohttp import web
 
-from gateway.http.keys import AUDITOR, LEDGER
+from gateway.app_keys import AUDITOR, LEDGER
 from web.portal.anchoring import cosigning
-from web.portal.keys import PORTAL
+from web.portal.app_keys import PORTAL
 from web.portal.officer import officer
 from web.portal.render import page
 from web.portal.security import see_other

@@ -9,14 +9,14 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.http.keys import AUDITOR, LEDGER, SETTINGS
+from gateway.app_keys import AUDITOR, LEDGER, SETTINGS
 from gateway.oversight import alerts
 from gateway.oversight.activity import SPANS, activity
 from gateway.trail.export import csv_filename, csv_header, csv_rows
 from gateway.trail.query import OUTCOMES, TrailQuery, TrailQueryError, parse_query
 from gateway.trail.service import TrailService
+from web.portal.app_keys import Viewer
 from web.portal.chart import build_chart
-from web.portal.keys import Viewer
 from web.portal.render import page
 from web.portal.security import secure_headers, viewer_of
 

@@ -12,9 +12,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway.http.keys import DOCUMENTS, SETTINGS
+from gateway.app_keys import DOCUMENTS, SETTINGS
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label, highest, parse_label
-from web.portal.keys import PORTAL, SECRET, VIEWER, Viewer
+from web.portal.app_keys import PORTAL, SECRET, VIEWER, Viewer
 from web.portal.security import csrf_for, secure_headers
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

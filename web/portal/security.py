@@ -26,7 +26,7 @@ from gateway.auth.tokens import identity_of_person
 from gateway.errors import Forbidden
 from gateway.http.multipart import next_part, open_form, read_bytes
 from gateway.http.paths import is_machine_path
-from web.portal.keys import FORM, PORTAL, SECRET, VIEWER, Viewer
+from web.portal.app_keys import FORM, PORTAL, SECRET, VIEWER, Viewer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/login", "/login/certificate"})

@@ -17,10 +17,10 @@ from gateway.accounts.service import (
     account_view,
 )
 from gateway.auth.identity import Unauthenticated
+from gateway.auth.principals import ApiToken, Principal
 from gateway.auth.tokens import authenticate_bearer
 from gateway.errors import Conflict, NotFound, Unavailable
 from gateway.ledger.queued import QueuedLedger
-from gateway.models import ApiToken, Principal
 from gateway.policy.labels import LevelScheme
 from tests.gateway.databases import database_url, opened
 from tests.gateway.ledger_rows import ledger_entries, raw_ledger_bytes

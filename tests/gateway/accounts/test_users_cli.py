@@ -10,7 +10,7 @@ import pytest
 from gateway.auth.identity import Unauthenticated
 from gateway.auth.tokens import authenticate_bearer, identity_cache
 from gateway.config import load_settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from tests.gateway.ledger_rows import ledger_entries, raw_ledger_bytes
 from tests.gateway.test_cli import assert_one_line_error
 from tests.nodes import run_cli

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
-from gateway.models import Principal
 from tests.gateway.app_fixtures import AppNode, app_node
 
 Gateway = AppNode

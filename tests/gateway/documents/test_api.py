@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import FormData
 
-from gateway.http.keys import DOCUMENTS
+from gateway.app_keys import DOCUMENTS
 from tests.gateway.documents.conftest import Gateway, MakePerson
 
 

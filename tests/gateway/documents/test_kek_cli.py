@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import Settings, load_settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.documents.kek import version_label
 from gateway.documents.models import DocumentVersion, KekVersion
 from hsm import Token, TokenConfig

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 
+from gateway.app_keys import LEDGER, TOKEN
 from gateway.documents.kek import rotate_kek
 from gateway.documents.models import DocumentVersion
-from gateway.http.keys import LEDGER, TOKEN
 from tests.gateway.documents.conftest import Gateway, MakePerson
 from tests.gateway.documents.test_api import upload
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
-from gateway.db import close_database, open_database
-from gateway.models import Principal
+from gateway.db.setup import close_database, open_database
 from tests.nodes import peak_rss_mib, run_cli, running_node_process
 
 SIZE = 256 * 1024 * 1024

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from tests.gateway.faults.client import call, client_token, person_token
 from tests.gateway.ledger_rows import ledger_entries
 from tests.nodes import SEKISHO, free_port, http_get, node_env, run_cli

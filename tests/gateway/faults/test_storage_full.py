@@ -16,10 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.app import build_app
+from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
 from gateway.bootstrap import initialise
 from gateway.documents.models import Document, DocumentVersion
-from gateway.models import Principal
 from hsm import TokenConfig
 from tests.gateway.app_fixtures import AppNode, node_settings
 from tests.gateway.ledger_rows import ledger_entries

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from gateway.config import load_settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.documents.models import Document
 from tests.gateway.faults.client import call, call_json, client_token, person_token, upload_url
 from tests.gateway.ledger_rows import ledger_entries

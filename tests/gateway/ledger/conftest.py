@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from gateway.app import build_app
+from gateway.app_keys import AUDITOR, LEDGER
 from gateway.bootstrap import initialise
 from gateway.config import Settings, load_settings
-from gateway.http.keys import AUDITOR, LEDGER
-from gateway.ledger.auditor import LedgerAuditor
+from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.service import LedgerService
 from hsm import SoftHsmLayout, TokenConfig
 

@@ -12,18 +12,18 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tortoise import connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.errors import NotFound
-from gateway.ledger.audit import AuditResult, AuditState, LogKey, audit
-from gateway.ledger.audit_sources import DatabaseAuditSource, TileAuditSource
-from gateway.ledger.checkpoint import Checkpoint
-from gateway.ledger.merkle import EMPTY_ROOT, Coord, Frontier, leaf_hash
+from gateway.ledger.audit.sources import DatabaseAuditSource, TileAuditSource
+from gateway.ledger.audit.verify import AuditResult, AuditState, LogKey, audit
 from gateway.ledger.models import CheckpointRow, LeafRow, NodeRow
-from gateway.ledger.note import Note, ed25519_key_id, format_note, signature_for
 from gateway.ledger.reads import tile_bytes
 from gateway.ledger.sequencer import sequence_once
 from gateway.ledger.store import IntegrationBatch, LedgerStore, StoredCheckpoint, pack_coord
-from gateway.ledger.tiles import parse_tile_path
+from gateway.tlog.checkpoint import Checkpoint
+from gateway.tlog.merkle import EMPTY_ROOT, Coord, Frontier, leaf_hash
+from gateway.tlog.note import Note, ed25519_key_id, format_note, signature_for
+from gateway.tlog.tiles import parse_tile_path
 
 ORIGIN = "sekisho.example/audit"
 BATCHES = (5, 300, 1, 400)

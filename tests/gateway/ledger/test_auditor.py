@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway.ledger.auditor import LedgerAuditor
+from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.models import CheckpointRow, LeafRow
 from tests.gateway.ledger.conftest import LedgerNode, MakeNode
 

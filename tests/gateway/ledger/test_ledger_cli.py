@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.cli.progress import ProgressBar
-from gateway.ledger.note import verifier_key
+from gateway.tlog.note import verifier_key
 from tests.nodes import SEKISHO, http_get, node_env, run_cli, running_node
 
 APPENDED = 300

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ledger.audit import LogKey
-from gateway.ledger.checkpoint import open_signed_checkpoint
-from gateway.ledger.merkle import (
+from gateway.ledger.audit.verify import LogKey
+from gateway.tlog.checkpoint import open_signed_checkpoint
+from gateway.tlog.merkle import (
     HASH_SIZE,
     leaf_hash,
     root_from_leaves,
     verify_consistency,
     verify_inclusion,
 )
-from gateway.ledger.receipt import parse_receipt, verify_receipt
-from gateway.ledger.tiles import (
+from gateway.tlog.receipt import parse_receipt, verify_receipt
+from gateway.tlog.tiles import (
     TILE_WIDTH,
     decode_entry_bundle,
     entry_bundles_for_size,

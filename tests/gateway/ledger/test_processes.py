@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.db import close_database, open_database
-from gateway.ledger.merkle import leaf_hash, root_from_leaves
-from gateway.ledger.note import parse_note
+from gateway.db.setup import close_database, open_database
 from gateway.ledger.store import TortoiseLedgerStore
+from gateway.tlog.merkle import leaf_hash, root_from_leaves
+from gateway.tlog.note import parse_note
 from tests.nodes import node_env, run_cli
 
 

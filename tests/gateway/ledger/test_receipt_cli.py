@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.main import main
-from gateway.ledger.checkpoint import Checkpoint
-from gateway.ledger.merkle import Frontier, inclusion_proof_from_leaves, leaf_hash
-from gateway.ledger.note import verifier_key
-from gateway.ledger.receipt import Receipt, format_receipt
+from gateway.tlog.checkpoint import Checkpoint
+from gateway.tlog.merkle import Frontier, inclusion_proof_from_leaves, leaf_hash
+from gateway.tlog.note import verifier_key
+from gateway.tlog.receipt import Receipt, format_receipt
 from tests.gateway.ledger.test_audit import ORIGIN, SoftSigner, entries
 
 INDEX = 6

@@ -11,9 +11,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from gateway.db import close_database, open_database
-from gateway.ledger.checkpoint import Checkpoint, open_signed_checkpoint
-from gateway.ledger.merkle import (
+from gateway.db.setup import close_database, open_database
+from gateway.ledger.sequencer import load_frontier, sequence_once
+from gateway.ledger.store import (
+    IntegrationBatch,
+    NewLeaf,
+    SequencingConflict,
+    StoredCheckpoint,
+    TortoiseLedgerStore,
+)
+from gateway.tlog.checkpoint import Checkpoint, open_signed_checkpoint
+from gateway.tlog.merkle import (
     EMPTY_ROOT,
     Frontier,
     assemble_proof,
@@ -26,15 +34,7 @@ from gateway.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from gateway.ledger.note import Note, ed25519_key_id, format_note, signature_for
-from gateway.ledger.sequencer import load_frontier, sequence_once
-from gateway.ledger.store import (
-    IntegrationBatch,
-    NewLeaf,
-    SequencingConflict,
-    StoredCheckpoint,
-    TortoiseLedgerStore,
-)
+from gateway.tlog.note import Note, ed25519_key_id, format_note, signature_for
 
 ORIGIN = "sekisho.example/conformance"
 

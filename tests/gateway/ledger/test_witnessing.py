@@ -17,25 +17,25 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from gateway.app_keys import WITNESSING
 from gateway.errors import SekishoError, Unavailable
-from gateway.http.keys import WITNESSING
 from gateway.ledger import wiring
-from gateway.ledger.checkpoint import sign_cosignature
-from gateway.ledger.merkle import EMPTY_ROOT, leaf_hash
-from gateway.ledger.note import (
+from gateway.ledger.witnessing import Witnessing, WitnessReply
+from gateway.tlog.checkpoint import sign_cosignature
+from gateway.tlog.merkle import EMPTY_ROOT, leaf_hash
+from gateway.tlog.note import (
     SIG_ED25519_COSIGNATURE,
     cosignature_key_id,
     parse_note,
     parse_verifier_key,
     verifier_key,
 )
-from gateway.ledger.receipt import LeafHash, parse_receipt, verify_receipt
-from gateway.ledger.witness_protocol import (
+from gateway.tlog.receipt import LeafHash, parse_receipt, verify_receipt
+from gateway.tlog.witness_protocol import (
     SIZE_CONTENT_TYPE,
     format_add_checkpoint_response,
     format_size_conflict,
 )
-from gateway.ledger.witnessing import Witnessing, WitnessReply
 from gateway.witness.core import LogRecord, SizeConflict, check_submission, parse_submission
 from tests.gateway.ledger.conftest import LedgerNode, MakeNode
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.signing.signer import KeyAlgorithm
+from gateway.signing.message_signer import KeyAlgorithm
 from tests.gateway.signing.checks import openssl_verifies_ed25519_cms
 from tests.gateway.signing.softkeys import (
     ALGORITHMS,

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.signing.signer import KeyAlgorithm
+from gateway.signing.message_signer import KeyAlgorithm
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 ALGORITHMS: tuple[KeyAlgorithm, ...] = ("ecdsa-p256", "ed25519", "rsa-pss")
@@ -24,7 +24,7 @@ _HASHES: dict[str, hashes.HashAlgorithm] = {
 
 @dataclass
 class SoftwareSigner:
-    """A :class:`gateway.signing.signer.MessageSigner` backed by an in-memory key."""
+    """A :class:`gateway.signing.message_signer.MessageSigner` backed by an in-memory key."""
 
     algorithm: KeyAlgorithm
     key: PrivateKey

@@ -13,7 +13,7 @@ from asn1crypto import cms
 
 from gateway.errors import BadRequest, ConfigError, Unavailable
 from gateway.signing.cms import CmsError, build_detached_signed_data
-from gateway.signing.signer import KeyAlgorithm, MessageSigner
+from gateway.signing.message_signer import KeyAlgorithm, MessageSigner
 from tests.gateway.signing.checks import openssl, verify_in_python
 from tests.gateway.signing.conftest import Pki
 from tests.gateway.signing.softkeys import SoftwareSigner, new_key

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import BadRequest, ConfigError
-from gateway.signing.signer import KeyAlgorithm
+from gateway.signing.message_signer import KeyAlgorithm
 from gateway.signing.tsp import (
     TimestampFailure,
     TimeStampRequest,

@@ -14,13 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.app import build_app
+from gateway.app_keys import LEDGER
 from gateway.bootstrap import initialise
 from gateway.config import Settings, load_settings
-from gateway.http.keys import LEDGER
 from gateway.ledger.entries import parse_entry
 from gateway.signing.clients import ClientService, ClientSpec
 from gateway.signing.keymgmt import KeyManager
-from gateway.signing.keys import KeyVersion
+from gateway.signing.named_keys import KeyVersion
 from hsm import KeyAlgorithm, TokenConfig
 from tests.gateway.app_fixtures import operator_managers
 

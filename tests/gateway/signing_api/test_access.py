@@ -7,10 +7,10 @@ import hashlib
 
 import pytest
 
+from gateway.auth.principals import ApiClient, Principal
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.tokens import issue_token
 from gateway.errors import BadRequest, TooManyRequests
-from gateway.models import ApiClient, Principal
 from gateway.signing.clients import ClientSpec
 from hsm import KeyAlgorithm
 from tests.gateway.signing_api.conftest import Headers, Node

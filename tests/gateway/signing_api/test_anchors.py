@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.ledger.entries import canonical_json
-from gateway.ledger.merkle import leaf_hash
-from gateway.ledger.receipt import parse_receipt, verify_receipt
+from gateway.tlog.merkle import leaf_hash
+from gateway.tlog.receipt import parse_receipt, verify_receipt
 from tests.gateway.signing_api.conftest import Headers, Node
 from tests.nodes import run_cli
 

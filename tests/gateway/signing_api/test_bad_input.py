@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.http import signing as signing_http
+from gateway.signing import http as signing_http
 from tests.gateway.signing_api.conftest import Headers, Node
 
 SHA256 = base64.b64encode(hashlib.sha256(b"x").digest()).decode()

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from gateway.app_keys import TOKEN
 from gateway.errors import BadRequest, Conflict
-from gateway.http.keys import TOKEN
 from gateway.signing.keymgmt import version_label
 from gateway.signing.models import SigningKey, SigningKeyVersion
 from hsm import KeyAlgorithm

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from gateway.app_keys import LEDGER
 from gateway.documents.models import AccessEvent
-from gateway.http.keys import LEDGER
 from gateway.ledger.entries import parse_entry
 from tests.gateway.app_fixtures import AppNode, MakePerson
 

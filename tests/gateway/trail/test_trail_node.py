@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from gateway.config import load_settings
-from gateway.db import close_database, open_database
+from gateway.db.setup import close_database, open_database
 from gateway.documents.models import AccessEvent
 from tests.nodes import run_cli, running_node
 

@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from gateway.ledger.checkpoint import Checkpoint
-from gateway.ledger.merkle import consistency_proof_from_leaves, leaf_hash, root_from_leaves
-from gateway.ledger.note import (
+from gateway.tlog.checkpoint import Checkpoint
+from gateway.tlog.merkle import consistency_proof_from_leaves, leaf_hash, root_from_leaves
+from gateway.tlog.note import (
     Note,
     ed25519_key_id,
     format_note,
     sign_note_text,
     verifier_key,
 )
-from gateway.ledger.witness_protocol import AddCheckpointRequest, format_add_checkpoint
+from gateway.tlog.witness_protocol import AddCheckpointRequest, format_add_checkpoint
 
 
 @dataclass

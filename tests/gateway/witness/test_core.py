@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import SekishoError
-from gateway.ledger.checkpoint import Checkpoint
-from gateway.ledger.merkle import EMPTY_ROOT, root_from_leaves
-from gateway.ledger.witness_protocol import (
+from gateway.http.errors import format_status
+from gateway.tlog.checkpoint import Checkpoint
+from gateway.tlog.errors import FormatError
+from gateway.tlog.merkle import EMPTY_ROOT, root_from_leaves
+from gateway.tlog.witness_protocol import (
     AddCheckpointRequest,
     WitnessRequestError,
     format_add_checkpoint,
@@ -59,7 +60,7 @@ def test_other_key_is_403() -> None:
 def test_old_size_above_checkpoint_is_400() -> None:
     with pytest.raises(WitnessRequestError) as caught:
         check(held(10), LOG.request(10, 20).replace(b"old 10\n", b"old 30\n", 1))
-    assert caught.value.status == 400
+    assert format_status(caught.value) == 400
 
 
 def test_stale_old_size_is_409_with_the_held_size() -> None:
@@ -132,6 +133,6 @@ def test_evidence_fingerprint_is_stable_and_distinct() -> None:
     [b"", b"garbage", b"old 1\n\n", b"old x\n\nfoo\n", b"\xff\xfe", b"old 0\nAAAA\n\nnote\n"],
 )
 def test_malformed_bodies_are_400(body: bytes) -> None:
-    with pytest.raises(SekishoError) as caught:
+    with pytest.raises(FormatError) as caught:
         parse_submission(body)
-    assert caught.value.status == 400
+    assert format_status(caught.value) == 400

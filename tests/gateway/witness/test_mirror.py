@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from gateway.ledger.tiles import entry_bundles_for_size, tiles_for_size
-from gateway.ledger.witness_protocol import origin_hash
+from gateway.tlog.tiles import entry_bundles_for_size, tiles_for_size
+from gateway.tlog.witness_protocol import origin_hash
 from tests.cluster import (
     Process,
     add_anchor_client,

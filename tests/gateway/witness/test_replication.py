@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.ledger.note import SIG_ED25519_COSIGNATURE, parse_note, parse_verifier_key
-from gateway.ledger.receipt import LeafHash, parse_receipt, verify_receipt
+from gateway.tlog.note import SIG_ED25519_COSIGNATURE, parse_note, parse_verifier_key
+from gateway.tlog.receipt import LeafHash, parse_receipt, verify_receipt
 from tests.cluster import (
     Process,
     add_anchor_client,

@@ -10,7 +10,7 @@ import pytest
 from gateway.config import WitnessEndpoint, load_settings
 from gateway.errors import ConfigError
 from gateway.ledger.cosignatures import WitnessKey, cosigned_note
-from gateway.ledger.note import (
+from gateway.tlog.note import (
     SIG_ED25519_COSIGNATURE,
     Signature,
     format_signature_line,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from gateway.ledger.checkpoint import verify_cosignature
-from gateway.ledger.note import SIG_ED25519_COSIGNATURE, parse_note, parse_verifier_key
-from gateway.ledger.witness_protocol import (
+from gateway.tlog.checkpoint import verify_cosignature
+from gateway.tlog.note import SIG_ED25519_COSIGNATURE, parse_note, parse_verifier_key
+from gateway.tlog.witness_protocol import (
     MAX_ADD_CHECKPOINT_BODY,
     parse_add_checkpoint_response,
 )

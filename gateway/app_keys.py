@@ -1,0 +1,21 @@
+"""Typed keys for what the composition root stores on the aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.documents.catalogue import DocumentCatalogue
+from gateway.ledger.audit.auditor import LedgerAuditor
+from gateway.ledger.service import LedgerService
+from gateway.ledger.witnessing import Witnessing
+from gateway.signing.wiring import SigningApi
+from hsm import Token
+
+SETTINGS = web.AppKey("settings", Settings)
+TOKEN = web.AppKey("token", Token)
+LEDGER = web.AppKey("ledger", LedgerService)
+DOCUMENTS = web.AppKey("documents", DocumentCatalogue)
+AUDITOR = web.AppKey("auditor", LedgerAuditor)
+SIGNING = web.AppKey("signing", SigningApi)
+WITNESSING = web.AppKey("witnessing", Witnessing)

@@ -1,0 +1,1 @@
+"""Database plumbing: Tortoise set-up, transactions, SQL placeholders, outage detection."""

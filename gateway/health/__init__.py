@@ -1,0 +1,1 @@
+"""Health, readiness and metrics: read several features, owned by none."""

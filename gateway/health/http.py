@@ -1,0 +1,35 @@
+"""``/healthz`` (the process is up) and ``/readyz`` (database, token and signing answer)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.app_keys import AUDITOR, SETTINGS, TOKEN
+from gateway.db.setup import database_ready
+from hsm import HsmError
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database answers a query and the token makes a valid test signature."""
+    checks: dict[str, dict[str, object]] = {}
+    db_ok = await database_ready()
+    checks["database"] = {"ok": db_ok} if db_ok else {"ok": False, "error": "no answer to SELECT 1"}
+    try:
+        await request.app[TOKEN].self_test(request.app[SETTINGS].keys.ledger)
+        checks["token"] = {"ok": True}
+    except HsmError as exc:
+        checks["token"] = {"ok": False, "error": exc.message}
+    auditor = request.app.get(AUDITOR)
+    if auditor is not None:  # reports tampering; never makes the node unready (docs/decisions.md)
+        checks["ledger"] = auditor.status.as_check()
+    ready = all(bool(check["ok"]) for check in checks.values())
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)

@@ -1,0 +1,103 @@
+"""``/metrics``: a small Prometheus text exposition (format 0.0.4) of the ledger gauges."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from gateway.app_keys import AUDITOR, LEDGER
+from gateway.ledger.witnesses_http import witness_gauges
+
+log = logging.getLogger("sekisho.http")
+routes = web.RouteTableDef()
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+Gauge = tuple[str, str, float]
+"""(name, help text, value)."""
+
+
+def render(gauges: list[Gauge]) -> str:
+    """Prometheus text format: HELP, TYPE and one sample per gauge.
+
+    A name may carry labels (``name{label="v"}``); samples of one name come
+    together, under one HELP and TYPE.
+    """
+    lines: list[str] = []
+    seen: set[str] = set()
+    for name, help_text, value in gauges:
+        base = name.split("{", 1)[0]
+        if base not in seen:
+            seen.add(base)
+            lines.append(f"# HELP {base} {help_text}")
+            lines.append(f"# TYPE {base} gauge")
+        lines.append(f"{name} {value:.17g}")
+    return "\n".join(lines) + "\n"
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Ledger size, queue, sequencer role and audit result."""
+    gauges: list[Gauge] = []
+    ledger = request.app.get(LEDGER)
+    if ledger is not None:
+        try:
+            latest = await ledger.store.latest_checkpoint()
+            pending = await ledger.store.pending_count()
+        except Exception as exc:  # the store is down: leave its gauges out, keep the rest
+            log.warning("metrics: the ledger store did not answer: %s", exc)
+        else:
+            gauges.append(
+                (
+                    "sekisho_ledger_tree_size",
+                    "Entries in the latest signed checkpoint.",
+                    latest.size if latest else 0,
+                )
+            )
+            gauges.append(
+                ("sekisho_ledger_pending_entries", "Entries queued, not yet integrated.", pending)
+            )
+        gauges.append(
+            (
+                "sekisho_ledger_is_sequencer",
+                "1 while this process sequences the log.",
+                int(ledger.is_leader),
+            )
+        )
+    auditor = request.app.get(AUDITOR)
+    if auditor is not None:
+        status = auditor.status
+        gauges.append(
+            (
+                "sekisho_ledger_audit_ok",
+                "0 while the auditor holds a tamper finding, else 1.",
+                int(status.ok),
+            )
+        )
+        gauges.append(
+            (
+                "sekisho_ledger_audit_verified_size",
+                "Entries verified up to the last clean checkpoint.",
+                status.verified_size,
+            )
+        )
+        gauges.append(
+            (
+                "sekisho_ledger_audit_finding_index",
+                "Entry index of the held finding, -1 when none.",
+                status.finding.index if status.finding else -1,
+            )
+        )
+        if status.last_audit is not None:
+            gauges.append(
+                (
+                    "sekisho_ledger_audit_last_run_timestamp_seconds",
+                    "Unix time the last audit finished.",
+                    status.last_audit.timestamp(),
+                )
+            )
+    try:
+        gauges.extend(await witness_gauges(request.app))
+    except Exception as exc:  # the store is down: leave the witness gauges out
+        log.warning("metrics: witness status unavailable: %s", exc)
+    return web.Response(body=render(gauges).encode(), headers={"Content-Type": CONTENT_TYPE})

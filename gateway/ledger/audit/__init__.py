@@ -1,0 +1,1 @@
+"""Ledger audit: recompute the stored tree and check every checkpoint."""
