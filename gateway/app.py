@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -13,6 +16,7 @@ from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.documents import http as documents_http
 from gateway.documents import openapi as documents_openapi
+from gateway.documents.blob_backends import check_blob_store, open_blob_store, run_sweeper
 from gateway.documents.wiring import build_documents
 from gateway.health import http as health
 from gateway.health import metrics
@@ -87,9 +91,18 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def documents_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The document services, on the token, ledger and blob store."""
-    app[DOCUMENTS] = build_documents(app[SETTINGS], app[TOKEN], app[LEDGER])
-    yield
+    """The document services, on the token, ledger and blob store (with its leftover sweep)."""
+    settings = app[SETTINGS]
+    async with open_blob_store(settings) as blobs:
+        await check_blob_store(blobs)
+        app[DOCUMENTS] = build_documents(settings, app[TOKEN], app[LEDGER], blobs)
+        sweeper = asyncio.create_task(
+            run_sweeper(blobs, timedelta(minutes=settings.blobs.sweep_minutes)), name="blob-sweep"
+        )
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
 
 
 async def signing_ctx(app: web.Application) -> AsyncIterator[None]:

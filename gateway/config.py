@@ -147,6 +147,22 @@ class DocumentSettings:
 
 
 @dataclass(frozen=True)
+class BlobSettings:
+    """Where ciphertext lives: the data directory (default) or an S3-compatible object store."""
+
+    backend: str = "filesystem"
+    s3_endpoint: str = ""
+    s3_bucket: str = "sekisho"
+    s3_region: str = "us-east-1"
+    s3_path_style: bool = False
+    s3_tls_ca: str = ""
+    s3_prefix: str = "blobs/"
+    s3_part_mib: int = 8
+    s3_create_bucket: bool = True
+    sweep_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class ClearanceSettings:
     """The ordered list of classification levels, lowest first."""
 
@@ -165,6 +181,7 @@ class Settings:
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     clearance: ClearanceSettings = field(default_factory=ClearanceSettings)
     documents: DocumentSettings = field(default_factory=DocumentSettings)
+    blobs: BlobSettings = field(default_factory=BlobSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     witness: WitnessSettings = field(default_factory=WitnessSettings)
@@ -381,6 +398,7 @@ def _validate(settings: Settings) -> None:
         )
     _validate_witnessing(settings)
     _validate_signing(settings.signing)
+    _validate_blobs(settings.blobs)
     _validate_portal(settings.portal)
     levels = settings.clearance.levels
     if len(levels) < 1 or len({lvl.upper() for lvl in levels}) != len(levels):
@@ -391,6 +409,26 @@ def _validate(settings: Settings) -> None:
     if not settings.node.name or any(c in settings.node.name for c in " /\n"):
         raise ConfigError(
             "setting node.name (SEKISHO_NODE_NAME): must be a word without spaces or /"
+        )
+
+
+def _validate_blobs(blobs: BlobSettings) -> None:
+    if blobs.backend not in {"filesystem", "s3"}:
+        raise ConfigError(
+            "setting blobs.backend (SEKISHO_BLOBS_BACKEND): filesystem or s3, "
+            f"got {blobs.backend!r}"
+        )
+    if not 5 <= blobs.s3_part_mib <= 5 * 1024:
+        raise ConfigError("setting blobs.s3_part_mib (SEKISHO_BLOBS_S3_PART_MIB): must be 5-5120")
+    if not 1 <= blobs.sweep_minutes <= 7 * 24 * 60:
+        raise ConfigError(
+            "setting blobs.sweep_minutes (SEKISHO_BLOBS_SWEEP_MINUTES): must be 1-10080"
+        )
+    if blobs.backend == "s3" and not blobs.s3_bucket:
+        raise ConfigError("setting blobs.s3_bucket (SEKISHO_BLOBS_S3_BUCKET): must name a bucket")
+    if blobs.s3_endpoint and not blobs.s3_endpoint.startswith(("http://", "https://")):
+        raise ConfigError(
+            "setting blobs.s3_endpoint (SEKISHO_BLOBS_S3_ENDPOINT): an http:// or https:// URL"
         )
 
 

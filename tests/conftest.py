@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hsm import SoftHsmLayout, Token, TokenConfig, find_softhsm_module, provision_token, read_pin
+from tests.s3server import s3_server  # noqa: F401 - a session fixture for every test
 
 TOKEN_LABEL = "sekisho-test"
 

@@ -12,6 +12,7 @@ import errno
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -76,6 +77,10 @@ class BlobStore(Protocol):
 
     async def exists(self, key: str) -> bool:
         """True when the blob is present."""
+        ...
+
+    def keys_before(self, cutoff: datetime) -> AsyncIterator[str]:
+        """Keys of committed blobs last written before ``cutoff`` (for the orphan sweep)."""
         ...
 
 
@@ -236,6 +241,20 @@ class FilesystemBlobStore:
     async def exists(self, key: str) -> bool:
         """True when the blob file exists."""
         return await asyncio.to_thread(self.path_for(key).exists)
+
+    async def keys_before(self, cutoff: datetime) -> AsyncIterator[str]:
+        """Blob files whose modification time is before ``cutoff``."""
+        limit = cutoff.timestamp()
+
+        def scan() -> list[str]:
+            found = []
+            for path in self.root.glob("??/??/*"):
+                if len(path.name) == 32 and path.stat().st_mtime < limit:
+                    found.append(path.name)
+            return found
+
+        for key in await asyncio.to_thread(scan):
+            yield key
 
     def clean_temporaries(self) -> int:
         """Remove half-written blobs left by a crash; returns how many."""

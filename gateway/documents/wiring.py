@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.config import Settings
 from gateway.documents.access import AccessRecorder
-from gateway.documents.blobstore import FilesystemBlobStore
+from gateway.documents.blobstore import BlobStore
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.context import DocumentContext
 from gateway.ledger.service import LedgerService
@@ -14,10 +14,10 @@ from gateway.ttlcache import TtlCache
 from hsm import Token
 
 
-def build_documents(settings: Settings, token: Token, ledger: LedgerService) -> DocumentCatalogue:
-    """The document catalogue on the filesystem blob store under the data directory."""
-    blobs = FilesystemBlobStore(settings.blob_dir)
-    blobs.clean_temporaries()
+def build_documents(
+    settings: Settings, token: Token, ledger: LedgerService, blobs: BlobStore
+) -> DocumentCatalogue:
+    """The document catalogue on the given blob store (see blob_backends.open_blob_store)."""
     context = DocumentContext(
         token=token,
         ledger=ledger,
