@@ -19,7 +19,15 @@ access_key="sekishotestaccess"
 secret_key="sekishotestsecret0123456789"
 conf="$dir/ceph.conf"
 
-ceph_cmd() { timeout 20 "$@" -c "$conf"; }
+ceph_cmd() { # the monitor may still be electing itself: retry for a while
+    local attempt
+    for attempt in $(seq 40); do
+        if timeout 20 "$@" -c "$conf" 2>>"$dir/log/admin.log"; then return 0; fi
+        sleep 0.25
+    done
+    echo "ceph-s3: '$*' kept failing (see $dir/log)" >&2
+    return 1
+}
 
 print_env() {
     cat <<ENV
@@ -113,7 +121,7 @@ CONF
         ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring /dev/null
         touch "$dir/mon/done"
     fi
-    ceph-mon -c "$conf" -i a --pid-file "$dir/run/mon.pid"
+    ceph-mon -c "$conf" -i a --pid-file "$dir/run/mon.pid" 2>>"$dir/log/daemons.log"
     if [ ! -f "$dir/osd/done" ]; then
         osd_uuid=$(uuidgen)
         ceph_cmd ceph osd create "$osd_uuid" >/dev/null
@@ -121,8 +129,8 @@ CONF
         ceph_cmd ceph osd crush add osd.0 1 root=default >/dev/null
         touch "$dir/osd/done"
     fi
-    ceph-osd -c "$conf" -i 0 --pid-file "$dir/run/osd.pid"
-    radosgw -c "$conf" -n client.rgw.a --pid-file "$dir/run/rgw.pid"
+    ceph-osd -c "$conf" -i 0 --pid-file "$dir/run/osd.pid" 2>>"$dir/log/daemons.log"
+    radosgw -c "$conf" -n client.rgw.a --pid-file "$dir/run/rgw.pid" 2>>"$dir/log/daemons.log"
     if [ ! -f "$dir/rgw/user" ]; then
         for _ in $(seq 60); do
             if timeout 20 radosgw-admin -c "$conf" user create --uid=sekisho --display-name=Sekisho \

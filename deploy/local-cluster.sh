@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# A replicated Sekisho on this machine's loopback: two gateway processes sharing one
-# PostgreSQL database (one sequences, both serve reads and writes) and three witnesses,
-# each with its own SoftHSM token, cosigning key and SQLite database; witness w3 also
-# mirrors the whole log. Everything listens on 127.0.0.1 only.
+# A replicated Sekisho on this machine's loopback: two gateway processes that share nothing
+# but PostgreSQL (one sequences, both serve reads and writes), a Ceph RADOS Gateway (S3) for
+# the ciphertext, and the token's keys; and three witnesses, each with its own SoftHSM token,
+# cosigning key and SQLite database; witness w3 also mirrors the whole log. Each gateway has
+# its own data directory. gw1's SoftHSM token stands in for the network HSM every gateway of
+# a real site reaches (docs/deployment.md): gw2 opens it as a configured PKCS#11 module.
+# Everything listens on 127.0.0.1 only.
 #
 #   deploy/local-cluster.sh start     initialise what is missing, start, print addresses
 #   deploy/local-cluster.sh status    what runs, and how far the witnesses have cosigned
@@ -12,7 +15,9 @@
 # Environment: SEKISHO_CLUSTER_DIR (state, default ./var/cluster),
 # SEKISHO_CLUSTER_POSTGRES (server, default postgres://postgres@127.0.0.1:5432),
 # SEKISHO_CLUSTER_DB (database, default sekisho_cluster), SEKISHO_CLUSTER_PORT (first
-# port, default 18080: gateways 18081-18082, witnesses 18091-18093).
+# port, default 18080: gateways 18081-18082, witnesses 18091-18093, Ceph 18095-18096),
+# SEKISHO_CLUSTER_BLOBS (s3, the default, or filesystem: then the two gateways need one
+# shared blob directory, so both use gw1's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +31,8 @@ ORIGIN="sekisho.local/cluster"
 GATEWAYS=(gw1 gw2)
 WITNESSES=(w1 w2 w3)
 QUORUM=2
+BLOBS="${SEKISHO_CLUSTER_BLOBS:-s3}"
+SOFTHSM_MODULE="$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -n 1 || true)"
 
 [ -x "$PY" ] || { echo "local-cluster: no virtualenv at .venv (run ./dev start once)" >&2; exit 2; }
 
@@ -48,9 +55,21 @@ node_env() { # node_env NAME: fill ENVV with NAME's environment (and nothing of 
         gw*)
             local witnesses='[]'
             [ -f "$STATE/witnesses.json" ] && witnesses="$(cat "$STATE/witnesses.json")"
-            ENVV+=(SEKISHO_DATA="$STATE/gateway" SEKISHO_DATABASE_URL="$PG_SERVER/$PG_DB"
+            ENVV+=(SEKISHO_DATA="$STATE/$1" SEKISHO_DATABASE_URL="$PG_SERVER/$PG_DB"
                 SEKISHO_LEDGER_ORIGIN="$ORIGIN" SEKISHO_LEDGER_QUORUM="$QUORUM"
                 SEKISHO_LEDGER_WITNESSES="$witnesses")
+            if [ "$1" != gw1 ]; then # gw1's token plays the network HSM
+                ENVV+=(SEKISHO_HSM_MODULE="$SOFTHSM_MODULE" SOFTHSM2_CONF="$STATE/gw1/hsm/softhsm2.conf"
+                    SEKISHO_HSM_PIN_FILE="$STATE/gw1/hsm/user.pin")
+            fi
+            if [ "$BLOBS" = s3 ]; then
+                local line
+                while read -r line; do ENVV+=("${line#export }"); done < <(
+                    CEPH_RGW_PORT=$((BASE_PORT + 16)) deploy/ceph-s3.sh env "$STATE/ceph")
+                ENVV+=(SEKISHO_BLOBS_S3_BUCKET=sekisho-cluster)
+            else
+                ENVV+=(SEKISHO_BLOBS_DIRECTORY="$STATE/gw1/blobs")
+            fi
             ;;
         w*)
             ENVV+=(SEKISHO_DATA="$STATE/$1" SEKISHO_WITNESS_NAME="$1.witness.sekisho.local")
@@ -133,6 +152,11 @@ start() {
     mkdir -p "$STATE/run" "$STATE/logs"
     chmod 700 "$STATE"
     create_database
+    if [ "$BLOBS" = s3 ]; then
+        CEPH_MON_PORT=$((BASE_PORT + 15)) CEPH_RGW_PORT=$((BASE_PORT + 16)) \
+            deploy/ceph-s3.sh start "$STATE/ceph" >/dev/null 2>>"$STATE/logs/ceph.log"
+        echo "Ceph RADOS Gateway (S3) on http://127.0.0.1:$((BASE_PORT + 16))/"
+    fi
     # Witnesses: own data dir, token, cosigning key and database each.
     local name vkeys=()
     for name in "${WITNESSES[@]}"; do
@@ -151,7 +175,7 @@ import json, sys
 a = sys.argv[1:]
 print(json.dumps([{"name": a[i], "url": a[i + 1], "vkey": a[i + 2]} for i in range(0, len(a), 3)]))
 EOF
-    # Gateways: one data dir (one token) and one database for both processes.
+    # Gateways: a data dir each, one database, one object store, one token (gw1's).
     local init
     init="$(sekisho gw1 init --demo)"
     if grep -q '^created' <<<"$init"; then
@@ -169,13 +193,14 @@ EOF
     echo
     echo "Sekisho cluster on loopback (state: $STATE)"
     printf '  %-9s %-24s %s\n' gateway "$(url_of gw1)/" "node gw1 (portal, API, /ledger/ tiles)"
-    printf '  %-9s %-24s %s\n' gateway "$(url_of gw2)/" "node gw2 (same log, same database)"
+    printf '  %-9s %-24s %s\n' gateway "$(url_of gw2)/" "node gw2 (same log, database, object store and token)"
     for name in "${WITNESSES[@]}"; do
         local what="witness"
         [ "$name" = w3 ] && what="witness + mirror: $(url_of w3)/mirror/$(origin_hash)/ledger/"
         printf '  %-9s %-24s %s\n' "$name" "$(url_of "$name")/" "$what"
     done
     echo "  database  $PG_SERVER/$PG_DB"
+    echo "  blobs     $BLOBS"
     echo "  log       $ORIGIN  $log_vkey"
     echo "  quorum    $QUORUM of ${#WITNESSES[@]} witnesses"
     echo "Stop with: deploy/local-cluster.sh stop"
@@ -198,6 +223,9 @@ stop() {
         echo "stopped $name (pid $pid)"
         stopped=$((stopped + 1))
     done
+    if [ -f "$STATE/ceph/run/rgw.pid" ]; then
+        deploy/ceph-s3.sh stop "$STATE/ceph" && echo "stopped Ceph" && stopped=$((stopped + 1))
+    fi
     [ "$stopped" -gt 0 ] || echo "nothing was running"
 }
 

@@ -15,7 +15,9 @@ from gateway.auth.passwords import hash_password, one_time_password
 from gateway.auth.principals import NodeState, Principal
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
+from gateway.documents.blob_backends import open_blob_store
 from gateway.documents.kek import ensure_initial_version
+from gateway.documents.s3_blobstore import S3BlobStore
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.node_token import softhsm_layout, token_config
@@ -78,6 +80,7 @@ async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
         signing_keys = await initial_keys(token, settings)
     finally:
         await token.close()
+    await _ensure_blob_store(settings, report)
     await open_database(settings.database_url, create_schema=True)
     try:
         await _ensure_accounts(report, settings.node.name, demo=demo)
@@ -93,6 +96,17 @@ async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
     finally:
         await close_database()
     return report
+
+
+async def _ensure_blob_store(settings: Settings, report: InitReport) -> None:
+    """An S3 store must be reachable with our credentials; its bucket is made if allowed."""
+    if settings.blobs.backend != "s3":
+        return
+    async with open_blob_store(settings) as store:
+        if isinstance(store, S3BlobStore) and await store.check(
+            create=settings.blobs.s3_create_bucket
+        ):
+            report.created.append(f"S3 bucket {settings.blobs.s3_bucket}")
 
 
 async def _open_or_provision_token(settings: Settings, report: InitReport) -> Token:

@@ -151,6 +151,7 @@ class BlobSettings:
     """Where ciphertext lives: the data directory (default) or an S3-compatible object store."""
 
     backend: str = "filesystem"
+    directory: str = ""
     s3_endpoint: str = ""
     s3_bucket: str = "sekisho"
     s3_region: str = "us-east-1"
@@ -224,8 +225,12 @@ class Settings:
 
     @property
     def blob_dir(self) -> Path:
-        """Where the filesystem blob store keeps ciphertext."""
-        return self.data_dir / "blobs"
+        """Where the filesystem blob store keeps ciphertext: ``blobs.directory`` or the data dir."""
+        return (
+            Path(self.blobs.directory).resolve()
+            if self.blobs.directory
+            else self.data_dir / "blobs"
+        )
 
 
 _SECTIONS = {f.name: f for f in fields(Settings)}

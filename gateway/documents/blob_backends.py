@@ -2,7 +2,8 @@
 
 The sweep removes what a crashed gateway can leave behind: multipart uploads
 that never completed (S3) and committed blobs that no document version refers
-to (a crash between the upload and the database row, on either backend). Only
+to (a crash between the upload and the database row, on either backend, or a
+destroyed version whose delete failed). Only
 blobs older than ``blobs.sweep_minutes`` are touched, so an upload in flight
 on another gateway is never taken for a leftover.
 """
@@ -78,7 +79,8 @@ async def sweep_leftovers(
 
 
 async def _delete_unreferenced(store: BlobStore, keys: list[str]) -> int:
-    rows = await DocumentVersion.filter(blob_key__in=keys).values_list("blob_key", flat=True)
+    live = DocumentVersion.filter(blob_key__in=keys, destroyed_at__isnull=True)
+    rows = await live.values_list("blob_key", flat=True)
     referenced = {str(key) for key in rows}
     orphans = [key for key in keys if key not in referenced]
     for key in orphans:
