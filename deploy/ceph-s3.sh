@@ -129,7 +129,13 @@ CONF
         ceph_cmd ceph osd crush add osd.0 1 root=default >/dev/null
         touch "$dir/osd/done"
     fi
-    ceph-osd -c "$conf" -i 0 --pid-file "$dir/run/osd.pid" 2>>"$dir/log/daemons.log"
+    # The OSD can start before the monitor has committed its creation ("wrong fsid"): retry.
+    local attempt
+    for attempt in $(seq 20); do
+        ceph-osd -c "$conf" -i 0 --pid-file "$dir/run/osd.pid" 2>>"$dir/log/daemons.log" && break
+        [ "$attempt" -lt 20 ] || { echo "ceph-s3: the OSD did not start (see $dir/log)" >&2; exit 1; }
+        sleep 0.5
+    done
     radosgw -c "$conf" -n client.rgw.a --pid-file "$dir/run/rgw.pid" 2>>"$dir/log/daemons.log"
     if [ ! -f "$dir/rgw/user" ]; then
         for _ in $(seq 60); do

@@ -51,13 +51,21 @@ async def open_blob_store(settings: Settings) -> AsyncIterator[BlobStore]:
     yield filesystem
 
 
-async def check_blob_store(store: BlobStore) -> None:
-    """At start-up: one line in the log if the object store cannot be used (requests get 503)."""
+async def blob_store_problem(store: BlobStore) -> str | None:
+    """Why the blob store cannot be used right now, or None (the S3 bucket answers)."""
     if isinstance(store, S3BlobStore):
         try:
             await store.check()
         except SekishoError as exc:
-            log.error("blob store: %s", exc.message)
+            return exc.message
+    return None
+
+
+async def check_blob_store(store: BlobStore) -> None:
+    """At start-up: one line in the log if the object store cannot be used (requests get 503)."""
+    problem = await blob_store_problem(store)
+    if problem is not None:
+        log.error("blob store: %s", problem)
 
 
 async def sweep_leftovers(

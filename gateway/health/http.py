@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.app_keys import AUDITOR, SETTINGS, TOKEN
+from gateway.app_keys import AUDITOR, DOCUMENTS, SETTINGS, TOKEN
 from gateway.db.setup import database_ready
+from gateway.documents.blob_backends import blob_store_problem
 from hsm import HsmError
 
 routes = web.RouteTableDef()
@@ -19,7 +20,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the database answers a query and the token makes a valid test signature."""
+    """Readiness: the database answers, the token signs, the blob store is reachable."""
     checks: dict[str, dict[str, object]] = {}
     db_ok = await database_ready()
     checks["database"] = {"ok": db_ok} if db_ok else {"ok": False, "error": "no answer to SELECT 1"}
@@ -28,6 +29,10 @@ async def readyz(request: web.Request) -> web.Response:
         checks["token"] = {"ok": True}
     except HsmError as exc:
         checks["token"] = {"ok": False, "error": exc.message}
+    documents = request.app.get(DOCUMENTS)
+    if documents is not None:
+        problem = await blob_store_problem(documents.context.blobs)
+        checks["blobs"] = {"ok": True} if problem is None else {"ok": False, "error": problem}
     auditor = request.app.get(AUDITOR)
     if auditor is not None:  # reports tampering; never makes the node unready (docs/decisions.md)
         checks["ledger"] = auditor.status.as_check()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from hsm import find_softhsm_module
 from tests.cluster import Process, make_gateway, stopped_at_exit
 from tests.gateway.databases import opened
 from tests.gateway.faults.client import person_token
+from tests.nodes import http_get, run_cli
 from tests.s3server import S3Server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -136,3 +138,48 @@ async def test_two_gateways_on_s3_survive_kill_9(
         referenced = {str(key) for key in await live.values_list("blob_key", flat=True)}
         assert remaining == referenced  # the shredded version's object went with its key
         assert len(remaining) == 2
+
+
+async def test_a_missing_bucket_stops_start_up_in_one_line(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    env = s3_server.environ("no-such-bucket-here") | {"SEKISHO_BLOBS_S3_CREATE_BUCKET": "false"}
+    done = run_cli(["init"], tmp_path / "var", env)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"sekisho: error: the object store at {s3_server.endpoint}: "
+        "the bucket no-such-bucket-here does not exist"
+    ]
+
+
+async def test_a_bucket_lost_while_serving_is_503(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = f"t-{uuid.uuid4().hex[:16]}"
+    env = s3_server.environ(bucket)
+    gateway = make_gateway(tmp_path, "gw", env)  # init creates the bucket
+    gateway.cli("users", "add", "dave", "--level", "SECRET", "--roles", "reader,uploader")
+    token = person_token(gateway.data_dir, "dave", gateway.extra)
+    gateway.extra["SEKISHO_BLOBS_S3_CREATE_BUCKET"] = "false"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, env[name])
+    with stopped_at_exit(gateway):
+        gateway.start()
+        assert http_get(gateway.url + "/readyz")[0] == 200
+        settings = load_settings(environ={**env, "SEKISHO_DATA": str(gateway.data_dir)})
+        async with open_blob_store(settings) as store:
+            assert isinstance(store, S3BlobStore)
+            await store.client.delete_bucket(Bucket=bucket)
+        status, body = http_get(gateway.url + "/readyz")
+        assert status == 503
+        assert f"{bucket} does not exist" in json.loads(body)["checks"]["blobs"]["error"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.post(upload_url(gateway), data=b"x" * 100) as response,
+        ):
+            assert response.status == 503
+            assert "does not exist" in (await response.json())["message"]
+    log = gateway.log.read_text()
+    assert "Traceback" not in log
+    assert env["AWS_SECRET_ACCESS_KEY"] not in log
