@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bench import s3
 from bench.b5_small_docs import init_node, person_token
 from bench.common import Result
 from bench.node import free_port, reset_peak_rss, rss_mib, server_process
@@ -106,6 +107,47 @@ def nginx_serving(directory: Path) -> Iterator[str]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def s3_rows(size: int, filesystem_rate: float) -> list[Result]:
+    """The same download with the blobs in S3 (a private Ceph RGW), and memory for both ways."""
+    with s3.ceph_s3() as env, tempfile.TemporaryDirectory(prefix="sekisho-b4s3-") as tmp:
+        data_dir = Path(tmp) / "var"
+        init_node(data_dir, env)
+        headers = {"Authorization": f"Bearer {asyncio.run(person_token(data_dir))}"}
+        with server_process(data_dir, env) as (base, pid):
+            rss_before = rss_mib(pid)
+            reset_peak_rss(pid)
+            doc = asyncio.run(_upload(base, headers, size))
+            upload_growth = rss_mib(pid, "VmHWM") - rss_before
+            rss_before = rss_mib(pid)
+            reset_peak_rss(pid)
+            rate = curl_rate(f"{base}/api/v1/documents/{doc}/content", headers, size)
+            download_growth = rss_mib(pid, "VmHWM") - rss_before
+    growth = max(upload_growth, download_growth)
+    return [
+        Result(
+            "B4",
+            f"decrypt-and-serve {size // MIB} MiB from S3 (Ceph RGW on loopback)",
+            rate,
+            "MiB/s",
+            {"filesystem": filesystem_rate},
+            "filesystem",
+            ">= 0.5x the filesystem figure",
+            rate >= 0.5 * filesystem_rate,
+        ),
+        Result(
+            "B4",
+            f"S3: gateway peak RSS growth (upload {upload_growth:.1f}, download "
+            f"{download_growth:.1f} MiB)",
+            growth,
+            "MiB",
+            {},
+            None,
+            "< 64 MiB",
+            growth < 64,
+        ),
+    ]
+
+
 def run(quick: bool) -> list[Result]:
     """Throughput and memory growth for one large download."""
     size = (16 if quick else 512) * MIB
@@ -130,7 +172,7 @@ def run(quick: bool) -> list[Result]:
     decrypt = aes_gcm_rate(size)
     lower_name = "AES-GCM decrypt" if decrypt <= nginx else "nginx"
     lower = min(decrypt, nginx)
-    return [
+    results = [
         Result(
             "B4",
             f"decrypt-and-serve {size // MIB} MiB over loopback (curl client)",
@@ -152,3 +194,6 @@ def run(quick: bool) -> list[Result]:
             growth < 64,
         ),
     ]
+    if s3.available():
+        results += s3_rows(size, ours)
+    return results

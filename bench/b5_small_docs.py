@@ -16,8 +16,9 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import s3
 from bench.common import Result, percentile
-from bench.load import run_load
+from bench.load import LoadResult, run_load
 from bench.node import free_port, server_process
 from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
@@ -36,10 +37,10 @@ async def person_token(data_dir: Path, username: str = "alice") -> str:
         await close_database()
 
 
-def init_node(data_dir: Path) -> None:
-    """``sekisho init --demo`` into a data directory."""
+def init_node(data_dir: Path, extra: dict[str, str] | None = None) -> None:
+    """``sekisho init --demo`` into a data directory (``extra``: more settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    env["SEKISHO_DATA"] = str(data_dir)
+    env.update({"SEKISHO_DATA": str(data_dir), **(extra or {})})
     subprocess.run(
         [sys.executable, "-m", "gateway.cli.main", "init", "--demo"],
         env=env,
@@ -79,22 +80,28 @@ def ceiling_server(size: int) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def run(quick: bool) -> list[Result]:
-    """Requests per second and p99 for 4 KiB documents, next to the framework ceiling."""
+def measure(quick: bool, extra: dict[str, str] | None = None) -> LoadResult:
+    """The 4 KiB read load against one node (``extra``: e.g. the S3 settings)."""
     seconds = 2.0 if quick else 15.0
     with tempfile.TemporaryDirectory(prefix="sekisho-b5-") as tmp:
         data_dir = Path(tmp) / "var"
-        init_node(data_dir)
+        init_node(data_dir, extra)
         token = asyncio.run(person_token(data_dir))
         headers = {"Authorization": f"Bearer {token}"}
-        with server_process(data_dir) as (base, _pid):
+        with server_process(data_dir, extra) as (base, _pid):
             ids = asyncio.run(upload_many(base, headers, 20 if quick else 200, SIZE))
             urls = [f"{base}/api/v1/documents/{doc}/content" for doc in ids]
-            ours = run_load(urls, headers, CONCURRENCY, seconds)
-        with ceiling_server(SIZE) as ceiling_base:
-            ceiling = run_load([ceiling_base + "/doc"], {}, CONCURRENCY, seconds)
+            return run_load(urls, headers, CONCURRENCY, seconds)
+
+
+def run(quick: bool) -> list[Result]:
+    """Requests per second and p99 for 4 KiB documents, next to the framework ceiling."""
+    seconds = 2.0 if quick else 15.0
+    ours = measure(quick)
+    with ceiling_server(SIZE) as ceiling_base:
+        ceiling = run_load([ceiling_base + "/doc"], {}, CONCURRENCY, seconds)
     p99 = percentile(ours.latencies_ms, 0.99)
-    return [
+    results = [
         Result(
             "B5",
             f"4 KiB document GET, {CONCURRENCY} clients, authorised+decrypted+ledgered "
@@ -117,3 +124,18 @@ def run(quick: bool) -> list[Result]:
             p99 < 100,
         ),
     ]
+    if s3.available():
+        with s3.ceph_s3() as env:
+            on_s3 = measure(quick, env)
+        results.append(
+            Result(
+                "B5",
+                f"the same on the S3 backend (Ceph RGW on loopback; {on_s3.errors} errors)",
+                on_s3.rate,
+                "req/s",
+                {"filesystem": ours.rate, "bare aiohttp 4 KiB": ceiling.rate},
+                "filesystem",
+                "informational",
+            )
+        )
+    return results

@@ -159,6 +159,7 @@ class BlobSettings:
     s3_tls_ca: str = ""
     s3_prefix: str = "blobs/"
     s3_part_mib: int = 8
+    s3_connections: int = 64
     s3_create_bucket: bool = True
     sweep_minutes: int = 60
 
@@ -425,6 +426,10 @@ def _validate_blobs(blobs: BlobSettings) -> None:
         )
     if not 5 <= blobs.s3_part_mib <= 5 * 1024:
         raise ConfigError("setting blobs.s3_part_mib (SEKISHO_BLOBS_S3_PART_MIB): must be 5-5120")
+    if not 1 <= blobs.s3_connections <= 1024:
+        raise ConfigError(
+            "setting blobs.s3_connections (SEKISHO_BLOBS_S3_CONNECTIONS): must be 1-1024"
+        )
     if not 1 <= blobs.sweep_minutes <= 7 * 24 * 60:
         raise ConfigError(
             "setting blobs.sweep_minutes (SEKISHO_BLOBS_SWEEP_MINUTES): must be 1-10080"

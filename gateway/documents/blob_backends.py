@@ -36,6 +36,7 @@ def s3_location(blobs: BlobSettings) -> S3Location:
         tls_ca=blobs.s3_tls_ca,
         prefix=blobs.s3_prefix,
         part_size=blobs.s3_part_mib * 1024 * 1024,
+        connections=blobs.s3_connections,
     )
 
 

@@ -66,6 +66,7 @@ class S3Location:
     prefix: str = "blobs/"
     part_size: int = 8 * 1024 * 1024
     max_attempts: int = 5
+    connections: int = 64
 
 
 def _md5_b64(data: bytes) -> str:
@@ -320,6 +321,7 @@ async def open_s3_store(location: S3Location) -> AsyncIterator[S3BlobStore]:
         region_name=location.region,
         s3={"addressing_style": "path" if location.path_style else "auto"},
         retries={"mode": "standard", "max_attempts": location.max_attempts},
+        max_pool_connections=location.connections,
         connect_timeout=5,
         read_timeout=30,
         # Content-MD5 on every upload; trailing CRC checksums are not understood by every store
