@@ -68,7 +68,7 @@ def server_process(
     """Run ``sekisho serve`` on a free port; yield its base URL and pid."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    env.update({"SEKISHO_DATA": str(data_dir), **(extra or {})})
+    env.update({"SEKISHO_DATA": str(data_dir), "SEKISHO_HTTP_WORKERS": "1", **(extra or {})})
     log = open(data_dir.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli.main", "serve", "--port", str(port)],

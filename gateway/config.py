@@ -43,6 +43,7 @@ class HttpSettings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 0
     max_body_mib: int = 1024
     body_idle_seconds: int = 30
     tls_cert: str = ""
@@ -187,6 +188,11 @@ class Settings:
     signing: SigningSettings = field(default_factory=SigningSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     witness: WitnessSettings = field(default_factory=WitnessSettings)
+
+    @property
+    def worker_processes(self) -> int:
+        """Gateway processes on this node's port: ``http.workers``, or one per core (at most 16)."""
+        return self.http.workers or min(os.cpu_count() or 1, 16)
 
     @property
     def data_dir(self) -> Path:
@@ -369,6 +375,10 @@ def _validate(settings: Settings) -> None:
     if not 0 < settings.http.port < 65536:
         raise ConfigError(
             f"setting http.port (SEKISHO_HTTP_PORT): must be 1-65535, got {settings.http.port}"
+        )
+    if not 0 <= settings.http.workers <= 256:
+        raise ConfigError(
+            "setting http.workers (SEKISHO_HTTP_WORKERS): 0 (one per core, at most 16) to 256"
         )
     if settings.http.max_body_mib < 1:
         raise ConfigError("setting http.max_body_mib (SEKISHO_HTTP_MAX_BODY_MIB): must be >= 1")

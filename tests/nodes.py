@@ -28,6 +28,7 @@ def node_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str
     """The environment for a node with its own data directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
     env["SEKISHO_DATA"] = str(data_dir)
+    env["SEKISHO_HTTP_WORKERS"] = "1"  # one process unless a test asks for more
     env.update(extra or {})
     return env
 

@@ -37,6 +37,6 @@ def build_signing(settings: Settings, token: Token, ledger: LedgerService) -> Si
         registry=registry,
         signing=signing,
         anchors=AnchorService(ledger),
-        limiter=RateLimiter(),
+        limiter=RateLimiter(share=settings.http.workers or 1),  # the supervisor sets workers
         max_batch=settings.signing.max_batch,
     )

@@ -1,0 +1,126 @@
+"""``sekisho serve --workers N``: one port, N processes, one sequencer, nothing lost to kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.cluster import wait_for
+from tests.nodes import SEKISHO, free_port, http_get, node_env, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The supervisor's children (the workers)."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(supervisor)], capture_output=True, text=True, check=False
+    ).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def sequencer_lock_holders(lock_file: Path) -> int:
+    """How many processes hold the SQLite deployment's sequencer flock (from /proc/locks)."""
+    inode = lock_file.stat().st_ino
+    holders = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "FLOCK" in fields and fields[-3].endswith(f":{inode}"):
+            holders += 1
+    return holders
+
+
+async def anchor_until(url: str, token: str, stop_at: float) -> dict[str, str]:
+    """Anchor records until ``stop_at``; the acknowledged ones (record id -> leaf hash)."""
+    acknowledged: dict[str, str] = {}
+    headers = {"Authorization": f"Bearer {token}"}
+    counter = iter(range(10**9))
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while time.monotonic() < stop_at:
+            n = next(counter)
+            digest = base64.b64encode(hashlib.sha256(f"w{n}".encode()).digest()).decode()
+            body = {"subject": f"item-{n % 20}", "kind": "test.item", "digest": digest}
+            try:
+                async with session.post(url, json=body, headers=headers) as response:
+                    if response.status == 201:
+                        link = await response.json()
+                        acknowledged[link["record"]] = link["leaf_hash"]
+            except (aiohttp.ClientError, TimeoutError):
+                await asyncio.sleep(0.05)
+
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(worker(session) for _ in range(16)))
+    return acknowledged
+
+
+async def test_workers_share_one_port_and_lose_nothing_to_kill_9(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    assert run_cli(["init"], data_dir).returncode == 0
+    added = run_cli(["clients", "add", "loader", "--scopes", "anchor", "--rate", "0"], data_dir)
+    assert added.returncode == 0, added.stderr
+    token = next(ln for ln in added.stdout.splitlines() if "bearer token" in ln).rsplit(" ", 1)[1]
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = node_env(data_dir, {"SEKISHO_LEDGER_BATCH_MS": "2"})
+    with open(log, "wb") as out:
+        supervisor = subprocess.Popen(  # noqa: ASYNC220 - started once, then awaited on
+            [*SEKISHO, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: len(worker_pids(supervisor.pid)) == 2, 60, "two workers")
+        wait_for(lambda: http_get(base + "/readyz", timeout=2)[0] == 200, 60, "readiness")
+        assert "2 worker processes" in log.read_text()
+        lock_file = data_dir / "sequencer.lock"
+        wait_for(lambda: lock_file.exists() and sequencer_lock_holders(lock_file) == 1, 30, "lock")
+
+        stop_at = time.monotonic() + 6
+        running = asyncio.create_task(anchor_until(base + "/api/v1/anchors", token, stop_at))
+        await asyncio.sleep(2)
+        victim = worker_pids(supervisor.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        acknowledged = await running
+        assert len(acknowledged) > 50
+
+        wait_for(
+            lambda: (
+                len(worker_pids(supervisor.pid)) == 2 and victim not in worker_pids(supervisor.pid)
+            ),
+            60,
+            "a replacement worker",
+        )
+        assert re.search(rf"worker \d \(pid {victim}\) exited", log.read_text())
+        assert sequencer_lock_holders(lock_file) == 1  # still exactly one sequencer
+
+        # every acknowledged anchor is in the ledger exactly once
+        def integrated() -> bool:
+            with sqlite3.connect(data_dir / "sekisho.sqlite3") as db:
+                return not db.execute("SELECT COUNT(*) FROM ledger_pending").fetchone()[0]
+
+        wait_for(integrated, 60, "the queue to drain")
+        with sqlite3.connect(data_dir / "sekisho.sqlite3") as db:
+            leaves = [str(row[0]) for row in db.execute("SELECT leaf_hash FROM ledger_leaf")]
+        assert len(leaves) == len(set(leaves))
+        assert set(acknowledged.values()) <= set(leaves)
+    finally:
+        supervisor.send_signal(signal.SIGINT)
+        supervisor.wait(timeout=60)
+    assert worker_pids(supervisor.pid) == []
+    verified = run_cli(["ledger", "verify"], data_dir)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
