@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from gateway.accounts.service import AccountChanges, AccountService, Actor, NewAccount
+from gateway.auth.certificates import CertificateActor, PersonCertificates
 from gateway.auth.principals import ApiToken, Principal
 from gateway.errors import Conflict
 from gateway.ledger.queued import QueuedLedger
 from gateway.policy.labels import LevelScheme
+from gateway.signing.clients import ClientService, ClientSpec
 from tests.gateway.databases import database_url, opened
 from tests.gateway.ledger_rows import ledger_entries
 
@@ -116,3 +118,28 @@ async def test_no_live_token_survives_a_concurrent_disable(service: AccountServi
     )
     assert not any(isinstance(r, BaseException) and not isinstance(r, Conflict) for r in results)
     assert await ApiToken.filter(principal__username="erin", revoked=False).count() == 0
+
+
+async def test_an_api_client_revoked_twice_at_once_is_one_entry(service: AccountService) -> None:
+    clients = ClientService(QueuedLedger("node-a"), actor="operator:test")
+    _, token = await clients.add("loader", ClientSpec(scopes=("anchor",)))
+    results = await asyncio.gather(*(clients.revoke("loader") for _ in range(5)))
+    assert sorted(results) == [False] * 4 + [True]
+    assert len(await ledger_entries("client.changed", change="revoked")) == 1
+    results = await asyncio.gather(*(clients.revoke_token("loader", token[:12]) for _ in range(3)))
+    assert results == [False] * 3  # revoking the client revoked its tokens
+
+
+async def test_one_certificate_registered_twice_at_once_is_one_entry(
+    service: AccountService,
+) -> None:
+    certificates = PersonCertificates(QueuedLedger("node-a"))
+    root = await service.get("root")
+    actor = CertificateActor("person:root", "192.0.2.1")
+    results = await asyncio.gather(
+        *(certificates.add(root, "ab" * 32, "laptop", actor) for _ in range(5)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, Conflict) for r in results) == 4, results
+    added = await ledger_entries("principal.changed", change="certificate_added")
+    assert len(added) == 1
