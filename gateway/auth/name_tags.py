@@ -18,7 +18,8 @@ import secrets
 
 from tortoise import connections
 
-from gateway.auth.principals import NodeState
+from gateway.auth.models import SignInAttempt, SignInLock
+from gateway.auth.principals import NodeState, Principal
 from gateway.db.sql import for_connection
 
 KEY_NAME = "signin.name_key"
@@ -59,3 +60,31 @@ async def name_key() -> bytes:
         )
         row = await NodeState.get(key=KEY_NAME)
     return bytes.fromhex(row.value)
+
+
+async def scrub_typed_names() -> int:
+    """Replace typed names kept verbatim by earlier versions with their tags; how many rows.
+
+    Attempts whose name was no account's, and account lock-outs of names that
+    are no account's, written before tags existed. Certificate subjects
+    (``cert:`` and a fingerprint prefix) are not typed and stay. Run at start;
+    rows already tagged are left alone, so it is cheap and idempotent.
+    """
+    key: bytes | None = None
+    changed = 0
+    attempts = await SignInAttempt.filter(known=False).exclude(username__startswith=TAG_PREFIX)
+    locks = await SignInLock.filter(scope="account").exclude(subject__startswith=TAG_PREFIX)
+    accounts = {str(name) for name in await Principal.all().values_list("username", flat=True)}
+    for attempt in attempts:
+        if attempt.username.startswith("cert:"):
+            continue
+        key = key or await name_key()
+        await SignInAttempt.filter(id=attempt.id).update(username=tag_with(key, attempt.username))
+        changed += 1
+    for lock in locks:
+        if lock.subject.startswith("cert:") or lock.subject in accounts:
+            continue
+        key = key or await name_key()
+        await SignInLock.filter(id=lock.id).update(subject=tag_with(key, lock.subject))
+        changed += 1
+    return changed
