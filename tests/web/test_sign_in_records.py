@@ -21,7 +21,7 @@ import gateway.auth.signin
 from gateway.auth.models import SignInAttempt, SignInLock
 from gateway.auth.name_tags import is_tag, scrub_typed_names
 from tests.gateway.ledger_rows import raw_ledger_bytes
-from tests.web.conftest import PASSWORD, Portal, ledger_entries, person, sign_in
+from tests.web.conftest import PASSWORD, Portal, form_token, ledger_entries, person, sign_in
 
 TYPED = ["Correct Horse Battery 42!", "correcthorsebattery42"]  # passwords typed as names
 
@@ -115,3 +115,23 @@ async def test_unknown_wrong_and_disabled_look_the_same_to_the_person(
     assert len(checks) == 3  # argon2 ran for the unknown name too
     reasons = [e["reason"] for e in await ledger_entries(portal.app, "auth.sign_in")]
     assert reasons == ["unknown_account", "bad_password", "disabled"]  # for officers only
+
+
+async def test_the_password_form_is_locked_with_sign_in(
+    portal: Portal, aiohttp_client: Any
+) -> None:
+    alice = await person("alice")
+    browser = await aiohttp_client(portal.client.server)
+    assert (await sign_in(browser, "alice")).status == 303
+    for _ in range(5):  # someone else guesses alice's password until she is locked out
+        await sign_in(portal.client, "alice", "a wrong guess")
+    token = await form_token(browser, "/me/password")
+    new = "a new password nobody knows"
+    changed = await browser.post(
+        "/me/password",
+        data={"csrf": token, "current": PASSWORD, "new": new, "repeat": new},
+        allow_redirects=False,
+    )
+    assert changed.status == 429 and int(changed.headers["Retry-After"]) > 0
+    assert "locked" in (await changed.text()).lower()
+    assert (await type(alice).get(id=alice.id)).password_hash == alice.password_hash
