@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
-from gateway.auth.models import PersonCertificate
+from gateway.auth.models import PersonCertificate, PortalSession
 from gateway.auth.principals import Principal
 from gateway.db.serialised import serialised
 from gateway.errors import BadRequest, Conflict, NotFound
@@ -70,13 +70,16 @@ class PersonCertificates:
             raise taken from None
 
     async def remove(self, person: Principal, certificate_id: int, actor: CertificateActor) -> None:
-        """Remove one of ``person``'s certificates."""
+        """Remove one of ``person``'s certificates; their certificate sessions end."""
         async with serialised("accounts"):
             row = await PersonCertificate.get_or_none(id=certificate_id, principal_id=person.id)
             if row is None:
                 raise NotFound("no such certificate for this person")
             await self._record(person, "certificate_removed", row.fingerprint, actor)
             await PersonCertificate.filter(id=row.id).delete()
+            # Sessions do not say which certificate opened them: end every session
+            # this person opened with a certificate, so the removed one opens none.
+            await PortalSession.filter(principal_id=person.id, method="certificate").delete()
 
     async def _record(
         self, person: Principal, change: str, fingerprint: str, actor: CertificateActor

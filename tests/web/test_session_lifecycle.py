@@ -14,11 +14,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.accounts.service import AccountChanges, AccountService, Actor
+from gateway.auth.certificates import CertificateActor, PersonCertificates
 from gateway.auth.models import PortalSession
 from gateway.auth.tokens import issue_token
 from gateway.ledger.queued import QueuedLedger
 from gateway.policy.labels import LevelScheme
 from tests.web.conftest import Portal, form_token, person, sign_in
+from web.portal.app_keys import PORTAL
 
 USERS = "/api/v1/admin/users"
 Client = TestClient[Any, Any]
@@ -120,3 +122,18 @@ async def test_a_service_change_that_lowers_nothing_keeps_sessions(
     offline = AccountService(QueuedLedger(portal.settings.node.name), LevelScheme())
     await offline.update("alice", AccountChanges(display_name="Alice"), Actor("operator:x", "cli"))
     assert await works(browser)
+
+
+async def test_removing_a_certificate_ends_the_sessions_it_could_have_opened(
+    portal: Portal,
+) -> None:
+    alice = await person("alice")
+    certificates = PersonCertificates(QueuedLedger(portal.settings.node.name))
+    actor = CertificateActor("person:root", "192.0.2.1")
+    row = await certificates.add(alice, "ab" * 32, "laptop", actor)
+    sessions = portal.app[PORTAL].sessions
+    by_certificate = await sessions.create(alice, "certificate", "192.0.2.9")
+    by_password = await sessions.create(alice, "password", "192.0.2.9")
+    await certificates.remove(alice, row.id, actor)
+    assert await sessions.resolve(by_certificate) is None
+    assert await sessions.resolve(by_password) is not None
