@@ -270,6 +270,7 @@ class SignInService:
             await self._release(counters)
             raise
         await self._settle_success(counters)
+        await self._throttle.purge(now)
         session_id = await self._sessions.create(person, method, source)
         return SignedIn(person, session_id, method)
 

@@ -65,6 +65,9 @@ _RELEASE_AND_CLEAR = (
     "pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END "
     "WHERE scope = ? AND subject = ?"
 )
+_PURGE = (
+    "DELETE FROM sign_in_throttle WHERE pending = 0 AND window_start <= ? AND locked_until <= ?"
+)
 _LOCKED_UNTIL = "SELECT locked_until FROM sign_in_throttle WHERE scope = ? AND subject = ?"
 
 
@@ -153,3 +156,12 @@ class Throttle:
     async def release(self, counter: Counter) -> None:
         """Give a reserved slot back without a decision (the attempt went no further)."""
         await self._run(_RELEASE, [counter.scope, counter.subject])
+
+    async def purge(self, now: datetime) -> int:
+        """Delete counters with nothing left to count (window over, no lock, nothing pending).
+
+        Safe beside reservations: a counter in use has a fresh window, a lock or a
+        pending slot, and a deleted one is made again by the next reservation.
+        """
+        at = millis(now)
+        return await self._run(_PURGE, [at - int(self.window.total_seconds() * 1000), at])
