@@ -10,6 +10,8 @@ from __future__ import annotations
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.web.conftest import PASSWORD, Portal, csrf_of, person
 from web.portal.security import local_target, see_other
@@ -93,3 +95,11 @@ async def test_the_login_form_never_carries_an_off_site_next(portal: Portal) -> 
     page = await portal.client.get("/login", params={"next": "/\t/evil.example"})
     assert page.status == 200
     assert "evil.example" not in await page.text()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("/\\\t\r\n :@.?#%évil\x00\x7f"), max_size=24))
+def test_any_target_stays_on_the_site(target: str) -> None:
+    location = local_target(target)
+    assert location.startswith("/") and location.isascii() and location.isprintable()
+    assert urlsplit(browser_follows(location)).netloc == "sekisho.example"
