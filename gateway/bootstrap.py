@@ -235,6 +235,7 @@ async def _ensure_accounts(report: InitReport, node: str, *, demo: bool) -> None
             username=username,
             display_name=display,
             password_hash=hash_password(password),
+            must_change_password=True,  # printed as one-time: replaced at first sign-in
             level=level,
             compartments=compartments,
             nationality=nationality,

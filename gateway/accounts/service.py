@@ -1,13 +1,24 @@
 """People: create, change, disable and enable accounts, and manage personal API tokens.
 
-Every change is ledgered as one ``principal.changed`` entry *before* it is
-written (fail closed: no entry, no change). Entries carry the username, the
-actor, the kind of change, the names of the changed fields and the resulting
-level and roles; never display names, compartments, nationalities, passwords
-or tokens (witnesses on other hosts see every leaf). A request that changes
-nothing writes nothing. Changes clear this process's cache of token
-identities; other processes (the server, when the CLI made the change) see
-them once their cache entries expire (seconds).
+Every change is ledgered as one ``principal.changed`` entry queued in the same
+database transaction as the change itself (no entry without the change, no
+change without the entry). Entries carry the username, the actor, the kind of
+change, the names of the changed fields and the resulting level and roles;
+never display names, compartments, nationalities, passwords or tokens. A
+request that changes nothing writes nothing.
+
+Each change runs :func:`~gateway.db.serialised.serialised` on ``accounts``:
+the checks it depends on (the last enabled administrator, a free username, a
+live token, an enabled account) are made inside the transaction that writes,
+so two administrators acting at once, in one process or in several, cannot
+both pass a check that only one of them may pass.
+
+Disabling an account, removing roles or lowering a clearance (a lower level,
+fewer compartments, another nationality) ends the person's portal sessions in
+the same transaction; disabling also revokes their personal API tokens, so
+enabling the account again brings back neither. Changes clear this process's
+cache of token identities; other processes see them once their cache entries
+expire (seconds).
 """
 
 from __future__ import annotations
@@ -19,13 +30,15 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from gateway.accounts import rules
+from gateway.auth.models import PortalSession
 from gateway.auth.passwords import hash_password, one_time_password
 from gateway.auth.principals import ApiToken, Principal
 from gateway.auth.tokens import identity_cache, issue_token, token_digest
+from gateway.db.serialised import serialised
 from gateway.errors import Conflict, NotFound
 from gateway.ledger.entries import utc_timestamp
-from gateway.ledger.queued import EntryRecorder
-from gateway.policy.labels import LevelScheme
+from gateway.ledger.queued import EntryRecorder, QueuedLedger
+from gateway.policy.labels import LabelError, LevelScheme
 
 ADMIN_ROLE = "admin"
 PREFIX_LENGTH = 12  # what gateway.auth.tokens stores as ApiToken.prefix
@@ -64,10 +77,13 @@ class Actor:
 
 
 class AccountService:
-    """Account changes, each one ledgered."""
+    """Account changes, each one ledgered with the change, each one serialised."""
 
     def __init__(self, ledger: EntryRecorder, scheme: LevelScheme) -> None:
-        self._ledger = ledger
+        # Entries are queued inside each change's transaction, straight into the
+        # durable queue (the server's group-committing ledger runs in other tasks,
+        # which would wait for this transaction on SQLite).
+        self._ledger = QueuedLedger(ledger.node)
         self._scheme = scheme
 
     async def list_accounts(self) -> list[Principal]:
@@ -92,86 +108,104 @@ class AccountService:
             "nationality": rules.check_nationality(new.nationality),
             "roles": rules.check_roles(new.roles),
         }
+        taken = Conflict(f"user {values['username']!r} already exists")
         if await Principal.exists(username=values["username"]):
-            raise Conflict(f"user {values['username']!r} already exists")
+            raise taken
         password = one_time_password()
         password_hash = await asyncio.to_thread(hash_password, password)
         changed = sorted([*(f for f in _EDITABLE if values[f]), "password"])
-        await self._ledger_change(values["username"], "created", changed, values, actor)
         try:
-            person = await Principal.create(
-                **values, password_hash=password_hash, must_change_password=True
-            )
+            async with serialised("accounts"):
+                if await Principal.exists(username=values["username"]):
+                    raise taken
+                await self._ledger_change(values["username"], "created", changed, values, actor)
+                person = await Principal.create(
+                    **values, password_hash=password_hash, must_change_password=True
+                )
         except IntegrityError:
-            raise Conflict(f"user {values['username']!r} already exists") from None
+            raise taken from None
         return person, password
 
     async def update(
         self, username: str, changes: AccountChanges, actor: Actor
     ) -> tuple[Principal, list[str]]:
         """Apply changes; returns the account and the names of the fields that changed."""
-        person = await self.get(username)
         wanted = self._validated(changes)
-        changed = sorted(f for f, v in wanted.items() if getattr(person, f) != v)
-        if not changed:
-            return person, []
-        after = {f: wanted.get(f, getattr(person, f)) for f in ("level", "roles")}
-        if ADMIN_ROLE in person.roles and ADMIN_ROLE not in after["roles"]:
-            await self._keep_an_admin(person)
-        await self._ledger_change(username, "updated", changed, after, actor)
-        for name in changed:
-            setattr(person, name, wanted[name])
-        await person.save(update_fields=[*changed, "updated_at"])
+        await self.get(username)
+        async with serialised("accounts"):
+            person = await self.get(username)
+            changed = sorted(f for f, v in wanted.items() if getattr(person, f) != v)
+            if not changed:
+                return person, []
+            after = {f: wanted.get(f, getattr(person, f)) for f in ("level", "roles")}
+            if ADMIN_ROLE in person.roles and ADMIN_ROLE not in after["roles"]:
+                await self._keep_an_admin(person)
+            lowered = self._lowers_clearance(person, wanted)
+            await self._ledger_change(username, "updated", changed, after, actor)
+            for name in changed:
+                setattr(person, name, wanted[name])
+            await person.save(update_fields=[*changed, "updated_at"])
+            if lowered:
+                await PortalSession.filter(principal_id=person.id).delete()
         identity_cache.clear()  # cached identities carry level and roles
         return person, changed
 
     async def set_disabled(
         self, username: str, disabled: bool, actor: Actor
     ) -> tuple[Principal, bool]:
-        """Disable or enable an account; returns it and whether anything changed."""
-        person = await self.get(username)
-        if person.disabled == disabled:
-            return person, False
-        if disabled and ADMIN_ROLE in person.roles:
-            await self._keep_an_admin(person)
-        change = "disabled" if disabled else "enabled"
-        values = {"level": person.level, "roles": person.roles}
-        await self._ledger_change(username, change, ["disabled"], values, actor)
-        person.disabled = disabled
-        await person.save(update_fields=["disabled", "updated_at"])
+        """Disable or enable an account; returns it and whether anything changed.
+
+        Disabling ends the person's portal sessions and revokes their personal
+        tokens (the entry lists ``tokens`` among its fields when any were live).
+        """
+        await self.get(username)
+        async with serialised("accounts"):
+            person = await self.get(username)
+            if person.disabled == disabled:
+                return person, False
+            if disabled and ADMIN_ROLE in person.roles:
+                await self._keep_an_admin(person)
+            fields = ["disabled"]
+            live = ApiToken.filter(principal_id=person.id, revoked=False)
+            if disabled and await live.exists():
+                fields.append("tokens")
+            change = "disabled" if disabled else "enabled"
+            values = {"level": person.level, "roles": person.roles}
+            await self._ledger_change(username, change, fields, values, actor)
+            person.disabled = disabled
+            await person.save(update_fields=["disabled", "updated_at"])
+            if disabled:
+                await live.update(revoked=True)
+                await PortalSession.filter(principal_id=person.id).delete()
         identity_cache.clear()
         return person, True
 
     async def issue_token(self, username: str, label: str, actor: Actor) -> tuple[str, str]:
-        """A personal API token for an enabled account: (token, prefix); show it once.
-
-        The token row is written first (nobody has seen the token yet) and removed
-        again if the ledger cannot record the issue, so no unledgered token works.
-        """
-        person = await self.get(username)
+        """A personal API token for an enabled account: (token, prefix); show it once."""
         label = rules.check_token_label(label)
-        if person.disabled:
-            raise Conflict(f"user {username!r} is disabled; enable the account first")
-        token = await issue_token(principal=person, label=label)
-        prefix = token[:PREFIX_LENGTH]
-        values = {"level": person.level, "roles": person.roles, "token": prefix}
-        try:
+        await self.get(username)
+        async with serialised("accounts"):
+            person = await self.get(username)
+            if person.disabled:
+                raise Conflict(f"user {username!r} is disabled; enable the account first")
+            token = await issue_token(principal=person, label=label)
+            prefix = token[:PREFIX_LENGTH]
+            values = {"level": person.level, "roles": person.roles, "token": prefix}
             await self._ledger_change(username, "token_issued", ["tokens"], values, actor)
-        except BaseException:
-            await ApiToken.filter(token_hash=token_digest(token)).delete()
-            raise
         return token, prefix
 
     async def revoke_token(self, prefix: str, actor: Actor) -> tuple[ApiToken, bool]:
         """Revoke a personal token by prefix (or whole token); True if it was live."""
-        row = await self._personal_token(prefix.strip())
-        if row.revoked:
-            return row, False
-        person = row.principal
-        assert person is not None
-        values = {"level": person.level, "roles": person.roles, "token": row.prefix}
-        await self._ledger_change(person.username, "token_revoked", ["tokens"], values, actor)
-        await ApiToken.filter(id=row.id).update(revoked=True)
+        await self._personal_token(prefix.strip())
+        async with serialised("accounts"):
+            row = await self._personal_token(prefix.strip())
+            if row.revoked:
+                return row, False
+            person = row.principal
+            assert person is not None
+            values = {"level": person.level, "roles": person.roles, "token": row.prefix}
+            await self._ledger_change(person.username, "token_revoked", ["tokens"], values, actor)
+            await ApiToken.filter(id=row.id).update(revoked=True)
         identity_cache.clear()
         row.revoked = True
         return row, True
@@ -195,6 +229,20 @@ class AccountService:
             wanted["roles"] = rules.check_roles(changes.roles)
         return wanted
 
+    def _lowers_clearance(self, person: Principal, wanted: dict[str, Any]) -> bool:
+        """True when the change takes a role, a level, a compartment or the nationality away."""
+        if set(person.roles) - set(wanted.get("roles", person.roles)):
+            return True
+        if set(person.compartments) - set(wanted.get("compartments", person.compartments)):
+            return True
+        if wanted.get("nationality", person.nationality) != person.nationality:
+            return True
+        level = wanted.get("level", person.level)
+        try:
+            return bool(self._scheme.rank(level) < self._scheme.rank(person.level))
+        except LabelError:
+            return True  # a stored level this scheme no longer knows: treat as lowered
+
     async def _personal_token(self, given: str) -> ApiToken:
         query = ApiToken.filter(principal_id__isnull=False)
         if len(given) > PREFIX_LENGTH:
@@ -209,6 +257,7 @@ class AccountService:
         return rows[0]
 
     async def _keep_an_admin(self, person: Principal) -> None:
+        """Conflict unless another enabled administrator remains (call while serialised)."""
         others = await Principal.filter(disabled=False).exclude(id=person.id)
         if not any(ADMIN_ROLE in other.roles for other in others):
             raise Conflict("this is the last enabled administrator; appoint another one first")

@@ -2,7 +2,9 @@
 
 A certificate is registered by the SHA-256 of its DER (what TLS shows the
 server), pasted as PEM or as the fingerprint. Adding and removing one is a
-``principal.changed`` ledger entry with the fingerprint, written first.
+``principal.changed`` ledger entry with the fingerprint, queued in the same
+serialised transaction as the change (so a fingerprint registered twice at
+once, or removed twice, is one entry).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
-from gateway.auth.models import PersonCertificate
+from gateway.auth.models import PersonCertificate, PortalSession
 from gateway.auth.principals import Principal
+from gateway.db.serialised import serialised
 from gateway.errors import BadRequest, Conflict, NotFound
-from gateway.ledger.queued import EntryRecorder
+from gateway.ledger.queued import EntryRecorder, QueuedLedger
 from gateway.signing.clients import certificate_fingerprint, check_fingerprint
 
 MAX_LABEL = 64
@@ -40,7 +43,7 @@ class PersonCertificates:
     """Registers and removes people's sign-in certificates, ledgering each change."""
 
     def __init__(self, ledger: EntryRecorder) -> None:
-        self._ledger = ledger
+        self._ledger = QueuedLedger(ledger.node)  # queued inside each change's transaction
 
     async def of(self, person: Principal) -> list[PersonCertificate]:
         """A person's certificates, newest first."""
@@ -54,23 +57,29 @@ class PersonCertificates:
         label = label.strip()
         if len(label) > MAX_LABEL or not label.isprintable():
             raise BadRequest(f"a certificate label is at most {MAX_LABEL} printable characters")
-        if await PersonCertificate.exists(fingerprint=fingerprint):
-            raise Conflict("this certificate is already registered")
-        await self._record(person, "certificate_added", fingerprint, actor)
+        taken = Conflict("this certificate is already registered")
         try:
-            return await PersonCertificate.create(
-                fingerprint=fingerprint, principal=person, label=label
-            )
+            async with serialised("accounts"):
+                if await PersonCertificate.exists(fingerprint=fingerprint):
+                    raise taken
+                await self._record(person, "certificate_added", fingerprint, actor)
+                return await PersonCertificate.create(
+                    fingerprint=fingerprint, principal=person, label=label
+                )
         except IntegrityError:
-            raise Conflict("this certificate is already registered") from None
+            raise taken from None
 
     async def remove(self, person: Principal, certificate_id: int, actor: CertificateActor) -> None:
-        """Remove one of ``person``'s certificates."""
-        row = await PersonCertificate.get_or_none(id=certificate_id, principal_id=person.id)
-        if row is None:
-            raise NotFound("no such certificate for this person")
-        await self._record(person, "certificate_removed", row.fingerprint, actor)
-        await PersonCertificate.filter(id=row.id).delete()
+        """Remove one of ``person``'s certificates; their certificate sessions end."""
+        async with serialised("accounts"):
+            row = await PersonCertificate.get_or_none(id=certificate_id, principal_id=person.id)
+            if row is None:
+                raise NotFound("no such certificate for this person")
+            await self._record(person, "certificate_removed", row.fingerprint, actor)
+            await PersonCertificate.filter(id=row.id).delete()
+            # Sessions do not say which certificate opened them: end every session
+            # this person opened with a certificate, so the removed one opens none.
+            await PortalSession.filter(principal_id=person.id, method="certificate").delete()
 
     async def _record(
         self, person: Principal, change: str, fingerprint: str, actor: CertificateActor

@@ -1,4 +1,5 @@
-"""Portal sign-in tables: sessions (stored hashed), sign-in attempts, lock-outs, certificates."""
+"""Portal sign-in tables: sessions (stored hashed), sign-in attempts, throttle counters,
+lock-outs, certificates."""
 
 from __future__ import annotations
 
@@ -27,7 +28,12 @@ class PortalSession(Model):
 
 
 class SignInAttempt(Model):
-    """One sign-in attempt, kept for throttling and for officers' alerts."""
+    """One sign-in attempt, kept for officers' alerts.
+
+    ``username`` is the account's name when ``known``; a name that is no
+    account's is stored only as its tag (:mod:`gateway.auth.name_tags`), since
+    people type passwords into the username field.
+    """
 
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField(db_index=True)
@@ -40,6 +46,26 @@ class SignInAttempt(Model):
 
     class Meta:
         table = "sign_in_attempt"
+
+
+class SignInThrottle(Model):
+    """The failure counter of one account name or address (:mod:`gateway.auth.throttle`).
+
+    Times are milliseconds since the epoch (``0`` for none) so that the
+    conditional updates compare plain integers on SQLite and PostgreSQL alike.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    scope = fields.CharField(max_length=16)  # "account" or "address"
+    subject = fields.CharField(max_length=64)
+    failures = fields.IntField(default=0)  # confirmed failures in the current window
+    pending = fields.IntField(default=0)  # attempts reserved and not yet decided
+    window_start = fields.BigIntField(default=0)
+    locked_until = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "sign_in_throttle"
+        unique_together = (("scope", "subject"),)
 
 
 class SignInLock(Model):

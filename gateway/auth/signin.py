@@ -1,44 +1,53 @@
 """Portal sign-in: password (argon2id) or TLS client certificate, throttled and ledgered.
 
-Throttling counts failed attempts per account name and per client address.
-``max_failures`` failures within ``window`` lock that account name (or that
-address) for ``lockout``; while locked, attempts are refused without looking
-at the password. Failures before a lock ended, and (for an account) before its
-last successful sign-in, are not counted again. A success from an address does
-not reset the address's count, so one valid account cannot be used to keep
-guessing another's password.
+Throttling counts failed attempts per account name and per client address
+(:mod:`gateway.auth.throttle`). Every password check -- signing in, and
+re-checking the current password to change it -- first reserves a slot on both
+counters atomically in the database, so concurrent attempts, from one process
+or several, cannot outrun the limit: ``max_failures`` failures lock that
+account name (``max_address_failures`` that address) for ``lockout``, and while
+locked, attempts are refused without looking at the password. A success clears
+the account's failures but not the address's, so one valid account cannot be
+used to keep guessing another's password.
 
-Every attempt is one ``auth.sign_in`` ledger entry (outcome granted or denied,
-with a reason code) and every lock-out one ``auth.locked_out`` entry, written
-before the answer (fail closed). Entries name the account only when it
-exists, never carry the password, and the local ``sign_in_attempt`` table
-keeps the attempts for throttling and officers' alerts.
+The caller is told one thing for every failure (unknown name, wrong password,
+disabled account): the same message and status, and argon2 runs for unknown
+names too. Every attempt is one ``auth.sign_in`` ledger entry (outcome granted
+or denied, with a reason code for officers) and every lock-out one
+``auth.locked_out`` entry, written before the answer (fail closed). Entries
+name the account only when it exists and never carry the password. The local
+``sign_in_attempt`` table keeps the attempts for officers' alerts; a typed
+name that is no account's is kept only as a tag (:mod:`gateway.auth.name_tags`)
+and its look-up is never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from tortoise.expressions import Q
-
 from gateway.auth.identity import Unauthenticated
 from gateway.auth.models import PersonCertificate, SignInAttempt, SignInLock
+from gateway.auth.name_tags import name_key, tag_with
 from gateway.auth.passwords import hash_password, verify_password
 from gateway.auth.principals import Principal
 from gateway.auth.sessions import SessionStore
+from gateway.auth.throttle import Counter, Throttle
 from gateway.errors import BadRequest, TooManyRequests
 from gateway.ledger.entries import utc_timestamp
 from gateway.ledger.queued import EntryRecorder
+from gateway.logs import unlogged_queries
 
 MAX_USERNAME = 64
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
 UNKNOWN = "(unknown)"
 FAILED_MESSAGE = "The username or password is not correct."
+_ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # gateway.accounts.rules.USERNAME_RE
 
 
 class SignInFailed(Unauthenticated):
@@ -101,42 +110,54 @@ class SignInService:
         self._ledger = ledger
         self._sessions = sessions
         self.policy = policy
+        self._throttle = Throttle(policy.window, policy.lockout)
+        self._name_key: bytes | None = None
 
     async def with_password(self, username: str, password: str, source: str) -> SignedIn:
         """Sign in with a password; SignInFailed, LockedOut or a new session."""
         name = clean_username(username)
         source = source[:64]
         now = datetime.now(UTC)
-        person = await Principal.get_or_none(username=name) if name else None
-        await self._refuse_if_locked(name, person is not None, source, "password", now)
-        stored = person.password_hash if person is not None and person.password_hash else None
-        matches = await asyncio.to_thread(
-            verify_password, stored or _dummy_hash(), password[:MAX_PASSWORD]
-        )
-        if person is None or stored is None or not matches or person.disabled:
+        person = await self._account(name)
+        known = person is not None
+        subject = person.username if person is not None else await self._tag(name)
+        counters = await self._reserve(subject, known, source, "password", now)
+        try:
+            stored = person.password_hash if person is not None else ""
+            matches = await asyncio.to_thread(
+                verify_password, stored or _dummy_hash(), password[:MAX_PASSWORD]
+            )
+        except BaseException:
+            await self._release(counters)
+            raise
+        if person is None or not stored or not matches or person.disabled:
             reason = (
                 "unknown_account"
                 if person is None
-                else ("bad_password" if stored is None or not matches else "disabled")
+                else ("bad_password" if not stored or not matches else "disabled")
             )
-            await self._fail(name, person is not None, source, "password", reason, now)
+            await self._fail(subject, known, source, "password", reason, now, counters)
             raise SignInFailed(FAILED_MESSAGE)
-        return await self._succeed(person, source, "password", now)
+        return await self._succeed(person, source, "password", now, counters)
 
     async def with_certificate(self, fingerprint: str, source: str) -> SignedIn:
         """Sign in with a TLS client certificate registered to an enabled person."""
         source = source[:64]
         now = datetime.now(UTC)
         subject = f"cert:{fingerprint[:16]}"
-        await self._refuse_if_locked(subject, False, source, "certificate", now)
-        row = await PersonCertificate.get_or_none(fingerprint=fingerprint.lower())
-        person = await Principal.get_or_none(id=row.principal_id) if row is not None else None
+        counters = await self._reserve(subject, False, source, "certificate", now)
+        try:
+            row = await PersonCertificate.get_or_none(fingerprint=fingerprint.lower())
+            person = await Principal.get_or_none(id=row.principal_id) if row is not None else None
+        except BaseException:
+            await self._release(counters)
+            raise
         if person is None or person.disabled:
             reason = "unknown_certificate" if person is None else "disabled"
             name = person.username if person is not None else subject
-            await self._fail(name, person is not None, source, "certificate", reason, now)
+            await self._fail(name, person is not None, source, "certificate", reason, now, counters)
             raise SignInFailed("This certificate does not belong to an enabled account.")
-        return await self._succeed(person, source, "certificate", now)
+        return await self._succeed(person, source, "certificate", now, counters)
 
     async def person_for_certificate(self, fingerprint: str) -> Principal | None:
         """The enabled person a certificate is registered to (to offer certificate sign-in)."""
@@ -147,14 +168,27 @@ class SignInService:
         return person if person is not None and not person.disabled else None
 
     async def check_password(self, person: Principal, password: str, source: str) -> None:
-        """Re-check a signed-in person's password (to change it); a failure counts."""
-        matches = await asyncio.to_thread(
-            verify_password, person.password_hash, password[:MAX_PASSWORD]
-        )
-        if not matches:
-            now = datetime.now(UTC)
-            await self._fail(person.username, True, source[:64], "password", "bad_password", now)
+        """Re-check a signed-in person's password (to change it), throttled like sign-in.
+
+        The same counters as signing in: while the account or the address is
+        locked out the password is not checked (LockedOut), and a failure counts.
+        """
+        source = source[:64]
+        now = datetime.now(UTC)
+        counters = await self._reserve(person.username, True, source, "password", now)
+        try:
+            matches = await asyncio.to_thread(
+                verify_password, person.password_hash or _dummy_hash(), password[:MAX_PASSWORD]
+            )
+        except BaseException:
+            await self._release(counters)
+            raise
+        if not matches or not person.password_hash:
+            await self._fail(
+                person.username, True, source, "password", "bad_password", now, counters
+            )
             raise BadRequest("The current password is not correct.", code="bad_password")
+        await self._settle_success(counters)
 
     async def change_password(
         self, person: Principal, current: str, new: str, repeated: str, *, source: str, keep: str
@@ -180,68 +214,105 @@ class SignInService:
 
     # ----- internals ---------------------------------------------------------------
 
+    async def _account(self, name: str) -> Principal | None:
+        """The account a typed name names; the look-up (it may hold a password) is not logged."""
+        if not _ACCOUNT_NAME.fullmatch(name):
+            return None  # no account can have this name: nothing to look up
+        with unlogged_queries():
+            return await Principal.get_or_none(username=name)
+
+    async def _tag(self, name: str) -> str:
+        if self._name_key is None:
+            self._name_key = await name_key()
+        return tag_with(self._name_key, name)
+
+    def _counters(self, subject: str, source: str) -> list[Counter]:
+        return [
+            Counter("account", subject, self.policy.max_failures),
+            Counter("address", source, self.policy.max_address_failures),
+        ]
+
+    async def _reserve(
+        self, subject: str, known: bool, source: str, method: str, now: datetime
+    ) -> list[Counter]:
+        """Reserve a slot on the account and address counters, or refuse as locked."""
+        taken: list[Counter] = []
+        try:
+            for counter in self._counters(subject, source):
+                refused = await self._throttle.reserve(counter, now)
+                if refused is not None:
+                    break
+                taken.append(counter)
+            else:
+                return taken
+        except BaseException:
+            await self._release(taken)
+            raise
+        await self._release(taken)
+        scope = refused.counter.scope
+        await self._record_attempt(subject, known, source, method, "locked", f"locked_{scope}", now)
+        raise LockedOut(refused.until, now)
+
+    async def _release(self, counters: list[Counter]) -> None:
+        for counter in counters:
+            await self._throttle.release(counter)
+
+    async def _settle_success(self, counters: list[Counter]) -> None:
+        for counter in counters:
+            await self._throttle.succeeded(counter, clear=counter.scope == "account")
+
     async def _succeed(
-        self, person: Principal, source: str, method: str, now: datetime
+        self, person: Principal, source: str, method: str, now: datetime, counters: list[Counter]
     ) -> SignedIn:
-        await self._ledger.record(
-            "auth.sign_in",
-            principal=person.username,
-            method=method,
-            outcome="granted",
-            reason="granted",
-            source=source,
-        )
-        await SignInAttempt.create(
-            at=now,
-            username=person.username,
-            known=True,
-            source=source,
-            method=method,
-            outcome="granted",
-            reason="granted",
-        )
+        try:
+            await self._record_attempt(person.username, True, source, method, "granted", "", now)
+        except BaseException:
+            await self._release(counters)
+            raise
+        await self._settle_success(counters)
+        await self._throttle.purge(now)
         session_id = await self._sessions.create(person, method, source)
         return SignedIn(person, session_id, method)
 
-    async def _refuse_if_locked(
-        self, name: str, known: bool, source: str, method: str, now: datetime
-    ) -> None:
-        lock = (
-            await SignInLock.filter(until__gt=now)
-            .filter(Q(scope="account", subject=name) | Q(scope="address", subject=source))
-            .order_by("-until")
-            .first()
-        )
-        if lock is None:
-            return
-        await self._ledger.record(
-            "auth.sign_in",
-            principal=name if known else UNKNOWN,
-            method=method,
-            outcome="denied",
-            reason=f"locked_{lock.scope}",
-            source=source,
-        )
-        await SignInAttempt.create(
-            at=now,
-            username=name,
-            known=known,
-            source=source,
-            method=method,
-            outcome="locked",
-            reason=f"locked_{lock.scope}",
-        )
-        raise LockedOut(lock.until, now)
-
     async def _fail(
-        self, name: str, known: bool, source: str, method: str, reason: str, now: datetime
+        self,
+        name: str,
+        known: bool,
+        source: str,
+        method: str,
+        reason: str,
+        now: datetime,
+        counters: list[Counter],
     ) -> None:
+        """Count the failure first (it counts even if recording fails), then record it."""
+        locks: list[tuple[Counter, datetime]] = []
+        for counter in counters:
+            until = await self._throttle.failed(counter, now)
+            if until is not None:
+                locks.append((counter, until))
+        await self._record_attempt(name, known, source, method, "denied", reason, now)
+        for counter, until in locks:
+            await self._record_lock(counter, name if known else UNKNOWN, now, until)
+        if locks:
+            raise LockedOut(max(until for _, until in locks), now)
+
+    async def _record_attempt(
+        self,
+        name: str,
+        known: bool,
+        source: str,
+        method: str,
+        outcome: str,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """One ``auth.sign_in`` entry (before the answer) and one local attempt row."""
         await self._ledger.record(
             "auth.sign_in",
             principal=name if known else UNKNOWN,
             method=method,
-            outcome="denied",
-            reason=reason,
+            outcome="granted" if outcome == "granted" else "denied",
+            reason=reason or outcome,
             source=source,
         )
         await SignInAttempt.create(
@@ -250,52 +321,28 @@ class SignInService:
             known=known,
             source=source,
             method=method,
-            outcome="denied",
-            reason=reason,
+            outcome=outcome,
+            reason=reason or outcome,
         )
-        locked_until: datetime | None = None
-        for scope, subject in (("account", name), ("address", source)):
-            until = await self._maybe_lock(scope, subject, name if known else UNKNOWN, now)
-            if until is not None:
-                locked_until = max(until, locked_until or until)
-        if locked_until is not None:
-            raise LockedOut(locked_until, now)
 
-    async def _maybe_lock(
-        self, scope: str, subject: str, principal: str, now: datetime
-    ) -> datetime | None:
-        since = now - self.policy.window
-        last_lock = await SignInLock.filter(scope=scope, subject=subject).order_by("-until").first()
-        if last_lock is not None and last_lock.until > since:
-            since = last_lock.until
-        if scope == "account":
-            last_ok = (
-                await SignInAttempt.filter(username=subject, outcome="granted")
-                .order_by("-at")
-                .first()
-            )
-            if last_ok is not None and last_ok.at > since:
-                since = last_ok.at
-            attempts = SignInAttempt.filter(outcome="denied", at__gt=since, username=subject)
-        else:
-            attempts = SignInAttempt.filter(outcome="denied", at__gt=since, source=subject)
-        failures = await attempts.count()
-        limit = self.policy.max_failures if scope == "account" else self.policy.max_address_failures
-        if failures < limit:
-            return None
-        until = now + self.policy.lockout
+    async def _record_lock(
+        self, counter: Counter, principal: str, now: datetime, until: datetime
+    ) -> None:
         await self._ledger.record(
             "auth.locked_out",
             principal=principal,
-            scope=scope,
-            source=subject if scope == "address" else None,
-            failures=failures,
+            scope=counter.scope,
+            source=counter.subject if counter.scope == "address" else None,
+            failures=counter.limit,
             until=utc_timestamp(until),
         )
         await SignInLock.create(
-            scope=scope, subject=subject, at=now, until=until, failures=failures
+            scope=counter.scope,
+            subject=counter.subject,
+            at=now,
+            until=until,
+            failures=counter.limit,
         )
-        return until
 
 
 def check_new_password(username: str, current: str, new: str, repeated: str) -> str:

@@ -75,8 +75,13 @@ def identity_of_client(client: ApiClient, via: str) -> Identity:
 identity_cache: TtlCache[str, Identity] = TtlCache(5.0, size=4096)
 
 
+# One answer for every refused token, so a caller cannot tell an unknown token
+# from a revoked one, a disabled account's or a revoked client's.
+REFUSED_TOKEN = "the bearer token is unknown, revoked or no longer allowed"  # noqa: S105
+
+
 async def authenticate_bearer(token: str) -> Identity:
-    """The identity behind a bearer token, or Unauthenticated."""
+    """The identity behind a bearer token, or Unauthenticated (one message for all refusals)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         raise Unauthenticated("the bearer token is not a Sekisho token")
     digest = token_digest(token)
@@ -85,18 +90,18 @@ async def authenticate_bearer(token: str) -> Identity:
         return cached
     row = await ApiToken.get_or_none(token_hash=digest).select_related("principal", "client")
     if row is None or row.revoked or not hmac.compare_digest(row.token_hash, digest):
-        raise Unauthenticated("the bearer token is unknown or revoked")
+        raise Unauthenticated(REFUSED_TOKEN)
     now = datetime.now(UTC)
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
     if row.principal is not None:
         if row.principal.disabled:
-            raise Unauthenticated("this account is disabled")
+            raise Unauthenticated(REFUSED_TOKEN)
         identity = identity_of_person(row.principal, "token")
     elif row.client is not None and not row.client.revoked:
         identity = identity_of_client(row.client, "token")
     else:
-        raise Unauthenticated("the bearer token's client is revoked")
+        raise Unauthenticated(REFUSED_TOKEN)
     identity_cache.put(digest, identity)
     return identity
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from tortoise.functions import Count, Max, Min
 
 from gateway.auth.models import SignInAttempt, SignInLock
+from gateway.auth.name_tags import describe
 from gateway.documents.models import AccessEvent
 from gateway.ledger.audit.auditor import AuditStatus
 from gateway.ledger.service import LedgerService
@@ -113,7 +114,9 @@ async def failed_sign_ins(since: datetime, threshold: int) -> list[SignInAlert]:
         .values("username", "source", "failures", "last")
     )
     found = [
-        SignInAlert(str(r["username"]), str(r["source"]), int(r["failures"]), _dt(r["last"]))
+        SignInAlert(
+            describe(str(r["username"])), str(r["source"]), int(r["failures"]), _dt(r["last"])
+        )
         for r in rows
         if int(r["failures"]) >= threshold
     ]
@@ -123,7 +126,10 @@ async def failed_sign_ins(since: datetime, threshold: int) -> list[SignInAlert]:
 async def lock_outs(since: datetime, now: datetime) -> list[LockAlert]:
     """Lock-outs that began since ``since`` or are still in force, newest first."""
     rows = await SignInLock.filter(until__gt=since).order_by("-at").limit(200)
-    return [LockAlert(r.scope, r.subject, r.at, r.until, r.failures, r.until > now) for r in rows]
+    return [
+        LockAlert(r.scope, describe(r.subject), r.at, r.until, r.failures, r.until > now)
+        for r in rows
+    ]
 
 
 async def recent_ledger_alerts(

@@ -23,6 +23,7 @@ from tortoise.exceptions import IntegrityError
 from gateway.auth.identity import CLIENT_SCOPES
 from gateway.auth.principals import ApiClient, ApiToken
 from gateway.auth.tokens import identity_cache, issue_token
+from gateway.db.serialised import serialised
 from gateway.db.transaction import transaction
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.signing.ledgering import NodeLedger, queue_entry
@@ -176,10 +177,11 @@ class ClientService:
 
     async def revoke(self, name: str) -> bool:
         """Revoke a client and every token it has; False if it already was revoked."""
-        client = await self._get(name)
-        if client.revoked:
-            return False
-        async with transaction():
+        await self._get(name)
+        async with serialised("clients"):  # checked where it is written (no double revoke)
+            client = await self._get(name)
+            if client.revoked:
+                return False
             await ApiClient.filter(id=client.id).update(revoked=True)
             await ApiToken.filter(client_id=client.id).update(revoked=True)
             client.revoked = True
@@ -189,8 +191,9 @@ class ClientService:
 
     async def issue_token(self, name: str, label: str = "") -> str:
         """Another bearer token for a live client (for rotation); shown once."""
-        client = await self._live(name)
-        async with transaction():
+        await self._live(name)
+        async with serialised("clients"):  # no token for a client being revoked
+            client = await self._live(name)
             token = await issue_token(client=client, label=label[:64])
             await self._record(client, "token_issued", ["tokens"], token[:PREFIX_LENGTH])
         return token
@@ -198,12 +201,14 @@ class ClientService:
     async def revoke_token(self, name: str, prefix: str) -> bool:
         """Revoke one of a client's tokens by prefix; False if it already was revoked."""
         client = await self._get(name)
-        row = await ApiToken.get_or_none(client_id=client.id, prefix=prefix[:PREFIX_LENGTH])
-        if row is None:
-            raise NotFound(f"client {name!r} has no token with prefix {prefix[:PREFIX_LENGTH]!r}")
-        if row.revoked:
-            return False
-        async with transaction():
+        async with serialised("clients"):  # checked where it is written (no double revoke)
+            row = await ApiToken.get_or_none(client_id=client.id, prefix=prefix[:PREFIX_LENGTH])
+            if row is None:
+                raise NotFound(
+                    f"client {name!r} has no token with prefix {prefix[:PREFIX_LENGTH]!r}"
+                )
+            if row.revoked:
+                return False
             await ApiToken.filter(id=row.id).update(revoked=True)
             await self._record(client, "token_revoked", ["tokens"], row.prefix)
         identity_cache.clear()

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.app_keys import LEDGER, SETTINGS
 from gateway.auth.certificates import PersonCertificates
+from gateway.auth.name_tags import scrub_typed_names
 from gateway.auth.sessions import SessionPolicy, SessionStore
 from gateway.auth.signin import SignInService, ThrottlePolicy
 from gateway.http.errors import ERROR_PAGE
@@ -43,6 +44,7 @@ async def portal_ctx(app: web.Application) -> AsyncIterator[None]:
         window=timedelta(minutes=settings.failure_window_minutes),
         lockout=timedelta(minutes=settings.lockout_minutes),
     )
+    await scrub_typed_names()  # names kept verbatim by earlier versions become tags
     verifier = LedgerVerifier(ledger_service)
     app[PORTAL] = Portal(
         sessions=sessions,

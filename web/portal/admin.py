@@ -173,13 +173,11 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     service, actor = _accounts(request, viewer)
     username = request.match_info["username"]
     try:
-        person, _ = await service.set_disabled(username, disabled, actor)
+        await service.set_disabled(username, disabled, actor)  # ends sessions and tokens
     except SekishoError as exc:
         if exc.status >= 500 or exc.status == 404:
             raise
         return await _person_page(request, viewer, username, error=exc.message, status=exc.status)
-    if disabled:
-        await request.app[PORTAL].sessions.end_all(person.id)
     return see_other(f"/admin/people/{username}?saved={'disabled' if disabled else 'enabled'}")
 
 

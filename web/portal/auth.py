@@ -192,7 +192,9 @@ async def change_password(request: web.Request) -> web.Response:
             keep=viewer.session_id,
         )
     except LockedOut as exc:
-        return _password_page(request, viewer, error=exc.message, status=429)
+        response = _password_page(request, viewer, error=exc.message, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except BadRequest as exc:
         return _password_page(request, viewer, error=exc.message, status=400)
     return see_other("/me/password?changed=1")

@@ -14,6 +14,7 @@ Cookies are HttpOnly and SameSite=Strict, and under TLS also Secure with the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
@@ -109,11 +110,29 @@ def secure_headers(
         headers["Strict-Transport-Security"] = HSTS
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
 def local_target(target: str | None) -> str:
-    """A same-site path to return to after sign-in ("/" for anything else)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A path on this site to redirect to: ``target`` if it surely is one, else "/".
+
+    Browsers drop tabs and line breaks anywhere in a URL, read a backslash as a
+    slash and ``//host`` as another site, so ``/\t/evil.example`` or ``/\\evil``
+    lead elsewhere. Anything with a control character or a backslash, anything
+    not starting with exactly one slash, and anything that still parses with a
+    scheme or a host is refused; spaces and non-ASCII characters are
+    percent-encoded, so the header holds exactly what the browser will follow.
+    """
+    if not target or _CONTROL.search(target) or "\\" in target:
         return "/"
-    return target
+    if not target.startswith("/") or target.startswith("//"):
+        return "/"
+    encoded = quote(target, safe=_PRINTABLE_ASCII)
+    parts = urlsplit(encoded)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return encoded
 
 
 def sign_in_redirect(request: web.Request) -> web.HTTPSeeOther:
@@ -206,8 +225,12 @@ async def _guarded(request: web.Request, handler: Handler, signed_in: bool) -> w
 
 
 def see_other(location: str, *, status: int = 303) -> web.Response:
-    """A redirect response (303 See Other after a form, by default)."""
-    return web.Response(status=status, headers={"Location": location})
+    """A redirect to a path on this site (303 See Other after a form, by default).
+
+    Every portal redirect goes through here, so none can lead off the site or
+    carry a line break into the header, whatever went into ``location``.
+    """
+    return web.Response(status=status, headers={"Location": local_target(location)})
 
 
 def viewer_of(request: web.Request) -> Viewer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.auth.tokens import REFUSED_TOKEN
 from tests.gateway.app_fixtures import AppNode, MakePerson
 from tests.gateway.ledger_rows import ledger_entries, raw_ledger_bytes
 
@@ -124,7 +125,10 @@ async def test_a_disabled_persons_token_stops_working(
     assert response.status == 200
     response = await app_node.client.get(USERS, headers=deputy)
     assert response.status == 401
-    assert "disabled" in (await response.json())["message"]
+    assert (await response.json())["message"] == REFUSED_TOKEN  # the same for every refusal
+    # Enabling the account again does not bring the token back: disabling revoked it.
+    assert (await app_node.client.post(USERS + "/deputy/enable", headers=boss)).status == 200
+    assert (await app_node.client.get(USERS, headers=deputy)).status == 401
 
 
 async def test_a_name_no_account_can_have_is_a_404_not_a_500(

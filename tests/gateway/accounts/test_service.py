@@ -21,6 +21,7 @@ from gateway.auth.principals import ApiToken, Principal
 from gateway.auth.tokens import authenticate_bearer
 from gateway.errors import Conflict, NotFound, Unavailable
 from gateway.ledger.queued import QueuedLedger
+from gateway.ledger.store import TortoiseLedgerStore
 from gateway.policy.labels import LevelScheme
 from tests.gateway.databases import database_url, opened
 from tests.gateway.ledger_rows import ledger_entries, raw_ledger_bytes
@@ -154,10 +155,13 @@ async def test_personal_tokens_authenticate_until_revoked(service: AccountServic
 
     third, _ = await service.issue_token("dana", "", ACTOR)
     await service.set_disabled("dana", True, ACTOR)
-    with pytest.raises(Unauthenticated, match="disabled"):
+    with pytest.raises(Unauthenticated):
         await authenticate_bearer(third)
     with pytest.raises(Conflict, match="disabled"):
         await service.issue_token("dana", "", ACTOR)
+    await service.set_disabled("dana", False, ACTOR)
+    with pytest.raises(Unauthenticated):  # disabling revoked it: enabling does not revive it
+        await authenticate_bearer(third)
 
     entries = await changes_of("dana")
     assert [e["change"] for e in entries] == [
@@ -168,24 +172,26 @@ async def test_personal_tokens_authenticate_until_revoked(service: AccountServic
         "token_revoked",
         "token_issued",
         "disabled",
+        "enabled",
     ]
+    assert entries[-2]["fields"] == ["disabled", "tokens"]
     assert entries[1]["token"] == prefix and entries[3]["token"] == prefix
     raw = await raw_ledger_bytes()
     assert token.encode() not in raw and third.encode() not in raw
 
 
-class BrokenLedger:
-    """A ledger that cannot record: every change must be refused."""
+async def test_nothing_changes_when_the_ledger_cannot_record(
+    service: AccountService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await service.create(NewAccount("erin", "SECRET"), ACTOR)
 
-    node = "node-a"
-
-    async def record(self, entry_type: str, /, **fields: Any) -> object:
+    async def unwritable(self: TortoiseLedgerStore, entries: Any) -> list[int]:
         raise Unavailable("the ledger cannot record entries right now")
 
-
-async def test_nothing_changes_when_the_ledger_cannot_record(service: AccountService) -> None:
-    await service.create(NewAccount("erin", "SECRET"), ACTOR)
-    broken = AccountService(BrokenLedger(), LevelScheme())
+    # Entries are queued in the change's own transaction: a queue that cannot be
+    # written rolls the change back.
+    monkeypatch.setattr(TortoiseLedgerStore, "enqueue", unwritable)
+    broken = service
     with pytest.raises(Unavailable):
         await broken.create(NewAccount("frank", "SECRET"), ACTOR)
     with pytest.raises(Unavailable):

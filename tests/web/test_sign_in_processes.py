@@ -1,0 +1,69 @@
+"""Two gateway processes on one PostgreSQL database share one sign-in throttle (#14).
+
+The counters live in the database and every check reserves its slot there first,
+so guesses spread over several processes check no more passwords than the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.cluster import Process, start_all, stopped_at_exit
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+LIMIT = 5
+
+
+async def attempt(base: str, username: str, password: str, go: asyncio.Event | None = None) -> int:
+    """One browser: the sign-in page (cookie and CSRF token), then, on ``go``, the form."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        async with browser.get(base + "/login") as page:
+            found = _CSRF.search(await page.text())
+        assert found is not None
+        form = {"csrf": found.group(1), "username": username, "password": password, "next": "/"}
+        if go is not None:
+            await go.wait()
+        async with browser.post(base + "/login", data=form, allow_redirects=False) as answer:
+            return answer.status
+
+
+async def guesses(bases: list[str], count: int) -> list[int]:
+    go = asyncio.Event()
+    tasks = [
+        asyncio.create_task(attempt(bases[n % len(bases)], "alice", f"guess {n}", go))
+        for n in range(count)
+    ]
+    await asyncio.sleep(2)  # every browser has its form
+    go.set()
+    return list(await asyncio.gather(*tasks))
+
+
+@pytest.mark.slow
+def test_guesses_spread_over_two_processes_check_at_most_the_limit(
+    tmp_path: Path, pg_database_url: str
+) -> None:
+    extra = {
+        "SEKISHO_DATABASE_URL": pg_database_url,
+        "SEKISHO_PORTAL_MAX_FAILURES": str(LIMIT),
+        "SEKISHO_PORTAL_MAX_ADDRESS_FAILURES": "1000",
+        "SEKISHO_LEDGER_AUDIT_SECONDS": "0",
+    }
+    first = Process(tmp_path / "var", ["serve"], extra)
+    assert first.cli("init").returncode == 0
+    added = first.cli("users", "add", "alice", "--level", "SECRET")
+    assert added.returncode == 0, added.stderr
+    password = added.stdout.split("one-time password for 'alice': ")[1].split()[0]
+    second = Process(tmp_path / "var", ["serve"], extra)
+    with stopped_at_exit(first, second):
+        start_all(first, second)
+        statuses = asyncio.run(guesses([first.url, second.url], 60))
+        right = asyncio.run(attempt(second.url, "alice", password))
+    assert statuses.count(401) == LIMIT - 1, statuses  # the last allowed failure locks: 429
+    assert statuses.count(429) == 60 - (LIMIT - 1)
+    assert right == 429  # locked in both processes: the right password is not checked
