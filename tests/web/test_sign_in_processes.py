@@ -67,3 +67,29 @@ def test_guesses_spread_over_two_processes_check_at_most_the_limit(
     assert statuses.count(401) == LIMIT - 1, statuses  # the last allowed failure locks: 429
     assert statuses.count(429) == 60 - (LIMIT - 1)
     assert right == 429  # locked in both processes: the right password is not checked
+
+
+@pytest.mark.slow
+def test_guesses_spread_over_the_workers_of_one_node_check_at_most_the_limit(
+    tmp_path: Path,
+) -> None:
+    """``serve --workers 2`` on SQLite: the workers share the throttle as separate nodes do."""
+    extra = {
+        "SEKISHO_PORTAL_MAX_FAILURES": str(LIMIT),
+        "SEKISHO_PORTAL_MAX_ADDRESS_FAILURES": "1000",
+        "SEKISHO_LEDGER_AUDIT_SECONDS": "0",
+        "SEKISHO_HTTP_WORKERS": "2",
+    }
+    node = Process(tmp_path / "var", ["serve"], extra)
+    assert node.cli("init").returncode == 0
+    added = node.cli("users", "add", "alice", "--level", "SECRET")
+    assert added.returncode == 0, added.stderr
+    password = added.stdout.split("one-time password for 'alice': ")[1].split()[0]
+    with stopped_at_exit(node):
+        node.start()
+        statuses = asyncio.run(guesses([node.url], 60))  # 60 connections: both workers accept
+        right = asyncio.run(attempt(node.url, "alice", password))
+    assert "2 worker processes" in node.log.read_text()
+    assert statuses.count(401) == LIMIT - 1, statuses
+    assert statuses.count(429) == 60 - (LIMIT - 1)
+    assert right == 429
