@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.b5_small_docs import ceiling_server, init_node
 from bench.common import Result
-from bench.node import server_process
+from bench.node import server_process, tree_cpu_seconds
 from gateway.config import load_settings
 from gateway.node_token import token_config
 from hsm import SignRequest, Token, TokenConfig
@@ -139,22 +139,44 @@ def _http_results(data_dir: Path, quick: bool) -> list[Result]:
     seconds = 2.0 if quick else 10.0
     token, key = client_token(data_dir)
     headers = {"Authorization": f"Bearer {token}"}
-    with server_process(data_dir) as (base, _):
-        single = asyncio.run(http_rate(base, headers, key, seconds, 1))
-        batch = asyncio.run(http_rate(base, headers, key, seconds, 100))
+    per_workers: dict[int, tuple[float, float]] = {}
+    for workers in (1, 2):
+        with server_process(data_dir, {"SEKISHO_HTTP_WORKERS": str(workers)}) as (base, pid):
+            asyncio.run(http_rate(base, headers, key, 0.5, 1))  # warm every worker
+            cpu = tree_cpu_seconds(pid)
+            started = time.perf_counter()
+            rate = asyncio.run(http_rate(base, headers, key, seconds, 1))
+            elapsed = time.perf_counter() - started
+            cpu_ms = (tree_cpu_seconds(pid) - cpu) * 1000 / max(1.0, rate * elapsed)
+            per_workers[workers] = (rate, cpu_ms)
+            if workers == 1:
+                batch = asyncio.run(http_rate(base, headers, key, seconds, 100))
     with ceiling_server(64) as ceiling_base:
         # The same client and request body against a handler that returns a constant.
         ceiling = asyncio.run(http_rate(ceiling_base, {}, key, seconds, 1))
+    (single, cpu_one), (double, cpu_two) = per_workers[1], per_workers[2]
     return [
         Result(
             "B1",
-            f"POST /api/v1/sign single, {CONCURRENCY} concurrent clients",
+            f"POST /api/v1/sign single, {CONCURRENCY} concurrent clients, 1 worker "
+            f"({cpu_one:.2f} ms server CPU per signature)",
             single,
             "sig/s",
             {"bare aiohttp handler": ceiling},
             "bare aiohttp handler",
             ">= 0.5x framework ceiling",
             single >= 0.5 * ceiling,
+        ),
+        Result(
+            "B1",
+            f"POST /api/v1/sign single, --workers 2 ({cpu_two:.2f} ms server CPU per signature; "
+            "the load generator shares the 2 cores)",
+            double,
+            "sig/s",
+            {"1 worker": single, "bare aiohttp handler": ceiling},
+            "1 worker",
+            ">= 1.3x 1 worker",
+            double >= 1.3 * single,
         ),
         Result(
             "B1",

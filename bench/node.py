@@ -110,3 +110,20 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
 def reset_peak_rss(pid: int) -> None:
     """Reset VmHWM so a later reading is the peak of what follows."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of a process and its children (a supervisor and its workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
