@@ -56,6 +56,22 @@ class DocumentVersion(Model):
         unique_together = (("document", "version"),)
 
 
+class SegmentAnchor(Model):
+    """A version's ciphertext anchor: the leaf hashes of its header and sealed segments.
+
+    ``root`` (their RFC 6962 root) is what ``document.registered`` anchors; see
+    gateway/documents/segment_anchor.py. Versions stored before segment anchors
+    have no row and are checked against ``ciphertext_sha256`` as before.
+    """
+
+    version_row = fields.BigIntField(primary_key=True, generated=False)  # DocumentVersion.id
+    root = fields.CharField(max_length=64)
+    leaves = fields.BinaryField()
+
+    class Meta:
+        table = "document_segments"
+
+
 class AccessEvent(Model):
     """One access decision, mirrored from its ledger entry for fast filtering."""
 

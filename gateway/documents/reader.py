@@ -1,12 +1,18 @@
 """Serving a version's plaintext: whole or a byte range, decrypted while streaming.
 
 Before the first byte leaves, the data key is unwrapped and the first chunk is
-decrypted, so a changed wrapped key or a relabelled row is refused cleanly. A
-whole-document read also hashes the ciphertext and compares it with the anchor;
-the last chunk is held back until that check passes, so documents up to 1 MiB
-are fully verified before any byte is sent. For larger ones every 64 KiB
-segment is authenticated as it streams; on any failure the stream is aborted
-(the client sees a truncated response) and an alert entry is written.
+decrypted, so a changed wrapped key or a relabelled row is refused cleanly.
+
+Every version stored with a segment anchor (gateway/documents/segment_anchor.py)
+has each piece of its ciphertext (header, sealed segments) checked against the
+anchored Merkle leaves as it is read, before it is decrypted: no byte of a piece
+the anchor does not vouch for is sent, in whole downloads and ranges alike.
+Versions stored before segment anchors are checked the old way: the whole
+ciphertext's SHA-256 against the anchor, with the last chunk held back until it
+passes (so up to 1 MiB is fully verified first), and ranges by AEAD only.
+
+On any failure the stream is aborted (the client sees a truncated response)
+and an alert entry is written.
 """
 
 from __future__ import annotations
@@ -19,7 +25,13 @@ from dataclasses import dataclass
 from gateway.auth.identity import Identity
 from gateway.documents.context import DocumentContext
 from gateway.documents.envelope import associated_data
-from gateway.documents.models import Document, DocumentVersion
+from gateway.documents.models import Document, DocumentVersion, SegmentAnchor
+from gateway.documents.segment_anchor import (
+    AnchorMismatch,
+    PieceVerifier,
+    root_hex,
+    unpack_leaves,
+)
 from gateway.documents.stream_aead import (
     HEADER_SIZE,
     DecryptionError,
@@ -30,13 +42,10 @@ from gateway.documents.stream_aead import (
     segment_span,
 )
 from gateway.errors import SekishoError
+from gateway.ttlcache import TtlCache
 from hsm import HsmError
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-class AnchorMismatch(DecryptionError):
-    """The whole ciphertext does not hash to the value anchored in the ledger."""
 
 
 class Gone(SekishoError):
@@ -87,6 +96,8 @@ class DocumentReader:
 
     def __init__(self, context: DocumentContext) -> None:
         self._ctx = context
+        # a version's leaves never change: keep those of recently read versions
+        self._leaf_cache: TtlCache[int, list[bytes]] = TtlCache(3600, size=1024)
 
     async def open(
         self,
@@ -120,7 +131,7 @@ class DocumentReader:
             async for chunk in stream:
                 yield chunk
         except DecryptionError as exc:
-            detail = "ciphertext_hash" if isinstance(exc, AnchorMismatch) else "aead"
+            detail = "ciphertext_anchor" if isinstance(exc, AnchorMismatch) else "aead"
             await self._ctx.recorder.alert(
                 identity, alert="integrity", detail=detail, document_id=document_id, version=version
             )
@@ -168,7 +179,26 @@ class DocumentReader:
             "the document's wrapped key does not unwrap; security officers are alerted"
         )
 
+    async def _leaves(self, row: DocumentVersion) -> list[bytes] | None:
+        """The version's anchored leaf hashes (cached: they never change), or None if older."""
+        cached = self._leaf_cache.get(row.id)
+        if cached is not None:
+            return cached
+        anchor = await SegmentAnchor.get_or_none(version_row=row.id)
+        if anchor is None:
+            return None
+        leaves = unpack_leaves(bytes(anchor.leaves))
+        if root_hex(leaves) != anchor.root:
+            raise AnchorMismatch("the stored segment hashes do not produce the anchored root")
+        self._leaf_cache.put(row.id, leaves)
+        return leaves
+
     async def _whole(self, row: DocumentVersion, key: bytes, ad: bytes) -> AsyncIterator[bytes]:
+        leaves = await self._leaves(row)
+        if leaves is not None:
+            async for chunk in self._whole_anchored(row, key, ad, leaves):
+                yield chunk
+            return
         decryptor = StreamDecryptor(key, ad)
         digest = hashlib.sha256()
         held = b""
@@ -189,6 +219,24 @@ class DocumentReader:
         if held or tail:
             yield held + tail
 
+    async def _whole_anchored(
+        self, row: DocumentVersion, key: bytes, ad: bytes, leaves: list[bytes]
+    ) -> AsyncIterator[bytes]:
+        """Every piece checked against its leaf (on the reading thread) before decryption."""
+        verifier = PieceVerifier(leaves, row.segment_size, row.ciphertext_size, 0, len(leaves) - 1)
+        decryptor = StreamDecryptor(key, ad)
+        blob = self._ctx.blobs.read(
+            row.blob_key, on_chunk=verifier.update, expected_size=row.ciphertext_size
+        )
+        async for chunk in blob:
+            plain = decryptor.update(chunk)
+            if plain:
+                yield plain
+        verifier.finish()
+        tail = decryptor.finalize()
+        if tail:
+            yield tail
+
     async def _range(
         self,
         row: DocumentVersion,
@@ -197,21 +245,46 @@ class DocumentReader:
         start: int,
         end: int,
     ) -> AsyncIterator[bytes]:
+        leaves = await self._leaves(row)
         header = b""
-        async for chunk in self._ctx.blobs.read(row.blob_key, 0, HEADER_SIZE):
+        check_header = None
+        if leaves is not None:
+            check_header = PieceVerifier(leaves, row.segment_size, row.ciphertext_size, 0, 0)
+        async for chunk in self._ctx.blobs.read(
+            row.blob_key,
+            0,
+            HEADER_SIZE,
+            on_chunk=None if check_header is None else check_header.update,
+        ):
             header += chunk
+        if check_header is not None:
+            check_header.finish()
         span = segment_span(start, end, row.size, row.segment_size)
+        verifier = None
+        if leaves is not None:  # pieces are numbered from 1 after the header
+            verifier = PieceVerifier(
+                leaves,
+                row.segment_size,
+                row.ciphertext_size,
+                span.first_segment + 1,
+                span.last_segment + 1,
+            )
         decryptor = SegmentDecryptor(
             key, ad, header, span.first_segment, segment_count(row.size, row.segment_size)
         )
         skip, remaining = span.skip, end - start + 1
         async for chunk in self._ctx.blobs.read(
-            row.blob_key, span.ciphertext_offset, span.ciphertext_length
+            row.blob_key,
+            span.ciphertext_offset,
+            span.ciphertext_length,
+            on_chunk=None if verifier is None else verifier.update,
         ):
             plain = decryptor.update(chunk)
             out, skip, remaining = _trim(plain, skip, remaining)
             if out:
                 yield out
+        if verifier is not None:
+            verifier.finish()
         out, _, remaining = _trim(decryptor.finalize(), skip, remaining)
         if out:
             yield out

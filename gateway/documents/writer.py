@@ -22,7 +22,8 @@ from gateway.db.transaction import transaction
 from gateway.documents.blobstore import BlobWriter
 from gateway.documents.context import DocumentContext
 from gateway.documents.envelope import associated_data, label_digest
-from gateway.documents.models import Document, DocumentVersion
+from gateway.documents.models import Document, DocumentVersion, SegmentAnchor
+from gateway.documents.segment_anchor import PieceHasher, pack_leaves, root_hex
 from gateway.documents.stream_aead import StreamEncryptor
 from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
 from gateway.policy.labels import Label, format_label
@@ -49,6 +50,7 @@ class _Sealed:
     ciphertext_size: int = 0
     plaintext_sha256: str = ""
     ciphertext_sha256: str = ""
+    leaves: list[bytes] = field(default_factory=list)
     wrapped_key: bytes = b""
     kek_label: str = ""
     kek_version: int = 1
@@ -135,17 +137,18 @@ class DocumentWriter:
         writer = await self._ctx.blobs.create()
         sealed = _Sealed()
         plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
+        pieces = PieceHasher(self._ctx.segment_size)
         try:
-            await _emit(writer, cipher_hash, sealed, encryptor.header())
+            await _emit(writer, (cipher_hash, pieces), sealed, encryptor.header())
             async for chunk in chunks:
                 sealed.size += len(chunk)
                 if sealed.size > self._ctx.max_bytes:
                     raise TooLarge(f"a document is at most {self._ctx.max_bytes} bytes")
                 plain_hash.update(chunk)
-                await _emit(writer, cipher_hash, sealed, encryptor.update(chunk))
+                await _emit(writer, (cipher_hash, pieces), sealed, encryptor.update(chunk))
             if sealed.size == 0:
                 raise BadRequest("the file is empty", code="empty_file")
-            await _emit(writer, cipher_hash, sealed, encryptor.finalize())
+            await _emit(writer, (cipher_hash, pieces), sealed, encryptor.finalize())
             sealed.kek_label, sealed.kek_version = await self._ctx.current_kek()
             sealed.wrapped_key = await self._ctx.token.wrap_data_key(sealed.kek_label, data_key)
             sealed.blob_key = await writer.commit()
@@ -154,6 +157,7 @@ class DocumentWriter:
             raise
         sealed.plaintext_sha256 = plain_hash.hexdigest()
         sealed.ciphertext_sha256 = cipher_hash.hexdigest()
+        sealed.leaves = pieces.finish()
         return sealed
 
     async def _anchor_and_store(
@@ -173,7 +177,7 @@ class DocumentWriter:
                 version=version,
                 label=label_digest(meta.label),
                 plaintext_sha256=sealed.plaintext_sha256,
-                ciphertext_sha256=sealed.ciphertext_sha256,
+                ciphertext_root=root_hex(sealed.leaves),
                 size=sealed.size,
                 kek=sealed.kek_label,
                 kek_version=sealed.kek_version,
@@ -217,7 +221,7 @@ class DocumentWriter:
                     ).update(current_version=version, label=label_text, level_rank=rank)
                     if updated != 1:
                         raise Conflict("the document changed meanwhile; upload again")
-                return await DocumentVersion.create(
+                row = await DocumentVersion.create(
                     document_id=document_id,
                     version=version,
                     label=label_text,
@@ -235,12 +239,21 @@ class DocumentWriter:
                     ledger_queue_id=queue_id,
                     created_by=identity.name,
                 )
+                await SegmentAnchor.create(
+                    version_row=row.id,
+                    root=root_hex(sealed.leaves),
+                    leaves=pack_leaves(sealed.leaves),
+                )
+                return row
         except IntegrityError:
             raise Conflict("the document changed meanwhile; upload again") from None
 
 
-async def _emit(writer: BlobWriter, digest: hashlib._Hash, sealed: _Sealed, data: bytes) -> None:
+async def _emit(
+    writer: BlobWriter, hashes: tuple[hashlib._Hash, PieceHasher], sealed: _Sealed, data: bytes
+) -> None:
     if data:
-        digest.update(data)
+        for digest in hashes:
+            digest.update(data)
         sealed.ciphertext_size += len(data)
         await writer.write(data)

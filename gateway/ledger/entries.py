@@ -25,6 +25,7 @@ ENTRY_FIELDS: dict[str, set[str]] = {
         "label",
         "plaintext_sha256",
         "ciphertext_sha256",
+        "ciphertext_root",
         "size",
         "kek",
         "kek_version",
