@@ -18,7 +18,6 @@ from gateway.policy.labels import (
 )
 
 PARSED_LABELS_KEPT = 4096  # distinct label texts remembered (labels are few; parsing is not free)
-NO_NATIONALITY = "XXX"  # ICAO's "unspecified": in no REL TO list
 READ_ROLES = frozenset({"reader", "officer", "admin"})
 UPLOAD_ROLES = frozenset({"uploader", "admin"})
 OFFICER_ROLES = frozenset({"officer", "admin"})
@@ -58,7 +57,7 @@ class PolicyDecisionPoint:
         return Clearance(
             self.scheme.canonical_level(identity.level),
             identity.compartments,
-            identity.nationality or NO_NATIONALITY,
+            identity.nationality,  # "" for none: in no REL TO list (labels.dominates)
         )
 
     def parse(self, text: str) -> Label:
