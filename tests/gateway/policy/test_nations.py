@@ -8,7 +8,11 @@ code is an ISO 3166-1 alpha-3 code or, in labels, a configured coalition.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.auth.identity import Identity
 from gateway.config import Coalition, Settings, load_settings
@@ -133,3 +137,26 @@ def test_coalitions_are_a_setting() -> None:
 def test_bad_coalitions_are_refused_at_start(value: str) -> None:
     with pytest.raises(ConfigError, match=r"clearance\.coalitions"):
         load_settings(None, {"SEKISHO_CLEARANCE_COALITIONS": value})
+
+
+CODES = st.text(max_size=12) | st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=4
+)
+
+
+def _message_or_code(check: Callable[[], object]) -> object:
+    """The result, or the message of the LabelError (nothing else may be raised)."""
+    try:
+        return check()
+    except LabelError as exc:
+        return exc.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(CODES)
+def test_any_text_is_a_code_or_a_label_error(text: str) -> None:
+    nations = NationCodes()
+    found = _message_or_code(lambda: nations.nationality(text))
+    assert found in iso_alpha3() | {""} or "not" in str(found)
+    expanded = _message_or_code(lambda: nations.releasable_to([text]))
+    assert isinstance(expanded, str) or expanded <= iso_alpha3()  # type: ignore[operator]
