@@ -104,7 +104,7 @@ def check_owner(value: Any) -> str | None:
     """A chain owner: a client name, or None (absent) for the caller's own chains."""
     if value is None:
         return None
-    if not isinstance(value, str) or not CLIENT_NAME.match(value):
+    if not isinstance(value, str) or not CLIENT_NAME.fullmatch(value):
         raise InputError("'owner' must be an API client name", code="bad_owner")
     return value
 

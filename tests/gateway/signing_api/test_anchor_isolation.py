@@ -93,3 +93,16 @@ async def test_chain_writers_read_and_extend_until_removed(node: Node) -> None:
     assert gone.status == 404
     refused = await node.client.post("/api/v1/anchors", json=body, headers=unit)
     assert refused.status == 404
+
+
+async def test_a_malformed_owner_is_a_clean_400(node: Node) -> None:
+    depot = await node.add_client(scopes=["anchor"], name="depot-3")
+    for owner in ("depot-3\n", "Depot", "", 7):
+        body = {**anchor_body(SUBJECT, "part.received", b"x"), "owner": owner}
+        response = await node.client.post("/api/v1/anchors", json=body, headers=depot)
+        assert response.status == 400, owner
+        assert (await response.json())["error"] == "bad_owner"
+    query = await node.client.get(
+        "/api/v1/anchors", params={"subject": SUBJECT, "owner": "depot-3\n"}, headers=depot
+    )
+    assert query.status == 400
