@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
+from gateway.policy.nations import DEFAULT_COALITIONS as DEFAULT_COALITION_MEMBERS
+from gateway.policy.nations import NationCodes, NationError
 
 DEFAULT_LEVELS = ("UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET")
 DEFAULT_TSA_POLICY = "2.25.133956762331911955508548569086636320372"
@@ -166,10 +168,28 @@ class BlobSettings:
 
 
 @dataclass(frozen=True)
+class Coalition:
+    """A coalition code that REL TO may name, and its member nations (ISO alpha-3).
+
+    In TOML an array of tables ``[[clearance.coalitions]]`` with ``name`` and
+    ``members`` (codes separated by commas or spaces); in the environment
+    ``SEKISHO_CLEARANCE_COALITIONS`` holds the same list as JSON. Setting it
+    replaces the default list (NATO and FVEY).
+    """
+
+    name: str = ""
+    members: str = ""
+
+
+DEFAULT_COALITIONS = tuple(Coalition(n, m) for n, m in DEFAULT_COALITION_MEMBERS.items())
+
+
+@dataclass(frozen=True)
 class ClearanceSettings:
-    """The ordered list of classification levels, lowest first."""
+    """The ordered list of classification levels, lowest first, and REL TO coalitions."""
 
     levels: tuple[str, ...] = DEFAULT_LEVELS
+    coalitions: tuple[Coalition, ...] = DEFAULT_COALITIONS
 
 
 @dataclass(frozen=True)
@@ -422,6 +442,12 @@ def _validate(settings: Settings) -> None:
             "setting clearance.levels (SEKISHO_CLEARANCE_LEVELS): must be a non-empty list "
             "of distinct level names, lowest first"
         )
+    try:
+        NationCodes({c.name: c.members for c in settings.clearance.coalitions})
+    except NationError as exc:
+        raise ConfigError(
+            f"setting clearance.coalitions (SEKISHO_CLEARANCE_COALITIONS): {exc.message}"
+        ) from None
     if not settings.node.name or any(c in settings.node.name for c in " /\n"):
         raise ConfigError(
             "setting node.name (SEKISHO_NODE_NAME): must be a word without spaces or /"

@@ -17,7 +17,7 @@ from gateway.accounts.service import (
 from gateway.app_keys import LEDGER, SETTINGS
 from gateway.errors import BadRequest
 from gateway.http.auth import identity
-from gateway.policy.labels import LevelScheme
+from gateway.policy.scheme import node_scheme
 
 BASE = "/api/v1/admin/users"
 _CREATE_FIELDS = {"username", "level", "compartments", "nationality", "roles", "display_name"}
@@ -28,7 +28,7 @@ routes = web.RouteTableDef()
 def _service(request: web.Request) -> tuple[AccountService, Actor]:
     caller = identity(request)
     caller.require_role("admin")
-    scheme = LevelScheme(levels=request.app[SETTINGS].clearance.levels)
+    scheme = node_scheme(request.app[SETTINGS])
     source = (request.remote or "unknown")[:64]
     return AccountService(request.app[LEDGER], scheme), Actor(caller.actor, source)
 

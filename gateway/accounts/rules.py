@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from gateway.auth.identity import PERSON_ROLES
 from gateway.errors import BadRequest
-from gateway.policy.labels import Clearance, LabelError, LevelScheme
+from gateway.policy.labels import LabelError, LevelScheme
 
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_DISPLAY_NAME = 128
@@ -76,15 +76,13 @@ def check_compartments(scheme: LevelScheme, names: Iterable[str]) -> list[str]:
     return sorted(folded)
 
 
-def check_nationality(nationality: str) -> str:
-    """An ISO 3166-1 alpha-3 code in upper case, or "" for none."""
+def check_nationality(scheme: LevelScheme, nationality: str) -> str:
+    """An ISO 3166-1 alpha-3 code in upper case, or "" for none (never a coalition)."""
     code = _fold("nationality", nationality)
-    if code:
-        try:
-            Clearance("UNCLASSIFIED", frozenset(), code)
-        except LabelError as exc:
-            raise AccountError(exc.message.replace("nation", "nationality", 1)) from None
-    return code
+    try:
+        return scheme.nations.nationality(code)
+    except LabelError as exc:
+        raise AccountError(f"nationality: {exc.message}") from None
 
 
 def check_roles(roles: Iterable[str]) -> list[str]:

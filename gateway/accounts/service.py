@@ -105,7 +105,7 @@ class AccountService:
             "display_name": rules.check_display_name(new.display_name),
             "level": rules.check_level(self._scheme, new.level),
             "compartments": rules.check_compartments(self._scheme, new.compartments),
-            "nationality": rules.check_nationality(new.nationality),
+            "nationality": rules.check_nationality(self._scheme, new.nationality),
             "roles": rules.check_roles(new.roles),
         }
         taken = Conflict(f"user {values['username']!r} already exists")
@@ -224,7 +224,7 @@ class AccountService:
         if changes.compartments is not None:
             wanted["compartments"] = rules.check_compartments(self._scheme, changes.compartments)
         if changes.nationality is not None:
-            wanted["nationality"] = rules.check_nationality(changes.nationality)
+            wanted["nationality"] = rules.check_nationality(self._scheme, changes.nationality)
         if changes.roles is not None:
             wanted["roles"] = rules.check_roles(changes.roles)
         return wanted

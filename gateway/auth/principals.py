@@ -45,6 +45,8 @@ class ApiClient(Model):
     keys: fields.Field[list[str]] = fields.JSONField(default=list)
     cert_fingerprint = fields.CharField(max_length=64, null=True, unique=True)
     rate_per_minute = fields.IntField(default=600)
+    # other clients that may read and extend this client's custody chains (anchors)
+    chain_writers: fields.Field[list[str]] = fields.JSONField(default=list)
     revoked = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -67,6 +67,12 @@ def _spec_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
         "--keys", nargs="+", metavar="KEY", help="key names the client may use (sign/verify/cms)"
     )
     parser.add_argument("--rate", type=int, help="requests per minute (0: unlimited; default 600)")
+    parser.add_argument(
+        "--chain-writers",
+        metavar="NAMES",
+        help="comma-separated clients that may read and extend this client's custody chains "
+        "(anchors); '' for none",
+    )
     cert = parser.add_mutually_exclusive_group()
     cert.add_argument("--cert", metavar="FILE", help="TLS client certificate (PEM or DER)")
     cert.add_argument("--cert-sha256", metavar="HEX", help="or its SHA-256 fingerprint")
@@ -88,6 +94,9 @@ def _spec(args: argparse.Namespace) -> ClientSpec:
         keys=split_names(args.keys) if args.keys is not None else None,
         rate_per_minute=args.rate,
         cert_fingerprint=fingerprint,
+        chain_writers=(
+            split_names([args.chain_writers]) if args.chain_writers is not None else None
+        ),
     )
 
 
@@ -102,7 +111,10 @@ def _run(settings: Settings, action: Action) -> int:
 def _describe(client: ApiClient) -> str:
     rate = client.rate_per_minute
     limit = "unlimited" if rate == 0 else f"{rate} requests/minute"
-    return f"scopes: {','.join(client.scopes)}; keys: {','.join(client.keys) or '-'}; {limit}"
+    described = f"scopes: {','.join(client.scopes)}; keys: {','.join(client.keys) or '-'}; {limit}"
+    if client.chain_writers:
+        described += f"; chain writers: {','.join(client.chain_writers)}"
+    return described
 
 
 def run_add(args: argparse.Namespace, settings: Settings) -> int:

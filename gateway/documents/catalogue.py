@@ -16,9 +16,10 @@ from gateway.documents.envelope import label_digest
 from gateway.documents.models import Document, DocumentVersion
 from gateway.documents.reader import DocumentReader
 from gateway.documents.writer import DocumentWriter, NewVersion
-from gateway.errors import BadRequest, Forbidden, Unavailable
+from gateway.errors import BadRequest, Unavailable
 from gateway.ledger.service import Ticket
 from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
+from gateway.policy.pdp import DESTROYING, DOWNGRADING
 
 MAX_PAGE = 200
 MAX_REASON = 1000
@@ -41,14 +42,19 @@ def version_view(row: DocumentVersion) -> dict[str, Any]:
     }
 
 
-def document_view(document: Document, row: DocumentVersion) -> dict[str, Any]:
-    """The JSON view of a document at one version."""
+def document_view(document: Document, row: DocumentVersion, latest: int) -> dict[str, Any]:
+    """The JSON view of a document at one version, as one reader may see it.
+
+    ``label`` is that version's own label, never the document's current one, and
+    ``current_version`` is ``latest``: the newest version this reader is cleared
+    for, so nothing tells of versions above their clearance (not even that they exist).
+    """
     return {
         "id": document.id,
         "title": document.title,
         "tags": list(document.tags),
-        "label": document.label,
-        "current_version": document.current_version,
+        "label": row.label,
+        "current_version": latest,
         "created_by": document.created_by,
         "created_at": document.created_at.isoformat(),
         "destroyed": document.destroyed,
@@ -117,7 +123,7 @@ class DocumentCatalogue:
                 document_id=document.id,
                 version=1,
             )
-        return document_view(document, row)
+        return document_view(document, row, row.version)  # the uploader's own, newest version
 
     async def resolve_index(self, row: DocumentVersion, wait_seconds: float = 0) -> int | None:
         """The ledger index of a version's registration, waiting up to ``wait_seconds``."""
@@ -176,7 +182,11 @@ class DocumentCatalogue:
                 if len(picked) >= limit:
                     break
         current = await _current_versions(picked)
-        results = [document_view(doc, current[doc.id]) for doc in picked if doc.id in current]
+        results = [  # the current version is the readable one here: its label was checked
+            document_view(doc, current[doc.id], doc.current_version)
+            for doc in picked
+            if doc.id in current
+        ]
         await self._ctx.recorder.record(
             identity,
             action=action,
@@ -194,8 +204,9 @@ class DocumentCatalogue:
             identity, document_id, action="metadata", source=source, version=version
         )
         await self.resolve_index(row)
-        view = document_view(document, row)
-        view["versions"] = await self._readable_versions(identity, document)
+        readable = await self._readable_versions(identity, document)
+        view = document_view(document, row, max(v["version"] for v in readable))
+        view["versions"] = readable
         return view
 
     async def versions(
@@ -238,8 +249,7 @@ class DocumentCatalogue:
         document, row = await self._ctx.find_readable(
             identity, document_id, action="downgrade", source=source
         )
-        if not identity.roles & {"officer", "admin"}:
-            raise Forbidden("downgrading needs the officer role")
+        DOWNGRADING.require(identity)
         scheme = self._ctx.pdp.scheme
         old = self._ctx.pdp.parse(row.label)
         new = self._ctx.pdp.parse(new_label_text)
@@ -249,7 +259,9 @@ class DocumentCatalogue:
             )
         content = await self.reader.open(identity, document, row, None)
         meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
-        new_row = await self.writer.add_version(identity, document, meta, content.body)
+        new_row = await self.writer.add_version(
+            identity, document, meta, content.body, rule=DOWNGRADING
+        )
         await self._ctx.ledger.record(
             "document.relabelled",
             document=document.id,
@@ -266,8 +278,7 @@ class DocumentCatalogue:
         document, _ = await self._ctx.find_readable(
             identity, document_id, action="destroy", source=source
         )
-        if not identity.roles & {"officer", "admin"}:
-            raise Forbidden("destroying a document needs the officer role")
+        DESTROYING.require(identity)
         rows = await DocumentVersion.filter(document_id=document.id, destroyed_at__isnull=True)
         now = datetime.now(UTC)
         for row in rows:

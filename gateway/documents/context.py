@@ -18,6 +18,8 @@ from hsm import Token
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 NOT_FOUND_MESSAGE = "no such document"
+# Actions that only read a version; without a version they take the newest readable one.
+READ_ACTIONS = frozenset({"metadata", "versions", "content", "receipt", "check"})
 
 
 @dataclass
@@ -52,6 +54,9 @@ class DocumentContext:
         """The document and version if ``identity`` may read it; every attempt is recorded.
 
         Unknown ids and documents the person does not dominate give the same 404.
+        Reading without a version means the newest version the person may read:
+        a newer version above their clearance is neither shown nor betrayed.
+        Actions that change the document always act on its current version.
         """
         if not _UUID.match(document_id):
             await self.recorder.record(
@@ -59,6 +64,8 @@ class DocumentContext:
             )
             raise NotFound(NOT_FOUND_MESSAGE)
         document, row = await document_and_version(document_id, version)
+        if version is None and action in READ_ACTIONS and document is not None and row is not None:
+            row = await self._newest_readable(identity, row)
         label = row.label if row is not None else (document.label if document else "")
         decision = self.pdp.may_read(identity, label) if document is not None else None
         granted = decision is not None and decision.granted and row is not None
@@ -77,3 +84,17 @@ class DocumentContext:
         if not granted or document is None or row is None:
             raise NotFound(NOT_FOUND_MESSAGE)
         return document, row
+
+    async def _newest_readable(
+        self, identity: Identity, current: DocumentVersion
+    ) -> DocumentVersion:
+        """``current`` if ``identity`` may read it, else the newest older version they may."""
+        if self.pdp.may_read(identity, current.label).granted:
+            return current
+        older = DocumentVersion.filter(
+            document_id=current.document_id, version__lt=current.version
+        ).order_by("-version")
+        for row in await older:
+            if self.pdp.may_read(identity, row.label).granted:
+                return row
+        return current  # none: the current one, denied as before

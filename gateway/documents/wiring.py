@@ -8,8 +8,8 @@ from gateway.documents.blobstore import BlobStore
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.context import DocumentContext
 from gateway.ledger.service import LedgerService
-from gateway.policy.labels import LevelScheme
 from gateway.policy.pdp import PolicyDecisionPoint
+from gateway.policy.scheme import node_scheme
 from gateway.ttlcache import TtlCache
 from hsm import Token
 
@@ -22,7 +22,7 @@ def build_documents(
         token=token,
         ledger=ledger,
         blobs=blobs,
-        pdp=PolicyDecisionPoint(LevelScheme(levels=settings.clearance.levels)),
+        pdp=PolicyDecisionPoint(node_scheme(settings)),
         recorder=AccessRecorder(ledger),
         kek_label=settings.keys.kek,
         max_bytes=settings.http.max_body_mib * 1024 * 1024,

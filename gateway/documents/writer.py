@@ -27,6 +27,7 @@ from gateway.documents.segment_anchor import PieceHasher, pack_leaves, root_hex
 from gateway.documents.stream_aead import StreamEncryptor
 from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
 from gateway.policy.labels import Label, format_label
+from gateway.policy.pdp import UPLOADING, RoleRule
 
 MAX_TITLE = 256
 MAX_TAGS = 32
@@ -110,17 +111,25 @@ class DocumentWriter:
         document: Document,
         meta: NewVersion,
         chunks: AsyncIterator[bytes],
+        *,
+        rule: RoleRule = UPLOADING,
     ) -> DocumentVersion:
-        """Register the next version of an existing document."""
-        self._check_may_apply(identity, meta.label)
+        """Register the next version of an existing document.
+
+        ``rule`` is the role the calling action needs: uploading by default, the
+        officer's for a downgrade (which writes a version but is no upload).
+        """
+        self._check_may_apply(identity, meta.label, rule)
         version = document.current_version + 1
         sealed = await self._seal(document.id, version, meta.label, chunks)
         return await self._anchor_and_store(identity, document.id, version, meta, sealed)
 
-    def _check_may_apply(self, identity: Identity, label: Label) -> None:
-        decision = self._ctx.pdp.may_apply(identity, label)
+    def _check_may_apply(
+        self, identity: Identity, label: Label, rule: RoleRule = UPLOADING
+    ) -> None:
+        decision = self._ctx.pdp.may_apply(identity, label, rule)
         if decision.reason == "role":
-            raise Forbidden("uploading needs the uploader role")
+            raise Forbidden(rule.refusal)
         if not decision.granted:
             raise Forbidden(
                 f"you cannot label a document above your own clearance ({decision.reason})",

@@ -63,6 +63,7 @@ ENTRY_FIELDS: dict[str, set[str]] = {
     },
     "record.anchored": {
         "client",
+        "owner",
         "subject_sha256",
         "kind",
         "digest",
@@ -107,6 +108,7 @@ ENTRY_FIELDS: dict[str, set[str]] = {
         "cert_sha256",
         "token",
         "source",
+        "chain_writers",
     },
     "key.removed": {"key", "version", "algorithm", "actor"},
     "alert.raised": {"alert", "document", "version", "detail_code", "index", "actor", "source"},

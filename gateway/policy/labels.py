@@ -7,7 +7,8 @@ Label grammar (ASCII only; parsing is case-insensitive, output is upper case)::
     rel-to       = "REL TO" 1*SP nation *( "," nation )
     level        = one of the scheme's level names, e.g. "TOP SECRET"
     compartment  = 1..32 of A-Z 0-9 "_" "-", starting with a letter or digit
-    nation       = 3 letters A-Z (the shape of an ISO 3166-1 alpha-3 code)
+    nation       = an ISO 3166-1 alpha-3 code, or a coalition code of the scheme
+                   (NATO, FVEY, ...) that stands for its member nations
 
 Whitespace around every part, compartment and nation is ignored, and runs of
 spaces inside a level name count as one. The canonical form sorts compartments
@@ -15,11 +16,13 @@ and nations, joins compartments with "/" and nations with ", ", e.g.
 ``SECRET//ALPHA/BRAVO//REL TO GBR, USA``. Duplicates, empty parts, unknown
 levels (and, if the scheme lists them, unknown compartments) are rejected with
 ``LabelError``. ``releasable_to=None`` means no REL TO restriction; an empty
-REL TO list is not a label.
+REL TO list is not a label. Coalitions are expanded when a label is parsed, so
+a label names nations only (:mod:`gateway.policy.nations`).
 
 Access rule: a clearance dominates a label when its level ranks at least as
 high, it holds every compartment of the label, and, if the label has REL TO,
-the holder's nationality is on the list.
+the holder's nationality is on the list (a holder without a nationality is on
+no list).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from gateway.errors import BadRequest
+from gateway.policy.errors import LabelError as LabelError
+from gateway.policy.nations import NationCodes
 
 DEFAULT_LEVELS = ("UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET")
 MAX_LABEL_LENGTH = 1024
@@ -46,12 +50,6 @@ _COMPARTMENT_RE = re.compile(r"[A-Z0-9][A-Z0-9_-]*")
 _NATION_RE = re.compile(r"[A-Z]{3}")
 _REL_TO_RE = re.compile(r"REL\s+TO(?:\s+|$)")
 _ECHO_LENGTH = 40
-
-
-class LabelError(BadRequest):
-    """A label, clearance or level scheme is malformed or unknown."""
-
-    code = "invalid_label"
 
 
 def _echo(value: object) -> str:
@@ -103,11 +101,13 @@ def _check_names(kind: str, names: object, check: Callable[[str], None]) -> None
 class LevelScheme:
     """An ordered list of classification levels, lowest first.
 
-    ``compartments``, when given, is the closed vocabulary of compartment names.
+    ``compartments``, when given, is the closed vocabulary of compartment names;
+    ``nations`` the ISO 3166-1 alpha-3 codes and coalitions REL TO may name.
     """
 
     levels: tuple[str, ...] = DEFAULT_LEVELS
     compartments: frozenset[str] | None = None
+    nations: NationCodes = field(default_factory=NationCodes, compare=False, repr=False)
     _ranks: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +143,8 @@ class LevelScheme:
         self.canonical_level(label.level)
         for name in label.compartments:
             self.check_compartment(name)
+        if label.releasable_to is not None:
+            self.nations.check_nations(label.releasable_to)
 
     def bottom(self) -> Label:
         """The lowest label: lowest level, no compartments, no REL TO."""
@@ -199,7 +201,7 @@ class Label:
         label = cls(
             scheme.canonical_level(level),
             _name_set("compartments", data.get("compartments", [])),
-            None if rel is None else _name_set("releasable_to", rel),
+            None if rel is None else scheme.nations.releasable_to(_name_set("releasable_to", rel)),
         )
         scheme.check_label(label)
         return label
@@ -230,7 +232,8 @@ class Clearance:
         _check_names("compartments", self.compartments, _check_compartment)
         if not isinstance(self.nationality, str):
             raise LabelError("nationality must be a string")
-        _check_nation(self.nationality)
+        if self.nationality:  # "" is no nationality: in no REL TO list
+            _check_nation(self.nationality)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form with sorted lists."""
@@ -251,7 +254,7 @@ class Clearance:
         clearance = cls(
             scheme.canonical_level(level),
             _name_set("compartments", data.get("compartments", [])),
-            _fold(nationality).strip(),
+            scheme.nations.nationality(_fold(nationality)),
         )
         for name in clearance.compartments:
             scheme.check_compartment(name)
@@ -284,7 +287,7 @@ def parse_label(text: str, scheme: LevelScheme) -> Label:
     if rest and not _REL_TO_RE.match(rest[0]):
         compartments = _split_names("compartment", rest.pop(0), "/")
     if rest:
-        releasable_to = _parse_rel_to(rest.pop(0))
+        releasable_to = scheme.nations.releasable_to(_parse_rel_to(rest.pop(0)))
     if rest:
         raise LabelError("REL TO must be the last part of a label")
     label = Label(level, compartments, releasable_to)
@@ -328,7 +331,9 @@ def dominates(clearance: Clearance, label: Label, scheme: LevelScheme) -> Decisi
         return Decision(False, REASON_LEVEL)
     if not label.compartments <= clearance.compartments:
         return Decision(False, REASON_COMPARTMENTS)
-    if label.releasable_to is not None and clearance.nationality not in label.releasable_to:
+    if label.releasable_to is not None and (
+        not clearance.nationality or clearance.nationality not in label.releasable_to
+    ):  # a person without a nationality is in no REL TO list
         return Decision(False, REASON_RELEASABILITY)
     return Decision(True, REASON_GRANTED)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from gateway.auth.identity import Identity
+from gateway.errors import Forbidden
 from gateway.policy.labels import (
     Clearance,
     Decision,
@@ -15,9 +18,31 @@ from gateway.policy.labels import (
 )
 
 PARSED_LABELS_KEPT = 4096  # distinct label texts remembered (labels are few; parsing is not free)
-NO_NATIONALITY = "XXX"  # ICAO's "unspecified": in no REL TO list
 READ_ROLES = frozenset({"reader", "officer", "admin"})
 UPLOAD_ROLES = frozenset({"uploader", "admin"})
+OFFICER_ROLES = frozenset({"officer", "admin"})
+
+
+@dataclass(frozen=True)
+class RoleRule:
+    """The roles one action needs, and the refusal that names that action's role."""
+
+    roles: frozenset[str]
+    refusal: str
+
+    def allows(self, identity: Identity) -> bool:
+        """Whether ``identity`` is a person holding one of the roles."""
+        return identity.is_person and bool(identity.roles & self.roles)
+
+    def require(self, identity: Identity) -> None:
+        """Forbidden (with this action's own message) unless :meth:`allows`."""
+        if not self.allows(identity):
+            raise Forbidden(self.refusal)
+
+
+UPLOADING = RoleRule(UPLOAD_ROLES, "uploading needs the uploader role")
+DOWNGRADING = RoleRule(OFFICER_ROLES, "downgrading needs the officer role")
+DESTROYING = RoleRule(OFFICER_ROLES, "destroying a document needs the officer role")
 
 
 class PolicyDecisionPoint:
@@ -32,7 +57,7 @@ class PolicyDecisionPoint:
         return Clearance(
             self.scheme.canonical_level(identity.level),
             identity.compartments,
-            identity.nationality or NO_NATIONALITY,
+            identity.nationality,  # "" for none: in no REL TO list (labels.dominates)
         )
 
     def parse(self, text: str) -> Label:
@@ -60,8 +85,12 @@ class PolicyDecisionPoint:
         except LabelError:
             return Decision(False, "label_unreadable")
 
-    def may_apply(self, identity: Identity, label: Label) -> Decision:
-        """Whether ``identity`` may label a document so (never above their clearance)."""
-        if not identity.is_person or not identity.roles & UPLOAD_ROLES:
+    def may_apply(self, identity: Identity, label: Label, rule: RoleRule = UPLOADING) -> Decision:
+        """Whether ``identity`` may label a document so in an action governed by ``rule``.
+
+        Never above their own clearance; the role is the one the action needs
+        (uploading a version, or an officer's downgrade), not always the uploader's.
+        """
+        if not rule.allows(identity):
             return Decision(False, "role")
         return label_within_clearance(label, self.clearance_of(identity), self.scheme)

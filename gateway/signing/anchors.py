@@ -1,13 +1,20 @@
 """Record anchoring: custody chains of ``record.anchored`` ledger entries.
 
-Each anchored record is a link in its subject's chain. Its ledger entry names
+A chain belongs to a client, its owner: the chain of a subject is the owner's
+own, and two clients anchoring the same subject keep two chains. The owner and
+the clients it lists as chain writers (``clients set OWNER --chain-writers``)
+may read and extend its chains; to anyone else a chain or record answers the
+same 404 as one that does not exist. Record ids are public (ledger entries name
+them), so knowing an id or a subject grants nothing.
+
+Each anchored record is a link in its owner's chain of its subject. Its ledger entry names
 the subject only by SHA-256, the record's digest, the SHA-256 of its metadata
 in canonical JSON, its sequence number in the chain and the leaf hash of the
 previous link's entry, so the chain can be checked from the ledger alone
 while the subject and metadata stay off the (witnessed) log.
 
 The link row and the queued ledger entry are written in one transaction, and
-(subject, sequence) is unique, so two writers can never fork a chain: the
+(owner, subject, sequence) is unique, so two writers can never fork a chain: the
 loser retries on the new head.
 """
 
@@ -24,10 +31,12 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from gateway.auth.identity import Identity
+from gateway.auth.principals import ApiClient
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict, NotFound, Unavailable
 from gateway.ledger.entries import canonical_json, make_entry
 from gateway.ledger.service import LedgerService, Ticket
+from gateway.signing.clients import CLIENT_NAME
 from gateway.signing.models import AnchorRecord
 from gateway.signing.requests import (
     InputError,
@@ -55,6 +64,7 @@ class NewAnchor:
     hash_name: str
     digest: bytes
     metadata: Mapping[str, Any]
+    owner: str | None = None  # whose chain: the caller's own when None
 
     @property
     def subject_sha256(self) -> str:
@@ -90,10 +100,20 @@ def check_subject(value: Any) -> str:
     return value
 
 
+def check_owner(value: Any) -> str | None:
+    """A chain owner: a client name, or None (absent) for the caller's own chains."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CLIENT_NAME.fullmatch(value):
+        raise InputError("'owner' must be an API client name", code="bad_owner")
+    return value
+
+
 def anchor_request(body: Any) -> NewAnchor:
-    """``{subject, kind, digest, hash?, metadata?}`` checked."""
+    """``{subject, kind, digest, hash?, metadata?, owner?}`` checked."""
     body = require_object(body)
-    check_fields(body, {"subject", "kind", "digest", "hash", "metadata", "wait"}, "the request")
+    fields = {"subject", "kind", "digest", "hash", "metadata", "wait", "owner"}
+    check_fields(body, fields, "the request")
     kind = body.get("kind")
     if not isinstance(kind, str) or not KIND.match(kind):
         raise InputError(
@@ -111,33 +131,61 @@ def anchor_request(body: Any) -> NewAnchor:
         raise InputError(
             f"'metadata' is at most {MAX_METADATA_BYTES} bytes as JSON", code="bad_metadata"
         )
-    return NewAnchor(check_subject(body.get("subject")), kind, name, digest, metadata)
+    subject = check_subject(body.get("subject"))
+    return NewAnchor(subject, kind, name, digest, metadata, check_owner(body.get("owner")))
+
+
+async def may_use_chains(caller: Identity, owner: str) -> bool:
+    """Whether ``caller`` may read and extend ``owner``'s custody chains."""
+    if caller.kind != "client":
+        return False
+    if caller.name == owner:
+        return True
+    row = await ApiClient.get_or_none(name=owner)
+    return row is not None and caller.name in row.chain_writers
+
+
+def _no_chain() -> NotFound:
+    return NotFound("no such chain", code="no_such_chain")
+
+
+def _no_record() -> NotFound:
+    return NotFound("no such anchored record", code="no_such_record")
 
 
 class AnchorService:
-    """Appends custody-chain links and reads chains back with receipts."""
+    """Appends custody-chain links and reads chains back with receipts, for those allowed."""
 
     def __init__(self, ledger: LedgerService) -> None:
         self._ledger = ledger
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
 
     async def anchor(self, caller: Identity, new: NewAnchor) -> AnchorRecord:
-        """Append a link to the subject's chain; its entry is durably queued on return."""
+        """Append a link to the owner's chain of the subject; its entry is queued on return.
+
+        Another client's chain only for its chain writers; to anyone else 404.
+        """
+        owner = new.owner or caller.name
+        if not await may_use_chains(caller, owner):
+            raise _no_chain()
         subject = new.subject_sha256
-        lock = self._locks[int(subject[:8], 16) % _LOCK_STRIPES]
-        async with lock:  # one writer per subject in this process; the database decides between
+        stripe = hashlib.sha256(f"{owner}\n{subject}".encode()).digest()
+        lock = self._locks[stripe[0] % _LOCK_STRIPES]
+        async with lock:  # one writer per chain in this process; the database decides between
             for _ in range(_RETRIES):
                 head = (
-                    await AnchorRecord.filter(subject_sha256=subject).order_by("-sequence").first()
+                    await AnchorRecord.filter(owner=owner, subject_sha256=subject)
+                    .order_by("-sequence")
+                    .first()
                 )
                 try:
-                    return await self._append(caller, new, head)
+                    return await self._append(caller, owner, new, head)
                 except IntegrityError:
                     continue  # another process extended the chain first
         raise Conflict("the chain of this subject is busy; retry", code="chain_busy")
 
     async def _append(
-        self, caller: Identity, new: NewAnchor, head: AnchorRecord | None
+        self, caller: Identity, owner: str, new: NewAnchor, head: AnchorRecord | None
     ) -> AnchorRecord:
         record_id = uuid.uuid4()
         sequence = head.sequence + 1 if head else 1
@@ -146,6 +194,7 @@ class AnchorService:
             "record.anchored",
             self._ledger.node,
             client=caller.name,
+            owner=owner,
             subject_sha256=new.subject_sha256,
             kind=new.kind,
             digest=f"{new.hash_name}:{new.digest.hex()}",
@@ -158,6 +207,7 @@ class AnchorService:
             [queue_id] = await self._ledger.store.enqueue([entry])
             return await AnchorRecord.create(
                 id=record_id,
+                owner=owner,
                 subject=new.subject,
                 subject_sha256=new.subject_sha256,
                 sequence=sequence,
@@ -183,21 +233,28 @@ class AnchorService:
         record.ledger_index = index
         return Link(record, index, await self._ledger.receipt(index))
 
-    async def get(self, record_id: str) -> Link:
-        """One link by its record id."""
+    async def get(self, caller: Identity, record_id: str) -> Link:
+        """One link by its record id, if ``caller`` may read its chain (404 otherwise)."""
         try:
             parsed = uuid.UUID(record_id)
         except ValueError:
-            raise NotFound("no such anchored record", code="no_such_record") from None
+            raise _no_record() from None
         row = await AnchorRecord.get_or_none(id=parsed)
-        if row is None:
-            raise NotFound("no such anchored record", code="no_such_record")
+        if row is None or not await may_use_chains(caller, row.owner):
+            raise _no_record()
         return (await self._links([row]))[0]
 
-    async def chain(self, subject: str, *, after: int, limit: int) -> list[Link]:
-        """The subject's links with sequence > ``after``, in chain order."""
+    async def chain(
+        self, caller: Identity, subject: str, *, owner: str | None, after: int, limit: int
+    ) -> list[Link]:
+        """The owner's links of the subject with sequence > ``after``, in chain order."""
+        owner = owner or caller.name
+        if not await may_use_chains(caller, owner):
+            raise _no_chain()
         rows = (
-            await AnchorRecord.filter(subject_sha256=subject_digest(subject), sequence__gt=after)
+            await AnchorRecord.filter(
+                owner=owner, subject_sha256=subject_digest(subject), sequence__gt=after
+            )
             .order_by("sequence")
             .limit(limit)
         )

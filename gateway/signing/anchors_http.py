@@ -7,7 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app_keys import SIGNING
-from gateway.signing.anchors import AnchorService, Link, anchor_request, check_subject
+from gateway.signing.anchors import (
+    AnchorService,
+    Link,
+    anchor_request,
+    check_owner,
+    check_subject,
+)
 from gateway.signing.http import API, b64, client, read_json
 from gateway.signing.requests import InputError
 
@@ -28,6 +34,7 @@ def link_view(link: Link) -> dict[str, Any]:
     row = link.record
     return {
         "record": str(row.id),
+        "owner": row.owner,
         "subject": row.subject,
         "subject_sha256": row.subject_sha256,
         "sequence": row.sequence,
@@ -82,14 +89,16 @@ async def anchor(request: web.Request) -> web.Response:
 @routes.get(API + "/anchors")
 async def chain(request: web.Request) -> web.Response:
     """A subject's custody chain in order, each link with its receipt once integrated."""
-    client(request, "anchor")
+    caller = client(request, "anchor")
     subject = check_subject(request.query.get("subject"))
+    owner = check_owner(request.query.get("owner")) or caller.name
     after = _int(request, "after", 0, 2**31)
     limit = _int(request, "limit", DEFAULT_LIMIT, MAX_LIMIT) or DEFAULT_LIMIT
-    links = await _anchors(request).chain(subject, after=after, limit=limit)
+    links = await _anchors(request).chain(caller, subject, owner=owner, after=after, limit=limit)
     more = len(links) == limit
     return web.json_response(
         {
+            "owner": owner,
             "subject": subject,
             "links": [link_view(link) for link in links],
             "next_after": links[-1].record.sequence if more else None,
@@ -99,7 +108,7 @@ async def chain(request: web.Request) -> web.Response:
 
 @routes.get(API + "/anchors/{record}")
 async def get_link(request: web.Request) -> web.Response:
-    """One anchored record with its receipt."""
-    client(request, "anchor")
-    link = await _anchors(request).get(request.match_info["record"])
+    """One anchored record with its receipt (404 unless the caller may read its chain)."""
+    caller = client(request, "anchor")
+    link = await _anchors(request).get(caller, request.match_info["record"])
     return web.json_response(link_view(link))

@@ -45,6 +45,7 @@ class ClientSpec:
     keys: tuple[str, ...] | None = None
     rate_per_minute: int | None = None
     cert_fingerprint: str | None = None
+    chain_writers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class ClientView:
             "keys": list(c.keys),
             "rate_per_minute": c.rate_per_minute,
             "cert_sha256": c.cert_fingerprint,
+            "chain_writers": list(c.chain_writers),
             "revoked": c.revoked,
             "tokens": self.live_tokens,
             "created_at": c.created_at.isoformat(),
@@ -120,6 +122,7 @@ class ClientService:
         keys = await self._keys(spec.keys or (), scopes)
         rate = self._rate(DEFAULT_RATE if spec.rate_per_minute is None else spec.rate_per_minute)
         fingerprint = check_fingerprint(spec.cert_fingerprint) if spec.cert_fingerprint else None
+        writers = await self._chain_writers(name, spec.chain_writers or ())
         if await ApiClient.exists(name=name):
             raise Conflict(f"client {name!r} already exists (names are never reused)")
         try:
@@ -130,12 +133,14 @@ class ClientService:
                     keys=list(keys),
                     rate_per_minute=rate,
                     cert_fingerprint=fingerprint,
+                    chain_writers=list(writers),
                 )
                 token = await issue_token(client=client, label="initial")
                 await self._record(
                     client,
                     "created",
-                    ["scopes", "keys", "rate_per_minute", "cert_sha256", "tokens"],
+                    ["scopes", "keys", "rate_per_minute", "cert_sha256", "tokens"]
+                    + (["chain_writers"] if writers else []),
                     token[:PREFIX_LENGTH],
                 )
         except IntegrityError:
@@ -161,6 +166,8 @@ class ClientService:
         if spec.cert_fingerprint is not None:
             value = spec.cert_fingerprint
             wanted["cert_fingerprint"] = check_fingerprint(value) if value else None
+        if spec.chain_writers is not None:
+            wanted["chain_writers"] = list(await self._chain_writers(name, spec.chain_writers))
         changed = sorted(f for f, v in wanted.items() if getattr(client, f) != v)
         if not changed:
             return client, []
@@ -266,6 +273,21 @@ class ClientService:
         return names
 
     @staticmethod
+    async def _chain_writers(owner: str, names: Iterable[str]) -> tuple[str, ...]:
+        """Live clients other than ``owner`` that may read and extend its custody chains."""
+        chosen = split_names(names)
+        if owner in chosen:
+            raise BadRequest(
+                "a client always reads and extends its own chains; list other clients",
+                code="bad_chain_writers",
+            )
+        live = {c.name for c in await ApiClient.filter(name__in=list(chosen), revoked=False)}
+        missing = [n for n in chosen if n not in live]
+        if missing:
+            raise BadRequest(f"no live API client named {missing[0]!r}", code="bad_chain_writers")
+        return chosen
+
+    @staticmethod
     def _rate(rate: int) -> int:
         if not 0 <= rate <= MAX_RATE:
             raise BadRequest(
@@ -287,6 +309,7 @@ class ClientService:
             keys=list(client.keys),
             rate_per_minute=client.rate_per_minute,
             cert_sha256=client.cert_fingerprint,
+            chain_writers=list(client.chain_writers) or None,
             token=token,
             source=self._source,
         )

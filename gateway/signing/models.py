@@ -44,9 +44,13 @@ class SigningKeyVersion(Model):
 
 
 class AnchorRecord(Model):
-    """One anchored record: a link in its subject's custody chain, with its ledger entry."""
+    """One anchored record: a link in its owner's custody chain of a subject, with its entry.
+
+    Chains are per owner: two clients anchoring the same subject keep two chains.
+    """
 
     id = fields.UUIDField(primary_key=True)
+    owner = fields.CharField(max_length=64, default="")  # the client whose chain this is
     subject = fields.CharField(max_length=256)
     subject_sha256 = fields.CharField(max_length=64, db_index=True)
     sequence = fields.IntField()
@@ -65,4 +69,4 @@ class AnchorRecord(Model):
 
     class Meta:
         table = "anchor_record"
-        unique_together = (("subject_sha256", "sequence"),)
+        unique_together = (("owner", "subject_sha256", "sequence"),)

@@ -102,6 +102,7 @@ _KEY = {
         "versions": {"type": "array", "items": _VERSION},
     },
 }
+_CLIENT_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}
 _ANCHOR_BODY = {
     "type": "object",
     "required": ["subject", "kind", "digest"],
@@ -113,6 +114,11 @@ _ANCHOR_BODY = {
         "hash": _HASH,
         "metadata": {"type": "object"},
         "wait": {"type": "boolean"},
+        "owner": {
+            **_CLIENT_NAME,
+            "description": "the client whose chain to extend (default: the caller's own); "
+            "another client's only if it lists the caller as a chain writer",
+        },
     },
 }
 _LINK = {
@@ -120,6 +126,7 @@ _LINK = {
     "required": ["record", "subject", "sequence", "kind", "digest", "entry", "leaf_hash"],
     "properties": {
         "record": {"type": "string", "format": "uuid"},
+        "owner": {"type": "string", "description": "the client whose chain this is"},
         "subject": {"type": "string"},
         "subject_sha256": _HEX,
         "sequence": {"type": "integer", "minimum": 1},
@@ -313,6 +320,7 @@ PATHS: dict[str, Any] = {
             400,
             401,
             403,
+            404,
             409,
             413,
             415,
@@ -327,8 +335,9 @@ PATHS: dict[str, Any] = {
                 "200": _json(
                     {
                         "type": "object",
-                        "required": ["subject", "links", "next_after"],
+                        "required": ["owner", "subject", "links", "next_after"],
                         "properties": {
+                            "owner": {"type": "string"},
                             "subject": {"type": "string"},
                             "links": {"type": "array", "items": _LINK},
                             "next_after": {"type": ["integer", "null"]},
@@ -339,9 +348,16 @@ PATHS: dict[str, Any] = {
             400,
             401,
             403,
+            404,
             429,
             503,
             parameters=[
+                {
+                    "name": "owner",
+                    "in": "query",
+                    "description": "whose chain (default: the caller's own)",
+                    "schema": _CLIENT_NAME,
+                },
                 {
                     "name": "subject",
                     "in": "query",

@@ -39,9 +39,8 @@ PUBLIC_BY_DESIGN = {
 # public tiles.)
 
 # Who walks each refused route: "person" (a signed-in, low-cleared reader with API
-# token and portal session) or "client" (a signing client limited to the default key).
-# Anchor-scope clients may read any anchored chain by design, so the anchor route is
-# walked by a person, who has no anchor scope.
+# token and portal session), "client" (a signing client limited to the default key)
+# or "rival" (another client with the anchor scope: chains belong to their client).
 REFUSED = {
     ("GET", "/api/v1/documents/{id}"): "person",
     ("DELETE", "/api/v1/documents/{id}"): "person",
@@ -57,7 +56,7 @@ REFUSED = {
     ("POST", "/api/v1/sign/{key}"): "client",
     ("POST", "/api/v1/verify/{key}"): "client",
     ("POST", "/api/v1/cms/{key}"): "client",
-    ("GET", "/api/v1/anchors/{record}"): "person",
+    ("GET", "/api/v1/anchors/{record}"): "rival",
     ("GET", "/documents/{id}"): "person",
     ("GET", "/documents/{id}/download"): "person",
     ("GET", "/documents/{id}/receipt"): "person",
@@ -80,6 +79,7 @@ class World:
     values: dict[str, str]
     person_bearer: dict[str, str]
     client_bearer: dict[str, str]
+    rival_bearer: dict[str, str]
     owner_bearer: dict[str, str]
     csrf: str
 
@@ -167,6 +167,7 @@ async def build_world(portal: Portal) -> World:
     _, limited = await clients.add("limited", spec)
     anchor_spec = ClientSpec(scopes=("anchor",), keys=(), rate_per_minute=0)
     _, anchorer = await clients.add("anchorer", anchor_spec)
+    _, rival = await clients.add("rival", anchor_spec)
     anchored = await client.post(
         "/api/v1/anchors",
         json={
@@ -191,7 +192,14 @@ async def build_world(portal: Portal) -> World:
         "record": record,
         "key": other_key,
     }
-    return World(values, low_bearer, {"Authorization": f"Bearer {limited}"}, owner_bearer, csrf)
+    return World(
+        values,
+        low_bearer,
+        {"Authorization": f"Bearer {limited}"},
+        {"Authorization": f"Bearer {rival}"},
+        owner_bearer,
+        csrf,
+    )
 
 
 async def test_every_id_route_is_classified(portal: Portal) -> None:
@@ -211,7 +219,11 @@ async def test_no_route_serves_or_changes_an_object_to_a_caller_without_rights(
     for route, walker in sorted(REFUSED.items()):
         method, template = route
         path = fill(template, world.values, route)
-        headers = world.person_bearer if walker == "person" else world.client_bearer
+        headers = {
+            "person": world.person_bearer,
+            "client": world.client_bearer,
+            "rival": world.rival_bearer,
+        }[walker]
         if not path.startswith("/api/"):
             headers = {}  # the portal: the signed-in low reader's session cookie
         response = await client.request(

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.app_keys import DOCUMENTS, SETTINGS
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label, highest, parse_label
+from gateway.policy.scheme import node_scheme
 from web.portal.app_keys import PORTAL, SECRET, VIEWER, Viewer
 from web.portal.security import csrf_for, secure_headers
 
@@ -38,7 +39,7 @@ def scheme_of(app: web.Application) -> LevelScheme:
     documents = app.get(DOCUMENTS)
     if documents is not None:
         return documents.context.pdp.scheme
-    return LevelScheme(levels=app[SETTINGS].clearance.levels)
+    return node_scheme(app[SETTINGS])
 
 
 def banner_label(scheme: LevelScheme, labels: Iterable[str]) -> str:

@@ -129,7 +129,8 @@ async def test_users_round_trip_with_one_entry_per_change(node_db: Path) -> None
     [
         (["users", "add", "Carol", "--level", "SECRET"], "invalid username 'Carol'"),
         (["users", "add", "carol", "--level", "COSMIC"], "unknown classification level 'COSMIC'"),
-        (["users", "add", "carol", "--level", "SECRET", "--nationality", "US"], "3-letter"),
+        (["users", "add", "carol", "--level", "SECRET", "--nationality", "US"], "is USA"),
+        (["users", "add", "carol", "--level", "SECRET", "--nationality", "XXX"], "not an ISO"),
         (["users", "add", "carol", "--level", "SECRET", "--roles", "root"], "unknown role(s) root"),
         (
             ["users", "add", "carol", "--level", "SECRET", "--compartments", "A,a"],

@@ -26,6 +26,7 @@ from gateway.policy.labels import (
     label_within_clearance,
     parse_label,
 )
+from gateway.policy.nations import iso_alpha3
 
 SCHEME = DEFAULT_SCHEME
 LEVELS = list(DEFAULT_LEVELS)
@@ -256,7 +257,7 @@ def test_direct_construction_validates_shape() -> None:
 names = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=8).filter(
     lambda s: s[0] not in "_-"
 )
-nations = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3)
+nations = st.sampled_from(sorted(iso_alpha3()))
 labels = st.builds(
     Label,
     st.sampled_from(LEVELS),

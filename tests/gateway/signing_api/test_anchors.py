@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.ledger.entries import canonical_json
+from gateway.signing.clients import ClientSpec
 from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.receipt import parse_receipt, verify_receipt
 from tests.gateway.signing_api.conftest import Headers, Node
@@ -85,8 +86,9 @@ async def test_wait_returns_a_receipt_that_verifies_offline(node: Node, tmp_path
 
 
 async def test_custody_chain_in_order_with_receipts(node: Node) -> None:
-    depot = await node.add_client(scopes=["anchor"], name="depot-3")
     unit = await node.add_client(scopes=["anchor"], name="unit-12")
+    depot = await node.add_client(scopes=["anchor"], name="depot-3")
+    await node.managers()[1].update("depot-3", ClientSpec(chain_writers=("unit-12",)))
     subject = "part:SN-4711-A"
     hand_overs = [
         (depot, "part.received", {"from": "manufacturer", "to": "depot-3"}),
@@ -97,16 +99,19 @@ async def test_custody_chain_in_order_with_receipts(node: Node) -> None:
     records = []
     for number, (headers, kind, metadata) in enumerate(hand_overs):
         body = anchor_body(subject, kind, f"form {number}".encode(), **metadata)
+        body["owner"] = "depot-3"  # the unit extends the depot's chain, as its chain writer
         records.append((await anchor(node, headers, body))[1])
     await anchor(node, depot, anchor_body("part:SN-other", "part.received", b"x"))
     assert [r["sequence"] for r in records] == [1, 2, 3, 4]
     assert records[0]["index"] is None  # not waited for
 
-    response = await node.client.get("/api/v1/anchors", params={"subject": subject}, headers=unit)
+    of_depot = {"subject": subject, "owner": "depot-3"}
+    response = await node.client.get("/api/v1/anchors", params=of_depot, headers=unit)
     assert response.status == 200
     chain = await response.json()
     links = chain["links"]
     assert chain["subject"] == subject and chain["next_after"] is None
+    assert chain["owner"] == "depot-3" and {link["owner"] for link in links} == {"depot-3"}
     assert [link["record"] for link in links] == [r["record"] for r in records]
     assert [link["kind"] for link in links] == [k for _, k, _ in hand_overs]
     assert [link["client"] for link in links] == ["depot-3"] * 3 + ["unit-12"]
@@ -140,7 +145,7 @@ async def test_custody_chain_in_order_with_receipts(node: Node) -> None:
     assert indexes == sorted(indexes)  # ledger order is chain order
 
     page = await node.client.get(
-        "/api/v1/anchors", params={"subject": subject, "limit": "2", "after": "1"}, headers=unit
+        "/api/v1/anchors", params={**of_depot, "limit": "2", "after": "1"}, headers=unit
     )
     paged = await page.json()
     assert [link["sequence"] for link in paged["links"]] == [2, 3] and paged["next_after"] == 3

@@ -89,7 +89,17 @@ def test_keys_and_clients_commands(data_dir: Path, token_config: TokenConfig) ->
     assert client["scopes"] == ["sign", "verify"] and client["keys"] == ["default", name]
     assert client["rate_per_minute"] == 120 and client["revoked"] is False
 
+    unit = run_cli(["clients", "add", "unit", "--scopes", "anchor"], data_dir, env)
+    assert unit.returncode == 0, unit.stderr
+    writers = run_cli(["clients", "set", "drone", "--chain-writers", "unit"], data_dir, env)
+    assert writers.returncode == 0, writers.stderr
+    assert "changed chain_writers" in writers.stdout and "chain writers: unit" in writers.stdout
+    described = json.loads(run_cli(["clients", "list", "--json"], data_dir, env).stdout)
+    assert {c["name"]: c["chain_writers"] for c in described} == {"drone": ["unit"], "unit": []}
+
     for args, fragment in (
+        (["clients", "set", "drone", "--chain-writers", "ghost"], "no live API client"),
+        (["clients", "set", "drone", "--chain-writers", "drone"], "its own chains"),
         (["clients", "add", "drone", "--scopes", "sign", "--keys", "default"], "already exists"),
         (
             ["clients", "add", "x", "--scopes", "sign", "--keys", "nope"],
@@ -112,7 +122,7 @@ def test_keys_and_clients_commands(data_dir: Path, token_config: TokenConfig) ->
         while post(f"{base}/api/v1/sign/default", token) != 401:
             assert time.monotonic() < deadline, "the revoked token still works"
             time.sleep(0.25)
-    [client] = json.loads(run_cli(["clients", "list", "--json"], data_dir, env).stdout)
+    client = json.loads(run_cli(["clients", "list", "--json"], data_dir, env).stdout)[0]
     assert client["revoked"] is True and client["tokens"] == []
 
 
