@@ -26,6 +26,7 @@ BENCHES: dict[str, str] = {
     "B4": "bench.b4_serve",
     "B5": "bench.b5_small_docs",
     "B6": "bench.b6_witness",
+    "B7": "bench.b7_mixed",
 }
 
 

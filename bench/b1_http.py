@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 
-def client_token(data_dir: Path) -> tuple[str, str]:
+def client_token(
+    data_dir: Path, extra: dict[str, str] | None = None, scopes: str = "sign"
+) -> tuple[str, str]:
     """(bearer token, key name) of a fresh API client allowed to sign with ``default``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    env["SEKISHO_DATA"] = str(data_dir)
+    env.update({"SEKISHO_DATA": str(data_dir), **(extra or {})})
     out = subprocess.run(
         [
             sys.executable,
@@ -21,7 +23,7 @@ def client_token(data_dir: Path) -> tuple[str, str]:
             "add",
             "bench",
             "--scopes",
-            "sign",
+            scopes,
             "--keys",
             "default",
             "--rate",

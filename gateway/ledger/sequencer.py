@@ -38,6 +38,11 @@ def direct_queue_id(index: int) -> int:
     return -(index + 1)
 
 
+def direct_index(queue_id: int) -> int:
+    """The index of an entry whose (negative) queue id came from :func:`direct_queue_id`."""
+    return -queue_id - 1
+
+
 async def sequence_once(
     store: LedgerStore,
     frontier: Frontier,

@@ -20,7 +20,13 @@ from gateway.errors import NotFound, Unavailable
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.entries import make_entry
 from gateway.ledger.leadership import Leadership
-from gateway.ledger.sequencer import Integrated, direct_queue_id, load_frontier, sequence_once
+from gateway.ledger.sequencer import (
+    Integrated,
+    direct_index,
+    direct_queue_id,
+    load_frontier,
+    sequence_once,
+)
 from gateway.ledger.store import IntegrationBatch, LedgerStore, StoredCheckpoint
 from gateway.tlog.checkpoint import Checkpoint
 from gateway.tlog.merkle import (
@@ -164,6 +170,8 @@ class LedgerService:
         """Wait until the entry is in the tree; returns its index."""
         if ticket.index is not None:
             return ticket.index
+        if ticket.queue_id < 0:  # integrated straight from memory: the id encodes the index
+            return direct_index(ticket.queue_id)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(ticket.queue_id, []).append(future)
         self._wake.set()
@@ -254,6 +262,8 @@ class LedgerService:
                 break
             self._answer_direct(direct, result)
             self._after_integration(result)
+            if self._waiters:  # a steady stream must not keep waiters from their answer
+                self._resolve(await self.store.indexes_for_queue_ids(list(self._waiters)))
         if self._waiters:  # entries integrated by a previous leader
             self._resolve(await self.store.indexes_for_queue_ids(list(self._waiters)))
 
