@@ -104,6 +104,7 @@ class LedgerSettings:
     quorum: int = 0
     witness_timeout_ms: int = 5000
     witness_tls_ca: str = ""
+    public_entries: bool = False
 
 
 @dataclass(frozen=True)
