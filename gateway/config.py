@@ -116,6 +116,7 @@ class WitnessSettings:
     database_url: str = ""
     mirror_seconds: int = 2
     tls_ca: str = ""
+    mirror_readers_file: str = ""
 
 
 @dataclass(frozen=True)
