@@ -33,7 +33,7 @@ SHORT_LIVED = "public, max-age=60"
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
 """Full entry bundles for an authenticated reader: no shared cache may keep them."""
 PRIVATE_SHORT_LIVED = "private, max-age=60"
-"""Partial entry bundles and JSON entries for an authenticated reader."""
+"""Partial entry bundles for an authenticated reader."""
 _MAX_PARAM = 2**63 - 1
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 _HEX_HASH = re.compile(r"[0-9a-fA-F]{64}")
@@ -186,8 +186,7 @@ async def entry(request: web.Request) -> web.Response:
     except ValueError:  # not JSON (a foreign or damaged entry): show the bytes instead
         body["entry"] = None
         body["data"] = _b64(data)
-    cache = "public, max-age=60" if _entries_public(request) else PRIVATE_SHORT_LIVED
-    return web.json_response(body, headers={"Cache-Control": cache, "Vary": "Authorization"})
+    return web.json_response(body)  # API answers are never cached (no-store)
 
 
 @routes.get(API + "/proof/inclusion")
