@@ -94,10 +94,11 @@ async def witness_database(settings: Settings) -> AsyncIterator[None]:
 
 async def _upgrade_schema() -> bool:
     """Add the columns a witness database made by an older version lacks; True if it did."""
-    try:
-        await WitnessedLog.filter(id=0).values_list("token_file")
+    conn = connections.get("default")
+    try:  # unquoted: SQLite reads an unknown double-quoted name as a string literal
+        await conn.execute_query("SELECT token_file FROM witness_log WHERE 1 = 0")
     except OperationalError:
-        await connections.get("default").execute_script(
+        await conn.execute_script(
             "ALTER TABLE witness_log ADD COLUMN token_file TEXT NOT NULL DEFAULT ''"
         )
         return True
