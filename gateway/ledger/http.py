@@ -1,7 +1,8 @@
 """Ledger read routes: C2SP tlog-tiles resources under ``/ledger/`` and JSON under the API.
 
 Handlers only parse parameters and shape responses; the answers come from
-:mod:`gateway.ledger.reads` and the ledger service.
+:mod:`gateway.ledger.reads` and the ledger service. Entries and entry bundles
+are for entry readers only (:mod:`gateway.ledger.access`); the rest is public.
 """
 
 from __future__ import annotations
