@@ -75,12 +75,14 @@ def test_mirror_matches_the_log_byte_for_byte_and_finds_a_changed_byte(tmp_path:
         error = mirror_view(witness, origin)["error"]
         assert "HTTP 401" in error and "ledger-read" in error and "--token-file" in error
         assert mirror_view(witness, origin)["size"] == 0
+        assert mirror_view(witness, origin)["credential"] == "none"
 
         # With its ledger-read token (read from a file) it replicates the whole log.
         witness_log([witness], gateway, mirror=True, token_file=token_file)
         wait_for(lambda: mirror_view(witness, origin)["size"] == size, 60, "the mirror")
         view = mirror_view(witness, origin)
         assert view["error"] is None and view["halted"] is False
+        assert view["credential"] == "token_file" and str(token_file) not in str(view)
         mirror = witness.url + view["path"].removesuffix("/")  # .../mirror/<hash>/ledger
         log = gateway.url + "/ledger"
         assert view["path"] == f"/mirror/{origin_hash(origin)}/ledger/"
