@@ -72,7 +72,8 @@ node_env() { # node_env NAME: fill ENVV with NAME's environment (and nothing of 
             fi
             ;;
         w*)
-            ENVV+=(SEKISHO_DATA="$STATE/$1" SEKISHO_WITNESS_NAME="$1.witness.sekisho.local")
+            ENVV+=(SEKISHO_DATA="$STATE/$1" SEKISHO_WITNESS_NAME="$1.witness.sekisho.local"
+                SEKISHO_WITNESS_MIRROR_READERS_FILE="$STATE/$1-mirror-readers")
             ;;
     esac
 }
@@ -182,11 +183,20 @@ EOF
         echo "$init" | sed 's/^/gateway: /'
     fi
     launch gw1 serve
+    # The mirror's own credential: a ledger-read API client of the log, its token in a
+    # mode 0600 file (never on a command line). Readers of w3's copy: the same token here.
+    local token_file="$STATE/w3-mirror.token"
+    if [ ! -s "$token_file" ]; then
+        (umask 077; sekisho gw1 clients add w3-mirror --scopes ledger-read \
+            | sed -n 's/^bearer token (shown once; store it now): //p' >"$token_file")
+        [ -s "$token_file" ] || { echo "local-cluster: no token for the mirror" >&2; return 1; }
+        tr -d '\n' <"$token_file" | sha256sum | cut -d' ' -f1 >"$STATE/w3-mirror-readers"
+    fi
     local log_vkey
     log_vkey="$(http_json "$(url_of gw1)/api/v1/ledger/key" 'j["vkey"]')"
     for name in "${WITNESSES[@]}"; do
         local mirror=()
-        [ "$name" = w3 ] && mirror=(--mirror)
+        [ "$name" = w3 ] && mirror=(--mirror --token-file "$token_file")
         sekisho "$name" witness add-log "$ORIGIN" "$log_vkey" --url "$(url_of gw1)" "${mirror[@]}" >/dev/null
     done
     launch gw2 serve
@@ -203,6 +213,7 @@ EOF
     echo "  blobs     $BLOBS"
     echo "  log       $ORIGIN  $log_vkey"
     echo "  quorum    $QUORUM of ${#WITNESSES[@]} witnesses"
+    echo "  entries   for officers, auditors and mirrors: e.g. SEKISHO_LEDGER_TOKEN=\"\$(cat $token_file)\" sekisho ledger verify --url $(url_of gw1) --key <log vkey>"
     echo "Stop with: deploy/local-cluster.sh stop"
 }
 

@@ -107,6 +107,7 @@ class LedgerSettings:
     quorum: int = 0
     witness_timeout_ms: int = 5000
     witness_tls_ca: str = ""
+    public_entries: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class WitnessSettings:
     database_url: str = ""
     mirror_seconds: int = 2
     tls_ca: str = ""
+    mirror_readers_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -157,13 +157,29 @@ def log_key(gateway: Process) -> tuple[str, str]:
     return str(key["origin"]), str(key["vkey"])
 
 
+def add_ledger_reader(gateway: Process, path: Path, name: str = "mirror") -> str:
+    """Register a ``ledger-read`` client (a mirror); its token is written to ``path`` too."""
+    done = gateway.cli("clients", "add", name, "--scopes", "ledger-read")
+    assert done.returncode == 0, done.stderr
+    token = next(ln for ln in done.stdout.splitlines() if "bearer token" in ln).rsplit(" ", 1)[1]
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
 def witness_log(
-    witnesses: Sequence[Process], gateway: Process, *, mirror: bool = False
+    witnesses: Sequence[Process],
+    gateway: Process,
+    *,
+    mirror: bool = False,
+    token_file: Path | None = None,
 ) -> tuple[str, str]:
-    """Make each witness witness (and maybe mirror) the gateway's log."""
+    """Make each witness witness (and maybe mirror, with ``token_file``) the gateway's log."""
     origin, vkey = log_key(gateway)
     for witness in witnesses:
         args = ["witness", "add-log", origin, vkey, "--url", gateway.url]
+        if token_file is not None:
+            args += ["--token-file", str(token_file)]
         done = witness.cli(*args, *(["--mirror"] if mirror else []))
         assert done.returncode == 0, done.stderr
     return origin, vkey

@@ -47,10 +47,13 @@ def run_cli(
     )
 
 
-def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+def http_get(
+    url: str, timeout: float = 5, headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes]:
     """GET a URL; returns status and body, including for 4xx/5xx."""
+    request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310 - loopback
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback test URL
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback test URL
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()

@@ -19,7 +19,7 @@ USER_SCHEMA: dict[str, Any] = {
         "nationality": {"type": "string", "description": "ISO 3166-1 alpha-3, or empty"},
         "roles": {
             "type": "array",
-            "items": {"enum": ["reader", "uploader", "officer", "admin"]},
+            "items": {"enum": ["reader", "uploader", "officer", "auditor", "admin"]},
         },
         "disabled": {"type": "boolean"},
         "must_change_password": {"type": "boolean"},
@@ -36,7 +36,10 @@ _EDITABLE = {
         "description": "ISO 3166-1 alpha-3, or empty",
         "example": "FRA",
     },
-    "roles": {"type": "array", "items": {"enum": ["reader", "uploader", "officer", "admin"]}},
+    "roles": {
+        "type": "array",
+        "items": {"enum": ["reader", "uploader", "officer", "auditor", "admin"]},
+    },
 }
 _USERNAME = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
 _CHANGED = {

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from gateway.errors import Forbidden, SekishoError
 
-PERSON_ROLES = ("reader", "uploader", "officer", "admin")
-CLIENT_SCOPES = ("sign", "verify", "cms", "timestamp", "anchor")
+PERSON_ROLES = ("reader", "uploader", "officer", "auditor", "admin")
+CLIENT_SCOPES = ("sign", "verify", "cms", "timestamp", "anchor", "ledger-read")
 
 
 class Unauthenticated(SekishoError):

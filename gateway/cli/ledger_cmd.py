@@ -4,7 +4,9 @@
 or, with ``--url``, a running node through its tlog-tiles resources. Remote
 verification is only as good as the key it checks against: pin it with
 ``--key``; without one the key the node itself serves is used, with a
-warning, which proves consistency but not authenticity.
+warning, which proves consistency but not authenticity. Entries are not
+public: the remote check sends a reader's bearer token from ``--token-file``
+or ``SEKISHO_LEDGER_TOKEN`` (never from the command line).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gateway.ledger.audit.sources import DatabaseAuditSource, TileAuditSource
 from gateway.ledger.audit.verify import AuditResult, LogKey, audit
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.client import ledger_client
+from gateway.ledger.reader_token import reader_token
 from gateway.node_token import token_config
 from gateway.tlog.checkpoint import open_signed_checkpoint
 from gateway.tlog.merkle import ProofError, root_from_inclusion_proof
@@ -32,6 +35,10 @@ from gateway.tlog.receipt import LeafHash, parse_receipt, verify_receipt
 from hsm import Token
 
 _MAX_FILE = 4 << 20
+TOKEN_ENV = "SEKISHO_LEDGER_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+_TOKEN_HINT = (
+    f"give an officer's, auditor's or ledger-read client's token in {TOKEN_ENV} or --token-file"
+)
 
 
 def register(commands: Any) -> None:
@@ -51,6 +58,12 @@ def register(commands: Any) -> None:
         "with --url, the key the node serves, which only a pinned --key makes trustworthy)",
     )
     verify.add_argument("--origin", help="expected checkpoint origin (default: the key name)")
+    verify.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"with --url: a file holding the bearer token that may read entries "
+        f"(default: ${TOKEN_ENV})",
+    )
     verify.set_defaults(handler=run_ledger_verify)
     checkpoint = sub.add_parser("checkpoint", help="print the latest signed checkpoint")
     checkpoint.add_argument("--url", help="read it from a running node instead")
@@ -158,7 +171,8 @@ async def _verify_local(
 
 
 async def _verify_remote(args: argparse.Namespace, bar: ProgressBar) -> AuditResult:
-    async with ledger_client(args.url) as client:
+    token = reader_token(args.token_file, TOKEN_ENV)
+    async with ledger_client(args.url, token=token, hint=_TOKEN_HINT) as client:
         if args.key:
             key = read_key(args.key, args.origin)
         else:

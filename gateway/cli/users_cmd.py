@@ -17,6 +17,7 @@ from gateway.accounts.service import (
     account_view,
     token_view,
 )
+from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
 from gateway.cli.offline import SOURCE, node_database, operator_actor
 from gateway.config import Settings
@@ -69,7 +70,7 @@ def register(commands: Any) -> None:
 def _clearance_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compartments", help="comma-separated, e.g. LOGISTICS,ALPHA")
     parser.add_argument("--nationality", help="ISO 3166-1 alpha-3 code, e.g. USA")
-    parser.add_argument("--roles", help="comma-separated subset of reader,uploader,officer,admin")
+    parser.add_argument("--roles", help=f"comma-separated subset of {','.join(PERSON_ROLES)}")
     parser.add_argument("--name", help="display name")
 
 

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.http.tls import server_ssl_context
 from gateway.ledger.audit.verify import AuditResult, LogKey, audit
+from gateway.ledger.reader_token import read_token_file
 from gateway.logs import configure_logging
 from gateway.witness.app import build_witness_app
 from gateway.witness.bootstrap import WitnessInit, initialise_witness, witness_database
@@ -41,6 +43,12 @@ def register(commands: Any) -> None:
     add.add_argument("vkey", help="the log's note verifier key (name+keyid+base64)")
     add.add_argument("--url", default="", help="the log's base URL (its tiles are at URL/ledger/)")
     add.add_argument("--mirror", action="store_true", help="also pull and keep every entry")
+    add.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="mirror: a file holding the bearer token of a ledger-read client of the log "
+        "(the path is stored and read at each step; default: $SEKISHO_WITNESS_MIRROR_TOKEN)",
+    )
     add.set_defaults(handler=run_add_log)
     remove = sub.add_parser("remove-log", help="stop witnessing a log (evidence is kept)")
     remove.add_argument("origin")
@@ -81,13 +89,26 @@ def run_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _token_file(value: str | None) -> str | None:
+    """The absolute path of a token file that holds a token now ("" forgets it)."""
+    if not value:
+        return value
+    read_token_file(value)
+    return str(Path(value).resolve())
+
+
 def run_add_log(args: argparse.Namespace, settings: Settings) -> int:
-    """Add a log (or change its URL and mirroring)."""
+    """Add a log (or change its URL, mirroring and token file)."""
+    token_file = _token_file(args.token_file)
 
     async def add() -> bool:
         async with witness_database(settings):
             return await WitnessStore().add_log(
-                args.origin, args.vkey.strip(), args.url, mirror=args.mirror
+                args.origin,
+                args.vkey.strip(),
+                args.url,
+                mirror=args.mirror,
+                token_file=token_file,
             )
 
     created = asyncio.run(add())

@@ -1,4 +1,10 @@
-"""HTTP client side of the ledger: fetch tlog-tiles resources and the key of a remote node."""
+"""HTTP client side of the ledger: fetch tlog-tiles resources and the key of a remote node.
+
+Entry bundles need a credential unless the node serves entries publicly: the
+client sends ``Authorization: Bearer <token>`` on every request when it has
+one, and turns a 401 or 403 into :class:`LedgerReadRefused` (never into a
+missing resource, which would look like tampering).
+"""
 
 from __future__ import annotations
 
@@ -12,20 +18,49 @@ import aiohttp
 from gateway.errors import BadRequest, Unavailable
 
 _TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+_REFUSED = (401, 403)
+
+
+class LedgerReadRefused(Unavailable):
+    """The node refused to serve a resource to this caller (HTTP 401 or 403)."""
+
+    code = "ledger_read_refused"
+
+    def __init__(self, url: str, status: int, *, sent_token: bool, hint: str = "") -> None:
+        what = "refused the credential sent" if sent_token else "wants a credential; none was sent"
+        message = (
+            f"{url} answered HTTP {status}: the node serves ledger entries only to officers, "
+            f"auditors and registered mirrors and {what}"
+        )
+        super().__init__(message + (f" ({hint})" if hint else ""))
+        self.status = status
 
 
 class HttpLedgerClient:
     """Reads ``<url>/ledger/...`` (the tlog-tiles prefix) and ``<url>/api/v1/ledger/...``."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        token: str | None = None,
+        hint: str = "",
+    ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._hint = hint
 
     async def _get(self, url: str) -> bytes | None:
         try:
-            async with self._session.get(url) as response:
+            async with self._session.get(url, headers=self._headers) as response:
                 if response.status == 404:
                     return None
+                if response.status in _REFUSED:
+                    raise LedgerReadRefused(
+                        url, response.status, sent_token=bool(self._headers), hint=self._hint
+                    )
                 if response.status != 200:
                     raise Unavailable(f"{url} answered HTTP {response.status}")
                 return await response.read()
@@ -52,9 +87,11 @@ class HttpLedgerClient:
 
 
 @contextlib.asynccontextmanager
-async def ledger_client(base_url: str) -> AsyncIterator[HttpLedgerClient]:
-    """A client with its own connection pool, closed afterwards."""
+async def ledger_client(
+    base_url: str, *, token: str | None = None, hint: str = ""
+) -> AsyncIterator[HttpLedgerClient]:
+    """A client with its own connection pool, closed afterwards (``token``: a bearer token)."""
     if not base_url.startswith(("http://", "https://")):
         raise BadRequest(f"the URL must start with http:// or https://, not {base_url!r}")
     async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
-        yield HttpLedgerClient(session, base_url)
+        yield HttpLedgerClient(session, base_url, token=token, hint=hint)

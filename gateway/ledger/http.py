@@ -1,7 +1,8 @@
 """Ledger read routes: C2SP tlog-tiles resources under ``/ledger/`` and JSON under the API.
 
 Handlers only parse parameters and shape responses; the answers come from
-:mod:`gateway.ledger.reads` and the ledger service.
+:mod:`gateway.ledger.reads` and the ledger service. Entries and entry bundles
+are for entry readers only (:mod:`gateway.ledger.access`); the rest is public.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.app_keys import LEDGER
+from gateway.app_keys import LEDGER, SETTINGS
 from gateway.errors import BadRequest
+from gateway.http.auth import optional_identity
 from gateway.ledger import reads
+from gateway.ledger.access import require_entry_access
 from gateway.ledger.service import LedgerService
 from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.note import shorten
@@ -28,6 +31,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 """Full tiles and bundles never change."""
 SHORT_LIVED = "public, max-age=60"
 """Partial tiles never change either, but the spec lets logs drop them."""
+PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
+"""Full entry bundles for an authenticated reader: no shared cache may keep them."""
+PRIVATE_SHORT_LIVED = "private, max-age=60"
+"""Partial entry bundles for an authenticated reader."""
 _MAX_PARAM = 2**63 - 1
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 _HEX_HASH = re.compile(r"[0-9a-fA-F]{64}")
@@ -41,6 +48,15 @@ class InvalidParameter(BadRequest):
 
 def _ledger(request: web.Request) -> LedgerService:
     return request.app[LEDGER]
+
+
+def _entries_public(request: web.Request) -> bool:
+    return request.app[SETTINGS].ledger.public_entries
+
+
+def _check_entry_access(request: web.Request) -> None:
+    """401/403 unless the caller may read entries (before anything about the index is said)."""
+    require_entry_access(optional_identity(request), public=_entries_public(request))
 
 
 def _b64(data: bytes) -> str:
@@ -111,16 +127,26 @@ async def checkpoint_note(request: web.Request) -> web.Response:
 
 @routes.get("/ledger/tile/{path:.+}")
 async def tile(request: web.Request) -> web.Response:
-    """A hash tile ``tile/<L>/<N>[.p/<W>]`` or entry bundle ``tile/entries/<N>[.p/<W>]``."""
+    """A hash tile ``tile/<L>/<N>[.p/<W>]`` (public) or entry bundle ``tile/entries/<N>[.p/<W>]``.
+
+    Entry bundles go to entry readers only (:mod:`gateway.ledger.access`), and
+    then with private cache headers unless the operator made entries public.
+    """
     ref = parse_tile_path("tile/" + request.match_info["path"])
+    private = ref.is_entries and not _entries_public(request)
+    if ref.is_entries:
+        _check_entry_access(request)
     ledger = _ledger(request)
     latest = await ledger.latest()
     body = await reads.tile_bytes(ledger.store, ref, latest.size)
-    return web.Response(
-        body=body,
-        content_type="application/octet-stream",
-        headers={"Cache-Control": SHORT_LIVED if ref.is_partial else IMMUTABLE},
-    )
+    if private:
+        cache = PRIVATE_SHORT_LIVED if ref.is_partial else PRIVATE_IMMUTABLE
+    else:
+        cache = SHORT_LIVED if ref.is_partial else IMMUTABLE
+    headers = {"Cache-Control": cache}
+    if private:
+        headers["Vary"] = "Authorization"
+    return web.Response(body=body, content_type="application/octet-stream", headers=headers)
 
 
 # --- JSON API --------------------------------------------------------------------
@@ -151,7 +177,8 @@ async def log_key(request: web.Request) -> web.Response:
 
 @routes.get(API + "/entries/{index}")
 async def entry(request: web.Request) -> web.Response:
-    """One entry: its index, the parsed JSON and its leaf hash."""
+    """One entry: its index, the parsed JSON and its leaf hash (entry readers only)."""
+    _check_entry_access(request)
     index = _path_int(request, "index")
     data = await reads.entry_at(_ledger(request), index)
     body: dict[str, Any] = {"index": index, "leaf_hash": leaf_hash(data).hex()}
@@ -160,7 +187,7 @@ async def entry(request: web.Request) -> web.Response:
     except ValueError:  # not JSON (a foreign or damaged entry): show the bytes instead
         body["entry"] = None
         body["data"] = _b64(data)
-    return web.json_response(body)
+    return web.json_response(body)  # API answers are never cached (no-store)
 
 
 @routes.get(API + "/proof/inclusion")

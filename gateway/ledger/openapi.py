@@ -1,4 +1,8 @@
-"""OpenAPI path items for /api/v1/ledger (public reads, like the tlog-tiles resources)."""
+"""OpenAPI path items for /api/v1/ledger (public reads, like the tlog-tiles hash tiles).
+
+Entries need a credential (an officer, auditor or admin, or a ``ledger-read``
+client) unless the node runs with ``ledger.public_entries``.
+"""
 
 from __future__ import annotations
 
@@ -31,15 +35,17 @@ def _text(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
-def _get(summary: str, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": summary,
-            "security": [],
-            "responses": {"200": ok, **error_responses(*errors)},
-            **extra,
-        }
+def _get(
+    summary: str, ok: dict[str, Any], *errors: int, public: bool = True, **extra: Any
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": ok, **error_responses(*errors)},
+        **extra,
     }
+    if public:
+        operation["security"] = []
+    return {"get": operation}
 
 
 PATHS: dict[str, Any] = {
@@ -63,7 +69,8 @@ PATHS: dict[str, Any] = {
         ),
     ),
     "/api/v1/ledger/entries/{index}": _get(
-        "One ledger entry with its leaf hash",
+        "One ledger entry with its leaf hash (officers, auditors, admins and ledger-read "
+        "clients; anyone when the node sets ledger.public_entries)",
         _json(
             ["index", "entry", "leaf_hash"],
             {
@@ -74,7 +81,10 @@ PATHS: dict[str, Any] = {
             },
         ),
         400,
+        401,
+        403,
         404,
+        public=False,
         parameters=[_INDEX],
     ),
     "/api/v1/ledger/proof/inclusion": _get(

@@ -1,4 +1,4 @@
-"""``GET /api/v1/trail``: the access trail for security officers (JSON pages or CSV)."""
+"""``GET /api/v1/trail``: the access trail for security officers and auditors (JSON or CSV)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 @routes.get(PATH)
 async def trail(request: web.Request) -> web.StreamResponse:
     """Filtered access decisions, newest first."""
-    identity(request).require_role("officer", "admin")
+    identity(request).require_role("officer", "auditor", "admin")
     try:
         query = parse_query(request.query.items())
     except TrailQueryError as exc:

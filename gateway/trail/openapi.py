@@ -39,7 +39,9 @@ _TIME = {"type": "string", "format": "date-time"}
 PATHS: dict[str, Any] = {
     PATH: {
         "get": {
-            "summary": "The access trail: every access decision, newest first (officer or admin)",
+            "summary": (
+                "The access trail: every access decision, newest first (officer, auditor or admin)"
+            ),
             "description": (
                 "Filters combine with AND. JSON pages hold at most `limit` events; pass "
                 "`next_cursor` back as `cursor` for the next page (keyset paging, stable while "

@@ -24,6 +24,10 @@ from hsm import Token
 
 WITNESS_MODELS = ["gateway.witness.models"]
 _FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+MIRROR_CREDENTIAL_HINT = (
+    "register the mirror at the log with 'sekisho clients add NAME --scopes ledger-read' and "
+    "give its token with 'witness add-log ... --token-file FILE' or SEKISHO_WITNESS_MIRROR_TOKEN"
+)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -53,8 +57,8 @@ async def mirror_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout=_FETCH_TIMEOUT, connector=aiohttp.TCPConnector(ssl=ssl_context)
     ) as session:
 
-        def fetcher_for(url: str) -> Fetcher:
-            return HttpLedgerClient(session, url)
+        def fetcher_for(url: str, token: str | None) -> Fetcher:
+            return HttpLedgerClient(session, url, token=token, hint=MIRROR_CREDENTIAL_HINT)
 
         runner = MirrorRunner(WitnessStore(), fetcher_for, settings.witness.mirror_seconds)
         app[MIRRORS] = runner

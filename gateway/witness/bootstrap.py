@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from tortoise import connections
 from tortoise.exceptions import OperationalError
 
 from gateway.bootstrap import InitReport, _open_or_provision_token
@@ -65,6 +66,8 @@ async def initialise_witness(settings: Settings) -> WitnessInit:
             await close_database()
             await open_database(url, create_schema=True, model_modules=WITNESS_MODELS)
             report.created.append("witness database schema")
+        if await _upgrade_schema():
+            report.created.append("witness_log.token_file column (mirror credentials)")
     finally:
         await close_database()
     return WitnessInit(cosigner.name, cosigner.vkey, report.created)
@@ -83,9 +86,23 @@ async def witness_database(settings: Settings) -> AsyncIterator[None]:
             await WitnessedLog.exists()
         except OperationalError:
             raise WitnessNotInitialised(hint) from None
+        await _upgrade_schema()
         yield
     finally:
         await close_database()
+
+
+async def _upgrade_schema() -> bool:
+    """Add the columns a witness database made by an older version lacks; True if it did."""
+    conn = connections.get("default")
+    try:  # unquoted: SQLite reads an unknown double-quoted name as a string literal
+        await conn.execute_query("SELECT token_file FROM witness_log WHERE 1 = 0")
+    except OperationalError:
+        await conn.execute_script(
+            "ALTER TABLE witness_log ADD COLUMN token_file TEXT NOT NULL DEFAULT ''"
+        )
+        return True
+    return False
 
 
 def _missing_sqlite_file(url: str) -> bool:

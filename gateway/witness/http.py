@@ -6,6 +6,7 @@ size as ``text/x.tlog.size``. Nothing a client sends produces a 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,8 +23,9 @@ from gateway.tlog.witness_protocol import (
     format_size_conflict,
     origin_hash,
 )
-from gateway.witness.app_keys import MIRRORS, REQUESTS, SERVICE
+from gateway.witness.app_keys import MIRRORS, REQUESTS, SERVICE, SETTINGS
 from gateway.witness.core import SizeConflict
+from gateway.witness.mirror_readers import reader_digests, require_mirror_reader
 from gateway.witness.mirror_store import MirrorStore
 from gateway.witness.models import WitnessedLog
 from gateway.witness.status import metric_samples, render_metrics, witness_status
@@ -129,11 +131,22 @@ async def mirror_checkpoint(request: web.Request) -> web.Response:
 
 @routes.get("/mirror/{log}/ledger/tile/{path:.+}")
 async def mirror_tile(request: web.Request) -> web.Response:
-    """A tile or entry bundle of the mirrored tree, byte for byte as the log serves it."""
+    """A tile or entry bundle of the mirrored tree, byte for byte as the log serves it.
+
+    Entry bundles go to registered readers only (:mod:`gateway.witness.mirror_readers`).
+    """
     ref = parse_tile_path("tile/" + request.match_info["path"])
+    if ref.is_entries:
+        path = request.app[SETTINGS].witness.mirror_readers_file
+        digests = await asyncio.to_thread(reader_digests, path)
+        require_mirror_reader(request.headers.get("Authorization"), digests)
     store, latest = await _mirror(request)
     body = await store.tile(ref, latest.size)
-    cache = "public, max-age=60" if ref.is_partial else IMMUTABLE
-    return web.Response(
-        body=body, headers={"Content-Type": "application/octet-stream", "Cache-Control": cache}
-    )
+    if ref.is_entries:
+        cache = "private, max-age=60" if ref.is_partial else "private, max-age=31536000, immutable"
+    else:
+        cache = "public, max-age=60" if ref.is_partial else IMMUTABLE
+    headers = {"Content-Type": "application/octet-stream", "Cache-Control": cache}
+    if ref.is_entries:
+        headers["Vary"] = "Authorization"
+    return web.Response(body=body, headers=headers)

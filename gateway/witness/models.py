@@ -18,6 +18,8 @@ class WitnessedLog(Model):
     vkey = fields.TextField()
     url = fields.TextField(default="")
     mirror = fields.BooleanField(default=False)
+    token_file = fields.TextField(default="")
+    """Path of the file holding the mirror's bearer token for the log (never the token)."""
     size = fields.BigIntField(default=0)
     root = fields.BinaryField()
     note = fields.TextField(null=True)

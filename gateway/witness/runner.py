@@ -1,4 +1,8 @@
-"""The mirroring loop of a witness process: every mirrored log, every few seconds or on a nudge."""
+"""The mirroring loop of a witness process: every mirrored log, every few seconds or on a nudge.
+
+Each step reads the log's credential afresh: the file given with
+``witness add-log --token-file`` or, without one, ``SEKISHO_WITNESS_MIRROR_TOKEN``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from datetime import UTC, datetime
 
 from gateway.errors import SekishoError
 from gateway.ledger.audit.sources import Fetcher
+from gateway.ledger.reader_token import reader_token
 from gateway.tlog.errors import FormatError
 from gateway.witness.mirror import MirrorDisagrees, sync_once
 from gateway.witness.mirror_store import MirrorStore
@@ -17,8 +22,9 @@ from gateway.witness.models import WitnessedLog
 from gateway.witness.store import WitnessStore, log_record
 
 log = logging.getLogger("sekisho.witness.mirror")
-FetcherFor = Callable[[str], Fetcher]
-"""Makes a fetcher for a log's base URL (its tlog-tiles prefix is ``<url>/ledger/``)."""
+FetcherFor = Callable[[str, str | None], Fetcher]
+"""Makes a fetcher for a log's base URL (tiles at ``<url>/ledger/``) and bearer token."""
+TOKEN_ENV = "SEKISHO_WITNESS_MIRROR_TOKEN"  # noqa: S105 - a variable's name, not a secret
 
 
 class MirrorRunner:
@@ -65,7 +71,8 @@ class MirrorRunner:
         store = MirrorStore(row.id)
         updates: dict[str, object]
         try:
-            result = await sync_once(store, log_record(row), self._fetcher_for(row.url))
+            token = reader_token(row.token_file or None, TOKEN_ENV)
+            result = await sync_once(store, log_record(row), self._fetcher_for(row.url, token))
         except MirrorDisagrees as exc:
             await self._store.keep(exc.evidence)
             log.error("mirror of %s halted: %s (kept as evidence)", row.origin, exc.message)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from gateway.tlog.witness_protocol import origin_hash
 from gateway.witness.models import Evidence, WitnessedLog
+from gateway.witness.runner import TOKEN_ENV as MIRROR_TOKEN_ENV
 from gateway.witness.store import WitnessStore
 
 __all__ = ["EVIDENCE_SHOWN", "Sample", "metric_samples", "render_metrics", "witness_status"]
@@ -25,6 +27,13 @@ def _when(value: datetime | None) -> str | None:
 def mirror_path(origin: str) -> str:
     """Where a mirrored log's tlog-tiles resources are served (``<path>checkpoint``...)."""
     return f"/mirror/{origin_hash(origin)}/ledger/"
+
+
+def _credential(row: WitnessedLog) -> str:
+    """Where the mirror's token comes from (never the token, nor the file's path)."""
+    if row.token_file:
+        return "token_file"
+    return "environment" if os.environ.get(MIRROR_TOKEN_ENV) else "none"
 
 
 def _log_view(row: WitnessedLog) -> dict[str, Any]:
@@ -44,6 +53,7 @@ def _log_view(row: WitnessedLog) -> dict[str, Any]:
             "error": row.mirror_error,
             "halted": row.mirror_halted,
             "synced_at": _when(row.mirror_synced_at),
+            "credential": _credential(row),
         }
     return view
 

@@ -65,9 +65,14 @@ class WitnessStore:
             return False
         return True
 
-    async def add_log(self, origin: str, vkey: str, url: str, *, mirror: bool) -> bool:
-        """Witness a new log (True), or update its URL and mirroring (False).
+    async def add_log(
+        self, origin: str, vkey: str, url: str, *, mirror: bool, token_file: str | None = None
+    ) -> bool:
+        """Witness a new log (True), or update its URL, mirroring and token file (False).
 
+        ``token_file`` is the absolute path of the file holding the mirror's
+        bearer token (None leaves it unchanged, "" forgets it); the file is read
+        at every mirroring step, so the token can be rotated in place.
         A log's key cannot be changed here: that would let the new key rewrite
         what the old one committed to. Remove and re-add deliberately instead.
         """
@@ -81,7 +86,12 @@ class WitnessStore:
         row = await WitnessedLog.get_or_none(origin=origin)
         if row is None:
             await WitnessedLog.create(
-                origin=origin, vkey=vkey, url=url, mirror=mirror, root=EMPTY_ROOT
+                origin=origin,
+                vkey=vkey,
+                url=url,
+                mirror=mirror,
+                token_file=token_file or "",
+                root=EMPTY_ROOT,
             )
             return True
         if row.vkey != vkey:
@@ -90,7 +100,9 @@ class WitnessStore:
                 "remove it first to change its key"
             )
         row.url, row.mirror = url, mirror
-        await row.save(update_fields=["url", "mirror"])
+        if token_file is not None:
+            row.token_file = token_file
+        await row.save(update_fields=["url", "mirror", "token_file"])
         return False
 
     async def remove_log(self, origin: str) -> bool:

@@ -31,12 +31,11 @@ SECRET_BODY = b"nightjar mission plan: grid 31U DQ 48251 11932"
 
 # Routes that name an object in their path and are public by design.
 PUBLIC_BY_DESIGN = {
-    ("GET", "/api/v1/ledger/entries/{index}"): "the ledger is public (docs/security.md)",
-    ("GET", "/api/v1/ledger/receipts/{index}"): "inclusion receipts of the public ledger",
-    ("GET", "/ledger/tile/{path}"): "C2SP tiles of the public ledger",
+    ("GET", "/api/v1/ledger/receipts/{index}"): "inclusion receipts: hashes and checkpoints",
+    ("GET", "/ledger/tile/{path}"): "C2SP hash tiles (entry bundles need an entry reader)",
 }
 # (A witness node's /mirror/{log}/... routes live in its own app and serve the same
-# public tiles.)
+# public hash tiles; entry bundles only to its registered readers.)
 
 # Who walks each refused route: "person" (a signed-in, low-cleared reader with API
 # token and portal session), "client" (a signing client limited to the default key)
@@ -57,6 +56,7 @@ REFUSED = {
     ("POST", "/api/v1/verify/{key}"): "client",
     ("POST", "/api/v1/cms/{key}"): "client",
     ("GET", "/api/v1/anchors/{record}"): "rival",
+    ("GET", "/api/v1/ledger/entries/{index}"): "person",  # entries: officers, auditors, mirrors
     ("GET", "/documents/{id}"): "person",
     ("GET", "/documents/{id}/download"): "person",
     ("GET", "/documents/{id}/receipt"): "person",

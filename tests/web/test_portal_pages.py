@@ -12,6 +12,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
 from gateway.auth.principals import Principal
+from gateway.auth.tokens import issue_token
 from gateway.documents.models import AccessEvent, Document
 from tests.web.conftest import PASSWORD, Portal, form_token, ledger_entries, person, sign_in
 
@@ -224,3 +225,48 @@ async def test_personnel_see_their_own_history(portal: Portal) -> None:
     history = await (await portal.client.get("/me/history")).text()
     assert "search" in history and "results_0" in history
     assert PASSWORD not in history
+
+
+async def test_an_auditor_reads_the_trail_alerts_and_ledger_but_verifies_nothing(
+    portal: Portal,
+) -> None:
+    await person("alice")
+    await person("audrey", level="SECRET", roles=("auditor",))
+    client = portal.client
+    await sign_in(client, "alice")
+    assert (await client.get("/officer/trail")).status == 403  # a reader is no auditor
+    await sign_in(client, "audrey")
+    home = await (await client.get("/")).text()
+    for link in ("/officer/trail", "/officer/alerts", "/officer/activity", "/officer/ledger"):
+        assert f'href="{link}"' in home, link
+        assert (await client.get(link)).status == 200, link
+    assert 'href="/admin/people"' not in home and 'href="/upload"' not in home
+    exported = await client.get("/officer/trail.json?outcome=denied")
+    assert exported.status == 200 and "events" in json.loads(await exported.text())
+    ledger = await (await client.get("/officer/ledger")).text()
+    assert 'action="/officer/ledger/verify"' not in ledger  # read-only: no verification runs
+    token = await form_token(client, "/")
+    started = await client.post(
+        "/officer/ledger/verify", data={"csrf": token}, allow_redirects=False
+    )
+    assert started.status == 403
+
+
+async def test_administrators_grant_the_auditor_role(portal: Portal) -> None:
+    await person("root", level="TOP SECRET", roles=("admin", "reader"))
+    await person("audrey", level="SECRET", roles=("reader",))
+    client = portal.client
+    await sign_in(client, "root")
+    people = await (await client.get("/admin/people")).text()
+    assert 'value="auditor"' in people
+    admin = await Principal.get(username="root")
+    bearer = {"Authorization": f"Bearer {await issue_token(principal=admin)}"}
+    changed = await client.patch(
+        "/api/v1/admin/users/audrey", json={"roles": ["auditor"]}, headers=bearer
+    )
+    assert changed.status == 200, await changed.text()
+    assert (await Principal.get(username="audrey")).roles == ["auditor"]
+    refused = await client.patch(
+        "/api/v1/admin/users/audrey", json={"roles": ["inspector"]}, headers=bearer
+    )
+    assert refused.status == 400 and "auditor" in (await refused.json())["message"]

@@ -143,7 +143,7 @@ async def dashboard(request: web.Request) -> web.Response:
     catalogue: DocumentCatalogue = request.app[DOCUMENTS]
     recent = await catalogue.search(viewer.identity, source=source_of(request), limit=5)
     context: dict[str, object] = {"title": "Overview", "recent": recent, "alert_count": None}
-    if viewer.has_role("officer", "admin"):
+    if viewer.has_role("officer", "auditor", "admin"):
         now = datetime.now(UTC)
         auditor = request.app.get(AUDITOR)
         found = await alerts.collect(

@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway.app_keys import AUDITOR, LEDGER
 from web.portal.anchoring import cosigning
 from web.portal.app_keys import PORTAL
-from web.portal.officer import officer
+from web.portal.officer import officer, overseer
 from web.portal.render import page
 from web.portal.security import see_other
 
@@ -20,7 +20,7 @@ REFRESH_SECONDS = 1
 @routes.get("/officer/ledger")
 async def ledger_page(request: web.Request) -> web.Response:
     """Size, root and signed note of the latest checkpoint; co-signing; verification."""
-    officer(request)
+    viewer = overseer(request)
     ledger = request.app[LEDGER]
     latest = await ledger.latest()
     auditor = request.app.get(AUDITOR)
@@ -41,6 +41,7 @@ async def ledger_page(request: web.Request) -> web.Response:
         ),
         "pending": await ledger.store.pending_count(),
         "leader": ledger.is_leader,
+        "can_verify": viewer.has_role("officer", "admin"),
     }
     return page(request, "ledger.html", context)
 

@@ -1,4 +1,7 @@
-"""Security officers' pages: the access trail (filters, pages, CSV and JSON), alerts, activity."""
+"""Security officers' pages: the access trail (filters, pages, CSV and JSON), alerts, activity.
+
+Auditors read these pages too (:func:`overseer`); actions stay with officers (:func:`officer`).
+"""
 
 from __future__ import annotations
 
@@ -24,12 +27,21 @@ routes = web.RouteTableDef()
 FILTERS = ("person", "document", "outcome", "action", "from", "to")
 _LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
 ALERT_PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+OVERSIGHT_ROLES = ("officer", "auditor", "admin")
+"""Who may read the trail, alerts, activity and the ledger page (auditors read only)."""
 
 
 def officer(request: web.Request) -> Viewer:
     """The signed-in officer (403 for anyone else)."""
     viewer = viewer_of(request)
     viewer.identity.require_role("officer", "admin")
+    return viewer
+
+
+def overseer(request: web.Request) -> Viewer:
+    """The signed-in officer, auditor or admin (403 for anyone else): read-only pages."""
+    viewer = viewer_of(request)
+    viewer.identity.require_role(*OVERSIGHT_ROLES)
     return viewer
 
 
@@ -57,7 +69,7 @@ def _trail(request: web.Request) -> TrailService:
 @routes.get("/officer/trail")
 async def trail(request: web.Request) -> web.Response:
     """Filtered access decisions, newest first, 50 a page."""
-    officer(request)
+    overseer(request)
     filters = _filters(request)
     cursor = request.query.get("cursor", "")
     context: dict[str, object] = {
@@ -96,7 +108,7 @@ def _export_query(request: web.Request) -> TrailQuery:
 @routes.get("/officer/trail.csv")
 async def trail_csv(request: web.Request) -> web.StreamResponse:
     """Every matching decision as CSV."""
-    officer(request)
+    overseer(request)
     query = _export_query(request)
     name = csv_filename(request.app[SETTINGS].node.name, datetime.now(UTC))
     response = web.StreamResponse(
@@ -117,7 +129,7 @@ async def trail_csv(request: web.Request) -> web.StreamResponse:
 @routes.get("/officer/trail.json")
 async def trail_json(request: web.Request) -> web.StreamResponse:
     """Every matching decision as one JSON document ``{"events": [...]}``."""
-    officer(request)
+    overseer(request)
     query = _export_query(request)
     name = csv_filename(request.app[SETTINGS].node.name, datetime.now(UTC))[:-4] + ".json"
     response = web.StreamResponse(
@@ -142,7 +154,7 @@ async def trail_json(request: web.Request) -> web.StreamResponse:
 @routes.get("/officer/alerts")
 async def alerts_page(request: web.Request) -> web.Response:
     """Repeated denials, failed sign-ins, lock-outs and tamper findings."""
-    officer(request)
+    overseer(request)
     period = request.query.get("period", "24h")
     if period not in ALERT_PERIODS:
         period = "24h"
@@ -161,7 +173,7 @@ async def alerts_page(request: web.Request) -> web.Response:
 @routes.get("/officer/activity")
 async def activity_page(request: web.Request) -> web.Response:
     """Granted and denied decisions over time, as a bar chart."""
-    officer(request)
+    overseer(request)
     span_name = request.query.get("span", "24h")
     span = SPANS.get(span_name) or SPANS["24h"]
     span_name = span_name if span_name in SPANS else "24h"

@@ -137,7 +137,7 @@ def nav_items(viewer: Viewer | None, path: str) -> list[dict[str, Any]]:
     items = [("/documents", "Documents"), ("/me/history", "My activity")]
     if viewer.has_role("uploader", "admin"):
         items.insert(1, ("/upload", "Upload"))
-    if viewer.has_role("officer", "admin"):
+    if viewer.has_role("officer", "auditor", "admin"):
         items += [
             ("/officer/trail", "Access trail"),
             ("/officer/alerts", "Alerts"),

@@ -15,6 +15,8 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from gateway.app import build_app
 from gateway.app_keys import AUDITOR, LEDGER
+from gateway.auth.principals import ApiClient, Principal
+from gateway.auth.tokens import issue_token
 from gateway.bootstrap import initialise
 from gateway.config import Settings, load_settings
 from gateway.ledger.audit.auditor import LedgerAuditor
@@ -54,9 +56,31 @@ class LedgerNode:
             await asyncio.sleep(0.01)
         return (await self.ledger.latest()).size
 
-    async def get_json(self, url: str, status: int = 200) -> Any:
+    async def person_token(self, *roles: str) -> str:
+        """A personal bearer token of a new person holding ``roles``."""
+        person = await Principal.create(
+            username=f"p{await Principal.all().count()}-{'-'.join(roles)}",
+            level="SECRET",
+            roles=list(roles),
+        )
+        return await issue_token(principal=person)
+
+    async def client_token(self, *scopes: str) -> str:
+        """A bearer token of a new API client holding ``scopes`` (a mirror: ledger-read)."""
+        client = await ApiClient.create(
+            name=f"c{await ApiClient.all().count()}", scopes=list(scopes)
+        )
+        return await issue_token(client=client)
+
+    async def officer_headers(self) -> dict[str, str]:
+        """Authorization headers of an officer (who may read entries)."""
+        return {"Authorization": f"Bearer {await self.person_token('officer')}"}
+
+    async def get_json(
+        self, url: str, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Any:
         """GET a JSON resource and check its status."""
-        response = await self.client.get(url)
+        response = await self.client.get(url, headers=headers)
         assert response.status == status, await response.text()
         assert response.content_type == "application/json"
         return await response.json()

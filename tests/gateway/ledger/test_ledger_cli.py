@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -153,22 +154,45 @@ def tree_size(base: str) -> int:
     return int(json.loads(body)["size"])
 
 
+def add_client(data_dir: Path, name: str, scopes: str) -> str:
+    """``sekisho clients add NAME --scopes SCOPES``: the bearer token it prints once."""
+    result = run_cli(["clients", "add", name, "--scopes", scopes], data_dir)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.rsplit("store it now): ", 1)[1].strip()
+
+
+def get_entry(base: str, index: int, token: str) -> dict[str, object]:
+    request = urllib.request.Request(  # noqa: S310 - loopback test URL
+        f"{base}/api/v1/ledger/entries/{index}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        entry: dict[str, object] = json.loads(response.read())["entry"]
+    return entry
+
+
 def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_path: Path) -> None:
-    entries = tree_size_on_disk(node_dir)
+    token = add_client(node_dir, "auditor-box", "ledger-read")  # one entry, queued
+    entries = tree_size_on_disk(node_dir) + 1
     fast_audits = {"SEKISHO_LEDGER_AUDIT_SECONDS": "1", "SEKISHO_LEDGER_AUDIT_FULL_SECONDS": "0"}
+    reader = {"SEKISHO_LEDGER_TOKEN": token}
     with running_node(node_dir, fast_audits) as base:
+        wait_for(lambda: tree_size(base) == entries)
         vkey = json.loads(http_get(base + "/api/v1/ledger/key")[1])["vkey"]
         key_file = tmp_path / "log.vkey"
         key_file.write_text(vkey + "\n")
-        pinned = run_cli(["ledger", "verify", "--url", base, "--key", str(key_file)], node_dir)
+        pinned = run_cli(
+            ["ledger", "verify", "--url", base, "--key", str(key_file)], node_dir, reader
+        )
         assert pinned.returncode == 0, pinned.stderr
         assert one_line(pinned.stdout) == f"ledger OK: {entries} entries, 1 checkpoints verified"
         assert pinned.stderr == ""
-        unpinned = run_cli(["ledger", "verify", "--url", base], node_dir)
+        unpinned = run_cli(["ledger", "verify", "--url", base], node_dir, reader)
         assert unpinned.returncode == 0, unpinned.stderr
         assert "warning: no --key given" in one_line(unpinned.stderr)
         origin = json.loads(http_get(base + "/api/v1/ledger/key")[1])["origin"]
-        wrong = run_cli(["ledger", "verify", "--url", base, "--key", other_vkey(origin)], node_dir)
+        wrong = run_cli(
+            ["ledger", "verify", "--url", base, "--key", other_vkey(origin)], node_dir, reader
+        )
         assert wrong.returncode == 1
         assert f"checkpoint at size {entries}: " in one_line(wrong.stdout)
 
@@ -176,7 +200,7 @@ def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_pat
         assert readiness(base)["verified_size"] == entries
 
         flip_leaf(node_dir, 77)
-        tampered = run_cli(["ledger", "verify", "--url", base, "--key", vkey], node_dir)
+        tampered = run_cli(["ledger", "verify", "--url", base, "--key", vkey], node_dir, reader)
         assert tampered.returncode == 1
         assert one_line(tampered.stdout).startswith("ledger TAMPERED: leaf 77: stored data")
 
@@ -186,10 +210,44 @@ def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_pat
         metrics = http_get(base + "/metrics")[1].decode()
         assert "\nsekisho_ledger_audit_ok 0\n" in metrics
         wait_for(lambda: tree_size(base) == entries + 1)
-        alert = json.loads(http_get(base + f"/api/v1/ledger/entries/{entries}")[1])["entry"]
+        alert = get_entry(base, entries, token)
         assert alert["type"] == "alert.raised" and alert["index"] == 77
         time.sleep(2.5)  # more audits run; the finding is not alerted again
         assert tree_size(base) == entries + 1
+
+
+def test_remote_verify_needs_a_credential_for_entries(node_dir: Path, tmp_path: Path) -> None:
+    mirror = add_client(node_dir, "mirror-d", "ledger-read")
+    signer = add_client(node_dir, "anchoring-box", "anchor")
+    token_file = tmp_path / "reader.token"
+    token_file.write_text(mirror + "\n")
+    token_file.chmod(0o600)
+    with running_node(node_dir) as base:
+        vkey = json.loads(http_get(base + "/api/v1/ledger/key")[1])["vkey"]
+        verify = ["ledger", "verify", "--url", base, "--key", vkey]
+
+        anonymous = run_cli(verify, node_dir)
+        assert anonymous.returncode == 1 and anonymous.stdout == ""
+        error = one_line(anonymous.stderr)
+        assert error.startswith("sekisho: error: ") and "answered HTTP 401" in error
+        assert "none was sent" in error and "SEKISHO_LEDGER_TOKEN" in error
+        assert "TAMPERED" not in error
+
+        refused = run_cli(verify, node_dir, {"SEKISHO_LEDGER_TOKEN": signer})
+        assert refused.returncode == 1
+        error = one_line(refused.stderr)
+        assert "answered HTTP 403" in error and "refused the credential" in error
+        assert signer not in error  # a token is never echoed
+
+        from_file = run_cli([*verify, "--token-file", str(token_file)], node_dir)
+        assert from_file.returncode == 0, from_file.stderr
+        assert one_line(from_file.stdout).startswith("ledger OK: ")
+        from_env = run_cli(verify, node_dir, {"SEKISHO_LEDGER_TOKEN": mirror})
+        assert from_env.returncode == 0, from_env.stderr
+
+        missing = run_cli([*verify, "--token-file", str(tmp_path / "absent")], node_dir)
+        assert missing.returncode == 1
+        assert "cannot read token file" in one_line(missing.stderr)
 
 
 def other_vkey(origin: str) -> str:

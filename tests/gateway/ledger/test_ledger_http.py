@@ -41,9 +41,11 @@ async def log_key(node: LedgerNode) -> LogKey:
     return key
 
 
-async def fetch(node: LedgerNode, path: str) -> tuple[bytes, str]:
+async def fetch(
+    node: LedgerNode, path: str, headers: dict[str, str] | None = None
+) -> tuple[bytes, str]:
     """GET a tlog-tiles resource: its body and Cache-Control, after checking the basics."""
-    response = await node.client.get("/ledger/" + path)
+    response = await node.client.get("/ledger/" + path, headers=headers)
     assert response.status == 200, await response.text()
     assert response.content_type == "application/octet-stream"
     return await response.read(), response.headers["Cache-Control"]
@@ -75,8 +77,12 @@ async def rebuild_root_from_tiles(node: LedgerNode) -> None:
     assert len(levels[0]) == size
 
     leaves: list[bytes] = []
-    for ref in entry_bundles_for_size(size):
-        body, _ = await fetch(node, ref.path)
+    officer = await node.officer_headers()
+    for ref in entry_bundles_for_size(size):  # entry bundles are for entry readers only
+        body, cache = await fetch(node, ref.path, officer)
+        assert cache == (
+            "private, max-age=60" if ref.is_partial else "private, max-age=31536000, immutable"
+        )
         leaves.extend(decode_entry_bundle(body, ref.width))
     assert [leaf_hash(d) for d in leaves] == levels[0]
     assert root_from_leaves(levels[0]) == checkpoint.root_hash
@@ -102,7 +108,7 @@ async def test_tiles_and_bundles_rebuild_the_checkpoint_root(make_node: MakeNode
         "tile/entries/003",
         "tile/2/000.p/1",
     ):
-        body = await node.get_json("/ledger/" + path, status=404)
+        body = await node.get_json("/ledger/" + path, 404, await node.officer_headers())
         assert body["error"] == "not_found" and path in body["message"]
     for path in ("tile/0/1", "tile/0/000.p/0", "tile/0/000.p/256", "tile/64/000", "tile/x/000"):
         body = await node.get_json("/ledger/" + path, status=400)
@@ -158,7 +164,9 @@ async def test_entries_and_receipts(make_node: MakeNode, tmp_path: Path) -> None
     node = await make_node()
     size = await node.append(20)
     key = await log_key(node)
-    body = await node.get_json(f"/api/v1/ledger/entries/{size - 1}")
+    body = await node.get_json(
+        f"/api/v1/ledger/entries/{size - 1}", headers=await node.officer_headers()
+    )
     data = await node.ledger.entry(size - 1)
     assert body["index"] == size - 1 and body["leaf_hash"] == leaf_hash(data).hex()
     assert body["entry"]["type"] == "record.anchored" and body["entry"]["client"] == "t"
@@ -225,8 +233,9 @@ BAD_REQUESTS = [
 async def test_bad_parameters_answer_json_errors(make_node: MakeNode) -> None:
     node = await make_node()
     await node.append(10)
+    officer = await node.officer_headers()  # entries need one; the rest ignores it
     for url, status, code, fragment in BAD_REQUESTS:
-        body = await node.get_json(url, status=status)
+        body = await node.get_json(url, status, officer)
         assert body["error"] == code, (url, body)
         assert fragment in body["message"], (url, body)
 

@@ -41,7 +41,9 @@ async def record_access(node: AppNode, actor: str, outcome: str, reason: str) ->
     )
 
 
-async def test_officers_and_admins_only(app_node: AppNode, make_person: MakePerson) -> None:
+async def test_officers_auditors_and_admins_only(
+    app_node: AppNode, make_person: MakePerson
+) -> None:
     client = app_node.client
     assert (await client.get(TRAIL)).status == 401
     for username, roles in (("rita", ("reader",)), ("ursula", ("uploader", "reader"))):
@@ -51,7 +53,11 @@ async def test_officers_and_admins_only(app_node: AppNode, make_person: MakePers
             TRAIL, params={"format": "csv"}, headers=await make_person(username + "2", roles=roles)
         )
         assert response.status == 403
-    for username, roles in (("olivia", ("officer",)), ("boss", ("admin",))):
+    for username, roles in (
+        ("olivia", ("officer",)),
+        ("audrey", ("auditor",)),
+        ("boss", ("admin",)),
+    ):
         response = await client.get(TRAIL, headers=await make_person(username, roles=roles))
         assert response.status == 200
         assert response.headers["Cache-Control"] == "no-store"
