@@ -16,6 +16,7 @@ from gateway.documents import openapi as documents_openapi
 from gateway.documents.wiring import build_documents
 from gateway.health import http as health
 from gateway.health import metrics
+from gateway.health.prometheus import METRICS, Metrics
 from gateway.http import openapi as openapi_self
 from gateway.http.auth import auth_middleware
 from gateway.http.bodies import BODY_IDLE_SECONDS, slow_body_middleware
@@ -100,11 +101,18 @@ async def signing_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def build_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for one node."""
+    request_metrics = Metrics()
     app = web.Application(
-        middlewares=[slow_body_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            request_metrics.middleware,
+            slow_body_middleware,
+            error_middleware,
+            auth_middleware,
+        ],
         client_max_size=settings.http.max_body_mib * 1024 * 1024,
     )
     app[SETTINGS] = settings
+    app[METRICS] = request_metrics
     app[BODY_IDLE_SECONDS] = float(settings.http.body_idle_seconds)
     app.on_response_prepare.append(machine_headers)
     app.cleanup_ctx.append(database_ctx)
