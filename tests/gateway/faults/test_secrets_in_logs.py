@@ -5,8 +5,12 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
+import pytest
+
 from tests.gateway.faults.client import call, call_json, client_token, person_token, upload_url
 from tests.nodes import run_cli, running_node_process
+
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
 
 def test_no_secret_reaches_the_log(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ from gateway.cli.progress import ProgressBar
 from gateway.tlog.note import verifier_key
 from tests.nodes import SEKISHO, http_get, node_env, run_cli, running_node
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
+
 APPENDED = 300
 
 
