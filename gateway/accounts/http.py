@@ -16,7 +16,7 @@ from gateway.accounts.service import (
 )
 from gateway.app_keys import LEDGER, SETTINGS
 from gateway.errors import BadRequest
-from gateway.http.auth import identity
+from gateway.http.auth import client_address, identity
 from gateway.policy.labels import LevelScheme
 
 BASE = "/api/v1/admin/users"
@@ -29,7 +29,7 @@ def _service(request: web.Request) -> tuple[AccountService, Actor]:
     caller = identity(request)
     caller.require_role("admin")
     scheme = LevelScheme(levels=request.app[SETTINGS].clearance.levels)
-    source = (request.remote or "unknown")[:64]
+    source = client_address(request)
     return AccountService(request.app[LEDGER], scheme), Actor(caller.actor, source)
 
 

@@ -20,9 +20,9 @@ from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
 from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
+from gateway.node_token import token_inventory
 from gateway.signing.clients import ClientService
 from gateway.signing.named_keys import KeyRegistry
-from hsm import HsmError
 from web.portal.app_keys import PORTAL, Viewer
 from web.portal.auth import source_of
 from web.portal.render import page, scheme_of
@@ -276,14 +276,14 @@ async def keys(request: web.Request) -> web.Response:
     admin(request)
     settings = request.app[SETTINGS]
     token = request.app[TOKEN]
-    context: dict[str, Any] = {"title": "Keys and certificates", "token_error": ""}
-    try:
-        context["status"] = await token.status()
-        context["token_keys"] = sorted(await token.list_keys(), key=lambda k: k.label)
-        ca = await token.certificate(settings.keys.ca)
-    except HsmError as exc:
-        context.update(status=None, token_keys=[], token_error=exc.message)
-        ca = None
+    inventory = await token_inventory(token, settings.keys.ca)
+    context: dict[str, Any] = {
+        "title": "Keys and certificates",
+        "token_error": inventory.error,
+        "status": inventory.status,
+        "token_keys": inventory.keys,
+    }
+    ca = inventory.ca_certificate
     context["ca"] = certificate_view(ca) if ca else None
     context["keks"] = await kek_states(settings)
     named = await KeyRegistry(token, settings.keys.ca).all()
