@@ -8,7 +8,19 @@ from aiohttp import web
 
 from gateway.accounts import http as accounts_http
 from gateway.accounts import openapi as accounts_openapi
-from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, SIGNING, TOKEN, WITNESSING
+from gateway.accounts.service import AccountService
+from gateway.app_keys import (
+    ACCOUNTS,
+    AUDITOR,
+    DOCUMENTS,
+    LEDGER,
+    POLICY,
+    SETTINGS,
+    SIGNING,
+    TOKEN,
+    TRAIL,
+    WITNESSING,
+)
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.documents import http as documents_http
@@ -29,12 +41,14 @@ from gateway.ledger import witnesses_http
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.wiring import build_ledger, build_witnessing
 from gateway.node_token import token_config
+from gateway.policy.pdp import decision_point
 from gateway.signing import anchors_http
 from gateway.signing import http as signing_http
 from gateway.signing import openapi as signing_openapi
 from gateway.signing.wiring import build_signing
 from gateway.trail import http as trail_http
 from gateway.trail import openapi as trail_openapi
+from gateway.trail.service import TrailService
 from hsm import Token
 from web.portal import setup_portal
 
@@ -89,7 +103,19 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def documents_ctx(app: web.Application) -> AsyncIterator[None]:
     """The document services, on the token, ledger and blob store."""
-    app[DOCUMENTS] = build_documents(app[SETTINGS], app[TOKEN], app[LEDGER])
+    app[DOCUMENTS] = build_documents(app[SETTINGS], app[TOKEN], app[LEDGER], app[POLICY])
+    yield
+
+
+async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The account service (API and portal administration), on the ledger."""
+    app[ACCOUNTS] = AccountService(app[LEDGER], app[POLICY].scheme)
+    yield
+
+
+async def trail_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The access-trail service (API, officers' pages, each person's history)."""
+    app[TRAIL] = TrailService(app[LEDGER].store)
     yield
 
 
@@ -113,6 +139,7 @@ def build_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = request_metrics
+    app[POLICY] = decision_point(settings)
     app[BODY_IDLE_SECONDS] = float(settings.http.body_idle_seconds)
     app.on_response_prepare.append(machine_headers)
     app.cleanup_ctx.append(database_ctx)
@@ -122,6 +149,8 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(documents_ctx)
     app.cleanup_ctx.append(signing_ctx)
+    app.cleanup_ctx.append(accounts_ctx)
+    app.cleanup_ctx.append(trail_ctx)
     app.add_routes(health.routes)
     app.add_routes(metrics.routes)
     app.add_routes(ledger_http.routes)

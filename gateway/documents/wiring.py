@@ -8,13 +8,14 @@ from gateway.documents.blobstore import FilesystemBlobStore
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.context import DocumentContext
 from gateway.ledger.service import LedgerService
-from gateway.policy.labels import LevelScheme
 from gateway.policy.pdp import PolicyDecisionPoint
 from gateway.ttlcache import TtlCache
 from hsm import Token
 
 
-def build_documents(settings: Settings, token: Token, ledger: LedgerService) -> DocumentCatalogue:
+def build_documents(
+    settings: Settings, token: Token, ledger: LedgerService, pdp: PolicyDecisionPoint
+) -> DocumentCatalogue:
     """The document catalogue on the filesystem blob store under the data directory."""
     blobs = FilesystemBlobStore(settings.blob_dir)
     blobs.clean_temporaries()
@@ -22,7 +23,7 @@ def build_documents(settings: Settings, token: Token, ledger: LedgerService) -> 
         token=token,
         ledger=ledger,
         blobs=blobs,
-        pdp=PolicyDecisionPoint(LevelScheme(levels=settings.clearance.levels)),
+        pdp=pdp,
         recorder=AccessRecorder(ledger),
         kek_label=settings.keys.kek,
         max_bytes=settings.http.max_body_mib * 1024 * 1024,

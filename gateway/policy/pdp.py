@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.auth.identity import Identity
+from gateway.config import Settings
 from gateway.policy.labels import (
     Clearance,
     Decision,
@@ -65,3 +66,8 @@ class PolicyDecisionPoint:
         if not identity.is_person or not identity.roles & UPLOAD_ROLES:
             return Decision(False, "role")
         return label_within_clearance(label, self.clearance_of(identity), self.scheme)
+
+
+def decision_point(settings: Settings) -> PolicyDecisionPoint:
+    """The node's decision point, on its configured level scheme (the one place it is built)."""
+    return PolicyDecisionPoint(LevelScheme(levels=settings.clearance.levels))

@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.accounts.rules import split_list
 from gateway.accounts.service import AccountChanges, AccountService, Actor, NewAccount
-from gateway.app_keys import LEDGER, SETTINGS, TOKEN
+from gateway.app_keys import ACCOUNTS, LEDGER, SETTINGS, TOKEN
 from gateway.auth.certificates import CertificateActor
 from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
@@ -39,8 +39,7 @@ def admin(request: web.Request) -> Viewer:
 
 
 def _accounts(request: web.Request, viewer: Viewer) -> tuple[AccountService, Actor]:
-    service = AccountService(request.app[LEDGER], scheme_of(request.app))
-    return service, Actor(viewer.identity.actor, source_of(request))
+    return request.app[ACCOUNTS], Actor(viewer.identity.actor, source_of(request))
 
 
 def _people_context(request: web.Request, people: list[Principal], **extra: Any) -> dict[str, Any]:

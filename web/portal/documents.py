@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from gateway.app_keys import DOCUMENTS, LEDGER
+from gateway.app_keys import DOCUMENTS, LEDGER, TRAIL
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.check import check_file
 from gateway.documents.http import send_plaintext
@@ -19,7 +19,6 @@ from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
 from gateway.http.headers import attachment
 from gateway.trail.query import TrailQuery
-from gateway.trail.service import TrailService
 from web.portal.anchoring import cosigning
 from web.portal.app_keys import Viewer
 from web.portal.auth import source_of
@@ -249,7 +248,7 @@ async def history(request: web.Request) -> web.Response:
     """This person's own access decisions, newest first."""
     viewer = viewer_of(request)
     cursor = int_param(request, "cursor")
-    service = TrailService(request.app[LEDGER].store)
+    service = request.app[TRAIL]
     result = await service.page(TrailQuery(actor=viewer.identity.actor, limit=50, cursor=cursor))
     context = {
         "title": "My activity",
