@@ -21,7 +21,7 @@ from gateway.app_keys import (
     TRAIL,
     WITNESSING,
 )
-from gateway.config import Settings
+from gateway.config import Settings, SigningSettings
 from gateway.db.setup import close_database, open_database
 from gateway.documents import http as documents_http
 from gateway.documents import openapi as documents_openapi
@@ -160,20 +160,21 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(anchors_http.routes)
     app.add_routes(accounts_http.routes)
     app.add_routes(trail_http.routes)
-    app[OPENAPI_DOCUMENT] = build_document(api_descriptions())
+    app[OPENAPI_DOCUMENT] = build_document(api_descriptions(settings))
     app.router.add_get(openapi_self.OPENAPI_PATH, serve_openapi)
     setup_portal(app)  # last: its middleware and services sit inside the gateway's
     return app
 
 
-def api_descriptions() -> dict[str, dict[str, object]]:
-    """OpenAPI path items contributed by each API module."""
+def api_descriptions(settings: Settings | None = None) -> dict[str, dict[str, object]]:
+    """OpenAPI path items contributed by each API module (limits from ``settings``)."""
+    max_batch = (settings.signing if settings else SigningSettings()).max_batch
     parts: dict[str, dict[str, object]] = {
         **openapi_self.PATHS,
         **documents_openapi.PATHS,
         **ledger_openapi.PATHS,
         **witnesses_http.PATHS,
-        **signing_openapi.PATHS,
+        **signing_openapi.paths(max_batch),
         **accounts_openapi.PATHS,
         **trail_openapi.PATHS,
     }
