@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.accounts.rules import split_list
 from gateway.accounts.service import AccountChanges, AccountService, Actor, NewAccount
-from gateway.app_keys import ACCOUNTS, LEDGER, SETTINGS, TOKEN
+from gateway.app_keys import ACCOUNTS, LEDGER, SETTINGS, SIGNING, TOKEN
 from gateway.auth.certificates import CertificateActor
 from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
@@ -22,7 +22,6 @@ from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
 from gateway.node_token import token_inventory
 from gateway.signing.clients import ClientService
-from gateway.signing.named_keys import KeyRegistry
 from web.portal.app_keys import PORTAL, Viewer
 from web.portal.auth import source_of
 from web.portal.render import page, scheme_of
@@ -285,7 +284,7 @@ async def keys(request: web.Request) -> web.Response:
     ca = inventory.ca_certificate
     context["ca"] = certificate_view(ca) if ca else None
     context["keks"] = await kek_states(settings)
-    named = await KeyRegistry(token, settings.keys.ca).all()
+    named = await request.app[SIGNING].registry.all()
     context["signing_keys"] = [
         {"key": key, "versions": [(v, certificate_view(v.certificate)) for v in key.versions]}
         for key in named
