@@ -186,7 +186,7 @@ def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_pat
         check = readiness(base)
         assert check["finding_index"] == 77 and str(check["finding"]).startswith("leaf 77:")
         metrics = http_get(base + "/metrics")[1].decode()
-        assert "\nsekisho_ledger_audit_ok 0\n" in metrics
+        assert "\nsekisho_ledger_audit_ok 0.0\n" in metrics
         wait_for(lambda: tree_size(base) == entries + 1)
         alert = json.loads(http_get(base + f"/api/v1/ledger/entries/{entries}")[1])["entry"]
         assert alert["type"] == "alert.raised" and alert["index"] == 77
