@@ -310,7 +310,7 @@ def wait_for_ledger(base: str, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with urllib.request.urlopen(base + "/metrics", timeout=10) as response:  # noqa: S310
-            if b"\nsekisho_ledger_pending_entries 0\n" in b"\n" + response.read():
+            if re.search(rb"\nsekisho_ledger_pending_entries 0(\.0)?\n", b"\n" + response.read()):
                 return
         time.sleep(0.5)
     raise RuntimeError("the ledger did not drain")

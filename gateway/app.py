@@ -11,8 +11,20 @@ from aiohttp import web
 
 from gateway.accounts import http as accounts_http
 from gateway.accounts import openapi as accounts_openapi
-from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, SIGNING, TOKEN, WITNESSING
-from gateway.config import Settings
+from gateway.accounts.service import AccountService
+from gateway.app_keys import (
+    ACCOUNTS,
+    AUDITOR,
+    DOCUMENTS,
+    LEDGER,
+    POLICY,
+    SETTINGS,
+    SIGNING,
+    TOKEN,
+    TRAIL,
+    WITNESSING,
+)
+from gateway.config import Settings, SigningSettings
 from gateway.db.setup import close_database, open_database
 from gateway.documents import http as documents_http
 from gateway.documents import openapi as documents_openapi
@@ -20,6 +32,7 @@ from gateway.documents.blob_backends import check_blob_store, open_blob_store, r
 from gateway.documents.wiring import build_documents
 from gateway.health import http as health
 from gateway.health import metrics
+from gateway.health.prometheus import METRICS, Metrics
 from gateway.http import openapi as openapi_self
 from gateway.http.auth import auth_middleware
 from gateway.http.bodies import BODY_IDLE_SECONDS, slow_body_middleware
@@ -32,12 +45,14 @@ from gateway.ledger import witnesses_http
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.wiring import build_ledger, build_witnessing
 from gateway.node_token import token_config
+from gateway.policy.pdp import decision_point
 from gateway.signing import anchors_http
 from gateway.signing import http as signing_http
 from gateway.signing import openapi as signing_openapi
 from gateway.signing.wiring import build_signing
 from gateway.trail import http as trail_http
 from gateway.trail import openapi as trail_openapi
+from gateway.trail.service import TrailService
 from hsm import Token
 from web.portal import setup_portal
 
@@ -95,7 +110,7 @@ async def documents_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with open_blob_store(settings) as blobs:
         await check_blob_store(blobs)
-        app[DOCUMENTS] = build_documents(settings, app[TOKEN], app[LEDGER], blobs)
+        app[DOCUMENTS] = build_documents(settings, app[TOKEN], app[LEDGER], app[POLICY], blobs)
         sweeper = asyncio.create_task(
             run_sweeper(blobs, timedelta(minutes=settings.blobs.sweep_minutes)), name="blob-sweep"
         )
@@ -103,6 +118,18 @@ async def documents_ctx(app: web.Application) -> AsyncIterator[None]:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+
+
+async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The account service (API and portal administration), on the ledger."""
+    app[ACCOUNTS] = AccountService(app[LEDGER], app[POLICY].scheme)
+    yield
+
+
+async def trail_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The access-trail service (API, officers' pages, each person's history)."""
+    app[TRAIL] = TrailService(app[LEDGER].store)
+    yield
 
 
 async def signing_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -113,11 +140,19 @@ async def signing_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def build_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for one node."""
+    request_metrics = Metrics()
     app = web.Application(
-        middlewares=[slow_body_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            request_metrics.middleware,
+            slow_body_middleware,
+            error_middleware,
+            auth_middleware,
+        ],
         client_max_size=settings.http.max_body_mib * 1024 * 1024,
     )
     app[SETTINGS] = settings
+    app[METRICS] = request_metrics
+    app[POLICY] = decision_point(settings)
     app[BODY_IDLE_SECONDS] = float(settings.http.body_idle_seconds)
     app.on_response_prepare.append(machine_headers)
     app.cleanup_ctx.append(database_ctx)
@@ -127,6 +162,8 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(documents_ctx)
     app.cleanup_ctx.append(signing_ctx)
+    app.cleanup_ctx.append(accounts_ctx)
+    app.cleanup_ctx.append(trail_ctx)
     app.add_routes(health.routes)
     app.add_routes(metrics.routes)
     app.add_routes(ledger_http.routes)
@@ -136,20 +173,21 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(anchors_http.routes)
     app.add_routes(accounts_http.routes)
     app.add_routes(trail_http.routes)
-    app[OPENAPI_DOCUMENT] = build_document(api_descriptions())
+    app[OPENAPI_DOCUMENT] = build_document(api_descriptions(settings))
     app.router.add_get(openapi_self.OPENAPI_PATH, serve_openapi)
     setup_portal(app)  # last: its middleware and services sit inside the gateway's
     return app
 
 
-def api_descriptions() -> dict[str, dict[str, object]]:
-    """OpenAPI path items contributed by each API module."""
+def api_descriptions(settings: Settings | None = None) -> dict[str, dict[str, object]]:
+    """OpenAPI path items contributed by each API module (limits from ``settings``)."""
+    max_batch = (settings.signing if settings else SigningSettings()).max_batch
     parts: dict[str, dict[str, object]] = {
         **openapi_self.PATHS,
         **documents_openapi.PATHS,
         **ledger_openapi.PATHS,
         **witnesses_http.PATHS,
-        **signing_openapi.PATHS,
+        **signing_openapi.paths(max_batch),
         **accounts_openapi.PATHS,
         **trail_openapi.PATHS,
     }

@@ -1,9 +1,21 @@
-"""Where this node's token is, from the settings (embedded SoftHSM or a configured module)."""
+"""This node's token: where it is (embedded SoftHSM or a configured module), what it holds."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from gateway.config import Settings
-from hsm import HsmConfigError, SoftHsmLayout, TokenConfig, find_softhsm_module, read_pin
+from hsm import (
+    HsmConfigError,
+    HsmError,
+    KeyInfo,
+    SoftHsmLayout,
+    Token,
+    TokenConfig,
+    TokenStatus,
+    find_softhsm_module,
+    read_pin,
+)
 
 PIN_ENV = "SEKISHO_HSM_PIN"
 
@@ -36,3 +48,24 @@ def token_config(settings: Settings) -> TokenConfig:
     return TokenConfig(
         module_path=settings.hsm.module, pin=pin, token_label=settings.hsm.token_label
     )
+
+
+@dataclass(frozen=True)
+class TokenInventory:
+    """What an administrator sees of the node's token; ``error`` when it did not answer."""
+
+    status: TokenStatus | None
+    keys: list[KeyInfo]
+    ca_certificate: bytes | None
+    error: str = ""
+
+
+async def token_inventory(token: Token, ca_label: str) -> TokenInventory:
+    """The token's status, its keys (by label) and the CA certificate, or why not."""
+    try:
+        status = await token.status()
+        keys = sorted(await token.list_keys(), key=lambda k: k.label)
+        ca = await token.certificate(ca_label)
+    except HsmError as exc:
+        return TokenInventory(None, [], None, exc.message)
+    return TokenInventory(status, keys, ca)

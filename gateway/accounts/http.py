@@ -14,10 +14,9 @@ from gateway.accounts.service import (
     NewAccount,
     account_view,
 )
-from gateway.app_keys import LEDGER, SETTINGS
+from gateway.app_keys import ACCOUNTS
 from gateway.errors import BadRequest
-from gateway.http.auth import identity
-from gateway.policy.scheme import node_scheme
+from gateway.http.auth import client_address, identity
 
 BASE = "/api/v1/admin/users"
 _CREATE_FIELDS = {"username", "level", "compartments", "nationality", "roles", "display_name"}
@@ -28,9 +27,7 @@ routes = web.RouteTableDef()
 def _service(request: web.Request) -> tuple[AccountService, Actor]:
     caller = identity(request)
     caller.require_role("admin")
-    scheme = node_scheme(request.app[SETTINGS])
-    source = (request.remote or "unknown")[:64]
-    return AccountService(request.app[LEDGER], scheme), Actor(caller.actor, source)
+    return request.app[ACCOUNTS], Actor(caller.actor, client_address(request))
 
 
 async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
 from gateway.cli.offline import SOURCE, node_database, operator_actor
 from gateway.config import Settings
-from gateway.policy.scheme import node_scheme
+from gateway.policy.pdp import decision_point
 
 Action = Callable[[AccountService, Actor], Awaitable[int]]
 
@@ -77,7 +77,7 @@ def _clearance_options(parser: argparse.ArgumentParser) -> None:
 def _run(settings: Settings, action: Action) -> int:
     async def main() -> int:
         async with node_database(settings) as ledger:
-            service = AccountService(ledger, node_scheme(settings))
+            service = AccountService(ledger, decision_point(settings).scheme)
             return await action(service, Actor(operator_actor(), SOURCE))
 
     return asyncio.run(main())

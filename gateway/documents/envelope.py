@@ -1,4 +1,10 @@
-"""Envelope encryption: per-version data keys wrapped by the token KEK, bound to the label."""
+"""What binds a document version's ciphertext and ledger entries to its label.
+
+The associated data of the chunked AEAD (document id, version and canonical
+label: relabelling without re-encrypting fails to decrypt) and the label digest
+ledger entries carry. Data keys are wrapped by the token KEK in
+``writer.py`` (rotation in ``kek.py``); the AEAD is ``stream_aead.py``.
+"""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
-from gateway.http.auth import identity
+from gateway.http.auth import client_address, identity
+from gateway.http.headers import attachment
 from gateway.http.multipart import next_part, open_form, part_chunks, read_text
 
 routes = web.RouteTableDef()
@@ -31,7 +32,7 @@ def _person(request: web.Request) -> Identity:
 
 
 def _source(request: web.Request) -> str:
-    return (request.remote or "unknown")[:64]
+    return client_address(request)
 
 
 def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
@@ -191,15 +192,25 @@ async def content(request: web.Request) -> web.StreamResponse:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["ETag"] = f'"{row.plaintext_sha256}"'
     response.headers["X-Sekisho-Media-Type"] = row.media_type
-    response.headers["Content-Disposition"] = _attachment(row.filename or "document")
+    response.headers["Content-Disposition"] = attachment(row.filename or "document")
     if opened.partial:
         response.headers["Content-Range"] = f"bytes {opened.start}-{opened.end}/{row.size}"
+    return await send_plaintext(request, response, opened.body)
+
+
+async def send_plaintext(
+    request: web.Request, response: web.StreamResponse, body: AsyncIterator[bytes]
+) -> web.StreamResponse:
+    """Prepare ``response`` and stream ``body`` (the API's and the portal's downloads).
+
+    A segment that fails to decrypt after bytes have left aborts the connection,
+    so the client sees a truncated response rather than a complete-looking one.
+    """
     await response.prepare(request)
     try:
-        async for chunk in opened.body:
+        async for chunk in body:
             await response.write(chunk)
     except DecryptionError:
-        # Bytes were already sent: abort so the client sees a truncated response.
         if request.transport is not None:
             request.transport.abort()
         return response
@@ -241,10 +252,3 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", code="bad_json")
     return body
-
-
-def _attachment(filename: str) -> str:
-    from urllib.parse import quote
-
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

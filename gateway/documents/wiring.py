@@ -9,20 +9,23 @@ from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.context import DocumentContext
 from gateway.ledger.service import LedgerService
 from gateway.policy.pdp import PolicyDecisionPoint
-from gateway.policy.scheme import node_scheme
 from gateway.ttlcache import TtlCache
 from hsm import Token
 
 
 def build_documents(
-    settings: Settings, token: Token, ledger: LedgerService, blobs: BlobStore
+    settings: Settings,
+    token: Token,
+    ledger: LedgerService,
+    pdp: PolicyDecisionPoint,
+    blobs: BlobStore,
 ) -> DocumentCatalogue:
-    """The document catalogue on the given blob store (see blob_backends.open_blob_store)."""
+    """The document catalogue on the given decision point and blob store."""
     context = DocumentContext(
         token=token,
         ledger=ledger,
         blobs=blobs,
-        pdp=PolicyDecisionPoint(node_scheme(settings)),
+        pdp=pdp,
         recorder=AccessRecorder(ledger),
         kek_label=settings.keys.kek,
         max_bytes=settings.http.max_body_mib * 1024 * 1024,

@@ -1,4 +1,4 @@
-"""``/metrics``: a small Prometheus text exposition (format 0.0.4) of the ledger gauges."""
+"""``/metrics``: ledger gauges read at each scrape, beside request and process metrics."""
 
 from __future__ import annotations
 
@@ -7,38 +7,17 @@ import logging
 from aiohttp import web
 
 from gateway.app_keys import AUDITOR, LEDGER
+from gateway.health.prometheus import METRICS, Sample, metrics_response
 from gateway.ledger.witnesses_http import witness_gauges
 
 log = logging.getLogger("sekisho.http")
 routes = web.RouteTableDef()
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-Gauge = tuple[str, str, float]
-"""(name, help text, value)."""
-
-
-def render(gauges: list[Gauge]) -> str:
-    """Prometheus text format: HELP, TYPE and one sample per gauge.
-
-    A name may carry labels (``name{label="v"}``); samples of one name come
-    together, under one HELP and TYPE.
-    """
-    lines: list[str] = []
-    seen: set[str] = set()
-    for name, help_text, value in gauges:
-        base = name.split("{", 1)[0]
-        if base not in seen:
-            seen.add(base)
-            lines.append(f"# HELP {base} {help_text}")
-            lines.append(f"# TYPE {base} gauge")
-        lines.append(f"{name} {value:.17g}")
-    return "\n".join(lines) + "\n"
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Ledger size, queue, sequencer role and audit result."""
-    gauges: list[Gauge] = []
+    """Ledger size, queue, sequencer role, audit result and witnesses; requests; process."""
+    gauges: list[Sample] = []
     ledger = request.app.get(LEDGER)
     if ledger is not None:
         try:
@@ -51,16 +30,23 @@ async def metrics(request: web.Request) -> web.Response:
                 (
                     "sekisho_ledger_tree_size",
                     "Entries in the latest signed checkpoint.",
+                    {},
                     latest.size if latest else 0,
                 )
             )
             gauges.append(
-                ("sekisho_ledger_pending_entries", "Entries queued, not yet integrated.", pending)
+                (
+                    "sekisho_ledger_pending_entries",
+                    "Entries queued, not yet integrated.",
+                    {},
+                    pending,
+                )
             )
         gauges.append(
             (
                 "sekisho_ledger_is_sequencer",
                 "1 while this process sequences the log.",
+                {},
                 int(ledger.is_leader),
             )
         )
@@ -71,6 +57,7 @@ async def metrics(request: web.Request) -> web.Response:
             (
                 "sekisho_ledger_audit_ok",
                 "0 while the auditor holds a tamper finding, else 1.",
+                {},
                 int(status.ok),
             )
         )
@@ -78,6 +65,7 @@ async def metrics(request: web.Request) -> web.Response:
             (
                 "sekisho_ledger_audit_verified_size",
                 "Entries verified up to the last clean checkpoint.",
+                {},
                 status.verified_size,
             )
         )
@@ -85,6 +73,7 @@ async def metrics(request: web.Request) -> web.Response:
             (
                 "sekisho_ledger_audit_finding_index",
                 "Entry index of the held finding, -1 when none.",
+                {},
                 status.finding.index if status.finding else -1,
             )
         )
@@ -93,6 +82,7 @@ async def metrics(request: web.Request) -> web.Response:
                 (
                     "sekisho_ledger_audit_last_run_timestamp_seconds",
                     "Unix time the last audit finished.",
+                    {},
                     status.last_audit.timestamp(),
                 )
             )
@@ -100,4 +90,4 @@ async def metrics(request: web.Request) -> web.Response:
         gauges.extend(await witness_gauges(request.app))
     except Exception as exc:  # the store is down: leave the witness gauges out
         log.warning("metrics: witness status unavailable: %s", exc)
-    return web.Response(body=render(gauges).encode(), headers={"Content-Type": CONTENT_TYPE})
+    return metrics_response(request.app[METRICS], gauges)

@@ -14,6 +14,12 @@ from gateway.http.paths import is_machine_path
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 IDENTITY = web.RequestKey("identity", Identity)
+ADDRESS_LENGTH = 64
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address as ledger entries and the trail record it."""
+    return (request.remote or "unknown")[:ADDRESS_LENGTH]
 
 
 @web.middleware

@@ -8,6 +8,8 @@ The hook runs as each response is prepared, so streamed downloads get it too.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 
 from gateway.http.paths import is_machine_path
@@ -29,3 +31,9 @@ async def machine_headers(request: web.Request, response: web.StreamResponse) ->
         headers.setdefault("Cache-Control", "no-store")
     if request.secure:
         headers.setdefault("Strict-Transport-Security", HSTS)
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` saving as ``filename`` (RFC 6266: ASCII fallback and UTF-8)."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

@@ -7,6 +7,7 @@ only the sequencing process knows the co-signing latency it measured.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,8 @@ from gateway.ledger.cosignatures import (
 
 routes = web.RouteTableDef()
 API = "/api/v1/ledger"
-Gauge = tuple[str, str, float]
+Gauge = tuple[str, str, Mapping[str, str], float]
+"""(metric name, help text, labels, value)."""
 
 
 def witness_keys(app: web.Application) -> tuple[list[WitnessKey], int]:
@@ -98,10 +100,6 @@ async def final_checkpoint(request: web.Request) -> web.Response:
     )
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
 async def witness_gauges(app: web.Application) -> list[Gauge]:
     """Gauges for ``/metrics``: finality, and size, lag and health per witness."""
     keys, _ = witness_keys(app)
@@ -110,9 +108,19 @@ async def witness_gauges(app: web.Application) -> list[Gauge]:
     state = await current_finality(app)
     final = state.final_size or 0
     gauges: list[Gauge] = [
-        ("sekisho_ledger_witness_quorum", "Cosignatures making a checkpoint final.", state.quorum),
-        ("sekisho_ledger_final_size", "Entries in the last final checkpoint.", final),
-        ("sekisho_ledger_final_lag_entries", "Entries not yet in a final checkpoint.", state.lag),
+        (
+            "sekisho_ledger_witness_quorum",
+            "Cosignatures making a checkpoint final.",
+            {},
+            state.quorum,
+        ),
+        ("sekisho_ledger_final_size", "Entries in the last final checkpoint.", {}, final),
+        (
+            "sekisho_ledger_final_lag_entries",
+            "Entries not yet in a final checkpoint.",
+            {},
+            state.lag,
+        ),
     ]
     per_witness = (
         ("sekisho_ledger_witness_size", "Tree size each witness last cosigned.", "size"),
@@ -122,7 +130,7 @@ async def witness_gauges(app: web.Application) -> list[Gauge]:
     for name, help_text, field in per_witness:
         for w in state.witnesses:
             value = getattr(w, field) if field != "up" else int(w.last_error is None)
-            gauges.append((f'{name}{{witness="{_escape(w.name)}"}}', help_text, value))
+            gauges.append((name, help_text, {"witness": w.name}, value))
     witnessing = app.get(WITNESSING)
     if witnessing is not None and witnessing.ledger.is_leader and witnessing.latency.last:
         summary = witnessing.latency.summary()
@@ -130,6 +138,7 @@ async def witness_gauges(app: web.Application) -> list[Gauge]:
             (
                 "sekisho_ledger_cosign_latency_seconds",
                 "Last time from sequencing to a final checkpoint (this sequencer).",
+                {},
                 summary["last_ms"] / 1000,
             )
         )

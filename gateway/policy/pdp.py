@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.auth.identity import Identity
+from gateway.config import Settings
 from gateway.errors import Forbidden
 from gateway.policy.labels import (
     Clearance,
@@ -16,6 +17,7 @@ from gateway.policy.labels import (
     label_within_clearance,
     parse_label,
 )
+from gateway.policy.scheme import node_scheme
 
 PARSED_LABELS_KEPT = 4096  # distinct label texts remembered (labels are few; parsing is not free)
 READ_ROLES = frozenset({"reader", "officer", "admin"})
@@ -94,3 +96,8 @@ class PolicyDecisionPoint:
         if not rule.allows(identity):
             return Decision(False, "role")
         return label_within_clearance(label, self.clearance_of(identity), self.scheme)
+
+
+def decision_point(settings: Settings) -> PolicyDecisionPoint:
+    """The node's decision point, on its configured level scheme (the one place it is built)."""
+    return PolicyDecisionPoint(node_scheme(settings))

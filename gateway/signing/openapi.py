@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from gateway.config import SigningSettings
 from gateway.http.openapi import error_responses
+
+DEFAULT_MAX_BATCH = SigningSettings().max_batch
 
 _B64 = {"type": "string", "contentEncoding": "base64", "pattern": "^[A-Za-z0-9+/_-]*={0,2}$"}
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -39,7 +43,12 @@ _BATCH = {
     "required": ["batch"],
     "additionalProperties": False,
     "properties": {
-        "batch": {"type": "array", "minItems": 1, "maxItems": 256, "items": _SIGN_ITEM},
+        "batch": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": DEFAULT_MAX_BATCH,
+            "items": _SIGN_ITEM,
+        },
         "hash": _HASH,
         "format": _FORMAT,
     },
@@ -393,3 +402,15 @@ PATHS: dict[str, Any] = {
         )
     },
 }
+
+
+def paths(max_batch: int) -> dict[str, Any]:
+    """:data:`PATHS` with the batch limit this node enforces (``signing.max_batch``).
+
+    The batch schema object appears once in PATHS; a deep copy's memo maps it to
+    its copy, so the limit is set wherever the schema is used.
+    """
+    memo: dict[int, Any] = {}
+    described: dict[str, Any] = copy.deepcopy(PATHS, memo)
+    memo[id(_BATCH)]["properties"]["batch"]["maxItems"] = max_batch
+    return described

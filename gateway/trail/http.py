@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.app_keys import LEDGER, SETTINGS
+from gateway.app_keys import SETTINGS, TRAIL
 from gateway.http.auth import identity
 from gateway.trail.export import csv_filename, csv_header, csv_rows
 from gateway.trail.openapi import PATH
 from gateway.trail.query import TrailQueryError, parse_query
-from gateway.trail.service import TrailService
 
 routes = web.RouteTableDef()
 
@@ -25,7 +24,7 @@ async def trail(request: web.Request) -> web.StreamResponse:
     except TrailQueryError as exc:
         body = {"error": exc.code, "message": exc.message, "parameter": exc.parameter}
         return web.json_response(body, status=400)
-    service = TrailService(request.app[LEDGER].store)
+    service = request.app[TRAIL]
     if query.format == "json":
         page = await service.page(query)
         cursor = None if page.next_cursor is None else str(page.next_cursor)

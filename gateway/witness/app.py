@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
+from gateway.health.prometheus import METRICS, Metrics
 from gateway.http.client_tls import client_ssl_context
 from gateway.ledger.audit.sources import Fetcher
 from gateway.ledger.client import HttpLedgerClient
@@ -69,10 +70,13 @@ async def mirror_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def build_witness_app(settings: Settings) -> web.Application:
     """The aiohttp application of a witness node."""
+    request_metrics = Metrics()
     app = web.Application(
-        middlewares=[http.error_middleware], client_max_size=MAX_ADD_CHECKPOINT_BODY
+        middlewares=[request_metrics.middleware, http.error_middleware],
+        client_max_size=MAX_ADD_CHECKPOINT_BODY,
     )
     app[SETTINGS] = settings
+    app[METRICS] = request_metrics
     app[REQUESTS] = ResponseCounts()
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(service_ctx)

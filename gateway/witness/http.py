@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.errors import NotFound, SekishoError
+from gateway.health.prometheus import METRICS, metrics_response
 from gateway.http.errors import format_status
 from gateway.ledger.store import StoredCheckpoint
 from gateway.tlog.errors import FormatError
@@ -28,14 +29,13 @@ from gateway.witness.core import SizeConflict
 from gateway.witness.mirror_readers import reader_digests, require_mirror_reader
 from gateway.witness.mirror_store import MirrorStore
 from gateway.witness.models import WitnessedLog
-from gateway.witness.status import metric_samples, render_metrics, witness_status
+from gateway.witness.status import metric_samples, witness_status
 from hsm import HsmError
 
 log = logging.getLogger("sekisho.witness.http")
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TEXT = "text/plain; charset=utf-8"
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -94,12 +94,13 @@ async def status(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus gauges: alarm, evidence, cosigned sizes, mirrors, answers."""
+    """Prometheus: alarm, evidence, cosigned sizes, mirrors, answers; requests; process."""
     service = request.app[SERVICE]
     cosigner = service.cosigner
     view = await witness_status(service.store, cosigner.name, cosigner.vkey)
-    text = render_metrics(metric_samples(view, request.app[REQUESTS].by_status))
-    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_TYPE})
+    return metrics_response(
+        request.app[METRICS], metric_samples(view, request.app[REQUESTS].by_status)
+    )
 
 
 @routes.get("/healthz")

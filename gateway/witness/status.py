@@ -13,7 +13,7 @@ from gateway.witness.models import Evidence, WitnessedLog
 from gateway.witness.runner import TOKEN_ENV as MIRROR_TOKEN_ENV
 from gateway.witness.store import WitnessStore
 
-__all__ = ["EVIDENCE_SHOWN", "Sample", "metric_samples", "render_metrics", "witness_status"]
+__all__ = ["EVIDENCE_SHOWN", "Sample", "metric_samples", "witness_status"]
 
 EVIDENCE_SHOWN = 20
 Sample = tuple[str, str, Mapping[str, str], float]
@@ -127,28 +127,3 @@ def metric_samples(status: Mapping[str, Any], requests: Mapping[int, int]) -> li
             )
         )
     return samples
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _label_text(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
-
-
-def render_metrics(samples: list[Sample]) -> str:
-    """Prometheus text format 0.0.4: each name's HELP, TYPE and samples together."""
-    order: dict[str, list[Sample]] = {}
-    for sample in samples:
-        order.setdefault(sample[0], []).append(sample)
-    lines: list[str] = []
-    for name, group in order.items():
-        lines.append(f"# HELP {name} {group[0][1]}")
-        lines.append(f"# TYPE {name} gauge")
-        lines.extend(
-            f"{name}{_label_text(labels)} {float(value):.17g}" for _, _, labels, value in group
-        )
-    return "\n".join(lines) + "\n"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
-@pytest.mark.slow
+
 def test_every_benchmark_runs_in_quick_mode(tmp_path: Path) -> None:
     report = tmp_path / "performance.md"
     result = subprocess.run(

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
-@pytest.mark.slow
+
 def test_the_quick_soak_passes_with_no_5xx_and_a_matching_ledger() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bench.soak", "--quick"],

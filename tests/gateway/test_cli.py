@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from gateway import __version__
 from tests.nodes import http_get, run_cli, running_node
+
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
 EXPECTED_KEYS = {"sekisho-ca", "sekisho-ledger", "sekisho-kek", "sekisho-sign", "sekisho-tsa"}
 

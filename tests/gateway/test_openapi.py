@@ -42,3 +42,17 @@ def test_every_api_route_is_documented_and_every_documented_route_exists(tmp_pat
     assert served - documented == set(), "routes missing from the OpenAPI document"
     assert documented - served == set(), "documented operations the router does not serve"
     assert ("/api/openapi.json", "get") in served
+
+
+def batch_limit(document: dict[str, object]) -> object:
+    operation = document["paths"]["/api/v1/sign/{key}"]["post"]  # type: ignore[index]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    (batch,) = [s for s in schema["oneOf"] if "batch" in s.get("properties", {})]
+    return batch["properties"]["batch"]["maxItems"]
+
+
+def test_the_batch_limit_is_the_configured_one(tmp_path: Path) -> None:
+    environ = {"SEKISHO_DATA": str(tmp_path), "SEKISHO_SIGNING_MAX_BATCH": "17"}
+    assert batch_limit(build_app(load_settings(environ=environ))[OPENAPI_DOCUMENT]) == 17
+    default = build_app(load_settings(environ={"SEKISHO_DATA": str(tmp_path)}))
+    assert batch_limit(default[OPENAPI_DOCUMENT]) == 256

@@ -14,15 +14,14 @@ from cryptography.x509.oid import NameOID
 
 from gateway.accounts.rules import split_list
 from gateway.accounts.service import AccountChanges, AccountService, Actor, NewAccount
-from gateway.app_keys import LEDGER, SETTINGS, TOKEN
+from gateway.app_keys import ACCOUNTS, LEDGER, SETTINGS, SIGNING, TOKEN
 from gateway.auth.certificates import CertificateActor
 from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
 from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
+from gateway.node_token import token_inventory
 from gateway.signing.clients import ClientService
-from gateway.signing.named_keys import KeyRegistry
-from hsm import HsmError
 from web.portal.app_keys import PORTAL, Viewer
 from web.portal.auth import source_of
 from web.portal.render import page, scheme_of
@@ -39,8 +38,7 @@ def admin(request: web.Request) -> Viewer:
 
 
 def _accounts(request: web.Request, viewer: Viewer) -> tuple[AccountService, Actor]:
-    service = AccountService(request.app[LEDGER], scheme_of(request.app))
-    return service, Actor(viewer.identity.actor, source_of(request))
+    return request.app[ACCOUNTS], Actor(viewer.identity.actor, source_of(request))
 
 
 def _people_context(request: web.Request, people: list[Principal], **extra: Any) -> dict[str, Any]:
@@ -274,17 +272,17 @@ async def keys(request: web.Request) -> web.Response:
     admin(request)
     settings = request.app[SETTINGS]
     token = request.app[TOKEN]
-    context: dict[str, Any] = {"title": "Keys and certificates", "token_error": ""}
-    try:
-        context["status"] = await token.status()
-        context["token_keys"] = sorted(await token.list_keys(), key=lambda k: k.label)
-        ca = await token.certificate(settings.keys.ca)
-    except HsmError as exc:
-        context.update(status=None, token_keys=[], token_error=exc.message)
-        ca = None
+    inventory = await token_inventory(token, settings.keys.ca)
+    context: dict[str, Any] = {
+        "title": "Keys and certificates",
+        "token_error": inventory.error,
+        "status": inventory.status,
+        "token_keys": inventory.keys,
+    }
+    ca = inventory.ca_certificate
     context["ca"] = certificate_view(ca) if ca else None
     context["keks"] = await kek_states(settings)
-    named = await KeyRegistry(token, settings.keys.ca).all()
+    named = await request.app[SIGNING].registry.all()
     context["signing_keys"] = [
         {"key": key, "versions": [(v, certificate_view(v.certificate)) for v in key.versions]}
         for key in named

@@ -1,33 +1,36 @@
-"""How the portal describes a checkpoint's witnessing (one place that reads the witness set)."""
+"""How the portal describes a checkpoint's witnessing, from the ledger's own witness set."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiohttp import web
 
-from gateway.app_keys import LEDGER, SETTINGS
-from gateway.ledger.store import StoredCheckpoint
+from gateway.app_keys import LEDGER
+from gateway.ledger.witnesses_http import witness_keys
 from gateway.oversight.witnesses import CosignatureSummary, cosignature_summary
-from gateway.tlog.note import SIG_ED25519_COSIGNATURE, NoteError, parse_verifier_key
+
+
+class SignedCheckpoint(Protocol):
+    """Anything carrying a checkpoint's signed note."""
+
+    @property
+    def note(self) -> str: ...
 
 
 def configured_witnesses(app: web.Application) -> tuple[tuple[str, ...], int]:
     """The cosigner key names of the configured witnesses (``ledger.witnesses``) and the quorum.
 
     Cosignature lines on a note carry the witness's key name (from its vkey),
-    which is what the summary matches against.
+    which is what the summary matches against. The keys are parsed where the
+    ledger parses them (:class:`gateway.ledger.cosignatures.WitnessKey`).
     """
-    settings = app[SETTINGS]
-    names: list[str] = []
-    for endpoint in settings.ledger.witnesses:
-        try:
-            key_name, _, _ = parse_verifier_key(endpoint.vkey, sig_type=SIG_ED25519_COSIGNATURE)
-        except NoteError:  # validated at start-up; never show a broken entry as a witness
-            continue
-        names.append(key_name)
-    return tuple(names), settings.witness_quorum if names else 0
+    keys, quorum = witness_keys(app)
+    names = tuple(key.key_name for key in keys)
+    return names, quorum if names else 0
 
 
-def cosigning(app: web.Application, checkpoint: StoredCheckpoint) -> CosignatureSummary:
+def cosigning(app: web.Application, checkpoint: SignedCheckpoint) -> CosignatureSummary:
     """Who co-signed ``checkpoint``, against the configured witnesses."""
     names, quorum = configured_witnesses(app)
     return cosignature_summary(checkpoint.note, app[LEDGER].signer.origin, names, quorum)

@@ -11,7 +11,7 @@ from gateway.auth.principals import Principal
 from gateway.auth.signin import LockedOut, SignedIn, SignInFailed
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.errors import BadRequest
-from gateway.http.auth import client_certificate_fingerprint
+from gateway.http.auth import client_address, client_certificate_fingerprint
 from gateway.oversight import alerts
 from gateway.oversight.activity import decisions_since
 from web.portal.app_keys import PORTAL, VIEWER, Viewer
@@ -28,9 +28,8 @@ from web.portal.security import (
 routes = web.RouteTableDef()
 
 
-def source_of(request: web.Request) -> str:
-    """The client address as recorded in the ledger."""
-    return (request.remote or "unknown")[:64]
+source_of = client_address
+"""The client address as recorded in the ledger (the API's helper, one definition)."""
 
 
 async def _certificate_person(request: web.Request) -> Principal | None:

@@ -11,14 +11,14 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from gateway.app_keys import DOCUMENTS, LEDGER
+from gateway.app_keys import DOCUMENTS, LEDGER, TRAIL
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.check import check_file
-from gateway.documents.stream_aead import DecryptionError
+from gateway.documents.http import send_plaintext
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
+from gateway.http.headers import attachment
 from gateway.trail.query import TrailQuery
-from gateway.trail.service import TrailService
 from web.portal.anchoring import cosigning
 from web.portal.app_keys import Viewer
 from web.portal.auth import source_of
@@ -123,19 +123,10 @@ async def download(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse()
     response.content_type = "application/octet-stream"
     response.content_length = opened.length
-    response.headers["Content-Disposition"] = _attachment(row.filename or f"{doc.id}.bin")
+    response.headers["Content-Disposition"] = attachment(row.filename or f"{doc.id}.bin")
     response.headers["ETag"] = f'"{row.plaintext_sha256}"'
     secure_headers(request, response.headers)
-    await response.prepare(request)
-    try:
-        async for chunk in opened.body:
-            await response.write(chunk)
-    except DecryptionError:
-        if request.transport is not None:  # bytes already left: make the truncation visible
-            request.transport.abort()
-        return response
-    await response.write_eof()
-    return response
+    return await send_plaintext(request, response, opened.body)
 
 
 @routes.get("/documents/{id}/receipt")
@@ -149,7 +140,7 @@ async def receipt(request: web.Request) -> web.Response:
     )
     name = f"sekisho-receipt-{document_id[:8]}" + (f"-v{version}" if version else "") + ".txt"
     response = web.Response(text=text, content_type="text/plain", charset="utf-8")
-    response.headers["Content-Disposition"] = _attachment(name)
+    response.headers["Content-Disposition"] = attachment(name)
     return response
 
 
@@ -257,7 +248,7 @@ async def history(request: web.Request) -> web.Response:
     """This person's own access decisions, newest first."""
     viewer = viewer_of(request)
     cursor = int_param(request, "cursor")
-    service = TrailService(request.app[LEDGER].store)
+    service = request.app[TRAIL]
     result = await service.page(TrailQuery(actor=viewer.identity.actor, limit=50, cursor=cursor))
     context = {
         "title": "My activity",
@@ -266,8 +257,3 @@ async def history(request: web.Request) -> web.Response:
         "first_page": cursor is None,
     }
     return page(request, "history.html", context)
-
-
-def _attachment(filename: str) -> str:
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

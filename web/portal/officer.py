@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.app_keys import AUDITOR, LEDGER, SETTINGS
+from gateway.app_keys import AUDITOR, LEDGER, SETTINGS, TRAIL
 from gateway.oversight import alerts
 from gateway.oversight.activity import SPANS, activity
 from gateway.trail.export import csv_filename, csv_header, csv_rows
@@ -63,7 +63,7 @@ def _query_pairs(filters: dict[str, str], **extra: str) -> list[tuple[str, str]]
 
 
 def _trail(request: web.Request) -> TrailService:
-    return TrailService(request.app[LEDGER].store)
+    return request.app[TRAIL]
 
 
 @routes.get("/officer/trail")

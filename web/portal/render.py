@@ -12,9 +12,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway.app_keys import DOCUMENTS, SETTINGS
+from gateway.app_keys import POLICY, SETTINGS
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label, highest, parse_label
-from gateway.policy.scheme import node_scheme
 from web.portal.app_keys import PORTAL, SECRET, VIEWER, Viewer
 from web.portal.security import csrf_for, secure_headers
 
@@ -36,10 +35,7 @@ def level_class(label_text: str) -> str:
 
 def scheme_of(app: web.Application) -> LevelScheme:
     """The node's level scheme."""
-    documents = app.get(DOCUMENTS)
-    if documents is not None:
-        return documents.context.pdp.scheme
-    return node_scheme(app[SETTINGS])
+    return app[POLICY].scheme
 
 
 def banner_label(scheme: LevelScheme, labels: Iterable[str]) -> str:

@@ -15,6 +15,8 @@ from tests.gateway.ledger_rows import ledger_entries, raw_ledger_bytes
 from tests.gateway.test_cli import assert_one_line_error
 from tests.nodes import run_cli
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
+
 
 @pytest.fixture(scope="module")
 def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -24,6 +24,8 @@ from tests.gateway.ledger_rows import ledger_entries
 from tests.gateway.test_cli import assert_one_line_error
 from tests.nodes import SEKISHO, node_env, run_cli
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
+
 ROWS = 3000
 
 

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from tests.gateway.faults.client import DemoServer as Upload
 from tests.gateway.faults.client import call, demo_server
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
+
 CLEAN_ERRORS = {400, 403, 413, 415, 422}
 FIELD_NAMES = ["file", "label", "title", "tags", "filename", "csrf", "x", ""]
 LABEL_PARTS = [

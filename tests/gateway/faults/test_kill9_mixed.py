@@ -27,6 +27,8 @@ from tests.gateway.faults.client import call, client_token, person_token
 from tests.gateway.ledger_rows import ledger_entries
 from tests.nodes import SEKISHO, free_port, http_get, node_env, run_cli
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
+
 KILLS = 20
 
 
@@ -130,7 +132,6 @@ def drive_kills(data_dir: Path, tmp_path: Path) -> tuple[dict[str, str], Counter
     return uploads, downloads, signatures
 
 
-@pytest.mark.slow
 async def test_kill_9_during_a_mixed_stream_loses_nothing_acknowledged(
     data_dir: Path, tmp_path: Path
 ) -> None:

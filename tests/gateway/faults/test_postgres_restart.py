@@ -18,6 +18,8 @@ from tests.gateway.faults.client import call, client_token, person_token, upload
 from tests.gateway.faults.private_postgres import postgres_bin_dir, private_postgres
 from tests.nodes import http_get, run_cli, running_node_process
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
+
 WORKERS = 4
 KINDS_IN_TURN = ("upload", "download", "list", "sign")
 KINDS = set(KINDS_IN_TURN)
@@ -115,7 +117,6 @@ def wait_until(predicate: object, seconds: float) -> bool:
     return False
 
 
-@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_restart_under_load_gives_503s_and_recovers(tmp_path: Path) -> None:
     bin_dir = postgres_bin_dir()

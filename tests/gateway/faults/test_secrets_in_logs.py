@@ -8,8 +8,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.gateway.faults.client import call, call_json, client_token, person_token, upload_url
 from tests.nodes import run_cli, running_node_process
+
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
 
 def portal_sign_in(base: str, username: str, password: str) -> int:

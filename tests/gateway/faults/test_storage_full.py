@@ -24,6 +24,8 @@ from hsm import TokenConfig
 from tests.gateway.app_fixtures import AppNode, node_settings
 from tests.gateway.ledger_rows import ledger_entries
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
+
 SIZE = "2m"
 
 

@@ -12,12 +12,16 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from gateway.config import load_settings
 from gateway.db.setup import close_database, open_database
 from gateway.documents.models import Document
 from tests.gateway.faults.client import call, call_json, client_token, person_token, upload_url
 from tests.gateway.ledger_rows import ledger_entries
 from tests.nodes import run_cli, running_node
+
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
 
 def sign_body() -> dict[str, str]:

@@ -20,6 +20,8 @@ from gateway.cli.progress import ProgressBar
 from gateway.tlog.note import verifier_key
 from tests.nodes import SEKISHO, http_get, node_env, run_cli, running_node
 
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
+
 APPENDED = 300
 
 
@@ -208,7 +210,7 @@ def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_pat
         check = readiness(base)
         assert check["finding_index"] == 77 and str(check["finding"]).startswith("leaf 77:")
         metrics = http_get(base + "/metrics")[1].decode()
-        assert "\nsekisho_ledger_audit_ok 0\n" in metrics
+        assert "\nsekisho_ledger_audit_ok 0.0\n" in metrics
         wait_for(lambda: tree_size(base) == entries + 1)
         alert = get_entry(base, entries, token)
         assert alert["type"] == "alert.raised" and alert["index"] == 77

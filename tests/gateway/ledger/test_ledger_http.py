@@ -160,6 +160,7 @@ async def test_proofs_verify(make_node: MakeNode) -> None:
     verify_consistency(7, size, [b64(h) for h in body["proof"]], b64(body["old_root"]), roots[size])
 
 
+@pytest.mark.slow  # runs the CLI
 async def test_entries_and_receipts(make_node: MakeNode, tmp_path: Path) -> None:
     node = await make_node()
     size = await node.append(20)

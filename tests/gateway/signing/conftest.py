@@ -1,4 +1,5 @@
-"""A test PKI (root, issuing CA, document-signing and TSA leaves) shared by the signing tests."""
+"""Signing tests: a test PKI (root, issuing CA, document-signing and TSA leaves) shared by
+the CMS and time-stamp tests, and the in-process API node (tests/gateway/signing/api_node.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.signing.message_signer import KeyAlgorithm
+from tests.gateway.signing.api_node import node
 from tests.gateway.signing.checks import openssl_verifies_ed25519_cms
 from tests.gateway.signing.softkeys import (
     ALGORITHMS,
@@ -17,6 +19,8 @@ from tests.gateway.signing.softkeys import (
     leaf_signer,
     root_ca,
 )
+
+__all__ = ["Pki", "node", "openssl_ed25519_cms", "pki"]
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from gateway.config import load_settings
 from gateway.db.setup import close_database, open_database
 from gateway.documents.models import AccessEvent
 from tests.nodes import run_cli, running_node
+
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
 
 def get(url: str, token: str) -> tuple[int, dict[str, str], bytes]:

@@ -9,11 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gateway.ledger.entries import canonical_json
 from gateway.signing.clients import ClientSpec
 from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.receipt import parse_receipt, verify_receipt
-from tests.gateway.signing_api.conftest import Headers, Node
+from tests.gateway.signing.api_node import Headers, Node
 from tests.nodes import run_cli
 
 
@@ -39,6 +41,7 @@ async def log_key(node: Node) -> dict[str, Any]:
     return key
 
 
+@pytest.mark.slow  # runs the CLI
 async def test_wait_returns_a_receipt_that_verifies_offline(node: Node, tmp_path: Path) -> None:
     headers = await node.add_client(scopes=["anchor"], name="drone-authenticator")
     footage = b"\x00\x01 drone footage bytes" * 1000

@@ -14,8 +14,8 @@ import uuid
 
 from gateway.signing.clients import ClientSpec
 from gateway.signing.models import AnchorRecord
-from tests.gateway.signing_api.conftest import Node
-from tests.gateway.signing_api.test_anchors import anchor, anchor_body
+from tests.gateway.signing.api_node import Node
+from tests.gateway.signing.test_anchors import anchor, anchor_body
 
 SUBJECT = "part:SN-4711-A"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from cryptography import x509
 
 from hsm import KeyAlgorithm
+from tests.gateway.signing.api_node import Headers, Node
 from tests.gateway.signing.checks import openssl, openssl_verifies_ed25519_cms, verify_in_python
-from tests.gateway.signing_api.conftest import Headers, Node
 
 DATA = b"drone footage 2026-11-23T04:10Z 35.6895N 139.6917E\n" * 50
 

@@ -21,8 +21,8 @@ from gateway.http.tls import server_ssl_context
 from gateway.ledger.queued import QueuedLedger
 from gateway.signing.clients import ClientService, ClientSpec
 from hsm import TokenConfig
-from tests.gateway.signing_api.conftest import node_settings
-from tests.gateway.signing_api.tlscerts import Issued, TlsMaterial, make_tls_material
+from tests.gateway.signing.api_node import node_settings
+from tests.gateway.signing.tlscerts import Issued, TlsMaterial, make_tls_material
 from tests.nodes import free_port
 
 BODY = {"digest": base64.b64encode(hashlib.sha256(b"tls").digest()).decode()}

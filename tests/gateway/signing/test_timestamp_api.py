@@ -17,8 +17,8 @@ from gateway.bootstrap import initialise
 from gateway.config import DEFAULT_TSA_POLICY
 from gateway.errors import ConfigError
 from hsm import TokenConfig
+from tests.gateway.signing.api_node import Client, Headers, Node, node_settings
 from tests.gateway.signing.checks import openssl
-from tests.gateway.signing_api.conftest import Client, Headers, Node, node_settings
 
 DATA = b"part 4711-A handed from depot 3 to unit 12\n"
 QUERY = "application/timestamp-query"

@@ -16,6 +16,8 @@ from tests.gateway.faults.client import DemoServer as Server
 from tests.gateway.faults.client import call, demo_server
 from tests.nodes import http_get
 
+pytestmark = pytest.mark.slow  # a real server process
+
 IDLE_SECONDS = 1
 
 

@@ -13,7 +13,7 @@ from gateway.auth.tokens import issue_token
 from gateway.errors import BadRequest, TooManyRequests
 from gateway.signing.clients import ClientSpec
 from hsm import KeyAlgorithm
-from tests.gateway.signing_api.conftest import Headers, Node
+from tests.gateway.signing.api_node import Headers, Node
 
 DIGEST = {"digest": base64.b64encode(hashlib.sha256(b"x").digest()).decode()}
 

@@ -13,11 +13,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from hsm import TokenConfig
-from tests.gateway.signing_api.conftest import fresh
-from tests.gateway.signing_api.tlscerts import make_tls_material
+from tests.gateway.signing.api_node import fresh
+from tests.gateway.signing.tlscerts import make_tls_material
 from tests.gateway.test_cli import assert_one_line_error
 from tests.nodes import SEKISHO, free_port, node_env, run_cli, running_node
+
+pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
 BODY = json.dumps({"digest": base64.b64encode(hashlib.sha256(b"cli").digest()).decode()}).encode()
 

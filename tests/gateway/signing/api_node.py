@@ -1,4 +1,7 @@
-"""An in-process node for signing-API tests, API clients and named keys on the shared token."""
+"""An in-process node for signing-API tests, API clients and named keys on the shared token.
+
+The `node` fixture is imported into conftest.py; tests import the types from here.
+"""
 
 from __future__ import annotations
 

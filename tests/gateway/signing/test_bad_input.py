@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.signing import http as signing_http
-from tests.gateway.signing_api.conftest import Headers, Node
+from tests.gateway.signing.api_node import Headers, Node
 
 SHA256 = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
 SHA512 = base64.b64encode(hashlib.sha512(b"x").digest()).decode()

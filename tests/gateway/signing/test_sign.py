@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from hsm import KeyAlgorithm
-from tests.gateway.signing_api.conftest import Headers, Node
+from tests.gateway.signing.api_node import Headers, Node
 
 HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha256": hashes.SHA256(),

@@ -18,8 +18,8 @@ from gateway.errors import BadRequest, Conflict
 from gateway.signing.keymgmt import version_label
 from gateway.signing.models import SigningKey, SigningKeyVersion
 from hsm import KeyAlgorithm
+from tests.gateway.signing.api_node import Node, fresh
 from tests.gateway.signing.checks import openssl
-from tests.gateway.signing_api.conftest import Node, fresh
 
 
 def load_chain(pem: str) -> list[x509.Certificate]:

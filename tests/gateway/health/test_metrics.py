@@ -1,0 +1,80 @@
+"""``/metrics``: the documented gauges, request latency per route template, process metrics."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample as ParsedSample
+
+from gateway.health.prometheus import Metrics
+from tests.gateway.app_fixtures import AppNode
+
+DOCUMENTED = {
+    "sekisho_ledger_tree_size",
+    "sekisho_ledger_pending_entries",
+    "sekisho_ledger_is_sequencer",
+    "sekisho_ledger_audit_ok",
+    "sekisho_ledger_audit_verified_size",
+    "sekisho_ledger_audit_finding_index",
+}
+
+
+async def scrape(node: AppNode) -> list[ParsedSample]:
+    response = await node.client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = await response.text()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def request_count(samples: list[ParsedSample], route: str, status: str | None = None) -> float:
+    return sum(
+        s.value
+        for s in samples
+        if s.name == "sekisho_http_request_duration_seconds_count"
+        and s.labels["route"] == route
+        and status in (None, s.labels["status"])
+    )
+
+
+async def test_documented_gauges_and_process_metrics_are_exposed(app_node: AppNode) -> None:
+    names = {sample.name for sample in await scrape(app_node)}
+    assert names >= DOCUMENTED
+    assert "process_resident_memory_bytes" in names
+    assert "process_cpu_seconds_total" in names
+
+
+async def test_requests_are_counted_under_their_route_template(app_node: AppNode) -> None:
+    for index in (0, 1, 7):
+        await app_node.client.get(f"/api/v1/ledger/entries/{index}")
+    await app_node.client.get("/no/such/route/abc123")
+
+    samples = await scrape(app_node)
+    routes = {s.labels.get("route") for s in samples if "route" in s.labels}
+    assert "/api/v1/ledger/entries/{index}" in routes
+    assert not any(route and route.startswith("/api/v1/ledger/entries/0") for route in routes)
+    assert not any(route and "abc123" in route for route in routes)
+    assert request_count(samples, "unmatched") == 1  # the portal sends it to sign in
+    assert request_count(samples, "/api/v1/ledger/entries/{index}") == 3
+
+
+async def test_errors_raised_by_handlers_are_counted_with_their_status(app_node: AppNode) -> None:
+    response = await app_node.client.get("/api/v1/ledger/entries/not-a-number")
+    assert response.status == 400
+    samples = await scrape(app_node)
+    assert request_count(samples, "/api/v1/ledger/entries/{index}", "400") == 1
+
+
+def test_each_app_counts_only_its_own_requests() -> None:
+    first, second = Metrics(), Metrics()
+    first.requests.labels("GET", "/x", "200").observe(0.01)
+    text = second.exposition([]).decode()
+    assert 'route="/x"' not in text
+    assert 'route="/x"' in first.exposition([]).decode()
+
+
+def test_label_values_are_escaped() -> None:
+    awkward = 'base "north"\\ops\nline two'
+    text = Metrics().exposition([("sekisho_test_up", "Help.", {"witness": awkward}, 1)]).decode()
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "sekisho_test_up"]
+    assert family.samples[0].labels == {"witness": awkward}
+    assert family.type == "gauge"
