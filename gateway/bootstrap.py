@@ -17,7 +17,7 @@ from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.documents.blob_backends import open_blob_store
 from gateway.documents.kek import ensure_initial_version
-from gateway.documents.s3_blobstore import S3BlobStore
+from gateway.documents.s3_client import S3BlobStore
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.node_token import softhsm_layout, token_config

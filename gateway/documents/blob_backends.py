@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.config import BlobSettings, Settings
 from gateway.documents.blobstore import BlobStore, FilesystemBlobStore
 from gateway.documents.models import DocumentVersion
-from gateway.documents.s3_blobstore import S3BlobStore, S3Location, open_s3_store
+from gateway.documents.s3_client import S3BlobStore, S3Location, open_s3_store
 from gateway.errors import SekishoError
 
 log = logging.getLogger("sekisho.blobs")

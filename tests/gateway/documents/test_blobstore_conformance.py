@@ -19,7 +19,7 @@ import pytest
 from gateway.documents.blob_backends import s3_location, sweep_leftovers
 from gateway.documents.blobstore import READ_CHUNK, BlobStore, FilesystemBlobStore
 from gateway.documents.models import Document, DocumentVersion
-from gateway.documents.s3_blobstore import S3BlobStore, S3Location, open_s3_store
+from gateway.documents.s3_client import S3BlobStore, S3Location, open_s3_store
 from gateway.errors import NotFound, Unavailable
 from tests.gateway.databases import opened
 from tests.s3server import S3Server

@@ -23,7 +23,7 @@ import pytest
 from gateway.config import load_settings
 from gateway.documents.blob_backends import open_blob_store, sweep_leftovers
 from gateway.documents.models import DocumentVersion
-from gateway.documents.s3_blobstore import S3BlobStore
+from gateway.documents.s3_client import S3BlobStore
 from hsm import find_softhsm_module
 from tests.cluster import Process, make_gateway, stopped_at_exit
 from tests.gateway.databases import opened

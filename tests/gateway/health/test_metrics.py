@@ -58,10 +58,10 @@ async def test_requests_are_counted_under_their_route_template(app_node: AppNode
 
 
 async def test_errors_raised_by_handlers_are_counted_with_their_status(app_node: AppNode) -> None:
-    response = await app_node.client.get("/api/v1/ledger/entries/not-a-number")
+    response = await app_node.client.get("/api/v1/ledger/proof/inclusion?index=not-a-number")
     assert response.status == 400
     samples = await scrape(app_node)
-    assert request_count(samples, "/api/v1/ledger/entries/{index}", "400") == 1
+    assert request_count(samples, "/api/v1/ledger/proof/inclusion", "400") == 1
 
 
 def test_each_app_counts_only_its_own_requests() -> None:

@@ -1,4 +1,4 @@
-"""Ciphertext in an S3-compatible object store (Ceph RADOS Gateway, MinIO, AWS S3).
+"""The S3 client side of the blob store: ciphertext in an S3-compatible object store.
 
 The same :class:`~gateway.documents.blobstore.BlobStore` contract as the
 filesystem store, on aiobotocore (an asyncio S3 client built on aiohttp):
