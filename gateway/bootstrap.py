@@ -15,6 +15,7 @@ from gateway.auth.passwords import hash_password, one_time_password
 from gateway.auth.principals import NodeState, Principal
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
+from gateway.db.upgrade import add_missing_columns
 from gateway.documents.blob_backends import open_blob_store
 from gateway.documents.kek import ensure_initial_version
 from gateway.documents.s3_client import S3BlobStore
@@ -83,6 +84,8 @@ async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
     await _ensure_blob_store(settings, report)
     await open_database(settings.database_url, create_schema=True)
     try:
+        for column in await add_missing_columns():
+            report.created.append(f"column {column} (a database of an earlier release)")
         await _ensure_accounts(report, settings.node.name, demo=demo)
         collector = _EntryCollector(settings.node.name, report.entries)
         report.created.extend(await register_initial(signing_keys, collector))

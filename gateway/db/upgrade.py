@@ -1,0 +1,73 @@
+"""Bring a database made by an earlier release up to today's models: the columns added since.
+
+``init`` and ``serve`` create missing tables (Tortoise's ``generate_schemas``), but a
+table that exists keeps the columns it was made with. Each column added to an
+existing table since the first release is listed here with its definition and an
+optional back-fill; :func:`add_missing_columns` adds what a database lacks, once,
+and says what it did. Dropping or changing a column is not done here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise import connections
+from tortoise.exceptions import OperationalError
+
+
+@dataclass(frozen=True)
+class AddedColumn:
+    """One column added to an existing table, with SQL valid on SQLite and PostgreSQL."""
+
+    table: str
+    column: str
+    definition: str
+    backfill: str = ""
+    postgres_definition: str = ""  # where PostgreSQL's type differs (JSON is JSONB there)
+
+
+ADDED_COLUMNS: tuple[AddedColumn, ...] = (
+    AddedColumn(
+        "api_client",
+        "chain_writers",
+        "JSON NOT NULL DEFAULT '[]'",
+        postgres_definition="JSONB NOT NULL DEFAULT '[]'::jsonb",
+    ),
+    AddedColumn(
+        "anchor_record",
+        "owner",
+        "VARCHAR(64) NOT NULL DEFAULT ''",
+        # a chain made before owners existed belongs to the client that started it
+        "UPDATE anchor_record SET owner = (SELECT first.client FROM anchor_record AS first "
+        "WHERE first.subject_sha256 = anchor_record.subject_sha256 AND first.sequence = 1) "
+        "WHERE owner = ''",
+    ),
+)
+
+
+async def _has_column(table: str, column: str) -> bool:
+    # unquoted: SQLite reads an unknown double-quoted name as a string literal
+    try:
+        query = f"SELECT {column} FROM {table} WHERE 1 = 0"  # noqa: S608 - names from ADDED_COLUMNS
+        await connections.get("default").execute_query(query)
+    except OperationalError:
+        return False
+    return True
+
+
+async def add_missing_columns(columns: tuple[AddedColumn, ...] = ADDED_COLUMNS) -> list[str]:
+    """Add the listed columns a database lacks (and back-fill them); the ones added."""
+    added = []
+    connection = connections.get("default")
+    postgres = connection.capabilities.dialect == "postgres"
+    for spec in columns:
+        if await _has_column(spec.table, spec.column):
+            continue
+        definition = spec.postgres_definition if postgres and spec.postgres_definition else None
+        await connection.execute_script(
+            f"ALTER TABLE {spec.table} ADD COLUMN {spec.column} {definition or spec.definition}"
+        )
+        if spec.backfill:
+            await connection.execute_script(spec.backfill)
+        added.append(f"{spec.table}.{spec.column}")
+    return added

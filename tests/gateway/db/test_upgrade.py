@@ -1,0 +1,73 @@
+"""A database made by an earlier release gains the columns added since, once, with back-fills."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tortoise import connections
+from tortoise.models import Model
+
+from gateway.auth.principals import ApiClient
+from gateway.db.upgrade import ADDED_COLUMNS, add_missing_columns
+from gateway.signing.models import AnchorRecord
+from tests.gateway.databases import database_url, opened
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[None]:
+    async with opened(database_url(request, tmp_path)):
+        yield
+
+
+async def anchor(client: str, subject: str, sequence: int) -> None:
+    await AnchorRecord.create(
+        id=uuid.uuid4(),
+        owner=client,
+        subject=subject,
+        subject_sha256=subject.encode().hex()[:64],
+        sequence=sequence,
+        kind="part",
+        hash="sha256",
+        digest="00" * 32,
+        metadata_sha256="0" * 64,
+        client=client,
+        entry=b"{}",
+        leaf_hash="0" * 64,
+        queue_id=sequence,
+    )
+
+
+MODELS: dict[str, type[Model]] = {"anchor_record": AnchorRecord, "api_client": ApiClient}
+
+
+async def without_column(table: str, column: str) -> None:
+    """Drop ``column``; on SQLite remake a table whose unique key holds it (it cannot drop it)."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "sqlite" and table == "anchor_record":
+        kept = ", ".join(c for c in sorted(MODELS[table]._meta.db_fields) if c != column)
+        await connection.execute_script(
+            f"CREATE TABLE old_{table} AS SELECT {kept} FROM {table}; DROP TABLE {table}; "  # noqa: S608
+            f"ALTER TABLE old_{table} RENAME TO {table}"
+        )
+    else:
+        await connection.execute_script(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+async def test_columns_of_earlier_releases_are_added_and_filled(database: None) -> None:
+    assert await add_missing_columns() == []  # today's schema: nothing to do
+    await anchor("depot", "part:1", 1)
+    await anchor("unit", "part:1", 2)  # an old chain extended by another client
+    for spec in ADDED_COLUMNS:  # as a database of the first release had them
+        await without_column(spec.table, spec.column)
+
+    added = await add_missing_columns()
+
+    assert added == [f"{spec.table}.{spec.column}" for spec in ADDED_COLUMNS]
+    owners = {r.sequence: r.owner for r in await AnchorRecord.all()}
+    assert owners == {1: "depot", 2: "depot"}  # the chain is its first writer's
+    client = await ApiClient.create(name="mirror", scopes=["ledger-read"])
+    assert (await ApiClient.get(id=client.id)).chain_writers == []
+    assert await add_missing_columns() == []  # once only
