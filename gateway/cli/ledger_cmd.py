@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ from gateway.ledger.audit.sources import DatabaseAuditSource, TileAuditSource
 from gateway.ledger.audit.verify import AuditResult, LogKey, audit
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.client import ledger_client
+from gateway.ledger.commitments import OpeningError, check_opening, decode_opening
+from gateway.ledger.entries import EntryError, parse_entry
 from gateway.ledger.reader_token import reader_token
 from gateway.node_token import token_config
 from gateway.tlog.checkpoint import open_signed_checkpoint
@@ -80,6 +83,12 @@ def register(commands: Any) -> None:
     what.add_argument("--entry", metavar="FILE", help="the entry bytes the receipt is for")
     what.add_argument("--leaf-hash", metavar="HEX", help="or the entry's RFC 6962 leaf hash")
     receipt.add_argument("--origin", help="expected checkpoint origin (default: the key name)")
+    receipt.add_argument(
+        "--opening",
+        metavar="FILE",
+        help="with --entry: the entry's opening (JSON, whole or partial): check every opened "
+        "field against its commitment and print the fields",
+    )
     receipt.add_argument(
         "--witness",
         action="append",
@@ -238,6 +247,8 @@ def run_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
     witnesses = [_witness_key(vkey) for vkey in args.witness]
     if args.quorum and leaf is None:
         raise BadRequest("--quorum needs the entry: give --entry or --leaf-hash")
+    if args.opening and not args.entry:
+        raise BadRequest("--opening needs the entry: give --entry")
     try:
         if leaf is None:
             checkpoint, _ = open_signed_checkpoint(
@@ -261,7 +272,21 @@ def run_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
     where = f"entry {receipt.index} of {checkpoint.origin} (tree size {checkpoint.size})"
     if leaf is None:
         print(f"receipt signature OK: {where}; the entry itself was not checked (give --entry)")
-    else:
-        cosigned = f", cosigned by a quorum of {args.quorum} witnesses" if args.quorum else ""
-        print(f"receipt OK: {where} is signed by the log{cosigned} and includes the entry")
+        return 0
+    opened = ""
+    if args.opening:
+        assert isinstance(leaf, bytes)
+        try:
+            fields = check_opening(
+                parse_entry(leaf), decode_opening(_read_file(args.opening, "opening"))
+            )
+        except (OpeningError, EntryError) as exc:
+            print(f"receipt INVALID: the opening: {getattr(exc, 'message', exc)}")
+            return 1
+        shown = ", ".join(
+            f"{k}={json.dumps(v)}" for k, v in sorted(fields.items()) if v is not None
+        )
+        opened = f"; opened: {shown}"
+    cosigned = f", cosigned by a quorum of {args.quorum} witnesses" if args.quorum else ""
+    print(f"receipt OK: {where} is signed by the log{cosigned} and includes the entry{opened}")
     return 0

@@ -9,7 +9,6 @@ policy decision point decides and the decision is recorded (action ``check``).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -74,7 +73,7 @@ async def _anchored_hash(
     """The plaintext hash in the registration entry, if it is integrated and is that entry."""
     if index is None:
         return None
-    entry = json.loads(await catalogue.context.ledger.entry(index))
+    [entry] = await catalogue.context.ledger.opened_entries(index, index + 1)
     if (
         entry.get("type") != "document.registered"
         or entry.get("document") != document_id

@@ -1,8 +1,11 @@
-"""Ledger entries: canonical JSON with a type, a timestamp and the writing node.
+"""Ledger entries: canonical JSON with a type, a timestamp, the writing node and commitments.
 
-Entries carry identifiers and hashes only, never titles or contents: witnesses
-on other hosts see every leaf. Each type has a fixed set of allowed fields so a
-caller cannot slip free text (a title, a file name) into the log by accident.
+Entries never carry titles or contents, and since format 2 they carry nothing
+about a document, a label, a person, a client, an address, a reason, a size or
+a hash in clear either: every field but ``type``, ``ts`` and ``node`` is a
+hiding commitment (gateway/ledger/commitments.py) whose opening stays in the
+node's database. Each type has a fixed set of allowed fields so a caller cannot
+slip free text (a title, a file name) into the log by accident.
 """
 
 from __future__ import annotations
@@ -14,6 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.errors import BadRequest
+from gateway.ledger.commitments import (
+    FORMAT,
+    OpeningError,
+    check_opening,
+    commit_fields,
+    decode_opening,
+    encode_opening,
+)
 
 MAX_ENTRY_BYTES = 16 * 1024
 
@@ -136,21 +147,51 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def make_entry(entry_type: str, node: str, /, **fields: Any) -> bytes:
-    """Build the canonical bytes of one entry, refusing unknown types and fields."""
+class CommittedEntry(bytes):
+    """The canonical bytes of a leaf, carrying the opening the store keeps beside it."""
+
+    opening: bytes
+
+
+def make_entry(entry_type: str, node: str, /, **fields: Any) -> CommittedEntry:
+    """Build one committed entry, refusing unknown types and fields.
+
+    The leaf holds ``type``, ``ts``, ``node``, the format ``v`` and a commitment
+    to every allowed field; ``.opening`` is what the ledger store keeps.
+    """
     allowed = ENTRY_FIELDS.get(entry_type)
     if allowed is None:
         raise EntryError(f"unknown ledger entry type {entry_type!r}")
     unknown = set(fields) - allowed
     if unknown:
         raise EntryError(f"{entry_type} entries have no field(s) {sorted(unknown)}")
-    body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
-    _check_values(body)
-    body.update({"type": entry_type, "node": node, "ts": utc_timestamp()})
-    data = canonical_json(body)
-    if len(data) > MAX_ENTRY_BYTES:
+    values: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    _check_values(values)
+    commitments, opening = commit_fields(entry_type, allowed, values)
+    body = {"type": entry_type, "node": node, "ts": utc_timestamp(), "v": FORMAT, "c": commitments}
+    entry = CommittedEntry(canonical_json(body))
+    if len(entry) > MAX_ENTRY_BYTES:
         raise EntryError(f"a ledger entry is at most {MAX_ENTRY_BYTES} bytes")
-    return data
+    entry.opening = encode_opening(opening)
+    return entry
+
+
+def open_entry(data: bytes, opening: bytes | None) -> dict[str, Any]:
+    """The entry with its opened fields (format 2), or as it is (format 1, in clear).
+
+    Raises EntryError when the opening does not match the leaf.
+    """
+    leaf = parse_entry(data)
+    if leaf.get("v") != FORMAT:
+        return leaf
+    if opening is None:
+        raise EntryError("this entry's opening is missing")
+    try:
+        fields = check_opening(leaf, decode_opening(opening))
+    except OpeningError as exc:
+        raise EntryError(f"the opening does not match the entry: {exc}") from None
+    clear = {k: leaf[k] for k in ("type", "ts", "node")}
+    return {**{k: v for k, v in fields.items() if v is not None}, **clear}
 
 
 def _check_values(value: Any) -> None:

@@ -28,6 +28,20 @@ class LeafRow(Model):
         table = "ledger_leaf"
 
 
+class OpeningRow(Model):
+    """The opening (values and salts) of a committed entry, by the entry's leaf hash (hex).
+
+    Never part of the tree, never served to the public, never sent to witnesses
+    or mirrors: see gateway/ledger/commitments.py and docs/security.md.
+    """
+
+    leaf_hash = fields.CharField(max_length=64, primary_key=True)
+    opening = fields.BinaryField()
+
+    class Meta:
+        table = "ledger_opening"
+
+
 class NodeRow(Model):
     """The hash of one complete aligned subtree; ``key`` packs (level << 56) | index."""
 

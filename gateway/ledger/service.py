@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from gateway.errors import NotFound, Unavailable
 from gateway.ledger.checkpoint_signer import CheckpointSigner
-from gateway.ledger.entries import make_entry
+from gateway.ledger.entries import EntryError, make_entry, open_entry
 from gateway.ledger.leadership import Leadership
 from gateway.ledger.sequencer import (
     Integrated,
@@ -35,6 +36,7 @@ from gateway.tlog.merkle import (
     assemble_proof,
     consistency_proof_coords,
     inclusion_proof_coords,
+    leaf_hash,
 )
 from gateway.tlog.receipt import Receipt, format_receipt
 
@@ -321,6 +323,32 @@ class LedgerService:
         if not leaves:
             raise NotFound(f"no ledger entry at index {index}")
         return leaves[0]
+
+    async def opened_entries(self, start: int, end: int) -> list[dict[str, Any]]:
+        """Entries [start, end) with their fields opened (for officers and the node itself).
+
+        An entry whose opening is missing or does not match is reported as its clear
+        part plus ``"opening": "missing"`` / ``"mismatch"``, never guessed.
+        """
+        leaves = await self.store.leaves(start, end)
+        openings = await self.store.openings([leaf_hash(d) for d in leaves])
+        opened = []
+        for data in leaves:
+            try:
+                opened.append(open_entry(data, openings.get(leaf_hash(data))))
+            except EntryError as exc:
+                clear = json.loads(data)
+                problem = "missing" if "missing" in exc.message else "mismatch"
+                opened.append(
+                    {k: clear.get(k) for k in ("type", "ts", "node")} | {"opening": problem}
+                )
+        return opened
+
+    async def opening(self, index: int) -> tuple[bytes, bytes | None]:
+        """An entry's bytes and its stored opening (None for entries written in clear)."""
+        data = await self.entry(index)
+        found = await self.store.openings([leaf_hash(data)])
+        return data, found.get(leaf_hash(data))
 
     async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of ``index`` in the tree of ``size``."""

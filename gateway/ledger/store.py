@@ -17,7 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from gateway.db.sql import for_connection, is_postgres
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict
-from gateway.tlog.merkle import Coord
+from gateway.tlog.merkle import Coord, leaf_hash
 
 LEVEL_SHIFT = 56
 
@@ -104,6 +104,10 @@ class LedgerStore(Protocol):
         """How many entries wait for integration."""
         ...
 
+    async def openings(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The stored openings of committed entries, by leaf hash (those that exist)."""
+        ...
+
 
 def pack_coord(coord: Coord) -> int:
     """One integer key for a (level, index) coordinate."""
@@ -149,8 +153,9 @@ class TortoiseLedgerStore:
             if self._postgres:
                 rows = await conn.execute_query_dict(
                     "INSERT INTO ledger_pending (data) SELECT unnest($1::bytea[]) RETURNING id",
-                    [list(entries)],
+                    [[bytes(data) for data in entries]],
                 )
+                await self._write_openings(conn, entries)
                 return sorted(int(r["id"]) for r in rows)
             # One writer holds the transaction, so AUTOINCREMENT ids are contiguous.
             await conn.execute_many(
@@ -158,6 +163,7 @@ class TortoiseLedgerStore:
             )
             rows = await conn.execute_query_dict("SELECT MAX(id) AS last FROM ledger_pending")
             last = int(rows[0]["last"])
+            await self._write_openings(conn, entries)
             return list(range(last - len(entries) + 1, last + 1))
 
     async def take_pending(self, limit: int) -> list[tuple[int, bytes]]:
@@ -187,7 +193,30 @@ class TortoiseLedgerStore:
                 [checkpoint.size, checkpoint.root, checkpoint.note],
             )
 
+    async def _write_openings(self, conn: BaseDBAsyncClient, entries: Iterable[bytes]) -> None:
+        """Keep the opening of each committed entry, in the transaction that keeps the entry."""
+        rows = [
+            [leaf_hash(data).hex(), opening]
+            for data in entries
+            if (opening := getattr(data, "opening", None)) is not None
+        ]
+        if rows:
+            await conn.execute_many(
+                self._sql("INSERT INTO ledger_opening (leaf_hash, opening) VALUES (?, ?)"), rows
+            )
+
+    async def openings(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Stored openings by leaf hash."""
+        if not leaf_hashes:
+            return {}
+        keys = [h.hex() for h in leaf_hashes]
+        where = self._in_list("leaf_hash", len(keys))
+        query = f"SELECT leaf_hash, opening FROM ledger_opening WHERE {where}"  # noqa: S608
+        rows = await self._rows(query, keys)
+        return {bytes.fromhex(r["leaf_hash"]): bytes(r["opening"]) for r in rows}
+
     async def _write_tree(self, conn: BaseDBAsyncClient, batch: IntegrationBatch) -> None:
+        await self._write_openings(conn, (leaf.data for leaf in batch.leaves))
         await conn.execute_many(
             self._sql(
                 "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id) VALUES (?, ?, ?, ?)"

@@ -9,7 +9,6 @@ are written only there).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -142,22 +141,16 @@ async def recent_ledger_alerts(
     position = start
     while position < size:
         end = min(size, position + 1000)
-        for offset, data in enumerate(await ledger.store.leaves(position, end)):
-            alert = _alert_entry(position + offset, data)
+        for offset, entry in enumerate(await ledger.opened_entries(position, end)):
+            alert = _alert_entry(position + offset, entry)
             if alert is not None:
                 found.append(alert)
         position = end
     return list(reversed(found)), start, size
 
 
-def _alert_entry(index: int, data: bytes) -> TamperAlert | None:
-    if b'"alert.raised"' not in data:
-        return None
-    try:
-        entry = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(entry, dict) or entry.get("type") != "alert.raised":
+def _alert_entry(index: int, entry: dict[str, object]) -> TamperAlert | None:
+    if entry.get("type") != "alert.raised":
         return None
     return TamperAlert(
         index=index,

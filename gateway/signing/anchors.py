@@ -84,6 +84,7 @@ class Link:
     record: AnchorRecord
     index: int | None
     receipt: str | None
+    opening: bytes | None = None  # of the link's ledger entry: the chain's parties may see it
 
 
 def subject_digest(subject: str) -> str:
@@ -223,15 +224,22 @@ class AnchorService:
                 queue_id=queue_id,
             )
 
+    async def new_link(self, record: AnchorRecord) -> Link:
+        """A just-made link, without waiting for its integration."""
+        opening = await self._openings([record])
+        return Link(record, None, None, opening.get(record.leaf_hash))
+
     async def wait(self, record: AnchorRecord, seconds: float) -> Link:
         """The link once its entry is integrated (``index`` None if not within ``seconds``)."""
+        opening = await self._openings([record])
         try:
             index = await self._ledger.integrated(Ticket(record.queue_id), wait_seconds=seconds)
         except Unavailable:  # not integrated in time: answer without a receipt
-            return Link(record, None, None)
+            return Link(record, None, None, opening.get(record.leaf_hash))
         await AnchorRecord.filter(id=record.id).update(ledger_index=index)
         record.ledger_index = index
-        return Link(record, index, await self._ledger.receipt(index))
+        receipt = await self._ledger.receipt(index)
+        return Link(record, index, receipt, opening.get(record.leaf_hash))
 
     async def get(self, caller: Identity, record_id: str) -> Link:
         """One link by its record id, if ``caller`` may read its chain (404 otherwise)."""
@@ -263,14 +271,20 @@ class AnchorService:
     async def _links(self, rows: Sequence[AnchorRecord]) -> list[Link]:
         unknown = [r.queue_id for r in rows if r.ledger_index is None]
         found = await self._ledger.store.indexes_for_queue_ids(unknown) if unknown else {}
+        openings = await self._openings(rows)
         links: list[Link] = []
         for row in rows:
             if row.ledger_index is None and row.queue_id in found:
                 row.ledger_index = found[row.queue_id]
                 await AnchorRecord.filter(id=row.id).update(ledger_index=row.ledger_index)
             receipt = await self._receipt(row.ledger_index)
-            links.append(Link(row, row.ledger_index, receipt))
+            links.append(Link(row, row.ledger_index, receipt, openings.get(row.leaf_hash)))
         return links
+
+    async def _openings(self, rows: Sequence[AnchorRecord]) -> dict[str, bytes]:
+        """The stored openings of the rows' entries, by hex leaf hash."""
+        found = await self._ledger.store.openings([bytes.fromhex(r.leaf_hash) for r in rows])
+        return {digest.hex(): opening for digest, opening in found.items()}
 
     async def _receipt(self, index: int | None) -> str | None:
         if index is None:

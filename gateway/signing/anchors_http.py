@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -47,6 +48,8 @@ def link_view(link: Link) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "previous": row.previous,
         "entry": bytes(row.entry).decode("utf-8"),
+        # the entry's fields are commitments; this opens them for the chain's parties
+        "opening": None if link.opening is None else json.loads(link.opening),
         "leaf_hash": row.leaf_hash,
         "index": link.index,
         "receipt": link.receipt,
@@ -79,7 +82,7 @@ async def anchor(request: web.Request) -> web.Response:
     wait = _flag(request.query.get("wait", body.get("wait", False)), "wait")
     service = _anchors(request)
     record = await service.anchor(caller, new)
-    link = await service.wait(record, WAIT_SECONDS) if wait else Link(record, None, None)
+    link = await service.wait(record, WAIT_SECONDS) if wait else await service.new_link(record)
     status = 202 if wait and link.receipt is None else 201
     return web.json_response(
         link_view(link), status=status, headers={"Location": f"{API}/anchors/{record.id}"}

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.ledger.models import LeafRow, PendingEntry
+from gateway.ledger.entries import open_entry
+from gateway.ledger.models import LeafRow, OpeningRow, PendingEntry
+from gateway.tlog.merkle import leaf_hash
 
 
 async def _all_entry_bytes() -> list[bytes]:
@@ -22,12 +24,20 @@ async def _all_entry_bytes() -> list[bytes]:
     ]
 
 
+async def opened(data: bytes) -> dict[str, Any]:
+    """An entry with its fields opened from the node's stored opening."""
+    row = await OpeningRow.get_or_none(leaf_hash=leaf_hash(data).hex())
+    return open_entry(data, None if row is None else bytes(row.opening))
+
+
 async def ledger_entries(entry_type: str, **match: Any) -> list[dict[str, Any]]:
-    """Every entry of a type, queued or integrated, whose fields equal ``match``."""
+    """Every entry of a type, queued or integrated, whose fields equal ``match`` (opened)."""
     found = []
     for data in await _all_entry_bytes():
-        entry = json.loads(data)
-        if entry["type"] == entry_type and all(entry.get(k) == v for k, v in match.items()):
+        if json.loads(data)["type"] != entry_type:
+            continue
+        entry = await opened(data)
+        if all(entry.get(k) == v for k, v in match.items()):
             found.append(entry)
     return found
 

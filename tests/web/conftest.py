@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -102,8 +101,7 @@ async def ledger_entries(app: web.Application, entry_type: str) -> list[dict[str
             break
         await asyncio.sleep(0.02)
     latest = await ledger.latest()
-    leaves = await ledger.store.leaves(0, latest.size)
-    entries = [json.loads(leaf) for leaf in leaves]
+    entries = await ledger.opened_entries(0, latest.size)
     return [e for e in entries if e.get("type") == entry_type]
 
 

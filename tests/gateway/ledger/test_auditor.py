@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
@@ -89,7 +88,7 @@ async def test_tampered_leaf_is_shown_and_alerted_once(
     assert samples["sekisho_ledger_audit_verified_size"] < 123
 
     assert await settle(node) == size + 1
-    alert = json.loads(await node.ledger.entry(size))
+    [alert] = await node.ledger.opened_entries(size, size + 1)
     assert alert["type"] == "alert.raised" and alert["alert"] == "ledger.tampered"
     assert (alert["index"], alert["detail_code"]) == (123, "leaf_hash_mismatch")
     for full in (False, True):  # the finding stays, the alert is not repeated

@@ -20,7 +20,6 @@ from gateway.app import build_app
 from gateway.app_keys import LEDGER
 from gateway.bootstrap import initialise
 from gateway.config import Settings, load_settings
-from gateway.ledger.entries import parse_entry
 from gateway.signing.clients import ClientService, ClientSpec
 from gateway.signing.keymgmt import KeyManager
 from gateway.signing.named_keys import KeyVersion
@@ -94,8 +93,7 @@ class Node:
                 break
             await asyncio.sleep(0.01)
         size = (await ledger.latest()).size
-        leaves = await ledger.store.leaves(0, size)
-        return [e for e in map(parse_entry, leaves) if e["type"] == entry_type]
+        return [e for e in await ledger.opened_entries(0, size) if e["type"] == entry_type]
 
 
 @pytest.fixture

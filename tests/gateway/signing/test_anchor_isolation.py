@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 
+from gateway.ledger.entries import open_entry
 from gateway.signing.clients import ClientSpec
 from gateway.signing.models import AnchorRecord
 from tests.gateway.signing.api_node import Node
@@ -25,8 +26,8 @@ async def test_another_clients_chain_is_invisible_and_cannot_be_extended(node: N
     rival = await node.add_client(scopes=["anchor"], name="rival-9")
     _, first = await anchor(node, depot, anchor_body(SUBJECT, "part.received", b"f", secret="s1"))
     record = first["record"]
-    entry = json.loads(first["entry"])
-    assert entry["record"] == record  # the id is public: it is in the ledger
+    entry = open_entry(first["entry"].encode(), json.dumps(first["opening"]).encode())
+    assert entry["record"] == record  # the id is the client's; the ledger commits to it
 
     # reading one record: the same 404 as an id that never existed
     theirs = await node.client.get(f"/api/v1/anchors/{record}", headers=rival)
@@ -81,7 +82,8 @@ async def test_chain_writers_read_and_extend_until_removed(node: Node) -> None:
     _, second = await anchor(node, unit, body)
     assert (second["owner"], second["client"], second["sequence"]) == ("depot-3", "unit-12", 2)
     assert second["previous"] == first["leaf_hash"]
-    assert json.loads(second["entry"])["owner"] == "depot-3"
+    opened = open_entry(second["entry"].encode(), json.dumps(second["opening"]).encode())
+    assert opened["owner"] == "depot-3"
     read = await node.client.get(f"/api/v1/anchors/{first['record']}", headers=unit)
     assert read.status == 200
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.ledger.entries import canonical_json
+from gateway.ledger.entries import canonical_json, open_entry
 from gateway.signing.clients import ClientSpec
 from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.receipt import parse_receipt, verify_receipt
@@ -56,7 +56,8 @@ async def test_wait_returns_a_receipt_that_verifies_offline(node: Node, tmp_path
 
     entry = link["entry"].encode()
     assert leaf_hash(entry).hex() == link["leaf_hash"]
-    fields = json.loads(entry)
+    assert b"drone-authenticator" not in entry  # the leaf holds commitments only
+    fields = open_entry(entry, json.dumps(link["opening"]).encode())
     assert fields["type"] == "record.anchored"
     assert fields["client"] == "drone-authenticator"
     assert fields["digest"] == "sha256:" + hashlib.sha256(footage).hexdigest()
@@ -80,7 +81,7 @@ async def test_wait_returns_a_receipt_that_verifies_offline(node: Node, tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "receipt OK" in result.stdout
-    entry_file.write_bytes(entry.replace(b'"sequence":1', b'"sequence":2'))
+    entry_file.write_bytes(entry.replace(b'"record.anchored"', b'"record.anchoredX"'))
     tampered = run_cli(
         ["verify", str(receipt_file), "--key", key["vkey"], "--entry", str(entry_file)],
         tmp_path / "unused",
@@ -122,7 +123,7 @@ async def test_custody_chain_in_order_with_receipts(node: Node) -> None:
     key = await log_key(node)
     previous = None
     for link in links:
-        entry = json.loads(link["entry"])
+        entry = open_entry(link["entry"].encode(), json.dumps(link["opening"]).encode())
         assert entry["previous"] if previous else "previous" not in entry
         assert entry.get("previous") == previous  # each link commits to the one before
         previous = leaf_hash(link["entry"].encode()).hex()

@@ -7,7 +7,6 @@ import io
 
 from gateway.app_keys import LEDGER
 from gateway.documents.models import AccessEvent
-from gateway.ledger.entries import parse_entry
 from tests.gateway.app_fixtures import AppNode, MakePerson
 
 TRAIL = "/api/v1/trail"
@@ -77,7 +76,8 @@ async def test_events_carry_their_ledger_index(app_node: AppNode, make_person: M
     ledger = app_node.client.app[LEDGER]
     for event in events:
         assert isinstance(event["ledger_index"], int)
-        entry = parse_entry(await ledger.entry(event["ledger_index"]))
+        index = event["ledger_index"]
+        [entry] = await ledger.opened_entries(index, index + 1)
         assert (entry["actor"], entry["outcome"]) == (event["actor"], event["outcome"])
         stored = await AccessEvent.get(id=event["id"])
         assert stored.ledger_index == event["ledger_index"]  # written back
