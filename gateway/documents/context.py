@@ -16,7 +16,7 @@ from gateway.policy.pdp import PolicyDecisionPoint
 from gateway.ttlcache import TtlCache
 from hsm import Token
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NOT_FOUND_MESSAGE = "no such document"
 
 
@@ -53,7 +53,7 @@ class DocumentContext:
 
         Unknown ids and documents the person does not dominate give the same 404.
         """
-        if not _UUID.match(document_id):
+        if not _UUID.fullmatch(document_id):
             await self.recorder.record(
                 identity, action=action, outcome="denied", reason="malformed_id", source=source
             )

@@ -10,12 +10,13 @@ from aiohttp import web
 
 from gateway.app_keys import DOCUMENTS
 from gateway.auth.identity import Identity
-from gateway.documents.catalogue import DocumentCatalogue
+from gateway.documents.catalogue import MAX_PAGE, DocumentCatalogue
 from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
 from gateway.http.auth import identity
 from gateway.http.multipart import next_part, open_form, part_chunks, read_text
+from gateway.http.params import MAX_INT32, optional_query_int, query_int
 
 routes = web.RouteTableDef()
 CHUNK = 256 * 1024
@@ -34,15 +35,8 @@ def _source(request: web.Request) -> str:
     return (request.remote or "unknown")[:64]
 
 
-def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or len(raw) > 12:
-        raise BadRequest(
-            f"query parameter {name!r} must be a non-negative integer", code="bad_parameter"
-        )
-    return int(raw)
+def _version(request: web.Request) -> int | None:
+    return optional_query_int(request.query, "version", low=1, high=MAX_INT32)
 
 
 async def _upload_source(
@@ -128,8 +122,8 @@ async def search(request: web.Request) -> web.Response:
         query=request.query.get("q", ""),
         tag=request.query.get("tag", ""),
         level=request.query.get("level", ""),
-        limit=_int_param(request, "limit", 50) or 0,
-        offset=_int_param(request, "offset", 0) or 0,
+        limit=query_int(request.query, "limit", default=50, low=1, high=MAX_PAGE),
+        offset=query_int(request.query, "offset", default=0, high=MAX_INT32),
     )
     return web.json_response({"documents": results, "count": len(results)})
 
@@ -142,7 +136,7 @@ async def metadata(request: web.Request) -> web.Response:
         caller,
         request.match_info["id"],
         source=_source(request),
-        version=_int_param(request, "version", None),
+        version=_version(request),
     )
     return web.json_response(view)
 
@@ -165,7 +159,7 @@ async def receipt(request: web.Request) -> web.Response:
         caller,
         request.match_info["id"],
         source=_source(request),
-        version=_int_param(request, "version", None),
+        version=_version(request),
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
@@ -180,7 +174,7 @@ async def content(request: web.Request) -> web.StreamResponse:
         request.match_info["id"],
         "content",
         _source(request),
-        _int_param(request, "version", None),
+        _version(request),
     )
     opened = await catalogue.reader.open(caller, document, row, request.headers.get("Range"))
     response = web.StreamResponse(status=206 if opened.partial else 200)

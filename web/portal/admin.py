@@ -20,6 +20,7 @@ from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
 from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
+from gateway.http.params import MAX_INT32, path_int
 from gateway.signing.clients import ClientService
 from gateway.signing.named_keys import KeyRegistry
 from hsm import HsmError
@@ -211,7 +212,8 @@ async def remove_certificate(request: web.Request) -> web.Response:
     username = request.match_info["username"]
     person = await service.get(username)
     actor = CertificateActor(viewer.identity.actor, source_of(request))
-    await request.app[PORTAL].certificates.remove(person, int(request.match_info["id"]), actor)
+    certificate = path_int(request.match_info, "id", high=MAX_INT32)
+    await request.app[PORTAL].certificates.remove(person, certificate, actor)
     return see_other(f"/admin/people/{username}?saved=certificate_removed")
 
 

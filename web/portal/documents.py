@@ -17,6 +17,7 @@ from gateway.documents.check import check_file
 from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
+from gateway.http.params import MAX_INT, MAX_INT32, parse_int
 from gateway.trail.query import TrailQuery
 from gateway.trail.service import TrailService
 from web.portal.anchoring import cosigning
@@ -28,6 +29,7 @@ from web.portal.security import secure_headers, see_other, viewer_of
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 25
+MAX_PAGES = 1_000_000
 UPLOAD_FIELDS = frozenset({"title", "tags", "level", "compartments", "rel_to"})
 
 
@@ -48,7 +50,7 @@ async def documents(request: web.Request) -> web.Response:
     query = request.query.get("q", "").strip()[:256]
     tag = request.query.get("tag", "").strip()[:64]
     level = request.query.get("level", "").strip()[:64]
-    number = max(1, int_param(request, "page") or 1)
+    number = max(1, int_param(request, "page", high=MAX_PAGES) or 1)
     found = await catalogue.search(
         viewer.identity,
         source=source_of(request),
@@ -167,7 +169,7 @@ async def check(request: web.Request) -> web.Response:
     if part is None or not part.filename:
         raise BadRequest("Choose a file to check.", code="missing_file")
     version_text = first(fields, "version")
-    version = int(version_text) if version_text.isdigit() else None
+    version = parse_int("version", version_text, high=MAX_INT32) if version_text else None
     catalogue = _catalogue(request)
     document_id = request.match_info["id"]
     result = await check_file(
@@ -256,7 +258,7 @@ def _label_text(form: dict[str, Any]) -> str:
 async def history(request: web.Request) -> web.Response:
     """This person's own access decisions, newest first."""
     viewer = viewer_of(request)
-    cursor = int_param(request, "cursor")
+    cursor = int_param(request, "cursor", high=MAX_INT)
     service = TrailService(request.app[LEDGER].store)
     result = await service.page(TrailQuery(actor=viewer.identity.actor, limit=50, cursor=cursor))
     context = {

@@ -8,6 +8,7 @@ from aiohttp import BodyPartReader, web
 
 from gateway.errors import BadRequest
 from gateway.http.multipart import next_part, part_chunks, read_text
+from gateway.http.params import MAX_INT32, optional_query_int
 from web.portal.app_keys import FORM
 
 MAX_FIELD = 4096
@@ -44,11 +45,6 @@ def file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     return part_chunks(part, CHUNK)
 
 
-def int_param(request: web.Request, name: str) -> int | None:
-    """A non-negative integer query parameter, or None when absent."""
-    raw = request.query.get(name, "")
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 12:
-        raise BadRequest(f"{name} must be a whole number", code="bad_parameter")
-    return int(raw)
+def int_param(request: web.Request, name: str, *, high: int = MAX_INT32) -> int | None:
+    """A non-negative integer query parameter, or None when absent (the shared strict parser)."""
+    return optional_query_int(request.query, name, high=high)

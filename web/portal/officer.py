@@ -22,7 +22,7 @@ from web.portal.security import secure_headers, viewer_of
 
 routes = web.RouteTableDef()
 FILTERS = ("person", "document", "outcome", "action", "from", "to")
-_LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
+_LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 ALERT_PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
