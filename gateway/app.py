@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.accounts import http as accounts_http
 from gateway.accounts import openapi as accounts_openapi
 from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, SIGNING, TOKEN, WITNESSING
+from gateway.auth.last_used import flush_noted
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.documents import http as documents_http
@@ -18,7 +19,13 @@ from gateway.health import http as health
 from gateway.health import metrics
 from gateway.http import openapi as openapi_self
 from gateway.http.auth import auth_middleware
-from gateway.http.bodies import BODY_IDLE_SECONDS, slow_body_middleware
+from gateway.http.bodies import (
+    BODY_IDLE_SECONDS,
+    BODY_TOTAL_SECONDS,
+    LARGE_BODY_BYTES,
+    body_limit_middleware,
+    slow_body_middleware,
+)
 from gateway.http.errors import error_middleware
 from gateway.http.headers import machine_headers
 from gateway.http.openapi import OPENAPI_DOCUMENT, build_document, serve_openapi
@@ -42,6 +49,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database for the app's lifetime."""
     await open_database(app[SETTINGS].database_url)
     yield
+    await flush_noted()
     await close_database()
 
 
@@ -101,11 +109,18 @@ async def signing_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for one node."""
     app = web.Application(
-        middlewares=[slow_body_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            slow_body_middleware,
+            error_middleware,
+            body_limit_middleware,
+            auth_middleware,
+        ],
         client_max_size=settings.http.max_body_mib * 1024 * 1024,
     )
     app[SETTINGS] = settings
     app[BODY_IDLE_SECONDS] = float(settings.http.body_idle_seconds)
+    app[BODY_TOTAL_SECONDS] = float(settings.http.body_total_seconds)
+    app[LARGE_BODY_BYTES] = settings.http.max_body_mib * 1024 * 1024
     app.on_response_prepare.append(machine_headers)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_ctx)

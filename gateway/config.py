@@ -45,6 +45,7 @@ class HttpSettings:
     port: int = 8080
     max_body_mib: int = 1024
     body_idle_seconds: int = 30
+    body_total_seconds: int = 900
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -358,6 +359,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "setting http.body_idle_seconds (SEKISHO_HTTP_BODY_IDLE_SECONDS): must be >= 0"
             " (0 turns the slow-body guard off)"
+        )
+    if settings.http.body_total_seconds < 0:
+        raise ConfigError(
+            "setting http.body_total_seconds (SEKISHO_HTTP_BODY_TOTAL_SECONDS): must be >= 0"
+            " (0: no overall deadline)"
         )
     url = settings.database_url
     if not url.startswith(("sqlite://", "postgres://", "postgresql://")):

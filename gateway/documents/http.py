@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +13,7 @@ from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
 from gateway.http.auth import identity
+from gateway.http.bodies import LARGE, body_limit, read_json_object
 from gateway.http.multipart import next_part, open_form, part_chunks, read_text
 from gateway.http.params import MAX_INT32, optional_query_int, query_int
 
@@ -75,6 +74,7 @@ def _catalogue(request: web.Request) -> DocumentCatalogue:
 
 
 @routes.post("/api/v1/documents")
+@body_limit(LARGE)
 async def upload(request: web.Request) -> web.Response:
     """Upload a new document (multipart form, or raw body with query parameters)."""
     caller = _person(request)
@@ -96,6 +96,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/documents/{id}/versions")
+@body_limit(LARGE)
 async def new_version(request: web.Request) -> web.Response:
     """Upload the next version of a document."""
     caller = _person(request)
@@ -205,7 +206,7 @@ async def content(request: web.Request) -> web.StreamResponse:
 async def downgrade(request: web.Request) -> web.Response:
     """Re-encrypt under a lower label as a new version; needs a reason."""
     caller = _person(request)
-    body = await _json_object(request)
+    body = await read_json_object(request)
     label, reason = body.get("label"), body.get("reason")
     if not isinstance(label, str) or not isinstance(reason, str):
         raise BadRequest('send JSON {"label": ..., "reason": ...}', code="bad_body")
@@ -225,16 +226,6 @@ async def destroy(request: web.Request) -> web.Response:
         caller, request.match_info["id"], source=_source(request)
     )
     return web.json_response({"destroyed_versions": count})
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("the body is not valid JSON", code="bad_json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="bad_json")
-    return body
 
 
 def _attachment(filename: str) -> str:

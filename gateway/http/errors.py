@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.db.outage import is_database_outage
+from gateway.db.outage import is_database_busy, is_database_outage
 from gateway.errors import InvalidParameter, SekishoError, TooManyRequests
 from gateway.tlog.errors import FormatError
 from gateway.tlog.merkle import MissingHashError
@@ -65,6 +65,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             log.warning("database unavailable: %s %s: %r", request.method, request.path, exc)
             message = "the database is unavailable; try again shortly"
             return _answer(request, 503, "database_unavailable", message)
+        if is_database_busy(exc):
+            log.warning("database busy: %s %s: %r", request.method, request.path, exc)
+            message = "the database is busy; try again shortly"
+            return _answer(request, 503, "database_busy", message)
         log.exception("unhandled error: %s %s", request.method, request.path)
         return _answer(
             request, 500, "internal_error", "an internal error occurred; it has been logged"

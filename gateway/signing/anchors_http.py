@@ -7,9 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app_keys import SIGNING
+from gateway.http.bodies import read_json
 from gateway.http.params import MAX_INT32, query_int
 from gateway.signing.anchors import AnchorService, Link, anchor_request, check_subject
-from gateway.signing.http import API, b64, client, read_json
+from gateway.signing.http import API, b64, client
 from gateway.signing.requests import InputError
 
 routes = web.RouteTableDef()

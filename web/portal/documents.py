@@ -17,6 +17,7 @@ from gateway.documents.check import check_file
 from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
+from gateway.http.bodies import LARGE, body_limit
 from gateway.http.params import MAX_INT, MAX_INT32, parse_int
 from gateway.trail.query import TrailQuery
 from gateway.trail.service import TrailService
@@ -162,6 +163,7 @@ async def check_form(request: web.Request) -> web.Response:
 
 
 @routes.post("/documents/{id}/check")
+@body_limit(LARGE)
 async def check(request: web.Request) -> web.Response:
     """Hash an uploaded file against the anchor (the file is not kept)."""
     viewer = viewer_of(request)
@@ -209,6 +211,7 @@ async def upload_form(request: web.Request) -> web.Response:
 
 
 @routes.post("/upload")
+@body_limit(LARGE)
 async def upload(request: web.Request) -> web.Response:
     """Encrypt, store and anchor the file; then show its page."""
     viewer = viewer_of(request)

@@ -69,6 +69,7 @@ async def trail(request: web.Request) -> web.Response:
         "next": None,
         "exports": None,
         "first_page": not cursor,
+        "newest": "/officer/trail?" + urlencode({k: v for k, v in filters.items() if v}),
     }
     try:
         query = parse_query(_query_pairs(filters, limit="50", cursor=cursor))
