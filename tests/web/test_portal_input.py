@@ -8,7 +8,10 @@ is read (the CSRF check used to read the whole form, up to 1 GiB).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+from aiohttp import FormData
 
 from tests.web.conftest import Portal, form_token, person, sign_in
 
@@ -40,8 +43,6 @@ async def test_the_check_form_version_takes_ascii_digits_only(portal: Portal) ->
     token = await form_token(portal.client, "/upload")
     document = "00000000-0000-4000-8000-000000000000"
     form = {"csrf": token, "version": SUPERSCRIPT_TWO}
-    from aiohttp import FormData
-
     data = FormData()
     for name, value in form.items():
         data.add_field(name, value)
@@ -64,7 +65,7 @@ async def test_a_large_form_to_the_sign_in_page_is_refused_unread(portal: Portal
 async def test_a_streamed_form_without_a_length_is_capped_while_it_arrives(
     portal: Portal,
 ) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b"csrf=x&username=a&password="
         for _ in range(40):
             yield b"p" * 4096
