@@ -25,7 +25,7 @@ from gateway.errors import ConfigError
 DEFAULT_LEVELS = ("UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET")
 DEFAULT_TSA_POLICY = "2.25.133956762331911955508548569086636320372"
 """A UUID-derived OID (ITU-T X.667): unique without registration; set your own."""
-_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 
 
 @dataclass(frozen=True)
@@ -401,7 +401,7 @@ def _validate(settings: Settings) -> None:
 
 
 def _validate_signing(signing: SigningSettings) -> None:
-    if not _OID.match(signing.tsa_policy) or len(signing.tsa_policy) > 200:
+    if not _OID.fullmatch(signing.tsa_policy) or len(signing.tsa_policy) > 200:
         raise ConfigError(
             "setting signing.tsa_policy (SEKISHO_SIGNING_TSA_POLICY): must be a dotted OID "
             f"such as 1.3.6.1.4.1.<your PEN>.1, got {signing.tsa_policy!r}"
