@@ -77,3 +77,16 @@ async def test_a_streamed_form_without_a_length_is_capped_while_it_arrives(
         allow_redirects=False,
     )
     assert response.status == 413
+
+
+async def test_an_upload_form_cannot_hide_a_large_body_in_its_text_fields(portal: Portal) -> None:
+    await person("uploader1")
+    assert (await sign_in(portal.client, "uploader1")).status == 303
+    data = FormData()
+    data.add_field("csrf", await form_token(portal.client, "/upload"))
+    data.add_field("level", "SECRET")
+    for _ in range(20):  # each field within its own limit, together more than 64 KiB
+        data.add_field("compartments", "C" * 4000)
+    data.add_field("file", b"abc", filename="a.txt")
+    response = await portal.client.post("/upload", data=data)
+    assert response.status == 413, await response.text()
