@@ -26,7 +26,8 @@ def note_use(token_id: int, when: datetime) -> None:
     """Remember that a token was used; written soon, in the background."""
     global _writer
     _noted[token_id] = when
-    if _writer is None or _writer.done():
+    running = asyncio.get_running_loop()
+    if _writer is None or _writer.done() or _writer.get_loop() is not running:
         _writer = asyncio.create_task(_write_noted())
 
 
@@ -42,6 +43,6 @@ async def _write_noted() -> None:
 
 async def flush_noted() -> None:
     """Wait for pending writes (before the database closes)."""
-    if _writer is not None and not _writer.done():
+    if _writer is not None and not _writer.done() and _writer.get_loop() is asyncio.get_running_loop():
         with contextlib.suppress(Exception):
             await _writer
