@@ -43,6 +43,10 @@ async def _write_noted() -> None:
 
 async def flush_noted() -> None:
     """Wait for pending writes (before the database closes)."""
-    if _writer is not None and not _writer.done() and _writer.get_loop() is asyncio.get_running_loop():
+    if (
+        _writer is not None
+        and not _writer.done()
+        and _writer.get_loop() is asyncio.get_running_loop()
+    ):
         with contextlib.suppress(Exception):
             await _writer

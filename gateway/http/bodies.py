@@ -113,7 +113,7 @@ async def _watch(content: StreamReader, idle: float, total: float) -> None:
         now = loop.time()
         waits = [last_progress + idle - now] if idle else []
         waits += [started + total - now] if total else []
-        await asyncio.sleep(max(0.05, min(waits)))
+        await asyncio.sleep(max(0.25, min(waits)))  # past the deadline: poll until it waits
         now = loop.time()
         if content.total_bytes != seen or not _waiting_for_data(content):
             seen, last_progress = content.total_bytes, now
