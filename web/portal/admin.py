@@ -204,7 +204,7 @@ async def add_certificate(request: web.Request) -> web.Response:
     return see_other(f"/admin/people/{username}?saved=certificate")
 
 
-@routes.post("/admin/people/{username}/certificates/{id:\\d+}/remove")
+@routes.post("/admin/people/{username}/certificates/{id:[0-9]+}/remove")
 async def remove_certificate(request: web.Request) -> web.Response:
     """Remove a sign-in certificate."""
     viewer = admin(request)
