@@ -24,6 +24,7 @@ from gateway.app_keys import (
     TRAIL,
     WITNESSING,
 )
+from gateway.auth.last_used import flush_noted
 from gateway.config import Settings, SigningSettings
 from gateway.db.setup import close_database, open_database
 from gateway.documents import http as documents_http
@@ -35,7 +36,13 @@ from gateway.health import metrics
 from gateway.health.prometheus import METRICS, Metrics
 from gateway.http import openapi as openapi_self
 from gateway.http.auth import auth_middleware
-from gateway.http.bodies import BODY_IDLE_SECONDS, slow_body_middleware
+from gateway.http.bodies import (
+    BODY_IDLE_SECONDS,
+    BODY_TOTAL_SECONDS,
+    LARGE_BODY_BYTES,
+    body_limit_middleware,
+    slow_body_middleware,
+)
 from gateway.http.errors import error_middleware
 from gateway.http.headers import machine_headers
 from gateway.http.openapi import OPENAPI_DOCUMENT, build_document, serve_openapi
@@ -61,6 +68,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database for the app's lifetime."""
     await open_database(app[SETTINGS].database_url)
     yield
+    await flush_noted()
     await close_database()
 
 
@@ -146,6 +154,7 @@ def build_app(settings: Settings) -> web.Application:
             request_metrics.middleware,
             slow_body_middleware,
             error_middleware,
+            body_limit_middleware,
             auth_middleware,
         ],
         client_max_size=settings.http.max_body_mib * 1024 * 1024,
@@ -154,6 +163,8 @@ def build_app(settings: Settings) -> web.Application:
     app[METRICS] = request_metrics
     app[POLICY] = decision_point(settings)
     app[BODY_IDLE_SECONDS] = float(settings.http.body_idle_seconds)
+    app[BODY_TOTAL_SECONDS] = float(settings.http.body_total_seconds)
+    app[LARGE_BODY_BYTES] = settings.http.max_body_mib * 1024 * 1024
     app.on_response_prepare.append(machine_headers)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_ctx)

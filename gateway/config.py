@@ -27,7 +27,7 @@ from gateway.policy.nations import NationCodes, NationError
 DEFAULT_LEVELS = ("UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET")
 DEFAULT_TSA_POLICY = "2.25.133956762331911955508548569086636320372"
 """A UUID-derived OID (ITU-T X.667): unique without registration; set your own."""
-_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class HttpSettings:
     workers: int = 0
     max_body_mib: int = 1024
     body_idle_seconds: int = 30
+    body_total_seconds: int = 900
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -414,6 +415,11 @@ def _validate(settings: Settings) -> None:
             "setting http.body_idle_seconds (SEKISHO_HTTP_BODY_IDLE_SECONDS): must be >= 0"
             " (0 turns the slow-body guard off)"
         )
+    if settings.http.body_total_seconds < 0:
+        raise ConfigError(
+            "setting http.body_total_seconds (SEKISHO_HTTP_BODY_TOTAL_SECONDS): must be >= 0"
+            " (0: no overall deadline)"
+        )
     url = settings.database_url
     if not url.startswith(("sqlite://", "postgres://", "postgresql://")):
         raise ConfigError(
@@ -481,7 +487,7 @@ def _validate_blobs(blobs: BlobSettings) -> None:
 
 
 def _validate_signing(signing: SigningSettings) -> None:
-    if not _OID.match(signing.tsa_policy) or len(signing.tsa_policy) > 200:
+    if not _OID.fullmatch(signing.tsa_policy) or len(signing.tsa_policy) > 200:
         raise ConfigError(
             "setting signing.tsa_policy (SEKISHO_SIGNING_TSA_POLICY): must be a dotted OID "
             f"such as 1.3.6.1.4.1.<your PEN>.1, got {signing.tsa_policy!r}"

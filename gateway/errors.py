@@ -29,6 +29,16 @@ class BadRequest(SekishoError):
     code = "bad_request"
 
 
+class InvalidParameter(BadRequest):
+    """A path or query parameter is missing, repeated or malformed; ``parameter`` names it."""
+
+    code = "invalid_parameter"
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class NotFound(SekishoError):
     """The thing does not exist, or the caller may not know it exists."""
 

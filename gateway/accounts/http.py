@@ -15,8 +15,8 @@ from gateway.accounts.service import (
     account_view,
 )
 from gateway.app_keys import ACCOUNTS
-from gateway.errors import BadRequest
 from gateway.http.auth import client_address, identity
+from gateway.http.bodies import read_json_object
 
 BASE = "/api/v1/admin/users"
 _CREATE_FIELDS = {"username", "level", "compartments", "nationality", "roles", "display_name"}
@@ -31,12 +31,7 @@ def _service(request: web.Request) -> tuple[AccountService, Actor]:
 
 
 async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
+    body = await read_json_object(request)
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise AccountError(f"unknown field(s) {', '.join(unknown)}")

@@ -8,6 +8,7 @@ next request, on a fresh pool connection, succeeds once the server is back.
 from __future__ import annotations
 
 import socket
+import sqlite3
 
 from asyncpg.exceptions import (
     InternalClientError,
@@ -35,6 +36,18 @@ def is_database_outage(exc: BaseException) -> bool:
         if seen is None:
             return False
         if isinstance(seen, OUTAGE_TYPES):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """True when SQLite gave up waiting for another writer's lock ("database is locked")."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -6,56 +6,64 @@ served: access recording fails closed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from gateway.auth.identity import Identity
+from gateway.db.group_commit import GroupCommit
 from gateway.documents.models import AccessEvent
-from gateway.errors import Unavailable
+from gateway.errors import BadRequest, Unavailable
 from gateway.ledger.service import LedgerService
 
 log = logging.getLogger("sekisho.access")
+
+
+class UnrecordableValue(BadRequest):
+    """A value is too long for its trail column: refused before it joins a batch."""
+
+    code = "unrecordable"
+
+
+def check_fits(row: AccessEvent) -> None:
+    """Refuse a row whose value would not fit its column (it would fail a whole batch)."""
+    for name, field in row._meta.fields_map.items():
+        value = getattr(row, name, None)
+        limits = field.constraints
+        if isinstance(value, str) and len(value) > limits.get("max_length", len(value)):
+            raise UnrecordableValue(f"{name} is longer than {limits['max_length']} characters")
+        if isinstance(value, int) and not limits.get("ge", value) <= value <= limits.get(
+            "le", value
+        ):
+            raise UnrecordableValue(f"{name} is out of range")
+
+
+async def _write_rows(rows: Sequence[AccessEvent]) -> list[None]:
+    await AccessEvent.bulk_create(list(rows))
+    return [None] * len(rows)
+
+
+def _trail_unavailable() -> Exception:
+    return Unavailable("the access trail cannot be written right now")
 
 
 class AccessRecorder:
     """Writes one ``document.accessed`` entry and one trail row per decision.
 
     Trail rows from concurrent requests are group-committed: one transaction
-    (one fsync) per batch instead of one per request.
+    (one fsync) per batch instead of one per request. A row is checked before it
+    joins a batch, and a batch that fails anyway is written again row by row, so
+    one person's bad row fails only their own request.
     """
 
     def __init__(self, ledger: LedgerService) -> None:
         self._ledger = ledger
-        self._rows: list[tuple[AccessEvent, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._rows: GroupCommit[AccessEvent, None] = GroupCommit(
+            "access trail", _write_rows, _trail_unavailable
+        )
 
     async def _write_row(self, row: AccessEvent) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._rows.append((row, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        await future
-
-    async def _flush(self) -> None:
-        try:
-            while self._rows:
-                batch, self._rows = self._rows, []
-                try:
-                    await AccessEvent.bulk_create([row for row, _ in batch])
-                except Exception as exc:  # every waiter fails closed
-                    log.error("access trail rows not written: %s", exc)
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(
-                                Unavailable("the access trail cannot be written right now")
-                            )
-                    continue
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-        finally:
-            self._flusher = None
+        await self._rows.submit(row)
 
     async def record(
         self,
@@ -69,6 +77,19 @@ class AccessRecorder:
         version: int | None = None,
     ) -> None:
         """Durably record one decision; raises Unavailable when it cannot."""
+        row = AccessEvent(
+            actor=identity.actor,
+            document_id=document_id,
+            version=version,
+            action=action,
+            outcome=outcome,
+            reason=reason,
+            source=source,
+            node=self._ledger.node,
+            ledger_queue_id=0,
+            at=datetime.now(UTC),
+        )
+        check_fits(row)  # before the ledger entry and before the batch
         ticket = await self._ledger.record(
             "document.accessed",
             document=document_id,
@@ -79,20 +100,8 @@ class AccessRecorder:
             reason=reason,
             source=source,
         )
-        await self._write_row(
-            AccessEvent(
-                actor=identity.actor,
-                document_id=document_id,
-                version=version,
-                action=action,
-                outcome=outcome,
-                reason=reason,
-                source=source,
-                node=self._ledger.node,
-                ledger_queue_id=ticket.queue_id,
-                at=datetime.now(UTC),
-            )
-        )
+        row.ledger_queue_id = ticket.queue_id
+        await self._write_row(row)
 
     async def alert(
         self, identity: Identity, *, alert: str, detail: str, document_id: str, version: int

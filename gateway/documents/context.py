@@ -16,7 +16,7 @@ from gateway.policy.pdp import PolicyDecisionPoint
 from gateway.ttlcache import TtlCache
 from hsm import Token
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NOT_FOUND_MESSAGE = "no such document"
 # Actions that only read a version; without a version they take the newest readable one.
 READ_ACTIONS = frozenset({"metadata", "versions", "content", "receipt", "check"})
@@ -58,7 +58,7 @@ class DocumentContext:
         a newer version above their clearance is neither shown nor betrayed.
         Actions that change the document always act on its current version.
         """
-        if not _UUID.match(document_id):
+        if not _UUID.fullmatch(document_id):
             await self.recorder.record(
                 identity, action=action, outcome="denied", reason="malformed_id", source=source
             )

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
 from gateway.app_keys import DOCUMENTS
 from gateway.auth.identity import Identity
-from gateway.documents.catalogue import DocumentCatalogue
+from gateway.documents.catalogue import MAX_PAGE, DocumentCatalogue
 from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
 from gateway.http.auth import client_address, identity
+from gateway.http.bodies import LARGE, body_limit, read_json_object
 from gateway.http.headers import attachment
 from gateway.http.multipart import next_part, open_form, part_chunks, read_text
+from gateway.http.params import MAX_INT32, optional_query_int, query_int
 
 routes = web.RouteTableDef()
 CHUNK = 256 * 1024
@@ -35,15 +35,8 @@ def _source(request: web.Request) -> str:
     return client_address(request)
 
 
-def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or len(raw) > 12:
-        raise BadRequest(
-            f"query parameter {name!r} must be a non-negative integer", code="bad_parameter"
-        )
-    return int(raw)
+def _version(request: web.Request) -> int | None:
+    return optional_query_int(request.query, "version", low=1, high=MAX_INT32)
 
 
 async def _upload_source(
@@ -82,6 +75,7 @@ def _catalogue(request: web.Request) -> DocumentCatalogue:
 
 
 @routes.post("/api/v1/documents")
+@body_limit(LARGE)
 async def upload(request: web.Request) -> web.Response:
     """Upload a new document (multipart form, or raw body with query parameters)."""
     caller = _person(request)
@@ -103,6 +97,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/documents/{id}/versions")
+@body_limit(LARGE)
 async def new_version(request: web.Request) -> web.Response:
     """Upload the next version of a document."""
     caller = _person(request)
@@ -129,8 +124,8 @@ async def search(request: web.Request) -> web.Response:
         query=request.query.get("q", ""),
         tag=request.query.get("tag", ""),
         level=request.query.get("level", ""),
-        limit=_int_param(request, "limit", 50) or 0,
-        offset=_int_param(request, "offset", 0) or 0,
+        limit=query_int(request.query, "limit", default=50, low=1, high=MAX_PAGE),
+        offset=query_int(request.query, "offset", default=0, high=MAX_INT32),
     )
     return web.json_response({"documents": results, "count": len(results)})
 
@@ -143,7 +138,7 @@ async def metadata(request: web.Request) -> web.Response:
         caller,
         request.match_info["id"],
         source=_source(request),
-        version=_int_param(request, "version", None),
+        version=_version(request),
     )
     return web.json_response(view)
 
@@ -166,7 +161,7 @@ async def receipt(request: web.Request) -> web.Response:
         caller,
         request.match_info["id"],
         source=_source(request),
-        version=_int_param(request, "version", None),
+        version=_version(request),
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
@@ -181,7 +176,7 @@ async def content(request: web.Request) -> web.StreamResponse:
         request.match_info["id"],
         "content",
         _source(request),
-        _int_param(request, "version", None),
+        _version(request),
     )
     opened = await catalogue.reader.open(caller, document, row, request.headers.get("Range"))
     response = web.StreamResponse(status=206 if opened.partial else 200)
@@ -222,7 +217,7 @@ async def send_plaintext(
 async def downgrade(request: web.Request) -> web.Response:
     """Re-encrypt under a lower label as a new version; needs a reason."""
     caller = _person(request)
-    body = await _json_object(request)
+    body = await read_json_object(request)
     label, reason = body.get("label"), body.get("reason")
     if not isinstance(label, str) or not isinstance(reason, str):
         raise BadRequest('send JSON {"label": ..., "reason": ...}', code="bad_body")
@@ -242,13 +237,3 @@ async def destroy(request: web.Request) -> web.Response:
         caller, request.match_info["id"], source=_source(request)
     )
     return web.json_response({"destroyed_versions": count})
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("the body is not valid JSON", code="bad_json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="bad_json")
-    return body

@@ -7,7 +7,11 @@ from typing import Any
 from gateway.http.openapi import error_responses
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-_VERSION = {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}}
+_VERSION = {
+    "name": "version",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+}
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _TIME = {"type": "string", "format": "date-time"}
 _VERSION_VIEW: dict[str, Any] = {
@@ -140,7 +144,11 @@ PATHS: dict[str, Any] = {
                     "in": "query",
                     "schema": {"type": "integer", "minimum": 1, "maximum": 200},
                 },
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "offset",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                },
             ],
             "responses": _responses(
                 {

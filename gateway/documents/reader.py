@@ -45,7 +45,9 @@ from gateway.errors import SekishoError
 from gateway.ttlcache import TtlCache
 from hsm import HsmError
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_MAX_POSITION_DIGITS = 19
+"""A longer position is past any document: it saturates instead of reaching ``int()``."""
 
 
 class Gone(SekishoError):
@@ -75,20 +77,27 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """A single ``bytes=`` range as (start, end inclusive), None for the whole document."""
     if header is None:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if match is None or (not match.group(1) and not match.group(2)):
         raise RangeNotSatisfiable("only one range of the form bytes=START-END is supported")
     first, last = match.group(1), match.group(2)
     if not first:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             raise RangeNotSatisfiable("an empty suffix range selects nothing")
         return max(0, size - suffix), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+    start = _position(first)
+    end = min(_position(last), size - 1) if last else size - 1
     if start >= size or end < start:
         raise RangeNotSatisfiable(f"range {header.strip()} is outside a {size}-byte document")
     return start, end
+
+
+def _position(digits: str) -> int:
+    """A byte position (ASCII digits); a very long one saturates to 2^63."""
+    if len(digits) > _MAX_POSITION_DIGITS:
+        return 2**63
+    return int(digits)
 
 
 class DocumentReader:

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.db.outage import is_database_outage
-from gateway.errors import SekishoError, TooManyRequests
+from gateway.db.outage import is_database_busy, is_database_outage
+from gateway.errors import InvalidParameter, SekishoError, TooManyRequests
 from gateway.tlog.errors import FormatError
 from gateway.tlog.merkle import MissingHashError
 from gateway.tlog.witness_protocol import WitnessResponseError
@@ -25,9 +25,14 @@ ErrorPage = Callable[[web.Request, int, str, str], web.Response | None]
 ERROR_PAGE: web.AppKey[ErrorPage] = web.AppKey("error_page")
 
 
-def error_body(status: int, code: str, message: str) -> web.Response:
-    """A JSON error response."""
-    return web.json_response({"error": code, "message": message}, status=status)
+def error_body(
+    status: int, code: str, message: str, *, parameter: str | None = None
+) -> web.Response:
+    """A JSON error response (naming the offending parameter, when there is one)."""
+    body = {"error": code, "message": message}
+    if parameter is not None:
+        body["parameter"] = parameter
+    return web.json_response(body, status=status)
 
 
 @web.middleware
@@ -38,7 +43,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except SekishoError as exc:
         if exc.status >= 500:
             log.warning("request failed: %s %s: %s", request.method, request.path, exc.message)
-        response = _answer(request, exc.status, exc.code, exc.message)
+        parameter = exc.parameter if isinstance(exc, InvalidParameter) else None
+        response = _answer(request, exc.status, exc.code, exc.message, parameter=parameter)
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
@@ -59,6 +65,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             log.warning("database unavailable: %s %s: %r", request.method, request.path, exc)
             message = "the database is unavailable; try again shortly"
             return _answer(request, 503, "database_unavailable", message)
+        if is_database_busy(exc):
+            log.warning("database busy: %s %s: %r", request.method, request.path, exc)
+            message = "the database is busy; try again shortly"
+            return _answer(request, 503, "database_busy", message)
         log.exception("unhandled error: %s %s", request.method, request.path)
         return _answer(
             request, 500, "internal_error", "an internal error occurred; it has been logged"
@@ -74,7 +84,9 @@ def format_status(exc: FormatError) -> int:
     return 400
 
 
-def _answer(request: web.Request, status: int, code: str, message: str) -> web.Response:
+def _answer(
+    request: web.Request, status: int, code: str, message: str, *, parameter: str | None = None
+) -> web.Response:
     page = request.app.get(ERROR_PAGE)
     if page is not None:
         try:
@@ -84,7 +96,7 @@ def _answer(request: web.Request, status: int, code: str, message: str) -> web.R
             rendered = None
         if rendered is not None:
             return rendered
-    return error_body(status, code, message)
+    return error_body(status, code, message, parameter=parameter)
 
 
 def _code_for(status: int) -> str:

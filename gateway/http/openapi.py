@@ -16,7 +16,11 @@ from gateway import __version__
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error", "message"],
-    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "parameter": {"type": "string", "description": "the path or query parameter at fault"},
+    },
 }
 
 
@@ -56,10 +60,11 @@ def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _add_common_errors(operation: dict[str, Any]) -> None:
-    """Answers any operation may give: 503 when the database or token is unavailable,
-    and 408 for a request body that stopped arriving (``http.body_idle_seconds``)."""
+    """Answers any operation may give: 503 when the database or token is unavailable; with
+    a body, 408 for one that stopped arriving or took too long (``http.body_idle_seconds``,
+    ``http.body_total_seconds``), 413 over the route's limit, 415 in another media type."""
     responses = operation.setdefault("responses", {})
-    common = (503, 408) if "requestBody" in operation else (503,)
+    common = (503, 408, 413, 415) if "requestBody" in operation else (503,)
     for status, answer in error_responses(*common).items():
         responses.setdefault(status, answer)
 

@@ -79,7 +79,7 @@ class HttpLedgerClient:
             raise Unavailable(f"{url} does not exist: is this a Sekisho node?")
         try:
             value = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile peer's deeply nested answer too
             raise Unavailable(f"{url} did not answer JSON") from None
         if not isinstance(value, dict) or not isinstance(value.get("vkey"), str):
             raise Unavailable(f"{url} did not answer a key")

@@ -127,7 +127,7 @@ ENTRY_FIELDS: dict[str, set[str]] = {
     "auth.locked_out": {"principal", "scope", "source", "failures", "until"},
 }
 ENTRY_TYPES = frozenset(ENTRY_FIELDS)
-_SAFE_STRING = re.compile(r"^[\x20-\x7e]{0,256}$")
+_SAFE_STRING = re.compile(r"[\x20-\x7e]{0,256}")
 
 
 class EntryError(BadRequest):
@@ -198,7 +198,7 @@ def _check_values(value: Any) -> None:
     if isinstance(value, str):
         if value.isascii() and value.isprintable() and len(value) <= 256:
             return
-        if not _SAFE_STRING.match(value):
+        if not _SAFE_STRING.fullmatch(value):
             raise EntryError("ledger entry strings are short printable ASCII identifiers")
     elif isinstance(value, Mapping):
         for key, item in value.items():
@@ -209,6 +209,13 @@ def _check_values(value: Any) -> None:
             _check_values(item)
     elif value is not None and not isinstance(value, bool | int | float):
         raise EntryError(f"ledger entry values cannot be {type(value).__name__}")
+
+
+def check_entry(data: bytes) -> None:
+    """Refuse bytes that are not one valid entry, before they join a batch of others."""
+    if len(data) > MAX_ENTRY_BYTES:
+        raise EntryError(f"a ledger entry is at most {MAX_ENTRY_BYTES} bytes")
+    parse_entry(data)
 
 
 def parse_entry(data: bytes) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app_keys import LEDGER, SETTINGS
-from gateway.errors import BadRequest
+from gateway.errors import InvalidParameter
 from gateway.http.auth import optional_identity
+from gateway.http.params import optional_query_int, path_int, single
 from gateway.ledger import reads
 from gateway.ledger.access import require_entry_access
 from gateway.ledger.service import LedgerService
@@ -35,15 +36,7 @@ PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
 """Full entry bundles for an authenticated reader: no shared cache may keep them."""
 PRIVATE_SHORT_LIVED = "private, max-age=60"
 """Partial entry bundles for an authenticated reader."""
-_MAX_PARAM = 2**63 - 1
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 _HEX_HASH = re.compile(r"[0-9a-fA-F]{64}")
-
-
-class InvalidParameter(BadRequest):
-    """A path or query parameter is missing, repeated or malformed."""
-
-    code = "invalid_parameter"
 
 
 def _ledger(request: web.Request) -> LedgerService:
@@ -66,46 +59,30 @@ def _b64(data: bytes) -> str:
 # --- parameters ----------------------------------------------------------------
 
 
-def _query(request: web.Request, name: str) -> str | None:
-    values = request.query.getall(name, [])
-    if len(values) > 1:
-        raise InvalidParameter(f"parameter {name!r} is given {len(values)} times; give it once")
-    return values[0] if values else None
-
-
-def _decimal(name: str, text: str) -> int:
-    if not _DECIMAL.fullmatch(text) or int(text) > _MAX_PARAM:
-        raise InvalidParameter(
-            f"parameter {name!r} must be a decimal integer from 0 to 2^63-1 without leading "
-            f"zeroes, not {shorten(text, 30)}"
-        )
-    return int(text)
-
-
 def _optional_int(request: web.Request, name: str) -> int | None:
-    text = _query(request, name)
-    return None if text is None else _decimal(name, text)
+    return optional_query_int(request.query, name, canonical=True)
 
 
 def _required_int(request: web.Request, name: str) -> int:
     value = _optional_int(request, name)
     if value is None:
-        raise InvalidParameter(f"parameter {name!r} is required")
+        raise InvalidParameter(name, f"parameter {name!r} is required")
     return value
 
 
 def _path_int(request: web.Request, name: str) -> int:
-    return _decimal(name, request.match_info[name])
+    return path_int(request.match_info, name, canonical=True)
 
 
 def _leaf_hash(request: web.Request) -> bytes | None:
-    text = _query(request, "leaf_hash")
+    text = single(request.query, "leaf_hash")
     if text is None:
         return None
     if not _HEX_HASH.fullmatch(text):
         raise InvalidParameter(
-            f"parameter 'leaf_hash' must be 64 hexadecimal digits (a SHA-256 leaf hash), "
-            f"not {shorten(text, 30)}"
+            "leaf_hash",
+            "parameter 'leaf_hash' must be 64 hexadecimal digits (a SHA-256 leaf hash), "
+            f"not {shorten(text, 30)}",
         )
     return bytes.fromhex(text)
 
@@ -196,7 +173,9 @@ async def inclusion_proof(request: web.Request) -> web.Response:
     index = _optional_int(request, "index")
     leaf = _leaf_hash(request)
     if (index is None) == (leaf is None):
-        raise InvalidParameter("give exactly one of the parameters 'index' and 'leaf_hash'")
+        raise InvalidParameter(
+            "index", "give exactly one of the parameters 'index' and 'leaf_hash'"
+        )
     answer = await reads.inclusion(
         _ledger(request), size=_optional_int(request, "size"), index=index, leaf=leaf
     )

@@ -17,9 +17,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.db.group_commit import GroupCommit
 from gateway.errors import NotFound, Unavailable
 from gateway.ledger.checkpoint_signer import CheckpointSigner
-from gateway.ledger.entries import EntryError, make_entry, open_entry
+from gateway.ledger.entries import EntryError, check_entry, make_entry, open_entry
 from gateway.ledger.leadership import Leadership
 from gateway.ledger.sequencer import (
     Integrated,
@@ -78,9 +79,10 @@ class LedgerService:
         self._batch_size = batch_size
         self._batch_delay = batch_ms / 1000
         self._frontier: Frontier | None = None
-        self._buffer: list[tuple[bytes, asyncio.Future[int]]] = []
+        self._queue: GroupCommit[bytes, int] = GroupCommit(
+            "ledger queue", store.enqueue, _ledger_unavailable
+        )
         self._direct: list[tuple[bytes, asyncio.Future[Ticket]]] = []
-        self._flusher: asyncio.Task[None] | None = None
         self._waiters: dict[int, list[asyncio.Future[int]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -108,9 +110,9 @@ class LedgerService:
                     await self._task
         self._frontier = None
         await self._spill_direct()
-        if self._flusher is not None:
+        if self._queue.flusher is not None:
             with contextlib.suppress(Exception):
-                await self._flusher
+                await self._queue.flusher
         await self._leadership.release()
 
     @property
@@ -133,40 +135,19 @@ class LedgerService:
         """
         if self._stopping:
             raise Unavailable("the ledger is shutting down")
+        check_entry(entry)  # a bad entry fails its own caller, never a batch
         if self._frontier is not None:
             direct: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
             self._direct.append((entry, direct))
             self._wake.set()
             return await direct
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._buffer.append((entry, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        return Ticket(await future)
+        queue_id = await self._queue.submit(entry)
+        self._wake.set()
+        return Ticket(queue_id)
 
     async def record(self, entry_type: str, /, **fields: Any) -> Ticket:
         """Build an entry of ``entry_type`` for this node and append it."""
         return await self.append(make_entry(entry_type, self.node, **fields))
-
-    async def _flush(self) -> None:
-        try:
-            while self._buffer:
-                batch, self._buffer = self._buffer, []
-                try:
-                    ids = await self.store.enqueue([entry for entry, _ in batch])
-                except Exception as exc:  # any storage failure: fail closed
-                    log.error("ledger queue write failed: %s", exc)
-                    error = Unavailable("the ledger cannot record entries right now")
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for (_, future), queue_id in zip(batch, ids, strict=True):
-                    if not future.done():
-                        future.set_result(queue_id)
-                self._wake.set()
-        finally:
-            self._flusher = None
 
     async def integrated(self, ticket: Ticket, wait_seconds: float = 30) -> int:
         """Wait until the entry is in the tree; returns its index."""
@@ -240,7 +221,7 @@ class LedgerService:
             self._frontier = None
             await self._spill_direct()
             return
-        if self._batch_delay and len(self._buffer) + len(self._direct) < self._batch_size:
+        if self._batch_delay and self._queue.pending() + len(self._direct) < self._batch_size:
             await asyncio.sleep(self._batch_delay)
         while self._frontier is not None:
             direct, self._direct = (
@@ -378,3 +359,7 @@ class LedgerService:
 def _log_listener_error(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("checkpoint listener failed: %s", task.exception())
+
+
+def _ledger_unavailable() -> Exception:
+    return Unavailable("the ledger cannot record entries right now")

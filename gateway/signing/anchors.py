@@ -48,7 +48,7 @@ from gateway.signing.requests import (
 )
 from gateway.tlog.merkle import leaf_hash
 
-KIND = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+KIND = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_SUBJECT = 256
 MAX_METADATA_BYTES = 16 * 1024
 _RETRIES = 8
@@ -116,7 +116,7 @@ def anchor_request(body: Any) -> NewAnchor:
     fields = {"subject", "kind", "digest", "hash", "metadata", "wait", "owner"}
     check_fields(body, fields, "the request")
     kind = body.get("kind")
-    if not isinstance(kind, str) or not KIND.match(kind):
+    if not isinstance(kind, str) or not KIND.fullmatch(kind):
         raise InputError(
             "'kind' must be 1-64 characters of a-z, 0-9, '.', '_' and '-'", code="bad_kind"
         )

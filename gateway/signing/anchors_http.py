@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app_keys import SIGNING
+from gateway.http.bodies import read_json
+from gateway.http.params import MAX_INT32, query_int
 from gateway.signing.anchors import (
     AnchorService,
     Link,
@@ -15,7 +17,7 @@ from gateway.signing.anchors import (
     check_owner,
     check_subject,
 )
-from gateway.signing.http import API, b64, client, read_json
+from gateway.signing.http import API, b64, client
 from gateway.signing.requests import InputError
 
 routes = web.RouteTableDef()
@@ -64,15 +66,6 @@ def _flag(value: Any, name: str) -> bool:
     raise InputError(f"{name!r} must be true or false", code="bad_parameter")
 
 
-def _int(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or len(raw) > 12 or int(raw) > maximum:
-        raise InputError(f"{name!r} must be an integer from 0 to {maximum}", code="bad_parameter")
-    return int(raw)
-
-
 @routes.post(API + "/anchors")
 async def anchor(request: web.Request) -> web.Response:
     """Anchor a record; with ``wait=true`` answer once integrated, with its receipt."""
@@ -95,8 +88,10 @@ async def chain(request: web.Request) -> web.Response:
     caller = client(request, "anchor")
     subject = check_subject(request.query.get("subject"))
     owner = check_owner(request.query.get("owner")) or caller.name
-    after = _int(request, "after", 0, 2**31)
-    limit = _int(request, "limit", DEFAULT_LIMIT, MAX_LIMIT) or DEFAULT_LIMIT
+    after = query_int(request.query, "after", default=0, high=MAX_INT32)
+    limit = (
+        query_int(request.query, "limit", default=DEFAULT_LIMIT, high=MAX_LIMIT) or DEFAULT_LIMIT
+    )
     links = await _anchors(request).chain(caller, subject, owner=owner, after=after, limit=limit)
     more = len(links) == limit
     return web.json_response(

@@ -29,8 +29,8 @@ from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.signing.ledgering import NodeLedger, queue_entry
 from gateway.signing.models import SigningKey
 
-CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+CLIENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 KEY_SCOPES = frozenset({"sign", "verify", "cms"})
 DEFAULT_RATE = 600
 MAX_RATE = 1_000_000
@@ -98,7 +98,7 @@ def certificate_fingerprint(pem_or_der: bytes) -> str:
 def check_fingerprint(value: str) -> str:
     """64 hex digits (colons allowed), lower-cased."""
     cleaned = value.replace(":", "").strip().lower()
-    if not _FINGERPRINT.match(cleaned):
+    if not _FINGERPRINT.fullmatch(cleaned):
         raise BadRequest("a certificate fingerprint is 64 hex digits (SHA-256)", code="bad_cert")
     return cleaned
 
@@ -113,7 +113,7 @@ class ClientService:
 
     async def add(self, name: str, spec: ClientSpec) -> tuple[ApiClient, str]:
         """A new client and its first bearer token (return it to the operator once)."""
-        if not CLIENT_NAME.match(name):
+        if not CLIENT_NAME.fullmatch(name):
             raise BadRequest(
                 f"client name {name!r} must be 1-64 characters of a-z, 0-9, '.', '_' and '-'",
                 code="bad_client_name",

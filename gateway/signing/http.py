@@ -7,14 +7,14 @@ work is done by :mod:`gateway.signing`.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from aiohttp import web
 
 from gateway.app_keys import SIGNING
 from gateway.auth.identity import Identity
-from gateway.errors import NotFound, SekishoError, TooLarge, UnsupportedMediaType
+from gateway.errors import NotFound, SekishoError
+from gateway.http import bodies
 from gateway.http.auth import identity
 from gateway.signing import requests as parse
 from gateway.signing.named_keys import KeyVersion, NamedKey, pem
@@ -50,31 +50,9 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-async def read_body(request: web.Request, media_type: str, limit: int) -> bytes:
-    """The body, if it has ``media_type`` and at most ``limit`` bytes."""
-    if request.content_type != media_type:
-        raise UnsupportedMediaType(f"send the body as {media_type}")
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"the body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise TooLarge(f"the body is larger than {limit} bytes")
-    return bytes(body)
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 async def read_json(request: web.Request) -> Any:
-    """A JSON body (``application/json``, no NaN or Infinity)."""
-    raw = await read_body(request, "application/json", MAX_JSON_BYTES)
-    try:
-        return json.loads(raw, parse_constant=_no_constants)
-    except (ValueError, RecursionError):
-        raise parse.InputError("the body is not valid JSON", code="bad_json") from None
+    """A JSON body of up to :data:`MAX_JSON_BYTES` (the one reader, gateway.http.bodies)."""
+    return await bodies.read_json(request, MAX_JSON_BYTES)
 
 
 # ----- keys -------------------------------------------------------------------------
@@ -169,6 +147,7 @@ def _error_view(error: SekishoError | HsmError) -> dict[str, str]:
 
 
 @routes.post(API + "/sign/{key}")
+@bodies.body_limit(MAX_JSON_BYTES)
 async def sign(request: web.Request) -> web.Response:
     """Sign a digest or data, or a ``batch`` of them, with the key's active version."""
     caller = client(request, "sign")
@@ -201,6 +180,7 @@ def _key_fields(key: KeyVersion) -> dict[str, Any]:
 
 
 @routes.post(API + "/verify/{key}")
+@bodies.body_limit(MAX_JSON_BYTES)
 async def verify(request: web.Request) -> web.Response:
     """Whether a signature is valid under any version (or a given one) of the key."""
     caller = client(request, "verify")
@@ -214,6 +194,7 @@ async def verify(request: web.Request) -> web.Response:
 
 
 @routes.post(API + "/cms/{key}")
+@bodies.body_limit(MAX_JSON_BYTES)
 async def cms(request: web.Request) -> web.Response:
     """A detached CMS SignedData (DER; JSON with base64 when the client accepts only JSON)."""
     caller = client(request, "cms")
@@ -248,6 +229,6 @@ def _wants_json(request: web.Request) -> bool:
 async def timestamp(request: web.Request) -> web.Response:
     """RFC 3161 over HTTP: a TimeStampReq in, a TimeStampResp out (rejections too)."""
     caller = client(request, "timestamp")
-    query = await read_body(request, TIMESTAMP_QUERY, MAX_QUERY_BYTES)
+    query = await bodies.read_body(request, TIMESTAMP_QUERY, MAX_QUERY_BYTES)
     reply = await _api(request).signing.timestamp(caller, query)
     return web.Response(body=reply, content_type=TIMESTAMP_REPLY)

@@ -38,7 +38,7 @@ from gateway.signing.named_keys import (
 )
 from hsm import CertificateRequest, KeyAlgorithm, Token, issue_certificate
 
-KEY_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+KEY_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 RSA_PSS_MECHANISM = "RSA_PKCS_PSS"
 
 
@@ -68,7 +68,7 @@ def version_label(name: str, version: int) -> str:
 
 def check_key_name(name: str) -> str:
     """A key name: lower-case letter first, then letters, digits and hyphens (max 32)."""
-    if not KEY_NAME.match(name):
+    if not KEY_NAME.fullmatch(name):
         raise BadRequest(
             f"key name {name!r} must be 1-32 characters of a-z, 0-9 and '-', "
             "starting with a letter",

@@ -18,7 +18,7 @@ from gateway.errors import BadRequest
 
 DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 Encoding = Literal["der", "raw"]
-_BASE64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
 _INPUT_FIELDS = frozenset({"digest", "data", "hash", "format"})
 
 
@@ -75,7 +75,7 @@ def check_fields(body: Mapping[str, Any], allowed: Iterable[str], what: str) -> 
 
 def decode_base64(name: str, value: Any) -> bytes:
     """Base64 (either alphabet, padding optional) to bytes."""
-    if not isinstance(value, str) or not _BASE64.match(value) or len(value) % 4 == 1:
+    if not isinstance(value, str) or not _BASE64.fullmatch(value) or len(value) % 4 == 1:
         raise InputError(f"{name!r} must be a base64 string", code="bad_base64")
     text = value.rstrip("=").replace("-", "+").replace("_", "/")
     try:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.errors import BadRequest
+from gateway.errors import InvalidParameter
+from gateway.http.params import parse_int
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -33,17 +34,17 @@ PARAMETERS = (
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _WORD = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _ACTION = re.compile(r"[a-z_.]{1,32}")
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(  # ASCII digits: ``\d`` would take any script's digits
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
-class TrailQueryError(BadRequest):
+class TrailQueryError(InvalidParameter):
     """A trail query parameter is malformed; ``parameter`` names it."""
 
-    code = "invalid_parameter"
-
     def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(f"parameter {parameter!r}: {message}")
-        self.parameter = parameter
+        super().__init__(parameter, f"parameter {parameter!r}: {message}")
 
 
 @dataclass(frozen=True)
@@ -121,17 +122,19 @@ def _int(values: dict[str, str], name: str, default: int, low: int, high: int) -
     text = values.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise TrailQueryError(name, f"expected a whole number from {low} to {high}")
-    return int(text)
+    try:
+        return parse_int(name, text, low=low, high=high)
+    except InvalidParameter:
+        raise TrailQueryError(name, f"expected a whole number from {low} to {high}") from None
 
 
 def _cursor(text: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 19 or int(text) < 1:
-        raise TrailQueryError("cursor", "expected the next_cursor of a previous page")
-    return int(text)
+    try:
+        return parse_int("cursor", text, low=1)
+    except InvalidParameter:
+        raise TrailQueryError("cursor", "expected the next_cursor of a previous page") from None
 
 
 def _time(values: dict[str, str], name: str) -> datetime | None:

@@ -20,6 +20,7 @@ from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
 from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
+from gateway.http.params import MAX_INT32, path_int
 from gateway.node_token import token_inventory
 from gateway.signing.clients import ClientService
 from web.portal.app_keys import PORTAL, Viewer
@@ -199,7 +200,7 @@ async def add_certificate(request: web.Request) -> web.Response:
     return see_other(f"/admin/people/{username}?saved=certificate")
 
 
-@routes.post("/admin/people/{username}/certificates/{id:\\d+}/remove")
+@routes.post("/admin/people/{username}/certificates/{id:[0-9]+}/remove")
 async def remove_certificate(request: web.Request) -> web.Response:
     """Remove a sign-in certificate."""
     viewer = admin(request)
@@ -207,7 +208,8 @@ async def remove_certificate(request: web.Request) -> web.Response:
     username = request.match_info["username"]
     person = await service.get(username)
     actor = CertificateActor(viewer.identity.actor, source_of(request))
-    await request.app[PORTAL].certificates.remove(person, int(request.match_info["id"]), actor)
+    certificate = path_int(request.match_info, "id", high=MAX_INT32)
+    await request.app[PORTAL].certificates.remove(person, certificate, actor)
     return see_other(f"/admin/people/{username}?saved=certificate_removed")
 
 

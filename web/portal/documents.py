@@ -17,7 +17,9 @@ from gateway.documents.check import check_file
 from gateway.documents.http import send_plaintext
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
+from gateway.http.bodies import LARGE, body_limit
 from gateway.http.headers import attachment
+from gateway.http.params import MAX_INT, MAX_INT32, parse_int
 from gateway.trail.query import TrailQuery
 from web.portal.anchoring import cosigning
 from web.portal.app_keys import Viewer
@@ -28,6 +30,7 @@ from web.portal.security import secure_headers, see_other, viewer_of
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 25
+MAX_PAGES = 1_000_000
 UPLOAD_FIELDS = frozenset({"title", "tags", "level", "compartments", "rel_to"})
 
 
@@ -48,7 +51,7 @@ async def documents(request: web.Request) -> web.Response:
     query = request.query.get("q", "").strip()[:256]
     tag = request.query.get("tag", "").strip()[:64]
     level = request.query.get("level", "").strip()[:64]
-    number = max(1, int_param(request, "page") or 1)
+    number = max(1, int_param(request, "page", high=MAX_PAGES) or 1)
     found = await catalogue.search(
         viewer.identity,
         source=source_of(request),
@@ -151,6 +154,7 @@ async def check_form(request: web.Request) -> web.Response:
 
 
 @routes.post("/documents/{id}/check")
+@body_limit(LARGE)
 async def check(request: web.Request) -> web.Response:
     """Hash an uploaded file against the anchor (the file is not kept)."""
     viewer = viewer_of(request)
@@ -158,7 +162,7 @@ async def check(request: web.Request) -> web.Response:
     if part is None or not part.filename:
         raise BadRequest("Choose a file to check.", code="missing_file")
     version_text = first(fields, "version")
-    version = int(version_text) if version_text.isdigit() else None
+    version = parse_int("version", version_text, high=MAX_INT32) if version_text else None
     catalogue = _catalogue(request)
     document_id = request.match_info["id"]
     result = await check_file(
@@ -198,6 +202,7 @@ async def upload_form(request: web.Request) -> web.Response:
 
 
 @routes.post("/upload")
+@body_limit(LARGE)
 async def upload(request: web.Request) -> web.Response:
     """Encrypt, store and anchor the file; then show its page."""
     viewer = viewer_of(request)
@@ -247,7 +252,7 @@ def _label_text(form: dict[str, Any]) -> str:
 async def history(request: web.Request) -> web.Response:
     """This person's own access decisions, newest first."""
     viewer = viewer_of(request)
-    cursor = int_param(request, "cursor")
+    cursor = int_param(request, "cursor", high=MAX_INT)
     service = request.app[TRAIL]
     result = await service.page(TrailQuery(actor=viewer.identity.actor, limit=50, cursor=cursor))
     context = {

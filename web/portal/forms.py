@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
 
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, TooLarge
+from gateway.http.bodies import SMALL_BODY
 from gateway.http.multipart import next_part, part_chunks, read_text
+from gateway.http.params import MAX_INT32, optional_query_int
 from web.portal.app_keys import FORM
 
 MAX_FIELD = 4096
+MAX_FIELDS_TOTAL = SMALL_BODY
+"""Text fields before the file part, all together: an upload's size is for its file only."""
 CHUNK = 256 * 1024
 
 
@@ -22,6 +26,7 @@ async def multipart_fields(
     if reader is None:
         raise BadRequest("this form must be sent as multipart/form-data", code="bad_form")
     fields: dict[str, list[str]] = {}
+    total = 0
     while True:
         part = await next_part(reader)
         if part is None:
@@ -30,7 +35,11 @@ async def multipart_fields(
             return fields, part
         if part.name not in allowed:
             raise BadRequest(f"unexpected form field {part.name!r}", code="bad_form")
-        fields.setdefault(part.name, []).append(await read_text(part, MAX_FIELD))
+        value = await read_text(part, MAX_FIELD)
+        total += len(value)
+        if total > MAX_FIELDS_TOTAL:
+            raise TooLarge(f"the form's fields are larger than {MAX_FIELDS_TOTAL} characters")
+        fields.setdefault(part.name, []).append(value)
 
 
 def first(fields: dict[str, list[str]], name: str, default: str = "") -> str:
@@ -44,11 +53,6 @@ def file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     return part_chunks(part, CHUNK)
 
 
-def int_param(request: web.Request, name: str) -> int | None:
-    """A non-negative integer query parameter, or None when absent."""
-    raw = request.query.get(name, "")
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 12:
-        raise BadRequest(f"{name} must be a whole number", code="bad_parameter")
-    return int(raw)
+def int_param(request: web.Request, name: str, *, high: int = MAX_INT32) -> int | None:
+    """A non-negative integer query parameter, or None when absent (the shared strict parser)."""
+    return optional_query_int(request.query, name, high=high)

@@ -25,7 +25,7 @@ from web.portal.security import secure_headers, viewer_of
 
 routes = web.RouteTableDef()
 FILTERS = ("person", "document", "outcome", "action", "from", "to")
-_LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
+_LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 ALERT_PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 OVERSIGHT_ROLES = ("officer", "auditor", "admin")
 """Who may read the trail, alerts, activity and the ledger page (auditors read only)."""
@@ -81,6 +81,7 @@ async def trail(request: web.Request) -> web.Response:
         "next": None,
         "exports": None,
         "first_page": not cursor,
+        "newest": "/officer/trail?" + urlencode({k: v for k, v in filters.items() if v}),
     }
     try:
         query = parse_query(_query_pairs(filters, limit="50", cursor=cursor))

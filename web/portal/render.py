@@ -92,8 +92,9 @@ REASONS = {
 
 def reason_text(code: str) -> str:
     """A decision's reason code in words (``results_3`` is "3 results")."""
-    if code.startswith("results_") and code[8:].isdigit():
-        count = int(code[8:])
+    digits = code[8:]
+    if code.startswith("results_") and digits.isascii() and digits.isdigit() and len(digits) < 10:
+        count = int(digits)
         return f"{count} result" + ("" if count == 1 else "s")
     return REASONS.get(code, code.replace("_", " "))
 

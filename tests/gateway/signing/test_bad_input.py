@@ -171,6 +171,9 @@ async def test_bad_verify_cms_and_anchor_requests(node: Node) -> None:
         "?subject=s&limit=x",
         "?subject=s&after=-1",
         "?subject=s&limit=5000",
+        "?subject=s&limit=\u00b2",  # Unicode digits pass str.isdigit() and fail int()
+        "?subject=s&after=\u00b9",
+        "?subject=s&after=" + "9" * 5000,
     ):
         response = await node.client.get(f"/api/v1/anchors{query}", headers=headers)
         assert response.status == 400, query
