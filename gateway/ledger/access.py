@@ -42,6 +42,19 @@ def may_read_entries(identity: Identity | None, *, public: bool = False) -> bool
     return identity.kind == "client" and LEDGER_READ_SCOPE in identity.scopes
 
 
+def may_open(identity: Identity, fields: dict[str, object]) -> bool:
+    """Who may see an entry's opening: entry readers among people (officers, auditors,
+    admins) any; a person the entries about their own actions (``actor`` is them).
+
+    Mirrors (``ledger-read`` clients) replicate commitments, never openings.
+    """
+    if not identity.is_person:
+        return False
+    if identity.roles & ENTRY_READER_ROLES:
+        return True
+    return fields.get("actor") == identity.actor
+
+
 def require_entry_access(identity: Identity | None, *, public: bool = False) -> None:
     """Raise 401 (no credential) or 403 (a credential without the right) unless allowed."""
     if may_read_entries(identity, public=public):

@@ -15,11 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app_keys import LEDGER, SETTINGS
-from gateway.errors import InvalidParameter
-from gateway.http.auth import optional_identity
+from gateway.errors import InvalidParameter, NotFound
+from gateway.http.auth import identity, optional_identity
 from gateway.http.params import optional_query_int, path_int, single
 from gateway.ledger import reads
-from gateway.ledger.access import require_entry_access
+from gateway.ledger.access import may_open, require_entry_access
+from gateway.ledger.entries import EntryError, open_entry
 from gateway.ledger.service import LedgerService
 from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.note import shorten
@@ -165,6 +166,32 @@ async def entry(request: web.Request) -> web.Response:
         body["entry"] = None
         body["data"] = _b64(data)
     return web.json_response(body)  # API answers are never cached (no-store)
+
+
+@routes.get(API + "/entries/{index}/opening")
+async def entry_opening(request: web.Request) -> web.Response:
+    """An entry with its opening, for officers, auditors and admins, and for a person whose
+    own action it records; to anyone else exactly what an index without an entry gets."""
+    caller = identity(request)
+    index = _path_int(request, "index")
+    ledger = _ledger(request)
+    not_found = NotFound(f"no ledger entry at index {index}")
+    try:
+        data, opening = await ledger.opening(index)
+        fields = open_entry(data, opening)
+    except (NotFound, EntryError):
+        raise not_found from None
+    if opening is None or not may_open(caller, fields):
+        raise not_found
+    return web.json_response(
+        {
+            "index": index,
+            "leaf_hash": leaf_hash(data).hex(),
+            "entry": data.decode("utf-8"),  # the exact bytes: `sekisho verify --entry`
+            "opening": json.loads(opening),  # `sekisho verify --opening`
+            "fields": fields,
+        }
+    )
 
 
 @routes.get(API + "/proof/inclusion")

@@ -87,6 +87,27 @@ PATHS: dict[str, Any] = {
         public=False,
         parameters=[_INDEX],
     ),
+    "/api/v1/ledger/entries/{index}/opening": _get(
+        "An entry with its opening (the values and salts of its committed fields): for "
+        "officers, auditors and admins, and for a person whose own action the entry records; "
+        "anyone else gets the 404 of an index without an entry. Check it offline with "
+        "sekisho verify RECEIPT --key VKEY --entry ENTRY --opening OPENING",
+        _json(
+            ["index", "leaf_hash", "entry", "opening", "fields"],
+            {
+                "index": _INT,
+                "leaf_hash": _HEX,
+                "entry": {"type": "string", "description": "the exact entry bytes (UTF-8)"},
+                "opening": {"type": "object", "description": "fields and salts"},
+                "fields": {"type": "object", "description": "the opened entry"},
+            },
+        ),
+        400,
+        401,
+        404,
+        public=False,
+        parameters=[_INDEX],
+    ),
     "/api/v1/ledger/proof/inclusion": _get(
         "RFC 9162 inclusion proof, by entry index or leaf hash",
         _json(
