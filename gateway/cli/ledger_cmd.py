@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from gateway.cli.progress import ProgressBar
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.errors import BadRequest, Unavailable
+from gateway.ledger.audit.openings import check_openings
 from gateway.ledger.audit.sources import DatabaseAuditSource, TileAuditSource
 from gateway.ledger.audit.verify import AuditResult, LogKey, audit
 from gateway.ledger.checkpoint_signer import CheckpointSigner
@@ -30,6 +32,7 @@ from gateway.ledger.client import ledger_client
 from gateway.ledger.commitments import OpeningError, check_opening, decode_opening
 from gateway.ledger.entries import EntryError, parse_entry
 from gateway.ledger.reader_token import reader_token
+from gateway.ledger.store import TortoiseLedgerStore
 from gateway.node_token import token_config
 from gateway.tlog.checkpoint import open_signed_checkpoint
 from gateway.tlog.merkle import ProofError, root_from_inclusion_proof
@@ -174,7 +177,11 @@ async def _verify_local(
     key = read_key(args.key, args.origin) if args.key else await _token_key(settings)
     await open_database(settings.database_url)
     try:
-        return await audit(DatabaseAuditSource(), key, progress=bar.update)
+        result = await audit(DatabaseAuditSource(), key, progress=bar.update)
+        if result.finding is None:  # the tree holds: now every opening against its leaf
+            finding = await check_openings(TortoiseLedgerStore(), result.state.size, bar.update)
+            result = replace(result, finding=finding)
+        return result
     finally:
         await close_database()
 

@@ -86,6 +86,54 @@ def flip_checkpoint(data_dir: Path, size: int) -> None:
     update(data_dir, "UPDATE ledger_checkpoint SET note = ? WHERE size = ?", tampered, size)
 
 
+def first_opened(data_dir: Path) -> tuple[int, str, dict[str, object]]:
+    """The first entry with a stored opening: index, leaf hash, opening."""
+    with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
+        index, digest, opening = db.execute(
+            "SELECT l.idx, o.leaf_hash, o.opening FROM ledger_leaf l "
+            "JOIN ledger_opening o ON o.leaf_hash = l.leaf_hash ORDER BY l.idx LIMIT 1"
+        ).fetchone()
+    return int(index), str(digest), json.loads(opening)
+
+
+def change_opening(data_dir: Path) -> int:
+    """Rewrite one field of the first opening, as a database writer could; its index."""
+    index, digest, opening = first_opened(data_dir)
+    fields = opening["fields"]
+    assert isinstance(fields, dict)
+    fields["actor"] = "operator:someone-else"
+    update(
+        data_dir,
+        "UPDATE ledger_opening SET opening = ? WHERE leaf_hash = ?",
+        json.dumps(opening).encode(),
+        digest,
+    )
+    return index
+
+
+def drop_opening(data_dir: Path) -> int:
+    index, digest, _ = first_opened(data_dir)
+    update(data_dir, "DELETE FROM ledger_opening WHERE leaf_hash = ?", digest)
+    return index
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (change_opening, "entry {index}: the opening's field actor does not match its commitment"),
+        (drop_opening, "entry {index}: its opening is missing"),
+    ],
+    ids=["changed", "dropped"],
+)
+def test_a_changed_or_dropped_opening_is_found(
+    node_dir: Path, tamper: Callable[[Path], int], message: str
+) -> None:
+    index = tamper(node_dir)
+    result = run_cli(["ledger", "verify"], node_dir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert one_line(result.stdout) == f"ledger TAMPERED: {message.format(index=index)}"
+
+
 def one_line(text: str) -> str:
     lines = text.splitlines()
     assert len(lines) == 1, text
