@@ -1,22 +1,27 @@
 """Hiding commitments: what a ledger leaf says without saying it to those not entitled.
 
 A leaf (format 2) keeps in clear only what verification and ordering need:
-``type``, ``ts``, ``node`` and ``v``. Every other field the type allows, present
-or not, enters the leaf as a commitment::
+``type``, ``ts``, ``node`` and ``v``, plus one commitment ``c``. Every other
+field the type allows, present or not, is committed on its own::
 
-    c[field] = HMAC-SHA-256(key = salt (32 random bytes, fresh per field and entry),
+    f[field] = HMAC-SHA-256(key = salt[field],
                             msg = "sekisho-commit-v2" 0x00 type 0x00 field 0x00 JSON(value))
+    salt[field] = HMAC-SHA-256(key = seed (32 random bytes, fresh per entry), msg = field)
 
-where JSON is canonical JSON and an absent field is ``null``. Without the salt the
-commitment reveals nothing about the value (HMAC under a random 256-bit key is a
-PRF), so a dictionary of labels, names or file hashes tells nothing; with the
-salt and the value anyone can check it, and nobody can open it to another value.
+where JSON is canonical JSON and an absent field is ``null``; the leaf holds
+``c = SHA-256("sekisho-fields-v2" 0x00 JSON(f))``, one 32-byte value, so not
+even the field names or their number show. Without the salts nothing about a
+value can be learnt (HMAC under a random 256-bit key is a PRF), so a dictionary
+of labels, names or file hashes tells nothing; with the opening anyone can check
+it, and nobody can open it to another value.
 
-The opening of an entry (values and salts) stays in the node's database; a
-*partial* opening holds some fields only, so a person can be shown what an
-entry says about their own action, or a reader the hashes of a document, and
-nothing else. Entries written before commitments (format 1, fields in clear)
-still parse; they have no opening.
+The node keeps the seed and the values (the *stored* opening, a few hundred bytes)
+in its database. What it shows is an *opening*: every ``f``, and the values and
+salts of the fields shown; a *partial* opening shows some fields only, so a
+person can be shown what an entry says about their own action, or a reader the
+hashes of a document, and nothing else (a field's salt is a PRF output of the
+seed: it tells nothing about the other fields' salts). Entries written before
+commitments (format 1, fields in clear) still parse; they have no opening.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 FORMAT = 2
 SALT_BYTES = 32
 _DOMAIN = b"sekisho-commit-v2"
+_FIELDS_DOMAIN = b"sekisho-fields-v2\x00"
 CLEAR_FIELDS = frozenset({"type", "ts", "node", "v"})
 
 
@@ -48,33 +54,60 @@ def commitment(entry_type: str, field: str, value: Any, salt: bytes) -> str:
     return hmac.new(salt, message, hashlib.sha256).hexdigest()
 
 
+def fields_root(commitments: Mapping[str, str]) -> str:
+    """The leaf's one commitment ``c``: over every field's commitment (hex SHA-256)."""
+    return hashlib.sha256(_FIELDS_DOMAIN + _canonical(dict(commitments))).hexdigest()
+
+
+def _salt(seed: bytes, field: str) -> bytes:
+    return hmac.new(seed, field.encode(), hashlib.sha256).digest()
+
+
+def expand(entry_type: str, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The full opening (every ``f``, every value and salt) of a stored opening."""
+    try:
+        seed = bytes.fromhex(str(stored["seed"]))
+        values = stored["fields"]
+    except (KeyError, ValueError):
+        raise OpeningError("not a stored opening") from None
+    if len(seed) != SALT_BYTES or not isinstance(values, dict):
+        raise OpeningError("not a stored opening")
+    salts = {field: _salt(seed, field) for field in values}
+    commitments = {f: commitment(entry_type, f, values[f], salts[f]) for f in sorted(values)}
+    return {
+        "f": commitments,
+        "fields": dict(values),
+        "salts": {field: salt.hex() for field, salt in salts.items()},
+    }
+
+
 def commit_fields(
     entry_type: str, allowed: Iterable[str], values: Mapping[str, Any]
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """(commitments, opening) for every allowed field; absent ones are committed as null."""
-    commitments: dict[str, str] = {}
-    opened: dict[str, Any] = {}
-    salts: dict[str, str] = {}
-    for field in sorted(allowed):
-        value = values.get(field)
-        salt = os.urandom(SALT_BYTES)
-        commitments[field] = commitment(entry_type, field, value, salt)
-        opened[field] = value
-        salts[field] = salt.hex()
-    return commitments, {"fields": opened, "salts": salts}
+) -> tuple[str, dict[str, Any]]:
+    """(the leaf's commitment, the stored opening) for every allowed field (absent as null)."""
+    stored = {
+        "seed": os.urandom(SALT_BYTES).hex(),
+        "fields": {field: values.get(field) for field in sorted(allowed)},
+    }
+    return fields_root(expand(entry_type, stored)["f"]), stored
 
 
 def check_opening(leaf: Mapping[str, Any], opening: Mapping[str, Any]) -> dict[str, Any]:
     """The opened fields, after checking each against the leaf's commitment.
 
+    Takes an opening as shown (``f``, fields, salts) or as stored (seed, fields).
     Raises OpeningError naming the first field that does not match.
     """
-    commitments = leaf.get("c")
+    if "seed" in opening:
+        opening = expand(str(leaf.get("type")), opening)
+    root, commitments = leaf.get("c"), opening.get("f")
     fields, salts = opening.get("fields"), opening.get("salts")
-    if not isinstance(commitments, dict) or not isinstance(fields, dict):
+    if not isinstance(root, str) or not isinstance(commitments, dict):
         raise OpeningError("not a committed entry and its opening")
-    if not isinstance(salts, dict) or set(salts) != set(fields):
+    if not isinstance(fields, dict) or not isinstance(salts, dict) or set(salts) != set(fields):
         raise OpeningError("an opening holds a salt for every opened field")
+    if not hmac.compare_digest(fields_root(commitments), root):
+        raise OpeningError("field commitments do not match the entry")
     entry_type = str(leaf.get("type"))
     for field in sorted(fields):
         expected = commitments.get(field)
@@ -93,6 +126,7 @@ def partial(opening: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]
     """The opening of some fields only (the others stay hidden)."""
     wanted = [f for f in fields if f in opening["fields"]]
     return {
+        "f": opening["f"],
         "fields": {f: opening["fields"][f] for f in wanted},
         "salts": {f: opening["salts"][f] for f in wanted},
     }

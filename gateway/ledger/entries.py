@@ -167,8 +167,8 @@ def make_entry(entry_type: str, node: str, /, **fields: Any) -> CommittedEntry:
         raise EntryError(f"{entry_type} entries have no field(s) {sorted(unknown)}")
     values: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     _check_values(values)
-    commitments, opening = commit_fields(entry_type, allowed, values)
-    body = {"type": entry_type, "node": node, "ts": utc_timestamp(), "v": FORMAT, "c": commitments}
+    root, opening = commit_fields(entry_type, allowed, values)
+    body = {"type": entry_type, "node": node, "ts": utc_timestamp(), "v": FORMAT, "c": root}
     entry = CommittedEntry(canonical_json(body))
     if len(entry) > MAX_ENTRY_BYTES:
         raise EntryError(f"a ledger entry is at most {MAX_ENTRY_BYTES} bytes")

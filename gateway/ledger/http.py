@@ -20,6 +20,7 @@ from gateway.http.auth import identity, optional_identity
 from gateway.http.params import optional_query_int, path_int, single
 from gateway.ledger import reads
 from gateway.ledger.access import may_open, require_entry_access
+from gateway.ledger.commitments import decode_opening, expand
 from gateway.ledger.entries import EntryError, open_entry
 from gateway.ledger.service import LedgerService
 from gateway.tlog.merkle import leaf_hash
@@ -188,7 +189,7 @@ async def entry_opening(request: web.Request) -> web.Response:
             "index": index,
             "leaf_hash": leaf_hash(data).hex(),
             "entry": data.decode("utf-8"),  # the exact bytes: `sekisho verify --entry`
-            "opening": json.loads(opening),  # `sekisho verify --opening`
+            "opening": expand(str(fields["type"]), decode_opening(opening)),  # verify --opening
             "fields": fields,
         }
     )

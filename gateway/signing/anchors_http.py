@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +9,7 @@ from aiohttp import web
 from gateway.app_keys import SIGNING
 from gateway.http.bodies import read_json
 from gateway.http.params import MAX_INT32, query_int
+from gateway.ledger.commitments import decode_opening, expand
 from gateway.signing.anchors import (
     AnchorService,
     Link,
@@ -51,7 +51,9 @@ def link_view(link: Link) -> dict[str, Any]:
         "previous": row.previous,
         "entry": bytes(row.entry).decode("utf-8"),
         # the entry's fields are commitments; this opens them for the chain's parties
-        "opening": None if link.opening is None else json.loads(link.opening),
+        "opening": None
+        if link.opening is None
+        else expand("record.anchored", decode_opening(link.opening)),
         "leaf_hash": row.leaf_hash,
         "index": link.index,
         "receipt": link.receipt,

@@ -170,7 +170,11 @@ async def test_entries_and_receipts(make_node: MakeNode, tmp_path: Path) -> None
     )
     data = await node.ledger.entry(size - 1)
     assert body["index"] == size - 1 and body["leaf_hash"] == leaf_hash(data).hex()
-    assert body["entry"]["type"] == "record.anchored" and body["entry"]["client"] == "t"
+    assert body["entry"]["type"] == "record.anchored" and "client" not in body["entry"]
+    opened = await node.get_json(
+        f"/api/v1/ledger/entries/{size - 1}/opening", headers=await node.officer_headers()
+    )
+    assert opened["fields"]["client"] == "t" and opened["entry"].encode() == data
 
     response = await node.client.get(f"/api/v1/ledger/receipts/{size - 1}")
     assert response.status == 200 and response.content_type == "text/plain"
