@@ -200,9 +200,17 @@ class TortoiseLedgerStore:
             for data in entries
             if (opening := getattr(data, "opening", None)) is not None
         ]
-        if rows:
+        if not rows:
+            return
+        if self._postgres:  # one statement for the batch, as for the queue
+            await conn.execute_query(
+                "INSERT INTO ledger_opening (leaf_hash, opening) "
+                "SELECT * FROM unnest($1::text[], $2::bytea[])",
+                [[r[0] for r in rows], [r[1] for r in rows]],
+            )
+        else:
             await conn.execute_many(
-                self._sql("INSERT INTO ledger_opening (leaf_hash, opening) VALUES (?, ?)"), rows
+                "INSERT INTO ledger_opening (leaf_hash, opening) VALUES (?, ?)", rows
             )
 
     async def openings(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, bytes]:
