@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from gateway.documents.models import Document, DocumentVersion
 from gateway.documents.reader import DocumentReader
 from gateway.documents.writer import DocumentWriter, NewVersion
 from gateway.errors import BadRequest, Unavailable
+from gateway.ledger.commitments import decode_opening, expand, partial
 from gateway.ledger.service import Ticket
 from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
 from gateway.policy.pdp import DESTROYING, DOWNGRADING
@@ -60,6 +62,18 @@ def document_view(document: Document, row: DocumentVersion, latest: int) -> dict
         "destroyed": document.destroyed,
         "version": version_view(row),
     }
+
+
+READER_FIELDS = (
+    "document",
+    "version",
+    "label",
+    "plaintext_sha256",
+    "ciphertext_sha256",
+    "ciphertext_root",
+    "size",
+)
+"""What of a registration entry a reader cleared for the version is shown."""
 
 
 class DocumentCatalogue:
@@ -236,6 +250,29 @@ class DocumentCatalogue:
         index = await self.resolve_index(row, wait_seconds=10)
         assert index is not None
         return await self._ctx.ledger.receipt(index)
+
+    async def anchor(
+        self, identity: Identity, document_id: str, *, source: str, version: int | None = None
+    ) -> dict[str, Any]:
+        """A version's registration entry, its receipt, and the opening of what a reader
+        cleared for the version may know of it (the hashes, size and label; not who
+        uploaded it nor under which key): enough to check a copy of the file offline."""
+        _, row = await self._ctx.find_readable(
+            identity, document_id, action="receipt", source=source, version=version
+        )
+        index = await self.resolve_index(row, wait_seconds=10)
+        assert index is not None
+        data, stored = await self._ctx.ledger.opening(index)
+        opening = None
+        if stored is not None:
+            entry_type = str(json.loads(data)["type"])
+            opening = partial(expand(entry_type, decode_opening(stored)), READER_FIELDS)
+        return {
+            "index": index,
+            "entry": data.decode("utf-8"),
+            "opening": opening,
+            "receipt": await self._ctx.ledger.receipt(index),
+        }
 
     async def downgrade(
         self, identity: Identity, document_id: str, new_label_text: str, reason: str, *, source: str

@@ -166,6 +166,16 @@ async def receipt(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
+@routes.get("/api/v1/documents/{id}/anchor")
+async def anchor(request: web.Request) -> web.Response:
+    """The registration entry, its receipt and the opening a cleared reader may see."""
+    caller = _person(request)
+    body = await _catalogue(request).anchor(
+        caller, request.match_info["id"], source=_source(request), version=_version(request)
+    )
+    return web.json_response(body)
+
+
 @routes.get("/api/v1/documents/{id}/content")
 async def content(request: web.Request) -> web.StreamResponse:
     """The plaintext, whole or a single byte range; recorded before the first byte."""

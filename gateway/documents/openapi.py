@@ -299,6 +299,41 @@ PATHS: dict[str, Any] = {
             ),
         }
     },
+    "/api/v1/documents/{id}/anchor": {
+        "get": {
+            "summary": "The version's registration entry, its receipt and the opening of its "
+            "hashes, size and label (for readers cleared for the version): with "
+            "sekisho verify RECEIPT --entry ENTRY --opening OPENING a copy of the file can be "
+            "checked offline against the anchor",
+            "parameters": [_ID, _VERSION],
+            "responses": _responses(
+                {
+                    "200": {
+                        "description": "entry, opening and receipt",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["index", "entry", "opening", "receipt"],
+                                    "properties": {
+                                        "index": {"type": "integer"},
+                                        "entry": {"type": "string"},
+                                        "opening": {"type": ["object", "null"]},
+                                        "receipt": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                },
+                400,
+                401,
+                403,
+                404,
+                503,
+            ),
+        }
+    },
     "/api/v1/documents/{id}/downgrade": {
         "post": {
             "summary": "Re-encrypt under a lower label as a new version (officers, with a reason)",

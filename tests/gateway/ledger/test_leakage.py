@@ -13,12 +13,15 @@ import hashlib
 import itertools
 import json
 import re
+from pathlib import Path
+from uuid import uuid4
 
 from gateway.app_keys import LEDGER
 from gateway.ledger.entries import canonical_json
 from tests.gateway.app_fixtures import app_node
 from tests.gateway.documents.conftest import Gateway, MakePerson, gateway, make_person
 from tests.gateway.documents.test_api import upload
+from tests.nodes import run_cli
 
 __all__ = ["app_node", "gateway", "make_person"]
 
@@ -180,3 +183,39 @@ async def test_a_person_opens_only_entries_of_their_own_actions(
             masked = (await missing.read()).replace(str(size + 999).encode(), b"N")
             assert (await mine.read()).replace(str(index).encode(), b"N") == masked
         assert (await gateway.client.get(url, headers=officer)).status == 200
+
+
+async def test_a_cleared_reader_checks_a_file_against_the_anchor_offline(
+    gateway: Gateway, make_person: MakePerson, tmp_path: Path
+) -> None:
+    alice = await make_person("alice", "SECRET")
+    reader = await make_person("rob", "SECRET", roles=("reader",))
+    outsider = await make_person("carl", "CONFIDENTIAL", roles=("reader",))
+    plain = b"maintenance record: rotor 7 replaced\n"
+    doc = await upload(gateway, alice, "SECRET", plain)
+    await drained(gateway)
+    response = await gateway.client.get(f"/api/v1/documents/{doc}/anchor", headers=reader)
+    assert response.status == 200
+    body = await response.json()
+    assert set(body["opening"]["fields"]) == {
+        "document", "version", "label", "plaintext_sha256", "ciphertext_sha256",
+        "ciphertext_root", "size",
+    }  # fmt: skip
+    assert body["opening"]["fields"]["plaintext_sha256"] == hashlib.sha256(plain).hexdigest()
+    assert "actor" not in body["opening"]["fields"]  # who uploaded it is not the reader's
+    key = await (await gateway.client.get("/api/v1/ledger/key")).json()
+    files = {name: tmp_path / name for name in ("receipt", "entry", "opening")}
+    files["receipt"].write_text(body["receipt"])
+    files["entry"].write_text(body["entry"])
+    files["opening"].write_text(json.dumps(body["opening"]))
+    command = ["verify", str(files["receipt"]), "--key", key["vkey"], "--entry"]
+    command += [str(files["entry"]), "--opening", str(files["opening"])]
+    checked = run_cli(command, tmp_path / "unused")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f'plaintext_sha256="{hashlib.sha256(plain).hexdigest()}"' in checked.stdout
+    forged = dict(body["opening"], fields={**body["opening"]["fields"], "size": 1})
+    files["opening"].write_text(json.dumps(forged))
+    assert run_cli(command, tmp_path / "unused").returncode == 1
+    denied = await gateway.client.get(f"/api/v1/documents/{doc}/anchor", headers=outsider)
+    missing = await gateway.client.get(f"/api/v1/documents/{uuid4()}/anchor", headers=outsider)
+    assert denied.status == missing.status == 404
