@@ -47,6 +47,8 @@ REFUSED = {
     ("POST", "/api/v1/documents/{id}/versions"): "person",
     ("GET", "/api/v1/documents/{id}/content"): "person",
     ("GET", "/api/v1/documents/{id}/receipt"): "person",
+    ("GET", "/api/v1/documents/{id}/anchor"): "person",
+    ("GET", "/api/v1/ledger/entries/{index}/opening"): "person",
     ("POST", "/api/v1/documents/{id}/downgrade"): "person",
     ("PATCH", "/api/v1/admin/users/{username}"): "person",
     ("POST", "/api/v1/admin/users/{username}/disable"): "person",
