@@ -46,7 +46,9 @@ from bench.common import median, percentile
 from bench.node import rss_mib, server_process
 from gateway.config import load_settings
 from gateway.db.setup import close_database, open_database
-from gateway.ledger.models import LeafRow, PendingEntry
+from gateway.ledger.entries import open_entry
+from gateway.ledger.models import LeafRow, OpeningRow, PendingEntry
+from gateway.tlog.merkle import leaf_hash
 
 WEIGHTS = {"signin": 3, "list": 20, "download": 32, "upload": 15, "sign": 20, "anchor": 10}
 USER, CLIENT, LEVEL = "soak", "soak-client", "SECRET"
@@ -357,6 +359,12 @@ class LedgerCounts:
             self.records[entry["record"]] += 1
 
 
+async def _opened(data: bytes) -> dict[str, Any]:
+    """An entry with its fields opened from the node's stored opening (as officers see it)."""
+    row = await OpeningRow.get_or_none(leaf_hash=leaf_hash(data).hex())
+    return open_entry(data, None if row is None else bytes(row.opening))
+
+
 async def read_ledger(data_dir: Path) -> LedgerCounts:
     """Every entry of the (stopped) node, integrated or still queued, counted once."""
     counts = LedgerCounts()
@@ -367,14 +375,14 @@ async def read_ledger(data_dir: Path) -> LedgerCounts:
         page = LeafRow.filter(idx__gt=last).order_by("idx").limit(5000)
         while rows := await page.values_list("idx", "queue_id", "data"):
             for idx, queue_id, data in rows:
-                counts.add(json.loads(bytes(data)))
+                counts.add(await _opened(bytes(data)))
                 integrated.add(int(queue_id))
                 last = int(idx)
             page = LeafRow.filter(idx__gt=last).order_by("idx").limit(5000)
         for queue_id, data in await PendingEntry.all().values_list("id", "data"):
             if int(queue_id) not in integrated:
                 counts.pending += 1
-                counts.add(json.loads(bytes(data)))
+                counts.add(await _opened(bytes(data)))
     finally:
         await close_database()
     return counts
