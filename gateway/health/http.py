@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.app_keys import AUDITOR, SETTINGS, TOKEN
+from gateway.app_keys import AUDITOR, LEDGER, SETTINGS, TOKEN
 from gateway.db.setup import database_ready
 from hsm import HsmError
 
@@ -28,6 +28,17 @@ async def readyz(request: web.Request) -> web.Response:
         checks["token"] = {"ok": True}
     except HsmError as exc:
         checks["token"] = {"ok": False, "error": exc.message}
+    ledger = request.app.get(LEDGER)
+    if ledger is not None:  # a rolled-back or forked ledger halts writes: the node is not ready
+        rollback = ledger.rollback
+        checks["ledger_history"] = (
+            {"ok": True}
+            if rollback is None
+            else {
+                "ok": False,
+                "error": f"ledger rolled back or forked: {rollback}",
+            }
+        )
     auditor = request.app.get(AUDITOR)
     if auditor is not None:  # reports tampering; never makes the node unready (docs/decisions.md)
         checks["ledger"] = auditor.status.as_check()

@@ -16,10 +16,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import NotFound, Unavailable
+from gateway.errors import LedgerRolledBack, NotFound, Unavailable
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.entries import make_entry
 from gateway.ledger.leadership import Leadership
+from gateway.ledger.rollback import TokenCheckpoint, history_finding
 from gateway.ledger.sequencer import Integrated, direct_queue_id, load_frontier, sequence_once
 from gateway.ledger.store import IntegrationBatch, LedgerStore, StoredCheckpoint
 from gateway.tlog.checkpoint import Checkpoint
@@ -62,6 +63,7 @@ class LedgerService:
         node: str,
         batch_size: int = 1000,
         batch_ms: int = 5,
+        kept: TokenCheckpoint | None = None,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -80,6 +82,10 @@ class LedgerService:
         self._listeners: list[CheckpointListener] = []
         self.receipt_checkpoint: ReceiptCheckpoint | None = None
         self.last_error: str | None = None
+        self._kept = kept
+        self._kept_size = 0
+        self.rollback: str | None = None
+        """Why the database ledger cannot be trusted (rolled back or forked); None while sound."""
 
     # ----- lifecycle -------------------------------------------------------------
 
@@ -125,6 +131,8 @@ class LedgerService:
         """
         if self._stopping:
             raise Unavailable("the ledger is shutting down")
+        if self.rollback is not None:
+            raise _rolled_back(self.rollback)
         if self._frontier is not None:
             direct: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
             self._direct.append((entry, direct))
@@ -184,6 +192,9 @@ class LedgerService:
     async def _run(self) -> None:
         while not self._stopping:
             try:
+                if self.rollback is not None:  # fail closed until an operator recovers
+                    await asyncio.sleep(0.2)
+                    continue
                 if self._frontier is None:
                     await self._try_lead()
                 if self._frontier is None:
@@ -203,10 +214,43 @@ class LedgerService:
 
     async def _try_lead(self) -> None:
         if await self._leadership.try_acquire():
+            if not await self._history_intact():
+                await self._leadership.release()
+                return
             self._frontier = await load_frontier(self.store)
             if await self.store.latest_checkpoint() is None:
                 await self._write_empty_checkpoint()
+            latest = await self.store.latest_checkpoint()
+            if self._kept is not None and latest is not None and latest.size >= self._kept_size:
+                await self._kept.write(latest)  # first start, or a history the token lacks
+                self._kept_size = latest.size
             log.info("ledger: this node sequences (tree size %d)", self._frontier.size)
+
+    async def _history_intact(self) -> bool:
+        """Compare the database with the checkpoint kept on the token; raise the alarm if not."""
+        if self._kept is None:
+            return True
+        finding, kept = await history_finding(self.store, self._kept)
+        if finding is not None:
+            self.raise_rollback(finding)
+            return False
+        self._kept_size = kept.size if kept is not None else 0
+        return True
+
+    def raise_rollback(self, reason: str) -> None:
+        """The ledger was rolled back or forked: stop writing, fail readiness, alert officers.
+
+        The ``alert.raised`` entry cannot go into a ledger that is itself the
+        problem; the operator's recovery step records it (docs/decisions.md).
+        """
+        if self.rollback is None:
+            self.rollback = reason
+            log.error("LEDGER ROLLBACK OR FORK: %s; writes stop until an operator recovers", reason)
+        self._frontier = None
+        direct, self._direct = self._direct, []
+        for _, future in direct:
+            if not future.done():
+                future.set_exception(_rolled_back(reason))
 
     async def _write_empty_checkpoint(self) -> None:
         note = await self.signer.sign(Checkpoint(self.signer.origin, 0, EMPTY_ROOT))
@@ -233,6 +277,12 @@ class LedgerService:
         if self._batch_delay and len(self._buffer) + len(self._direct) < self._batch_size:
             await asyncio.sleep(self._batch_delay)
         while self._frontier is not None:
+            if self._frontier.size < self._kept_size:
+                self.raise_rollback(
+                    f"the sequencer's tree has {self._frontier.size} entries but the token's "
+                    f"checkpoint says {self._kept_size} (rolled back)"
+                )
+                return
             direct, self._direct = (
                 self._direct[: self._batch_size],
                 self._direct[self._batch_size :],
@@ -254,6 +304,9 @@ class LedgerService:
                 break
             self._answer_direct(direct, result)
             self._after_integration(result)
+            if self._kept is not None:  # a failure here re-leads, which writes it again
+                await self._kept.write(result.checkpoint)
+                self._kept_size = result.checkpoint.size
         if self._waiters:  # entries integrated by a previous leader
             self._resolve(await self.store.indexes_for_queue_ids(list(self._waiters)))
 
@@ -335,6 +388,12 @@ class LedgerService:
             latest = await self.receipt_checkpoint(index, latest)
         proof = await self.inclusion_proof(index, latest.size)
         return format_receipt(Receipt(index=index, proof=proof, checkpoint_note=latest.note))
+
+
+def _rolled_back(reason: str) -> LedgerRolledBack:
+    return LedgerRolledBack(
+        f"the ledger is halted: {reason}; an operator must recover it (docs/deployment.md)"
+    )
 
 
 def _log_listener_error(task: asyncio.Task[None]) -> None:
