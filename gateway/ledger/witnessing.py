@@ -311,8 +311,8 @@ class Witnessing:
                 return
             if reply.status == 422:
                 raise self._alarm(
-                    f"the witness {peer.key.name} refused the consistency proof from size {old} "
-                    f"to {target.size}: the tree it holds is not an ancestor of ours (fork)"
+                    f"HTTP 422: the witness refused the consistency proof from size {old} to "
+                    f"{target.size}: the tree it holds is not an ancestor of ours (fork)"
                 )
             if reply.status != 409:
                 meaning = _STATUS_MEANINGS.get(reply.status, "unexpected answer")
