@@ -103,6 +103,7 @@ class _Connection:
     generation: int
     handles: dict[tuple[str, int], Any] = field(default_factory=dict)
     public_keys: dict[str, PublicKeyTypes] = field(default_factory=dict)
+    data_objects: dict[str, list[Any]] = field(default_factory=dict)
 
 
 class Token:
@@ -287,6 +288,7 @@ class Token:
             except _STALE_HANDLE_ERRORS:
                 if self._conn is not None:
                     self._conn.handles.clear()
+                    self._conn.data_objects.clear()
                 if attempt == 2:
                     raise TokenRemoved("the token's key handles became invalid") from None
             except pkcs11.GeneralError as exc:
@@ -572,9 +574,16 @@ class Token:
         return None
 
     def _data_objects(self, label: str) -> list[Any]:
-        return list(
-            self._session.get_objects({Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: label})
-        )
+        assert self._conn is not None
+        found = self._conn.data_objects.get(label)
+        if found is None:
+            found = list(
+                self._session.get_objects(
+                    {Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: label}
+                )
+            )
+            self._conn.data_objects[label] = found
+        return found
 
     def _read_data(self, label: str) -> list[bytes]:
         return [bytes(obj[Attribute.VALUE]) for obj in self._data_objects(label)]
@@ -582,8 +591,9 @@ class Token:
     def _write_data(self, label: str, value: bytes) -> None:
         # CKA_VALUE is read-only once created (SoftHSM): write the new object first,
         # then remove the old ones, so a crash in between leaves both, never none.
+        assert self._conn is not None
         existing = self._data_objects(label)
-        self._session.create_object(
+        created = self._session.create_object(
             {
                 Attribute.CLASS: ObjectClass.DATA,
                 Attribute.TOKEN: True,
@@ -593,8 +603,10 @@ class Token:
                 Attribute.VALUE: value,
             }
         )
+        self._conn.data_objects[label] = [created, *existing]
         for old in existing:
             old.destroy()
+        self._conn.data_objects[label] = [created]
 
     def _destroy(self, label: str) -> None:
         assert self._conn is not None

@@ -34,6 +34,8 @@ from gateway.tlog.merkle import (
 from gateway.tlog.receipt import Receipt, format_receipt
 
 log = logging.getLogger("sekisho.ledger")
+KEEP_INTERVAL = 0.05
+"""Seconds between two writes of the kept checkpoint to the token under a burst."""
 CheckpointListener = Callable[[StoredCheckpoint], Coroutine[Any, Any, None]]
 ReceiptCheckpoint = Callable[[int, StoredCheckpoint], Coroutine[Any, Any, StoredCheckpoint]]
 """(entry index, latest checkpoint) -> the checkpoint a receipt uses, with cosignatures."""
@@ -84,6 +86,8 @@ class LedgerService:
         self.last_error: str | None = None
         self._kept = kept
         self._kept_size = 0
+        self._kept_next: StoredCheckpoint | None = None
+        self._kept_writer: asyncio.Task[None] | None = None
         self.rollback: str | None = None
         """Why the database ledger cannot be trusted (rolled back or forked); None while sound."""
 
@@ -105,6 +109,7 @@ class LedgerService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
         self._frontier = None
+        await self._flush_kept()
         await self._spill_direct()
         if self._flusher is not None:
             with contextlib.suppress(Exception):
@@ -230,6 +235,7 @@ class LedgerService:
         """Compare the database with the checkpoint kept on the token; raise the alarm if not."""
         if self._kept is None:
             return True
+        await self._flush_kept()  # a write still running from an earlier term
         finding, kept = await history_finding(self.store, self._kept)
         if finding is not None:
             self.raise_rollback(finding)
@@ -304,11 +310,46 @@ class LedgerService:
                 break
             self._answer_direct(direct, result)
             self._after_integration(result)
-            if self._kept is not None:  # a failure here re-leads, which writes it again
-                await self._kept.write(result.checkpoint)
-                self._kept_size = result.checkpoint.size
+            self._keep(result.checkpoint)
         if self._waiters:  # entries integrated by a previous leader
             self._resolve(await self.store.indexes_for_queue_ids(list(self._waiters)))
+
+    def _keep(self, checkpoint: StoredCheckpoint) -> None:
+        """Have ``checkpoint`` written to the token, off the sequencing path.
+
+        A token write costs a few milliseconds (the token stores it durably) and
+        shares the token with checkpoint signing, so one writer runs beside the
+        sequencer, writes the newest checkpoint waiting and, under a burst,
+        at most one every ``KEEP_INTERVAL`` seconds.
+        """
+        if self._kept is None:
+            return
+        self._kept_next = checkpoint
+        if self._kept_writer is None or self._kept_writer.done():
+            self._kept_writer = asyncio.create_task(self._write_kept(), name="ledger-kept")
+
+    async def _write_kept(self) -> None:
+        assert self._kept is not None
+        while self._kept_next is not None:
+            checkpoint, self._kept_next = self._kept_next, None
+            try:
+                await self._kept.write(checkpoint)
+            except Exception as exc:  # keep trying; readiness shows the token's state
+                log.warning("ledger: cannot keep the checkpoint on the token: %s", exc)
+                if self._stopping:
+                    return
+                if self._kept_next is None:
+                    self._kept_next = checkpoint
+                await asyncio.sleep(0.5)
+                continue
+            self._kept_size = max(self._kept_size, checkpoint.size)
+            if self._kept_next is not None and not self._stopping:
+                await asyncio.sleep(KEEP_INTERVAL)  # leave the token to checkpoint signing
+
+    async def _flush_kept(self) -> None:
+        if self._kept_writer is not None:
+            with contextlib.suppress(Exception):
+                await self._kept_writer
 
     def _answer_direct(
         self, direct: list[tuple[bytes, asyncio.Future[Ticket]]], result: Integrated
