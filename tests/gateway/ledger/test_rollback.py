@@ -14,6 +14,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from gateway.errors import LedgerRolledBack
@@ -69,6 +70,24 @@ async def test_deleting_the_newest_entries_halts_the_next_start(make_node: MakeN
     delete_newest(database_file(node), keep)
 
     restarted = await make_node()
+    await assert_loud(restarted, size, keep)
+
+
+async def test_deleting_the_newest_entries_on_postgres_halts_the_next_start(
+    make_node: MakeNode, pg_database_url: str
+) -> None:
+    node = await make_node(pg_database_url)
+    keep = await node.append(5)
+    size = await node.append(5)
+    await stop(node)
+    db = await asyncpg.connect(pg_database_url)
+    try:
+        await db.execute("DELETE FROM ledger_leaf WHERE idx >= $1", keep)
+        await db.execute("DELETE FROM ledger_checkpoint WHERE size > $1", keep)
+    finally:
+        await db.close()
+
+    restarted = await make_node(pg_database_url)
     await assert_loud(restarted, size, keep)
 
 
