@@ -311,6 +311,8 @@ class LedgerService:
             self._answer_direct(direct, result)
             self._after_integration(result)
             self._keep(result.checkpoint)
+            if self.rollback is not None:  # raised (by a witness answer) during this batch
+                self._frontier = None
         if self._waiters:  # entries integrated by a previous leader
             self._resolve(await self.store.indexes_for_queue_ids(list(self._waiters)))
 
