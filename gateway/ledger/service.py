@@ -34,7 +34,7 @@ from gateway.tlog.merkle import (
 from gateway.tlog.receipt import Receipt, format_receipt
 
 log = logging.getLogger("sekisho.ledger")
-KEEP_INTERVAL = 0.05
+KEEP_INTERVAL = 0.25
 """Seconds between two writes of the kept checkpoint to the token under a burst."""
 CheckpointListener = Callable[[StoredCheckpoint], Coroutine[Any, Any, None]]
 ReceiptCheckpoint = Callable[[int, StoredCheckpoint], Coroutine[Any, Any, StoredCheckpoint]]
@@ -226,9 +226,8 @@ class LedgerService:
             if await self.store.latest_checkpoint() is None:
                 await self._write_empty_checkpoint()
             latest = await self.store.latest_checkpoint()
-            if self._kept is not None and latest is not None and latest.size >= self._kept_size:
-                await self._kept.write(latest)  # first start, or a history the token lacks
-                self._kept_size = latest.size
+            if latest is not None and latest.size > self._kept_size:
+                self._keep(latest)  # first start, or a history the token lacks
             log.info("ledger: this node sequences (tree size %d)", self._frontier.size)
 
     async def _history_intact(self) -> bool:
