@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from gateway.auth.tokens import issue_token
 from gateway.errors import LedgerRolledBack
 from gateway.oversight import alerts
 from tests.gateway.ledger.conftest import LedgerNode, MakeNode
+from tests.web.conftest import person
 
 
 def database_file(node: LedgerNode) -> Path:
@@ -52,6 +55,14 @@ async def assert_loud(node: LedgerNode, kept: int, found: int) -> None:
     with pytest.raises(LedgerRolledBack) as refused:
         await node.ledger.record("record.anchored", client="t", digest="0" * 64)
     assert refused.value.status == 503
+    # A read that needs an access entry is not served: 503 with a JSON reason.
+    token = await issue_token(principal=await person(f"p{uuid.uuid4().hex[:8]}"))
+    read = await node.client.get(
+        f"/api/v1/documents/{uuid.uuid4()}/content", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert read.status == 503
+    body = await read.json()
+    assert body["error"] == "ledger_rolled_back" and "rolled back" in body["message"]
     ready = await node.get_json("/readyz", status=503)
     assert ready["checks"]["ledger_history"]["ok"] is False
     assert "rolled back" in ready["checks"]["ledger_history"]["error"]
