@@ -97,3 +97,9 @@ class TooManyRequests(SekishoError):
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LedgerRolledBack(Unavailable):
+    """The database ledger is shorter than, or differs from, the checkpoint kept on the token."""
+
+    code = "ledger_rolled_back"

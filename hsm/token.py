@@ -103,6 +103,7 @@ class _Connection:
     generation: int
     handles: dict[tuple[str, int], Any] = field(default_factory=dict)
     public_keys: dict[str, PublicKeyTypes] = field(default_factory=dict)
+    data_objects: dict[str, list[Any]] = field(default_factory=dict)
 
 
 class Token:
@@ -215,6 +216,17 @@ class Token:
         """The X.509 certificate stored for a key, or None."""
         return await self._run(lambda: self._certificate(label))
 
+    async def read_data(self, label: str) -> list[bytes]:
+        """The values of the private data objects (CKO_DATA) labelled ``label`` (usually one).
+
+        More than one remains only when a process stopped inside :meth:`write_data`.
+        """
+        return await self._run(lambda: self._read_data(label))
+
+    async def write_data(self, label: str, value: bytes) -> None:
+        """Replace the private data object(s) (CKO_DATA) ``label`` on the token by one."""
+        await self._run(lambda: self._write_data(label, value))
+
     async def destroy_key(self, label: str) -> None:
         """Delete every object (key, pair, certificate) with this label."""
         await self._run(lambda: self._destroy(label))
@@ -276,6 +288,7 @@ class Token:
             except _STALE_HANDLE_ERRORS:
                 if self._conn is not None:
                     self._conn.handles.clear()
+                    self._conn.data_objects.clear()
                 if attempt == 2:
                     raise TokenRemoved("the token's key handles became invalid") from None
             except pkcs11.GeneralError as exc:
@@ -559,6 +572,41 @@ class Token:
         ):
             return bytes(obj[Attribute.VALUE])
         return None
+
+    def _data_objects(self, label: str) -> list[Any]:
+        assert self._conn is not None
+        found = self._conn.data_objects.get(label)
+        if found is None:
+            found = list(
+                self._session.get_objects(
+                    {Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: label}
+                )
+            )
+            self._conn.data_objects[label] = found
+        return found
+
+    def _read_data(self, label: str) -> list[bytes]:
+        return [bytes(obj[Attribute.VALUE]) for obj in self._data_objects(label)]
+
+    def _write_data(self, label: str, value: bytes) -> None:
+        # CKA_VALUE is read-only once created (SoftHSM): write the new object first,
+        # then remove the old ones, so a crash in between leaves both, never none.
+        assert self._conn is not None
+        existing = self._data_objects(label)
+        created = self._session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.DATA,
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+                Attribute.LABEL: label,
+                Attribute.APPLICATION: "sekisho",
+                Attribute.VALUE: value,
+            }
+        )
+        self._conn.data_objects[label] = [created, *existing]
+        for old in existing:
+            old.destroy()
+        self._conn.data_objects[label] = [created]
 
     def _destroy(self, label: str) -> None:
         assert self._conn is not None

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gateway.cli import rollback_cmd
 from gateway.cli.progress import ProgressBar
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
@@ -74,6 +75,7 @@ def register(commands: Any) -> None:
     checkpoint = sub.add_parser("checkpoint", help="print the latest signed checkpoint")
     checkpoint.add_argument("--url", help="read it from a running node instead")
     checkpoint.set_defaults(handler=run_ledger_checkpoint)
+    rollback_cmd.register(sub)
 
     receipt = commands.add_parser(
         "verify", help="verify a ledger receipt (c2sp.org/tlog-proof) offline"
@@ -139,28 +141,28 @@ def read_key(value: str, origin: str | None = None) -> LogKey:
 def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Audit the ledger; exit 0 when intact, 1 with the first problem otherwise."""
     bar = ProgressBar(sys.stderr, "verifying ledger")
+    rollback: str | None = None
     try:
         if args.url:
             result = asyncio.run(_verify_remote(args, bar))
         else:
             _require_database(settings)
-            result = asyncio.run(_verify_local(args, settings, bar))
+            result, rollback = asyncio.run(_verify_local(args, settings, bar))
     finally:
         bar.close()
     if result.finding is not None:
         print(f"ledger TAMPERED: {result.finding.message}")
+        return 1
+    if rollback is not None:
+        print(f"ledger TAMPERED: {rollback}")
         return 1
     state = result.state
     print(f"ledger OK: {state.size} entries, {state.checkpoints} checkpoints verified")
     return 0
 
 
-async def _token_key(settings: Settings) -> LogKey:
-    token = await Token.open(token_config(settings))
-    try:
-        signer = await CheckpointSigner.create(token, settings.keys.ledger, settings.ledger_origin)
-    finally:
-        await token.close()
+async def _token_key(token: Token, settings: Settings) -> LogKey:
+    signer = await CheckpointSigner.create(token, settings.keys.ledger, settings.ledger_origin)
     return LogKey(signer.origin, signer.public_key, signer.origin)
 
 
@@ -173,17 +175,23 @@ def _require_database(settings: Settings) -> None:
 
 async def _verify_local(
     args: argparse.Namespace, settings: Settings, bar: ProgressBar
-) -> AuditResult:
-    key = read_key(args.key, args.origin) if args.key else await _token_key(settings)
-    await open_database(settings.database_url)
+) -> tuple[AuditResult, str | None]:
+    """The audit, and why the database contradicts the token's kept checkpoint (or None)."""
+    token = await Token.open(token_config(settings))
     try:
-        result = await audit(DatabaseAuditSource(), key, progress=bar.update)
-        if result.finding is None:  # the tree holds: now every opening against its leaf
-            finding = await check_openings(TortoiseLedgerStore(), result.state.size, bar.update)
-            result = replace(result, finding=finding)
-        return result
+        key = read_key(args.key, args.origin) if args.key else await _token_key(token, settings)
+        await open_database(settings.database_url)
+        try:
+            result = await audit(DatabaseAuditSource(), key, progress=bar.update)
+            if result.finding is None:  # the tree holds: now every opening against its leaf
+                store = TortoiseLedgerStore()
+                finding = await check_openings(store, result.state.size, bar.update)
+                result = replace(result, finding=finding)
+            return result, await rollback_cmd.kept_checkpoint_finding(token, settings)
+        finally:
+            await close_database()
     finally:
-        await close_database()
+        await token.close()
 
 
 async def _verify_remote(args: argparse.Namespace, bar: ProgressBar) -> AuditResult:

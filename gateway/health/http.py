@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.app_keys import AUDITOR, DOCUMENTS, SETTINGS, TOKEN
+from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, TOKEN
 from gateway.db.setup import database_ready
 from gateway.documents.blob_backends import blob_store_problem
 from hsm import HsmError
@@ -33,6 +33,17 @@ async def readyz(request: web.Request) -> web.Response:
     if documents is not None:
         problem = await blob_store_problem(documents.context.blobs)
         checks["blobs"] = {"ok": True} if problem is None else {"ok": False, "error": problem}
+    ledger = request.app.get(LEDGER)
+    if ledger is not None:  # a rolled-back or forked ledger halts writes: the node is not ready
+        rollback = ledger.rollback
+        checks["ledger_history"] = (
+            {"ok": True}
+            if rollback is None
+            else {
+                "ok": False,
+                "error": f"ledger rolled back or forked: {rollback}",
+            }
+        )
     auditor = request.app.get(AUDITOR)
     if auditor is not None:  # reports tampering; never makes the node unready (docs/decisions.md)
         checks["ledger"] = auditor.status.as_check()

@@ -50,6 +50,14 @@ async def metrics(request: web.Request) -> web.Response:
                 int(ledger.is_leader),
             )
         )
+        gauges.append(
+            (
+                "sekisho_ledger_rolled_back",
+                "1 while the database ledger contradicts the token's checkpoint or a witness.",
+                {},
+                int(ledger.rollback is not None),
+            )
+        )
     auditor = request.app.get(AUDITOR)
     if auditor is not None:
         status = auditor.status

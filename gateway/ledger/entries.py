@@ -122,7 +122,16 @@ ENTRY_FIELDS: dict[str, set[str]] = {
         "chain_writers",
     },
     "key.removed": {"key", "version", "algorithm", "actor"},
-    "alert.raised": {"alert", "document", "version", "detail_code", "index", "actor", "source"},
+    "alert.raised": {
+        "alert",
+        "document",
+        "version",
+        "detail_code",
+        "index",
+        "actor",
+        "source",
+        "reason",
+    },
     "auth.sign_in": {"principal", "method", "outcome", "reason", "source"},
     "auth.locked_out": {"principal", "scope", "source", "failures", "until"},
 }

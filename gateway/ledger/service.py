@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.db.group_commit import GroupCommit
-from gateway.errors import NotFound, Unavailable
+from gateway.errors import LedgerRolledBack, NotFound, Unavailable
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.entries import EntryError, check_entry, make_entry, open_entry
 from gateway.ledger.leadership import Leadership
+from gateway.ledger.rollback import TokenCheckpoint, history_finding
 from gateway.ledger.sequencer import (
     Integrated,
     direct_index,
@@ -42,6 +43,8 @@ from gateway.tlog.merkle import (
 from gateway.tlog.receipt import Receipt, format_receipt
 
 log = logging.getLogger("sekisho.ledger")
+KEEP_INTERVAL = 0.25
+"""Seconds between two writes of the kept checkpoint to the token under a burst."""
 CheckpointListener = Callable[[StoredCheckpoint], Coroutine[Any, Any, None]]
 ReceiptCheckpoint = Callable[[int, StoredCheckpoint], Coroutine[Any, Any, StoredCheckpoint]]
 """(entry index, latest checkpoint) -> the checkpoint a receipt uses, with cosignatures."""
@@ -71,6 +74,7 @@ class LedgerService:
         node: str,
         batch_size: int = 1000,
         batch_ms: int = 5,
+        kept: TokenCheckpoint | None = None,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -90,6 +94,12 @@ class LedgerService:
         self._listeners: list[CheckpointListener] = []
         self.receipt_checkpoint: ReceiptCheckpoint | None = None
         self.last_error: str | None = None
+        self._kept = kept
+        self._kept_size = 0
+        self._kept_next: StoredCheckpoint | None = None
+        self._kept_writer: asyncio.Task[None] | None = None
+        self.rollback: str | None = None
+        """Why the database ledger cannot be trusted (rolled back or forked); None while sound."""
 
     # ----- lifecycle -------------------------------------------------------------
 
@@ -109,6 +119,7 @@ class LedgerService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
         self._frontier = None
+        await self._flush_kept()
         await self._spill_direct()
         if self._queue.flusher is not None:
             with contextlib.suppress(Exception):
@@ -136,6 +147,8 @@ class LedgerService:
         if self._stopping:
             raise Unavailable("the ledger is shutting down")
         check_entry(entry)  # a bad entry fails its own caller, never a batch
+        if self.rollback is not None:
+            raise _rolled_back(self.rollback)
         if self._frontier is not None:
             direct: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
             self._direct.append((entry, direct))
@@ -175,6 +188,9 @@ class LedgerService:
     async def _run(self) -> None:
         while not self._stopping:
             try:
+                if self.rollback is not None:  # fail closed until an operator recovers
+                    await asyncio.sleep(0.2)
+                    continue
                 if self._frontier is None:
                     await self._try_lead()
                 if self._frontier is None:
@@ -194,10 +210,43 @@ class LedgerService:
 
     async def _try_lead(self) -> None:
         if await self._leadership.try_acquire():
+            if not await self._history_intact():
+                await self._leadership.release()
+                return
             self._frontier = await load_frontier(self.store)
             if await self.store.latest_checkpoint() is None:
                 await self._write_empty_checkpoint()
+            latest = await self.store.latest_checkpoint()
+            if latest is not None and latest.size > self._kept_size:
+                self._keep(latest)  # first start, or a history the token lacks
             log.info("ledger: this node sequences (tree size %d)", self._frontier.size)
+
+    async def _history_intact(self) -> bool:
+        """Compare the database with the checkpoint kept on the token; raise the alarm if not."""
+        if self._kept is None:
+            return True
+        await self._flush_kept()  # a write still running from an earlier term
+        finding, kept = await history_finding(self.store, self._kept)
+        if finding is not None:
+            self.raise_rollback(finding)
+            return False
+        self._kept_size = kept.size if kept is not None else 0
+        return True
+
+    def raise_rollback(self, reason: str) -> None:
+        """The ledger was rolled back or forked: stop writing, fail readiness, alert officers.
+
+        The ``alert.raised`` entry cannot go into a ledger that is itself the
+        problem; the operator's recovery step records it (docs/decisions.md).
+        """
+        if self.rollback is None:
+            self.rollback = reason
+            log.error("LEDGER ROLLBACK OR FORK: %s; writes stop until an operator recovers", reason)
+        self._frontier = None
+        direct, self._direct = self._direct, []
+        for _, future in direct:
+            if not future.done():
+                future.set_exception(_rolled_back(reason))
 
     async def _write_empty_checkpoint(self) -> None:
         note = await self.signer.sign(Checkpoint(self.signer.origin, 0, EMPTY_ROOT))
@@ -224,6 +273,12 @@ class LedgerService:
         if self._batch_delay and self._queue.pending() + len(self._direct) < self._batch_size:
             await asyncio.sleep(self._batch_delay)
         while self._frontier is not None:
+            if self._frontier.size < self._kept_size:
+                self.raise_rollback(
+                    f"the sequencer's tree has {self._frontier.size} entries but the token's "
+                    f"checkpoint says {self._kept_size} (rolled back)"
+                )
+                return
             direct, self._direct = (
                 self._direct[: self._batch_size],
                 self._direct[self._batch_size :],
@@ -245,10 +300,50 @@ class LedgerService:
                 break
             self._answer_direct(direct, result)
             self._after_integration(result)
+            self._keep(result.checkpoint)
+            if self.rollback is not None:  # raised (by a witness answer) during this batch
+                self._frontier = None
             if self._waiters:  # a steady stream must not keep waiters from their answer
                 self._resolve(await self.store.indexes_for_queue_ids(list(self._waiters)))
         if self._waiters:  # entries integrated by a previous leader
             self._resolve(await self.store.indexes_for_queue_ids(list(self._waiters)))
+
+    def _keep(self, checkpoint: StoredCheckpoint) -> None:
+        """Have ``checkpoint`` written to the token, off the sequencing path.
+
+        A token write costs a few milliseconds (the token stores it durably) and
+        shares the token with checkpoint signing, so one writer runs beside the
+        sequencer, writes the newest checkpoint waiting and, under a burst,
+        at most one every ``KEEP_INTERVAL`` seconds.
+        """
+        if self._kept is None:
+            return
+        self._kept_next = checkpoint
+        if self._kept_writer is None or self._kept_writer.done():
+            self._kept_writer = asyncio.create_task(self._write_kept(), name="ledger-kept")
+
+    async def _write_kept(self) -> None:
+        assert self._kept is not None
+        while self._kept_next is not None:
+            checkpoint, self._kept_next = self._kept_next, None
+            try:
+                await self._kept.write(checkpoint)
+            except Exception as exc:  # keep trying; readiness shows the token's state
+                log.warning("ledger: cannot keep the checkpoint on the token: %s", exc)
+                if self._stopping:
+                    return
+                if self._kept_next is None:
+                    self._kept_next = checkpoint
+                await asyncio.sleep(0.5)
+                continue
+            self._kept_size = max(self._kept_size, checkpoint.size)
+            if self._kept_next is not None and not self._stopping:
+                await asyncio.sleep(KEEP_INTERVAL)  # leave the token to checkpoint signing
+
+    async def _flush_kept(self) -> None:
+        if self._kept_writer is not None:
+            with contextlib.suppress(Exception):
+                await self._kept_writer
 
     def _answer_direct(
         self, direct: list[tuple[bytes, asyncio.Future[Ticket]]], result: Integrated
@@ -354,6 +449,12 @@ class LedgerService:
             latest = await self.receipt_checkpoint(index, latest)
         proof = await self.inclusion_proof(index, latest.size)
         return format_receipt(Receipt(index=index, proof=proof, checkpoint_note=latest.note))
+
+
+def _rolled_back(reason: str) -> LedgerRolledBack:
+    return LedgerRolledBack(
+        f"the ledger is halted: {reason}; an operator must recover it (docs/deployment.md)"
+    )
 
 
 def _log_listener_error(task: asyncio.Task[None]) -> None:

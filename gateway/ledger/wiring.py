@@ -7,6 +7,7 @@ from gateway.http.client_tls import client_ssl_context
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.cosignatures import WitnessKey
 from gateway.ledger.leadership import FileLeadership, Leadership, PostgresLeadership, lock_key
+from gateway.ledger.rollback import TokenCheckpoint
 from gateway.ledger.service import LedgerService
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.ledger.witness_client import HttpWitnessTransport
@@ -32,6 +33,7 @@ async def build_ledger(settings: Settings, token: Token) -> LedgerService:
         node=settings.node.name,
         batch_size=settings.ledger.batch_size,
         batch_ms=settings.ledger.batch_ms,
+        kept=TokenCheckpoint(token, settings.ledger_origin),
     )
 
 

@@ -309,6 +309,11 @@ class Witnessing:
             if reply.status == 200:
                 await self._accept(peer, target, reply.body)
                 return
+            if reply.status == 422:
+                raise self._alarm(
+                    f"HTTP 422: the witness refused the consistency proof from size {old} to "
+                    f"{target.size}: the tree it holds is not an ancestor of ours (fork)"
+                )
             if reply.status != 409:
                 meaning = _STATUS_MEANINGS.get(reply.status, "unexpected answer")
                 detail = reply.body[:300].decode("utf-8", errors="replace").strip()
@@ -319,6 +324,11 @@ class Witnessing:
             if size > target.size:
                 return  # the witness already holds a newer checkpoint of this log
         raise WitnessRejected("the witness kept answering 409 Conflict")
+
+    def _alarm(self, message: str) -> WitnessRejected:
+        """A witness answer proving a rollback or fork: halt the ledger, then report it."""
+        self.ledger.raise_rollback(message)
+        return WitnessRejected(message)
 
     async def _proof(self, old: int, size: int) -> list[bytes]:
         """Consistency proofs, shared by the witnesses of a round that hold the same size."""
@@ -338,13 +348,13 @@ class Witnessing:
             raise WitnessRejected(f"HTTP 409 without a {SIZE_CONTENT_TYPE} body")
         size = parse_size_conflict(reply.body)
         if size == old:
-            raise WitnessRejected(
+            raise self._alarm(
                 f"the witness holds a different tree of size {size}: this log has shown another "
                 "history to someone (split view), or lost data it had published"
             )
         newest = self._newest.size if self._newest is not None else target.size
         if size > newest:
-            raise WitnessRejected(
+            raise self._alarm(
                 f"the witness holds size {size}, beyond this log's {newest} entries: it was "
                 "shown a tree this log does not have"
             )

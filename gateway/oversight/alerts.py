@@ -78,6 +78,8 @@ class Alerts:
     locks: list[LockAlert] = field(default_factory=list)
     tamper: list[TamperAlert] = field(default_factory=list)
     audit: AuditStatus | None = None
+    rollback: str | None = None
+    """Why the ledger is halted as rolled back or forked (none of it is ledgered yet)."""
     scanned_from: int = 0
     scanned_to: int = 0
 
@@ -85,6 +87,7 @@ class Alerts:
     def count(self) -> int:
         """How many alerts in all (an audit finding counts as one)."""
         held = 1 if self.audit is not None and self.audit.finding is not None else 0
+        held += 1 if self.rollback is not None else 0
         return len(self.denials) + len(self.sign_ins) + len(self.locks) + len(self.tamper) + held
 
 
@@ -195,6 +198,7 @@ async def collect(
         locks=await lock_outs(since, now),
         tamper=tamper,
         audit=audit,
+        rollback=ledger.rollback,
         scanned_from=scanned_from,
         scanned_to=scanned_to,
     )

@@ -20,6 +20,7 @@ from hsm import (
     OperationFailed,
     SignRequest,
     Token,
+    TokenConfig,
     issue_certificate,
 )
 
@@ -209,3 +210,20 @@ async def test_destroy_key_removes_it(token: Token) -> None:
     assert await token.has_key(label)
     await token.destroy_key(label)
     assert not await token.has_key(label)
+
+
+async def test_data_objects_are_replaced_whole_and_survive_a_new_session(
+    token: Token, token_config: TokenConfig
+) -> None:
+    label = fresh("data")
+    assert await token.read_data(label) == []
+    await token.write_data(label, b"first")
+    await token.write_data(label, b"second")
+    assert await token.read_data(label) == [b"second"]
+    other = await Token.open(token_config)
+    try:
+        assert await other.read_data(label) == [b"second"]  # on the token, not in the session
+    finally:
+        await other.close()
+    await token.destroy_key(label)
+    assert await token.read_data(label) == []

@@ -341,3 +341,38 @@ def test_progress_bar_draws_on_a_terminal_only() -> None:
     plain = io.StringIO()
     ProgressBar(plain, "x").update(1, 2)
     assert plain.getvalue() == ""
+
+
+def delete_newest(data_dir: Path) -> tuple[int, int]:
+    """Drop the newest leaves and checkpoints, as a DBA could with the node stopped."""
+    with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
+        (size,) = db.execute("SELECT MAX(size) FROM ledger_checkpoint").fetchone()
+        (keep,) = db.execute(
+            "SELECT MAX(size) FROM ledger_checkpoint WHERE size < ?", (size,)
+        ).fetchone()
+        db.execute("DELETE FROM ledger_leaf WHERE idx >= ?", (keep,))
+        db.execute("DELETE FROM ledger_checkpoint WHERE size > ?", (keep,))
+    return int(size), int(keep)
+
+
+def test_deleted_newest_entries_fail_verify_until_an_operator_accepts(node_dir: Path) -> None:
+    size, keep = delete_newest(node_dir)
+    result = run_cli(["ledger", "verify"], node_dir)
+    assert result.returncode == 1, result.stderr
+    assert one_line(result.stdout) == (
+        f"ledger TAMPERED: the database holds {keep} entries but the token's checkpoint "
+        f"says {size} (rolled back)"
+    )
+
+    accepted = run_cli(
+        ["ledger", "accept-rollback", "--reason", "restored after disk loss"], node_dir
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"the token's checkpoint now says {keep} entries" in accepted.stdout
+    assert run_cli(["ledger", "verify"], node_dir).returncode == 0
+    with running_node(node_dir) as base:
+        assert http_get(base + "/readyz")[0] == 200
+        wait_for(lambda: tree_size(base) == keep + 1)
+        alert = json.loads(http_get(base + f"/api/v1/ledger/entries/{keep}")[1])["entry"]
+    assert alert["type"] == "alert.raised" and alert["alert"] == "ledger.rolled_back"
+    assert alert["index"] == size and alert["reason"] == "restored after disk loss"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.app_keys import WITNESSING
-from gateway.errors import SekishoError, Unavailable
+from gateway.errors import LedgerRolledBack, SekishoError, Unavailable
 from gateway.ledger import wiring
 from gateway.ledger.witnessing import Witnessing, WitnessReply
 from gateway.tlog.checkpoint import sign_cosignature
@@ -38,6 +38,7 @@ from gateway.tlog.witness_protocol import (
 )
 from gateway.witness.core import LogRecord, SizeConflict, check_submission, parse_submission
 from tests.gateway.ledger.conftest import LedgerNode, MakeNode
+from tests.web.conftest import person, sign_in
 
 
 @dataclass
@@ -243,6 +244,66 @@ async def test_a_witness_holding_another_root_is_reported_as_a_split_view(
     peer.cosigned = peer.done = -1
     peer.wake.set()
     await until(reported("holds a different tree of size"), "the 409 split view")
-    # It extends its log: the witness cannot check the proof from its (other) tree.
+    await assert_halted(node, "holds a different tree of size")
+
+
+async def assert_halted(node: LedgerNode, reason: str) -> None:
+    """The alarm: writes refused with 503, /readyz and /metrics name it, officers see it."""
+    assert node.ledger.rollback is not None and reason in node.ledger.rollback
+    with pytest.raises(LedgerRolledBack) as refused:
+        await node.ledger.record("record.anchored", client="t", digest="0" * 64)
+    assert refused.value.status == 503
+    ready = await node.get_json("/readyz", status=503)
+    assert reason in ready["checks"]["ledger_history"]["error"]
+    assert "sekisho_ledger_rolled_back 1" in await (await node.client.get("/metrics")).text()
+
+
+async def test_a_witness_refusing_the_consistency_proof_halts_the_ledger(
+    make_node: MakeNode, fakes: dict[str, FakeWitness]
+) -> None:
+    node, _ = await start(make_node, fakes)
+    await person("olga", roles=("reader", "officer"))
+    assert (await sign_in(node.client, "olga")).status == 303
+    size = await node.append(10)
+
+    async def final() -> bool:
+        return await final_size(node) >= size
+
+    await until(final, "final")
+    w2 = fakes["http://w2.test"]
+    assert w2.record is not None
+    # w2 was shown another tree of the size it holds: no proof from our tree reaches it.
+    w2.record = replace(w2.record, root=bytes(32))
     await node.append(5)
-    await until(reported("HTTP 422"), "the 422 on the log side")
+
+    async def alarmed() -> bool:
+        return node.ledger.rollback is not None
+
+    await until(alarmed, "the 422 alarm")
+    await assert_halted(node, "HTTP 422")
+    page = await node.client.get("/officer/alerts")
+    assert page.status == 200
+    assert "The ledger was rolled back or forked" in await page.text()
+
+
+async def test_a_witness_holding_a_bigger_tree_halts_the_ledger(
+    make_node: MakeNode, fakes: dict[str, FakeWitness]
+) -> None:
+    node, _ = await start(make_node, fakes)
+    size = await node.append(3)
+
+    async def final() -> bool:
+        return await final_size(node) >= size
+
+    await until(final, "final")
+    w3 = fakes["http://w3.test"]
+    assert w3.record is not None
+    # w3 holds a tree bigger than our database: our database lost entries it published.
+    w3.record = replace(w3.record, size=size + 100)
+    await node.append(1)
+
+    async def alarmed() -> bool:
+        return node.ledger.rollback is not None
+
+    await until(alarmed, "the 409 alarm")
+    await assert_halted(node, f"the witness holds size {size + 100}")
