@@ -146,7 +146,7 @@ async def wait_for_progress(settings: Settings, process: asyncio.subprocess.Proc
 def test_rotate_kek_before_init_is_one_line(data_dir: Path) -> None:
     result = run_cli(["keys", "rotate-kek"], data_dir)
     assert result.returncode == 1
-    assert_one_line_error(result.stderr, "not initialised")
+    assert_one_line_error(result.stderr, "no initialised node")
 
 
 def test_remove_kek_needs_a_version(data_dir: Path) -> None:
