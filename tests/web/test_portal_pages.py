@@ -77,6 +77,8 @@ async def test_check_a_file_against_the_anchor(portal: Portal) -> None:
     )
     page = await (await portal.client.get(f"/documents/{document_id}")).text()
     assert "SECRET//LOGISTICS//REL TO FRA, GBR" in page
+    shown = f"<dd>{len(CONTENT)} bytes</dd>"  # said once, not "25 bytes (25 bytes)"
+    assert shown in page, page
 
     async def check(content: bytes) -> str:
         token = await form_token(portal.client, f"/documents/{document_id}")
