@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.progress import ProgressBar
+from gateway.cli.wording import count_of
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.errors import BadRequest, Unavailable
@@ -139,7 +140,8 @@ def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ledger TAMPERED: {result.finding.message}")
         return 1
     state = result.state
-    print(f"ledger OK: {state.size} entries, {state.checkpoints} checkpoints verified")
+    entries = count_of(state.size, "entry", "entries")
+    print(f"ledger OK: {entries}, {count_of(state.checkpoints, 'checkpoint')} verified")
     return 0
 
 
@@ -262,6 +264,7 @@ def run_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
     if leaf is None:
         print(f"receipt signature OK: {where}; the entry itself was not checked (give --entry)")
     else:
-        cosigned = f", cosigned by a quorum of {args.quorum} witnesses" if args.quorum else ""
+        quorum = count_of(args.quorum or 0, "witness", "witnesses")
+        cosigned = f", cosigned by a quorum of {quorum}" if args.quorum else ""
         print(f"receipt OK: {where} is signed by the log{cosigned} and includes the entry")
     return 0
