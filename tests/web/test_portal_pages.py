@@ -287,13 +287,13 @@ async def test_trail_and_my_activity_name_documents_only_where_the_reader_is_cle
     assert (await client.get(f"/documents/{top_id}")).status == 404
 
     mine = await (await client.get("/me/history")).text()
-    assert '<span class="doc-title">Convoy plan</span>' in mine
+    assert '<span class="event-title">Convoy plan</span>' in mine
     assert top_id[:8] in mine and "Operation plan" not in mine
     alices_trail = await (await client.get("/officer/trail")).text()
     assert "Convoy plan" in alices_trail and "Operation plan" not in alices_trail
 
     await sign_in(client, "olivia")
     trail = await (await client.get("/officer/trail")).text()
-    assert '<span class="doc-title">Operation plan</span>' in trail
-    assert '<span class="doc-title">Convoy plan</span>' in trail
+    assert '<span class="event-title">Operation plan</span>' in trail
+    assert '<span class="event-title">Convoy plan</span>' in trail
     assert own_id[:8] in trail
