@@ -130,3 +130,10 @@ def test_counts_agree_with_their_number() -> None:
     assert count_of(2, "checkpoint") == "2 checkpoints"
     assert count_of(1, "entry", "entries") == "1 entry"
     assert count_of(0, "entry", "entries") == "0 entries"
+
+
+def test_witness_commands_before_init_say_where_they_looked(data_dir: Path) -> None:
+    result = run_cli(["witness", "status"], data_dir)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, f"no initialised witness in data dir {data_dir.resolve()}")
+    assert "SEKISHO_DATA" in result.stderr
