@@ -98,7 +98,8 @@ def run_rotate(args: argparse.Namespace, settings: Settings) -> int:
         if report.failed:
             shown = ", ".join(f"{doc} v{ver}" for doc, ver in report.failed[:5])
             raise RotationIncomplete(
-                f"{len(report.failed)} data key(s) did not unwrap and stay under their old KEK "
+                f"{count_of(len(report.failed), 'data key')} did not unwrap and stay under "
+                "their old KEK "
                 f"(alerts ledgered): {shown}"
             )
         return 0
