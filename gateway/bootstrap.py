@@ -35,9 +35,9 @@ from hsm import (
 ADMIN_USERNAME = "admin"
 DEMO_ACCOUNTS: tuple[tuple[str, str, str, list[str], str, list[str]], ...] = (
     # username, display name, level, compartments, nationality, roles
-    ("alice", "Alice Moreau (SECRET)", "SECRET", ["LOGISTICS"], "FRA", ["reader", "uploader"]),
-    ("bob", "Bob Tanaka (CONFIDENTIAL)", "CONFIDENTIAL", [], "JPN", ["reader", "uploader"]),
-    ("olivia", "Olivia Grant (officer)", "TOP SECRET", ["LOGISTICS"], "GBR", ["reader", "officer"]),
+    ("alice", "Alice Moreau", "SECRET", ["LOGISTICS"], "FRA", ["reader", "uploader"]),
+    ("bob", "Bob Tanaka", "CONFIDENTIAL", [], "JPN", ["reader", "uploader"]),
+    ("olivia", "Olivia Grant", "TOP SECRET", ["LOGISTICS"], "GBR", ["reader", "officer"]),
 )
 
 

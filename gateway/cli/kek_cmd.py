@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.cli.offline import node_database, operator_actor
 from gateway.cli.progress import ProgressBar
+from gateway.cli.wording import count_of
 from gateway.config import Settings
 from gateway.documents.kek import (
     DEFAULT_BATCH,
@@ -97,7 +98,8 @@ def run_rotate(args: argparse.Namespace, settings: Settings) -> int:
         if report.failed:
             shown = ", ".join(f"{doc} v{ver}" for doc, ver in report.failed[:5])
             raise RotationIncomplete(
-                f"{len(report.failed)} data key(s) did not unwrap and stay under their old KEK "
+                f"{count_of(len(report.failed), 'data key')} did not unwrap and stay under "
+                "their old KEK "
                 f"(alerts ledgered): {shown}"
             )
         return 0
@@ -110,12 +112,14 @@ def describe_rotation(report: RotationReport) -> str:
     verb = "rotated" if report.started else "resumed rotation of"
     lines = [
         f"{verb} {report.key} to version {report.new_version} ({report.new_label}): "
-        f"rewrapped {report.rewrapped} data key(s), skipped {report.skipped} changed meanwhile, "
+        f"rewrapped {count_of(report.rewrapped, 'data key')}, "
+        f"skipped {report.skipped} changed meanwhile, "
         f"in {report.seconds:.1f} s"
     ]
     if report.remaining:
         lines.append(
-            f"{report.remaining} data key(s) remain under older versions; run "
+            f"{count_of(report.remaining, 'data key')} "
+            f"{'remains' if report.remaining == 1 else 'remain'} under older versions; run "
             "'sekisho keys rotate-kek' again to continue"
         )
     elif report.complete:

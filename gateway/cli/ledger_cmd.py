@@ -22,6 +22,7 @@ from typing import Any
 
 from gateway.cli import rollback_cmd
 from gateway.cli.progress import ProgressBar
+from gateway.cli.wording import count_of
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.errors import BadRequest, Unavailable
@@ -157,7 +158,8 @@ def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ledger TAMPERED: {rollback}")
         return 1
     state = result.state
-    print(f"ledger OK: {state.size} entries, {state.checkpoints} checkpoints verified")
+    entries = count_of(state.size, "entry", "entries")
+    print(f"ledger OK: {entries}, {count_of(state.checkpoints, 'checkpoint')} verified")
     return 0
 
 
@@ -302,6 +304,7 @@ def run_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
             f"{k}={json.dumps(v)}" for k, v in sorted(fields.items()) if v is not None
         )
         opened = f"; opened: {shown}"
-    cosigned = f", cosigned by a quorum of {args.quorum} witnesses" if args.quorum else ""
+    quorum = count_of(args.quorum or 0, "witness", "witnesses")
+    cosigned = f", cosigned by a quorum of {quorum}" if args.quorum else ""
     print(f"receipt OK: {where} is signed by the log{cosigned} and includes the entry{opened}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from gateway import __version__
 from gateway.cli import (
@@ -24,9 +25,22 @@ from hsm import HsmError
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one ``sekisho: error: …`` line (exit 2), like every other error.
+
+    Sub-command parsers inherit the class, so ``sekisho users add`` fails the same way.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("sekisho").strip()
+        where = f"{command}: " if command else ""
+        help_hint = f"see 'sekisho {command} --help'" if command else "see 'sekisho --help'"
+        self.exit(2, f"sekisho: error: {where}{message} ({help_hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sekisho", description="Sekisho secure document-distribution gateway"
     )
     parser.add_argument("--version", action="version", version=f"sekisho {__version__}")

@@ -36,7 +36,7 @@ class NotInitialised(SekishoError):
 async def node_database(settings: Settings) -> AsyncIterator[QueuedLedger]:
     """Open an initialised node's database; yields a ledger that queues entries."""
     url = settings.database_url
-    hint = "this node is not initialised; run 'sekisho init' first"
+    hint = not_initialised_hint(settings)
     if _missing_sqlite_file(url):
         raise NotInitialised(hint)
     await open_database(url)
@@ -50,6 +50,15 @@ async def node_database(settings: Settings) -> AsyncIterator[QueuedLedger]:
         yield QueuedLedger(settings.node.name)
     finally:
         await close_database()
+
+
+def not_initialised_hint(settings: Settings) -> str:
+    """Say where the CLI looked, so nobody runs ``init`` for a second node by mistake."""
+    return (
+        f"no initialised node in data dir {settings.data_dir} (relative paths are taken "
+        "from the current directory); point SEKISHO_DATA or --config FILE at the node's "
+        "data dir, or run 'sekisho init' only to create a new node"
+    )
 
 
 def _missing_sqlite_file(url: str) -> bool:

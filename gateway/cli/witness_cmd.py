@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.cli.progress import ProgressBar
+from gateway.cli.wording import count_of
 from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.http.tls import server_ssl_context
@@ -178,7 +179,8 @@ def run_verify_mirror(args: argparse.Namespace, settings: Settings) -> int:
         print(f"mirror TAMPERED: {result.finding.message}")
         return 1
     state = result.state
-    print(f"mirror OK: {state.size} entries, {state.checkpoints} checkpoints verified")
+    entries = count_of(state.size, "entry", "entries")
+    print(f"mirror OK: {entries}, {count_of(state.checkpoints, 'checkpoint')} verified")
     return 0
 
 

@@ -204,7 +204,8 @@ async def _check_unused(version: int, settle_seconds: float) -> None:
     in_use = await DocumentVersion.filter(kek_version=version, wrapped_key__isnull=False).count()
     if in_use:
         raise KekConflict(
-            f"{in_use} document version(s) still use KEK version {version}; "
+            f"{in_use} document {'version still uses' if in_use == 1 else 'versions still use'} "
+            f"KEK version {version}; "
             "run 'sekisho keys rotate-kek' to finish rewrapping them"
         )
     successor = await KekVersion.filter(version__gt=version).order_by("version").first()

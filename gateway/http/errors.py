@@ -6,6 +6,7 @@ instead, for the paths it serves; it returns None for the rest (the API).
 
 from __future__ import annotations
 
+import http
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -59,7 +60,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.empty_body or exc.status < 400:
             raise
-        return _answer(request, exc.status, _code_for(exc.status), exc.reason)
+        return _answer(request, exc.status, _code_for(exc.status), _message_for(exc))
     except Exception as exc:
         if is_database_outage(exc):
             log.warning("database unavailable: %s %s: %r", request.method, request.path, exc)
@@ -97,6 +98,23 @@ def _answer(
         if rendered is not None:
             return rendered
     return error_body(status, code, message, parameter=parameter)
+
+
+ROUTER_MESSAGES = {
+    404: "there is nothing at this address",
+    405: "this address does not accept that method",
+}
+
+
+def _message_for(exc: web.HTTPException) -> str:
+    """Our own sentence instead of aiohttp's bare status phrase ("Not Found")."""
+    try:
+        phrase = http.HTTPStatus(exc.status).phrase
+    except ValueError:
+        phrase = ""
+    if exc.reason == phrase:
+        return ROUTER_MESSAGES.get(exc.status, exc.reason)
+    return exc.reason
 
 
 def _code_for(status: int) -> str:

@@ -54,9 +54,17 @@ class HttpLedgerClient:
 
     async def _get(self, url: str) -> bytes | None:
         try:
-            async with self._session.get(url, headers=self._headers) as response:
+            async with self._session.get(
+                url, headers=self._headers, allow_redirects=False
+            ) as response:
                 if response.status == 404:
                     return None
+                if 300 <= response.status < 400:
+                    target = response.headers.get("Location", "elsewhere")
+                    raise Unavailable(
+                        f"{url} answered HTTP {response.status} (a redirect to {target}): "
+                        f"{self._not_a_ledger}"
+                    )
                 if response.status in _REFUSED:
                     raise LedgerReadRefused(
                         url, response.status, sent_token=bool(self._headers), hint=self._hint
@@ -67,6 +75,13 @@ class HttpLedgerClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(f"cannot fetch {url}: {exc or type(exc).__name__}") from None
 
+    @property
+    def _not_a_ledger(self) -> str:
+        return (
+            f"{self._base} is not a Sekisho ledger (give the node's base URL, "
+            "or a mirror's /mirror/<hash> prefix)"
+        )
+
     async def fetch(self, path: str) -> bytes | None:
         """A resource under the log prefix; None on 404."""
         return await self._get(f"{self._base}/ledger/{path}")
@@ -76,13 +91,13 @@ class HttpLedgerClient:
         url = f"{self._base}/api/v1/ledger/key"
         body = await self._get(url)
         if body is None:
-            raise Unavailable(f"{url} does not exist: is this a Sekisho node?")
+            raise Unavailable(f"{url} answered HTTP 404: {self._not_a_ledger}")
         try:
             value = json.loads(body)
         except (ValueError, RecursionError):  # a hostile peer's deeply nested answer too
-            raise Unavailable(f"{url} did not answer JSON") from None
+            raise Unavailable(f"{url} answered no JSON: {self._not_a_ledger}") from None
         if not isinstance(value, dict) or not isinstance(value.get("vkey"), str):
-            raise Unavailable(f"{url} did not answer a key")
+            raise Unavailable(f"{url} answered no ledger key: {self._not_a_ledger}")
         return value
 
 

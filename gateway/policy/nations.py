@@ -80,6 +80,9 @@ def _suggestion(code: str) -> str | None:
         return None
 
 
+_REL_TO_SENTENCE = "The countries the document may be released to (REL TO) include a wrong code:"
+
+
 def not_a_nation(code: str) -> str:
     """A message saying why ``code`` is no nation code, with the likely right one."""
     shown = code if len(code) <= 40 else code[:37] + "..."
@@ -141,8 +144,11 @@ class NationCodes:
             elif folded in iso:
                 nations.add(folded)
             else:
-                known = ", ".join(sorted(self.coalitions)) or "none configured"
-                raise NationError(f"REL TO: {not_a_nation(code.strip())} (coalitions: {known})")
+                known = ", ".join(sorted(self.coalitions)) or "none are configured"
+                raise NationError(
+                    f"{_REL_TO_SENTENCE} {not_a_nation(code.strip())}. Give three-letter "
+                    f"country codes (such as FRA or USA) or a coalition (coalitions: {known})."
+                )
         return frozenset(nations)
 
     def check_nations(self, codes: Iterable[str]) -> None:
@@ -150,4 +156,4 @@ class NationCodes:
         iso = iso_alpha3()
         for code in codes:
             if code not in iso:
-                raise NationError(f"REL TO: {not_a_nation(code)}")
+                raise NationError(f"{_REL_TO_SENTENCE} {not_a_nation(code)}.")

@@ -77,7 +77,11 @@ async def initialise_witness(settings: Settings) -> WitnessInit:
 async def witness_database(settings: Settings) -> AsyncIterator[None]:
     """Open an initialised witness's database (beside a running witness, too)."""
     url = settings.witness_database_url
-    hint = "this witness is not initialised; run 'sekisho witness init' first"
+    hint = (
+        f"no initialised witness in data dir {settings.data_dir} (relative paths are taken "
+        "from the current directory); point SEKISHO_DATA or --config FILE at the witness's "
+        "data dir, or run 'sekisho witness init' only to create a new witness"
+    )
     if _missing_sqlite_file(url):
         raise WitnessNotInitialised(hint)
     await open_database(url, model_modules=WITNESS_MODELS)

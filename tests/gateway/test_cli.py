@@ -104,3 +104,36 @@ def test_bad_config_file_names_the_problem(data_dir: Path, tmp_path: Path) -> No
     result = run_cli(["--config", str(config), "init"], data_dir)
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "unknown setting http.prot")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["users", "add"], "users add: the following arguments are required"),
+        (["users", "add", "x", "--level"], "argument --level: expected one argument"),
+        (["no-such-command"], "invalid choice: 'no-such-command'"),
+    ],
+)
+def test_usage_mistakes_are_the_one_line_error_the_readme_promises(
+    data_dir: Path, args: list[str], fragment: str
+) -> None:
+    result = run_cli(args, data_dir)
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, fragment)
+    assert "usage:" not in result.stderr
+
+
+def test_counts_agree_with_their_number() -> None:
+    from gateway.cli.wording import count_of
+
+    assert count_of(1, "checkpoint") == "1 checkpoint"
+    assert count_of(2, "checkpoint") == "2 checkpoints"
+    assert count_of(1, "entry", "entries") == "1 entry"
+    assert count_of(0, "entry", "entries") == "0 entries"
+
+
+def test_witness_commands_before_init_say_where_they_looked(data_dir: Path) -> None:
+    result = run_cli(["witness", "status"], data_dir)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, f"no initialised witness in data dir {data_dir.resolve()}")
+    assert "SEKISHO_DATA" in result.stderr

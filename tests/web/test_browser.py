@@ -362,3 +362,40 @@ def test_the_keyboard_alone_signs_in_and_moves_around(node: Node, browser: Brows
     background = page.evaluate("getComputedStyle(document.activeElement).backgroundColor")
     assert outline != "none" or background == "rgb(255, 191, 71)"  # a visible focus style
     page.context.close()
+
+
+# How far anything sticks out sideways on the page: the document, a table or its scrolling
+# panel, the masthead (0 or less when everything fits the viewport).
+SIDEWAYS = """() => {
+  const width = document.documentElement.clientWidth;
+  const parts = [...document.querySelectorAll('table, .panel, .masthead .bar, .masthead nav')];
+  const inner = parts.map(e => Math.max(e.scrollWidth - e.clientWidth,
+                                        e.getBoundingClientRect().right - width));
+  return Math.max(document.documentElement.scrollWidth - width, ...inner);
+}"""
+
+
+def test_a_phone_reads_every_page_without_sideways_scrolling(
+    node: Node, browser: Browser, admin_password: str
+) -> None:
+    """390 px wide: tables stack their rows and the header wraps (screenshots to compare)."""
+    page = signed_in(browser, node, "olivia", admin_password)
+    page.set_viewport_size({"width": 390, "height": 844})
+    paths = {
+        "documents": "/documents",
+        "history": "/me/history",
+        "trail": "/officer/trail",
+        "alerts": "/officer/alerts",
+    }
+    for name, path in paths.items():
+        page.goto(path)
+        overflow = page.evaluate(SIDEWAYS)
+        shoot(page, f"phone-{name}")
+        assert overflow <= 0, (path, overflow)
+    page.goto("/documents")
+    first = page.locator("td a.title-link").first
+    if first.count():
+        first.click()
+        shoot(page, "phone-document")
+        assert page.evaluate(SIDEWAYS) <= 0
+    page.context.close()

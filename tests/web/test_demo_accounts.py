@@ -44,3 +44,12 @@ async def test_demo_accounts_must_choose_their_own_password(
         assert response.headers["Location"] == "/me/password", name
         forced = await client.get("/documents", allow_redirects=False)
         assert forced.headers["Location"] == "/me/password", name
+
+
+def test_demo_display_names_name_no_level_or_role() -> None:
+    """A display name that carries a level or role goes stale when an officer changes it."""
+    words = {"TOP SECRET", "SECRET", "CONFIDENTIAL", "RESTRICTED", "UNCLASSIFIED"}
+    words |= {"officer", "reader", "uploader", "auditor", "admin"}
+    for username, display, *_ in DEMO_ACCOUNTS:
+        lowered = display.lower()
+        assert not any(word.lower() in lowered for word in words), (username, display)

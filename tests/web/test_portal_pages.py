@@ -77,6 +77,8 @@ async def test_check_a_file_against_the_anchor(portal: Portal) -> None:
     )
     page = await (await portal.client.get(f"/documents/{document_id}")).text()
     assert "SECRET//LOGISTICS//REL TO FRA, GBR" in page
+    shown = f"<dd>{len(CONTENT)} bytes</dd>"  # said once, not "25 bytes (25 bytes)"
+    assert shown in page, page
 
     async def check(content: bytes) -> str:
         token = await form_token(portal.client, f"/documents/{document_id}")
@@ -270,3 +272,28 @@ async def test_administrators_grant_the_auditor_role(portal: Portal) -> None:
         "/api/v1/admin/users/audrey", json={"roles": ["inspector"]}, headers=bearer
     )
     assert refused.status == 400 and "auditor" in (await refused.json())["message"]
+
+
+async def test_trail_and_my_activity_name_documents_only_where_the_reader_is_cleared(
+    portal: Portal,
+) -> None:
+    await person("alice", roles=("reader", "uploader", "officer"))
+    await person("olivia", level="TOP SECRET", roles=("reader", "officer", "uploader"))
+    client = portal.client
+    await sign_in(client, "olivia")
+    top_id = await upload(client, "Operation plan", "TOP SECRET")
+    await sign_in(client, "alice")
+    own_id = await upload(client, "Convoy plan", "SECRET")
+    assert (await client.get(f"/documents/{top_id}")).status == 404
+
+    mine = await (await client.get("/me/history")).text()
+    assert '<span class="event-title">Convoy plan</span>' in mine
+    assert top_id[:8] in mine and "Operation plan" not in mine
+    alices_trail = await (await client.get("/officer/trail")).text()
+    assert "Convoy plan" in alices_trail and "Operation plan" not in alices_trail
+
+    await sign_in(client, "olivia")
+    trail = await (await client.get("/officer/trail")).text()
+    assert '<span class="event-title">Operation plan</span>' in trail
+    assert '<span class="event-title">Convoy plan</span>' in trail
+    assert own_id[:8] in trail

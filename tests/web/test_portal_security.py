@@ -266,6 +266,21 @@ async def test_portal_errors_are_friendly_pages_and_the_api_keeps_json(
     assert missing.status == 404 and (await missing.json())["error"] == "not_found"
 
 
+async def test_an_unknown_portal_address_gets_our_sentence_not_aiohttps_phrase(
+    portal: Portal,
+) -> None:
+    await person("alice")
+    await sign_in(portal.client, "alice")
+    body = await (await portal.client.get("/no/such/page")).text()
+    assert "Not Found." not in body
+    assert "There is nothing at this address." in body
+    # the heading comes first and the status is said once, in words
+    assert '<h1>Not found</h1>\n  <p class="status">HTTP status 404</p>' in body
+    assert "Error 404" not in body
+    missing = await portal.client.get("/api/v1/no-such-thing")
+    assert (await missing.json())["message"] == "there is nothing at this address"
+
+
 async def test_only_officers_see_officer_pages_and_only_admins_admin_pages(
     portal: Portal,
 ) -> None:

@@ -16,7 +16,7 @@ from gateway.policy.labels import LevelScheme
 from gateway.tlog.note import SIG_ED25519_COSIGNATURE, verifier_key
 from web.portal.anchoring import configured_witnesses
 from web.portal.chart import build_chart
-from web.portal.render import banner_label, level_class
+from web.portal.render import banner_label, level_class, reason_text
 from web.portal.security import local_target
 
 SCHEME = LevelScheme()
@@ -101,3 +101,8 @@ def test_configured_witnesses_come_from_the_ledger_settings(tmp_path: Path) -> N
     assert configured_witnesses(app) == (("witness.1", "witness.2", "witness.3"), 2)
     app[SETTINGS] = load_settings(environ={"SEKISHO_DATA": str(tmp_path)})
     assert configured_witnesses(app) == ((), 0)
+
+
+def test_a_granted_row_shows_no_reason_and_refusals_say_why() -> None:
+    assert reason_text("granted") == "\u2014"
+    assert reason_text("level") == "level too low"

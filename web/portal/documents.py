@@ -15,6 +15,7 @@ from gateway.app_keys import DOCUMENTS, LEDGER, TRAIL
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.check import check_file
 from gateway.documents.http import send_plaintext
+from gateway.documents.titles import readable_titles
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
 from gateway.http.bodies import LARGE, body_limit
@@ -255,9 +256,12 @@ async def history(request: web.Request) -> web.Response:
     cursor = int_param(request, "cursor", high=MAX_INT)
     service = request.app[TRAIL]
     result = await service.page(TrailQuery(actor=viewer.identity.actor, limit=50, cursor=cursor))
+    pdp = _catalogue(request).context.pdp
+    ids = (event.document_id for event in result.events)
     context = {
         "title": "My activity",
         "events": result.events,
+        "titles": await readable_titles(pdp, viewer.identity, ids),
         "next": f"/me/history?cursor={result.next_cursor}" if result.next_cursor else None,
         "first_page": cursor is None,
     }

@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.app_keys import AUDITOR, LEDGER, SETTINGS, TRAIL
+from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, TRAIL
+from gateway.documents.titles import readable_titles
 from gateway.oversight import alerts
 from gateway.oversight.activity import SPANS, activity
 from gateway.trail.export import csv_filename, csv_header, csv_rows
@@ -77,6 +78,7 @@ async def trail(request: web.Request) -> web.Response:
         "filters": filters,
         "outcomes": OUTCOMES,
         "events": [],
+        "titles": {},
         "error": "",
         "next": None,
         "exports": None,
@@ -91,6 +93,9 @@ async def trail(request: web.Request) -> web.Response:
     result = await _trail(request).page(query)
     kept = {k: v for k, v in filters.items() if v}
     context["events"] = result.events
+    pdp = request.app[DOCUMENTS].context.pdp
+    ids = (event.document_id for event in result.events)
+    context["titles"] = await readable_titles(pdp, viewer_of(request).identity, ids)
     if result.next_cursor is not None:
         context["next"] = "/officer/trail?" + urlencode({**kept, "cursor": result.next_cursor})
     context["newest"] = "/officer/trail?" + urlencode(kept)

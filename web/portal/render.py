@@ -77,7 +77,7 @@ def _when(value: datetime | str | None) -> str:
 
 
 REASONS = {
-    "granted": "granted",
+    "granted": "\u2014",  # nothing to explain on a granted row
     "level": "level too low",
     "compartments": "missing compartment",
     "releasability": "not releasable to them",

@@ -152,7 +152,9 @@ def test_users_errors_are_one_line(shared_node: Path, args: list[str], fragment:
     assert_one_line_error(result.stderr, fragment)
 
 
-def test_users_before_init_says_so(data_dir: Path) -> None:
+def test_users_before_init_says_where_it_looked(data_dir: Path) -> None:
     result = run_cli(["users", "list"], data_dir)
     assert result.returncode == 1
-    assert_one_line_error(result.stderr, "not initialised; run 'sekisho init' first")
+    assert_one_line_error(result.stderr, f"no initialised node in data dir {data_dir.resolve()}")
+    assert "SEKISHO_DATA" in result.stderr
+    assert "--config" in result.stderr

@@ -86,7 +86,7 @@ async def test_rotation_survives_kill_9_and_remove_kek_waits_for_it(
 
     refused = run_cli(["keys", "remove-kek", "--version", "1"], data_dir, env)
     assert refused.returncode == 1
-    assert_one_line_error(refused.stderr, "still use KEK version 1")
+    assert_one_line_error(refused.stderr, "KEK version 1; run 'sekisho keys rotate-kek'")
 
     resumed = run_cli(["keys", "rotate-kek"], data_dir, env)
     assert resumed.returncode == 0, resumed.stderr
@@ -146,7 +146,7 @@ async def wait_for_progress(settings: Settings, process: asyncio.subprocess.Proc
 def test_rotate_kek_before_init_is_one_line(data_dir: Path) -> None:
     result = run_cli(["keys", "rotate-kek"], data_dir)
     assert result.returncode == 1
-    assert_one_line_error(result.stderr, "not initialised")
+    assert_one_line_error(result.stderr, "no initialised node")
 
 
 def test_remove_kek_needs_a_version(data_dir: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -148,7 +149,7 @@ def test_intact_ledger_verifies_and_prints_its_checkpoint(node_dir: Path) -> Non
     result = run_cli(["ledger", "verify"], node_dir)
     assert result.returncode == 0, result.stderr
     assert one_line(result.stdout).startswith(f"ledger OK: {size} entries, ")
-    assert result.stdout.rstrip().endswith("checkpoints verified")
+    assert re.search(r", (1 checkpoint|\d+ checkpoints) verified$", result.stdout.rstrip())
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
 
     printed = run_cli(["ledger", "checkpoint"], node_dir)
@@ -247,11 +248,16 @@ def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_pat
             ["ledger", "verify", "--url", base, "--key", str(key_file)], node_dir, reader
         )
         assert pinned.returncode == 0, pinned.stderr
-        assert one_line(pinned.stdout) == f"ledger OK: {entries} entries, 1 checkpoints verified"
+        assert one_line(pinned.stdout) == f"ledger OK: {entries} entries, 1 checkpoint verified"
         assert pinned.stderr == ""
         unpinned = run_cli(["ledger", "verify", "--url", base], node_dir, reader)
         assert unpinned.returncode == 0, unpinned.stderr
         assert "warning: no --key given" in one_line(unpinned.stderr)
+        elsewhere = run_cli(["ledger", "verify", "--url", base + "/nothing"], node_dir, reader)
+        assert elsewhere.returncode == 1
+        said = one_line(elsewhere.stderr)
+        assert "answered HTTP" in said and f"{base}/nothing is not a Sekisho ledger" in said
+        assert "did not answer JSON" not in said
         origin = json.loads(http_get(base + "/api/v1/ledger/key")[1])["origin"]
         wrong = run_cli(
             ["ledger", "verify", "--url", base, "--key", other_vkey(origin)], node_dir, reader

@@ -72,6 +72,15 @@ def test_rel_to_codes_are_iso_or_coalitions(text: str, fragment: str) -> None:
     assert fragment in refused.value.message
 
 
+def test_rel_to_error_is_a_sentence_a_person_understands() -> None:
+    with pytest.raises(LabelError) as refused:
+        parse_label("SECRET//REL TO GER", DEFAULT_SCHEME)
+    message = str(refused.value)
+    assert message[0].isupper() and message.endswith(".")
+    assert "countries the document may be released to" in message
+    assert not message.startswith("REL TO:")
+
+
 def test_a_coalition_in_a_label_expands_to_its_members() -> None:
     label = parse_label("secret//rel to fvey", DEFAULT_SCHEME)
     assert label.releasable_to == frozenset(FVEY.split())
