@@ -17,6 +17,7 @@ from gateway.documents.check import check_file
 from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
+from gateway.trail.own_view import as_seen_by_subject
 from gateway.trail.query import TrailQuery
 from gateway.trail.service import TrailService
 from web.portal.anchoring import cosigning
@@ -261,7 +262,7 @@ async def history(request: web.Request) -> web.Response:
     result = await service.page(TrailQuery(actor=viewer.identity.actor, limit=50, cursor=cursor))
     context = {
         "title": "My activity",
-        "events": result.events,
+        "events": [as_seen_by_subject(event) for event in result.events],
         "next": f"/me/history?cursor={result.next_cursor}" if result.next_cursor else None,
         "first_page": cursor is None,
     }
