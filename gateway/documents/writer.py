@@ -92,10 +92,10 @@ class DocumentWriter:
         self._ctx = context
 
     async def create(
-        self, identity: Identity, meta: NewVersion, chunks: AsyncIterator[bytes]
+        self, identity: Identity, meta: NewVersion, chunks: AsyncIterator[bytes], *, source: str
     ) -> DocumentVersion:
-        """Register a new document with its first version."""
-        self._check_may_apply(identity, meta.label)
+        """Register a new document with its first version (a refusal is recorded)."""
+        await self._check_may_apply(identity, meta.label, action="upload", source=source)
         title = check_title(meta.title)
         document_id = str(uuid.uuid4())
         sealed = await self._seal(document_id, 1, meta.label, chunks)
@@ -108,15 +108,37 @@ class DocumentWriter:
         document: Document,
         meta: NewVersion,
         chunks: AsyncIterator[bytes],
+        *,
+        source: str,
     ) -> DocumentVersion:
-        """Register the next version of an existing document."""
-        self._check_may_apply(identity, meta.label)
+        """Register the next version of an existing document (a refusal is recorded)."""
+        await self._check_may_apply(
+            identity, meta.label, action="new_version", source=source, document_id=document.id
+        )
         version = document.current_version + 1
         sealed = await self._seal(document.id, version, meta.label, chunks)
         return await self._anchor_and_store(identity, document.id, version, meta, sealed)
 
-    def _check_may_apply(self, identity: Identity, label: Label) -> None:
+    async def _check_may_apply(
+        self,
+        identity: Identity,
+        label: Label,
+        *,
+        action: str,
+        source: str,
+        document_id: str | None = None,
+    ) -> None:
+        """Refuse a label the person may not apply; the refusal is an access decision."""
         decision = self._ctx.pdp.may_apply(identity, label)
+        if not decision.granted:
+            await self._ctx.recorder.record(
+                identity,
+                action=action,
+                outcome="denied",
+                reason=decision.reason,
+                source=source,
+                document_id=document_id,
+            )
         if decision.reason == "role":
             raise Forbidden("uploading needs the uploader role")
         if not decision.granted:

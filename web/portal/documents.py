@@ -231,7 +231,9 @@ async def upload(request: web.Request) -> web.Response:
             filename=part.filename,
             media_type=part.headers.get("Content-Type", "application/octet-stream"),
         )
-        row = await catalogue.writer.create(viewer.identity, meta, file_chunks(part))
+        row = await catalogue.writer.create(
+            viewer.identity, meta, file_chunks(part), source=source_of(request)
+        )
     except SekishoError as exc:
         if exc.status >= 500:
             raise
