@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.web.conftest import Portal, ledger_entries, person, sign_in
+from tests.web.conftest import Portal, form_token, ledger_entries, person, sign_in
+from web.portal.app_keys import PORTAL
 
 
 async def test_each_officer_view_is_one_ledger_entry_with_its_filters(portal: Portal) -> None:
@@ -33,3 +34,18 @@ async def test_each_officer_view_is_one_ledger_entry_with_its_filters(portal: Po
     assert odd.startswith("sha256:") and len(odd) == 39
     assert entries[2]["filters"]["as"] == "csv"
     assert entries[4]["filters"] == {"period": "7d"}
+
+
+async def test_a_whole_ledger_verification_run_is_ledgered(portal: Portal) -> None:
+    await person("olivia", level="TOP SECRET", roles=("reader", "officer"))
+    await sign_in(portal.client, "olivia")
+    token = await form_token(portal.client, "/officer/ledger")
+    started = await portal.client.post(
+        "/officer/ledger/verify", data={"csrf": token}, allow_redirects=False
+    )
+    assert started.status == 303
+    await portal.app[PORTAL].verifier.wait()
+    entries = await ledger_entries(portal.app, "oversight.viewed")
+    assert [(e["actor"], e["view"], e["filters"]) for e in entries] == [
+        ("person:olivia", "ledger.verify", {"run": "1"})
+    ]
