@@ -47,3 +47,25 @@ async def test_own_history_shows_a_hidden_document_like_a_missing_one(portal: Po
     for leak in ("level", "compartments", "releasab", "not_found<", " v1"):
         assert leak not in rows[0] + rows[1]
     assert "not found or not permitted" in rows[0]
+
+
+_CSRF = re.compile(r'name="csrf" value="[^"]*"')
+PAGES = ("", "/download", "/receipt", "/check", "?version=1", "/download?version=1")
+
+
+async def test_portal_pages_show_a_hidden_document_like_a_missing_one(portal: Portal) -> None:
+    await person("holder", level="SECRET")
+    await person("reader", level="RESTRICTED")
+    await sign_in(portal.client, "holder")
+    hidden = await upload(portal.client, "Nightjar", "SECRET")
+    portal.client.session.cookie_jar.clear()
+    await sign_in(portal.client, "reader")
+    missing = str(uuid.uuid4())
+
+    async def seen(doc_id: str, suffix: str) -> tuple[int, str, str | None]:
+        response = await portal.client.get(f"/documents/{doc_id}{suffix}")
+        text = _CSRF.sub("CSRF", (await response.text()).replace(doc_id, "ID"))
+        return response.status, text, response.headers.get("Content-Type")
+
+    for suffix in PAGES:
+        assert await seen(hidden, suffix) == await seen(missing, suffix), suffix
