@@ -297,7 +297,7 @@ class DocumentCatalogue:
         content = await self.reader.open(identity, document, row, None)
         meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
         new_row = await self.writer.add_version(
-            identity, document, meta, content.body, rule=DOWNGRADING
+            identity, document, meta, content.body, rule=DOWNGRADING, source=source
         )
         await self._ctx.ledger.record(
             "document.relabelled",

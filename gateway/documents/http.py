@@ -91,7 +91,7 @@ async def upload(request: web.Request) -> web.Response:
         filename=filename,
         media_type=media,
     )
-    row = await catalogue.writer.create(caller, meta, chunks)
+    row = await catalogue.writer.create(caller, meta, chunks, source=_source(request))
     view = await catalogue.created_view(caller, row, source=_source(request))
     return web.json_response(view, status=201)
 
@@ -109,7 +109,9 @@ async def new_version(request: web.Request) -> web.Response:
     label = catalogue.parse_label(fields.get("label", current.label))
     meta = NewVersion(label=label, filename=filename or current.filename, media_type=media)
     catalogue.check_not_lower(current.label, label)
-    row = await catalogue.writer.add_version(caller, document, meta, chunks)
+    row = await catalogue.writer.add_version(
+        caller, document, meta, chunks, source=_source(request)
+    )
     view = await catalogue.created_view(caller, row, source=_source(request))
     return web.json_response(view, status=201)
 

@@ -95,10 +95,10 @@ class DocumentWriter:
         self._ctx = context
 
     async def create(
-        self, identity: Identity, meta: NewVersion, chunks: AsyncIterator[bytes]
+        self, identity: Identity, meta: NewVersion, chunks: AsyncIterator[bytes], *, source: str
     ) -> DocumentVersion:
-        """Register a new document with its first version."""
-        self._check_may_apply(identity, meta.label)
+        """Register a new document with its first version (a refusal is recorded)."""
+        await self._check_may_apply(identity, meta.label, action="upload", source=source)
         title = check_title(meta.title)
         document_id = str(uuid.uuid4())
         sealed = await self._seal(document_id, 1, meta.label, chunks)
@@ -113,21 +113,46 @@ class DocumentWriter:
         chunks: AsyncIterator[bytes],
         *,
         rule: RoleRule = UPLOADING,
+        source: str,
     ) -> DocumentVersion:
-        """Register the next version of an existing document.
+        """Register the next version of an existing document (a refusal is recorded).
 
         ``rule`` is the role the calling action needs: uploading by default, the
         officer's for a downgrade (which writes a version but is no upload).
         """
-        self._check_may_apply(identity, meta.label, rule)
+        await self._check_may_apply(
+            identity,
+            meta.label,
+            rule,
+            action="new_version",
+            source=source,
+            document_id=document.id,
+        )
         version = document.current_version + 1
         sealed = await self._seal(document.id, version, meta.label, chunks)
         return await self._anchor_and_store(identity, document.id, version, meta, sealed)
 
-    def _check_may_apply(
-        self, identity: Identity, label: Label, rule: RoleRule = UPLOADING
+    async def _check_may_apply(
+        self,
+        identity: Identity,
+        label: Label,
+        rule: RoleRule = UPLOADING,
+        *,
+        action: str,
+        source: str,
+        document_id: str | None = None,
     ) -> None:
+        """Refuse a label the person may not apply; the refusal is an access decision."""
         decision = self._ctx.pdp.may_apply(identity, label, rule)
+        if not decision.granted:
+            await self._ctx.recorder.record(
+                identity,
+                action=action,
+                outcome="denied",
+                reason=decision.reason,
+                source=source,
+                document_id=document_id,
+            )
         if decision.reason == "role":
             raise Forbidden(rule.refusal)
         if not decision.granted:

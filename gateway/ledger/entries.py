@@ -53,6 +53,7 @@ ENTRY_FIELDS: dict[str, set[str]] = {
         "request",
     },
     "document.destroyed": {"document", "version", "actor", "reason_code"},
+    "oversight.viewed": {"actor", "view", "filters"},
     "document.relabelled": {
         "document",
         "version",

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.app_keys import SETTINGS, TRAIL
+from gateway.app_keys import LEDGER, SETTINGS, TRAIL
 from gateway.http.auth import identity
+from gateway.oversight.record import record_view, trail_filters
 from gateway.trail.export import csv_filename, csv_header, csv_rows
 from gateway.trail.openapi import PATH
 from gateway.trail.query import TrailQueryError, parse_query
@@ -18,12 +19,14 @@ routes = web.RouteTableDef()
 @routes.get(PATH)
 async def trail(request: web.Request) -> web.StreamResponse:
     """Filtered access decisions, newest first."""
-    identity(request).require_role("officer", "auditor", "admin")
+    caller = identity(request)
+    caller.require_role("officer", "auditor", "admin")
     try:
         query = parse_query(request.query.items())
     except TrailQueryError as exc:
         body = {"error": exc.code, "message": exc.message, "parameter": exc.parameter}
         return web.json_response(body, status=400)
+    await record_view(request.app[LEDGER], caller, "trail", trail_filters(query))
     service = request.app[TRAIL]
     if query.format == "json":
         page = await service.page(query)

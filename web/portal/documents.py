@@ -21,6 +21,7 @@ from gateway.errors import BadRequest, SekishoError
 from gateway.http.bodies import LARGE, body_limit
 from gateway.http.headers import attachment
 from gateway.http.params import MAX_INT, MAX_INT32, parse_int
+from gateway.trail.own_view import as_seen_by_subject
 from gateway.trail.query import TrailQuery
 from web.portal.anchoring import cosigning
 from web.portal.app_keys import Viewer
@@ -227,7 +228,9 @@ async def upload(request: web.Request) -> web.Response:
             filename=part.filename,
             media_type=part.headers.get("Content-Type", "application/octet-stream"),
         )
-        row = await catalogue.writer.create(viewer.identity, meta, file_chunks(part))
+        row = await catalogue.writer.create(
+            viewer.identity, meta, file_chunks(part), source=source_of(request)
+        )
     except SekishoError as exc:
         if exc.status >= 500:
             raise
@@ -260,7 +263,7 @@ async def history(request: web.Request) -> web.Response:
     ids = (event.document_id for event in result.events)
     context = {
         "title": "My activity",
-        "events": result.events,
+        "events": [as_seen_by_subject(event) for event in result.events],
         "titles": await readable_titles(pdp, viewer.identity, ids),
         "next": f"/me/history?cursor={result.next_cursor}" if result.next_cursor else None,
         "first_page": cursor is None,

@@ -7,6 +7,7 @@ import base64
 from aiohttp import web
 
 from gateway.app_keys import AUDITOR, LEDGER
+from gateway.oversight.record import record_view
 from web.portal.anchoring import cosigning
 from web.portal.app_keys import PORTAL
 from web.portal.officer import officer, overseer
@@ -51,4 +52,5 @@ async def verify(request: web.Request) -> web.Response:
     """Start verifying the whole ledger in the background; the ledger page shows progress."""
     viewer = officer(request)
     run = request.app[PORTAL].verifier.start(viewer.identity.actor)
+    await record_view(request.app[LEDGER], viewer.identity, "ledger.verify", {"run": run.number})
     return see_other(f"/officer/ledger?run={run.number}")

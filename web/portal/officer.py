@@ -16,6 +16,7 @@ from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, TRAIL
 from gateway.documents.titles import readable_titles
 from gateway.oversight import alerts
 from gateway.oversight.activity import SPANS, activity
+from gateway.oversight.record import record_view, trail_filters
 from gateway.trail.export import csv_filename, csv_header, csv_rows
 from gateway.trail.query import OUTCOMES, TrailQuery, TrailQueryError, parse_query
 from gateway.trail.service import TrailService
@@ -70,7 +71,7 @@ def _trail(request: web.Request) -> TrailService:
 @routes.get("/officer/trail")
 async def trail(request: web.Request) -> web.Response:
     """Filtered access decisions, newest first, 50 a page."""
-    overseer(request)
+    viewer = overseer(request)
     filters = _filters(request)
     cursor = request.query.get("cursor", "")
     context: dict[str, object] = {
@@ -90,6 +91,7 @@ async def trail(request: web.Request) -> web.Response:
     except TrailQueryError as exc:
         context["error"] = exc.message
         return page(request, "trail.html", context, status=400)
+    await record_view(request.app[LEDGER], viewer.identity, "trail", trail_filters(query))
     result = await _trail(request).page(query)
     kept = {k: v for k, v in filters.items() if v}
     context["events"] = result.events
@@ -114,8 +116,11 @@ def _export_query(request: web.Request) -> TrailQuery:
 @routes.get("/officer/trail.csv")
 async def trail_csv(request: web.Request) -> web.StreamResponse:
     """Every matching decision as CSV."""
-    overseer(request)
+    viewer = overseer(request)
     query = _export_query(request)
+    await record_view(
+        request.app[LEDGER], viewer.identity, "trail.export", trail_filters(query) | {"as": "csv"}
+    )
     name = csv_filename(request.app[SETTINGS].node.name, datetime.now(UTC))
     response = web.StreamResponse(
         headers={
@@ -135,8 +140,11 @@ async def trail_csv(request: web.Request) -> web.StreamResponse:
 @routes.get("/officer/trail.json")
 async def trail_json(request: web.Request) -> web.StreamResponse:
     """Every matching decision as one JSON document ``{"events": [...]}``."""
-    overseer(request)
+    viewer = overseer(request)
     query = _export_query(request)
+    await record_view(
+        request.app[LEDGER], viewer.identity, "trail.export", trail_filters(query) | {"as": "json"}
+    )
     name = csv_filename(request.app[SETTINGS].node.name, datetime.now(UTC))[:-4] + ".json"
     response = web.StreamResponse(
         headers={
@@ -160,10 +168,11 @@ async def trail_json(request: web.Request) -> web.StreamResponse:
 @routes.get("/officer/alerts")
 async def alerts_page(request: web.Request) -> web.Response:
     """Repeated denials, failed sign-ins, lock-outs and tamper findings."""
-    overseer(request)
+    viewer = overseer(request)
     period = request.query.get("period", "24h")
     if period not in ALERT_PERIODS:
         period = "24h"
+    await record_view(request.app[LEDGER], viewer.identity, "alerts", {"period": period})
     now = datetime.now(UTC)
     auditor = request.app.get(AUDITOR)
     found = await alerts.collect(
@@ -179,10 +188,11 @@ async def alerts_page(request: web.Request) -> web.Response:
 @routes.get("/officer/activity")
 async def activity_page(request: web.Request) -> web.Response:
     """Granted and denied decisions over time, as a bar chart."""
-    overseer(request)
+    viewer = overseer(request)
     span_name = request.query.get("span", "24h")
     span = SPANS.get(span_name) or SPANS["24h"]
     span_name = span_name if span_name in SPANS else "24h"
+    await record_view(request.app[LEDGER], viewer.identity, "activity", {"span": span_name})
     buckets = await activity(span)
     label_format = "%H:%M" if span.step < timedelta(days=1) else "%d %b"
     if span.step >= timedelta(hours=6) and span.step < timedelta(days=1):

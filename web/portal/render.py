@@ -87,6 +87,7 @@ REASONS = {
     "role": "role does not allow it",
     "not_a_person": "not a person",
     "label_unreadable": "label unreadable",
+    "not_found_or_not_permitted": "not found or not permitted",
 }
 
 

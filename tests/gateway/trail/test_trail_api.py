@@ -8,6 +8,7 @@ import io
 from gateway.app_keys import LEDGER
 from gateway.documents.models import AccessEvent
 from tests.gateway.app_fixtures import AppNode, MakePerson
+from tests.gateway.ledger_rows import ledger_entries
 
 TRAIL = "/api/v1/trail"
 DOC = "0b5e0f5c-3f43-4c56-9a0e-1d2b3c4d5e6f"
@@ -181,3 +182,17 @@ async def seed(node: AppNode, count: int) -> None:
             for n in range(count)
         ]
     )
+
+
+async def test_each_trail_query_is_ledgered_with_its_filters(
+    app_node: AppNode, make_person: MakePerson
+) -> None:
+    officer = await make_person("olivia", roles=("officer",))
+    client = app_node.client
+    await (await client.get(TRAIL, params={"person": "alice"}, headers=officer)).read()
+    await (await client.get(TRAIL, params={"format": "csv"}, headers=officer)).read()
+    viewed = await ledger_entries("oversight.viewed")
+    assert [(e["actor"], e["view"], e["filters"]) for e in viewed] == [
+        ("person:olivia", "trail", {"actor": "person:alice", "format": "json"}),
+        ("person:olivia", "trail", {"format": "csv"}),
+    ]
