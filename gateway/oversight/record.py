@@ -9,16 +9,21 @@ stays bounded while an auditor can still match a value they know.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 
 from gateway.auth.identity import Identity
+from gateway.errors import LedgerRolledBack
 from gateway.ledger.entries import utc_timestamp
 from gateway.ledger.service import LedgerService
 from gateway.trail.query import TrailQuery
 
 MAX_FILTER_CHARS = 64
 MAX_FILTERS = 16
+
+
+log = logging.getLogger("sekisho.oversight")
 
 
 def canonical_filter_value(value: object) -> str:
@@ -41,13 +46,24 @@ def canonical_filters(filters: Mapping[str, object]) -> dict[str, str]:
 async def record_view(
     ledger: LedgerService, identity: Identity, view: str, filters: Mapping[str, object]
 ) -> None:
-    """Ledger that ``identity`` looked at ``view`` with ``filters`` (fails closed)."""
-    await ledger.record(
-        "oversight.viewed",
-        actor=identity.actor,
-        view=view,
-        filters=canonical_filters(filters),
-    )
+    """Ledger that ``identity`` looked at ``view`` with ``filters`` (fails closed).
+
+    One exception: while the ledger is halted by a rollback or fork alarm, the
+    alerts view is shown without its entry (logged instead), because that view is
+    where officers learn of the alarm; the ledger that would record the visit is
+    the thing in doubt. Every other view fails closed as before.
+    """
+    try:
+        await ledger.record(
+            "oversight.viewed",
+            actor=identity.actor,
+            view=view,
+            filters=canonical_filters(filters),
+        )
+    except LedgerRolledBack:
+        if view != "alerts":
+            raise
+        log.error("ledger halted: %s viewed the alerts; not ledgered", identity.actor)
 
 
 def trail_filters(query: TrailQuery) -> dict[str, object]:

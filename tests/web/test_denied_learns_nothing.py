@@ -15,7 +15,7 @@ from tests.web.test_portal_pages import upload
 
 _ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?")
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d)?Z?")
-_CELL_NUMBER = re.compile(r'<td class="num">\d+</td>')
+_CELL_NUMBER = re.compile(r'<td class="num"( data-label="[^"]*")?>\d+</td>')
 
 
 def _masked(row: str) -> str:
