@@ -84,7 +84,8 @@ class BlobStore(Protocol):
         ...
 
 
-def _check_key(key: str) -> None:
+def check_blob_key(key: str) -> None:
+    """Blob keys are the store's own 32 hex digits; anything else is a blob that does not exist."""
     if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
         raise NotFound("no such blob")
 
@@ -192,7 +193,7 @@ class FilesystemBlobStore:
 
     def path_for(self, key: str) -> Path:
         """Where a blob key lives."""
-        _check_key(key)
+        check_blob_key(key)
         return self.root / key[:2] / key[2:4] / key
 
     async def create(self) -> BlobWriter:

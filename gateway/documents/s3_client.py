@@ -37,7 +37,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from gateway.documents.blobstore import READ_CHUNK
+from gateway.documents.blobstore import READ_CHUNK, check_blob_key
 from gateway.errors import ConfigError, NotFound, Unavailable
 
 log = logging.getLogger("sekisho.blobs")
@@ -185,8 +185,7 @@ class S3BlobStore:
 
     def object_name(self, key: str) -> str:
         """The object name of a blob key (keys are chosen by the store, never by callers)."""
-        if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
-            raise NotFound("no such blob")
+        check_blob_key(key)
         return f"{self.location.prefix}{key[:2]}/{key}"
 
     async def create(self) -> _S3Writer:

@@ -410,11 +410,12 @@ class LedgerService:
         openings = await self.store.openings([leaf_hash(d) for d in leaves])
         opened = []
         for data in leaves:
+            opening = openings.get(leaf_hash(data))
             try:
-                opened.append(open_entry(data, openings.get(leaf_hash(data))))
-            except EntryError as exc:
+                opened.append(open_entry(data, opening))
+            except EntryError:
                 clear = json.loads(data)
-                problem = "missing" if "missing" in exc.message else "mismatch"
+                problem = "missing" if opening is None else "mismatch"
                 opened.append(
                     {k: clear.get(k) for k in ("type", "ts", "node")} | {"opening": problem}
                 )
