@@ -51,7 +51,7 @@ def _canonical(value: Any) -> bytes:
 def commitment(entry_type: str, field: str, value: Any, salt: bytes) -> str:
     """The hex commitment of one field's value under its salt."""
     message = b"\x00".join((_DOMAIN, entry_type.encode(), field.encode(), _canonical(value)))
-    return hmac.new(salt, message, hashlib.sha256).hexdigest()
+    return hmac.digest(salt, message, "sha256").hex()
 
 
 def fields_root(commitments: Mapping[str, str]) -> str:
@@ -60,7 +60,7 @@ def fields_root(commitments: Mapping[str, str]) -> str:
 
 
 def _salt(seed: bytes, field: str) -> bytes:
-    return hmac.new(seed, field.encode(), hashlib.sha256).digest()
+    return hmac.digest(seed, field.encode(), "sha256")
 
 
 def expand(entry_type: str, stored: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,11 +85,10 @@ def commit_fields(
     entry_type: str, allowed: Iterable[str], values: Mapping[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """(the leaf's commitment, the stored opening) for every allowed field (absent as null)."""
-    stored = {
-        "seed": os.urandom(SALT_BYTES).hex(),
-        "fields": {field: values.get(field) for field in sorted(allowed)},
-    }
-    return fields_root(expand(entry_type, stored)["f"]), stored
+    seed = os.urandom(SALT_BYTES)
+    fields = {field: values.get(field) for field in sorted(allowed)}
+    commitments = {f: commitment(entry_type, f, v, _salt(seed, f)) for f, v in fields.items()}
+    return fields_root(commitments), {"seed": seed.hex(), "fields": fields}
 
 
 def check_opening(leaf: Mapping[str, Any], opening: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,13 @@ from typing import Any
 from gateway.db.group_commit import GroupCommit
 from gateway.errors import LedgerRolledBack, NotFound, Unavailable
 from gateway.ledger.checkpoint_signer import CheckpointSigner
-from gateway.ledger.entries import EntryError, check_entry, make_entry, open_entry
+from gateway.ledger.entries import (
+    CommittedEntry,
+    EntryError,
+    check_entry,
+    make_entry,
+    open_entry,
+)
 from gateway.ledger.leadership import Leadership
 from gateway.ledger.rollback import TokenCheckpoint, history_finding
 from gateway.ledger.sequencer import (
@@ -43,8 +50,10 @@ from gateway.tlog.merkle import (
 from gateway.tlog.receipt import Receipt, format_receipt
 
 log = logging.getLogger("sekisho.ledger")
-KEEP_INTERVAL = 0.25
-"""Seconds between two writes of the kept checkpoint to the token under a burst."""
+KEEP_INTERVAL = 1.0
+"""Least seconds between two writes of the kept checkpoint to the token under a burst."""
+KEEP_SHARE = 0.05
+"""Most of the token's time the kept-checkpoint writes may take under a burst."""
 CheckpointListener = Callable[[StoredCheckpoint], Coroutine[Any, Any, None]]
 ReceiptCheckpoint = Callable[[int, StoredCheckpoint], Coroutine[Any, Any, StoredCheckpoint]]
 """(entry index, latest checkpoint) -> the checkpoint a receipt uses, with cosignatures."""
@@ -146,7 +155,8 @@ class LedgerService:
         """
         if self._stopping:
             raise Unavailable("the ledger is shutting down")
-        check_entry(entry)  # a bad entry fails its own caller, never a batch
+        if not isinstance(entry, CommittedEntry):  # make_entry checked its own
+            check_entry(entry)  # a bad entry fails its own caller, never a batch
         if self.rollback is not None:
             raise _rolled_back(self.rollback)
         if self._frontier is not None:
@@ -326,6 +336,7 @@ class LedgerService:
         assert self._kept is not None
         while self._kept_next is not None:
             checkpoint, self._kept_next = self._kept_next, None
+            started = time.monotonic()
             try:
                 await self._kept.write(checkpoint)
             except Exception as exc:  # keep trying; readiness shows the token's state
@@ -338,7 +349,10 @@ class LedgerService:
                 continue
             self._kept_size = max(self._kept_size, checkpoint.size)
             if self._kept_next is not None and not self._stopping:
-                await asyncio.sleep(KEEP_INTERVAL)  # leave the token to checkpoint signing
+                # Leave the token to checkpoint signing: a slow token (or a loaded
+                # machine) spaces the writes out further.
+                took = time.monotonic() - started
+                await asyncio.sleep(max(KEEP_INTERVAL, took / KEEP_SHARE))
 
     async def _flush_kept(self) -> None:
         if self._kept_writer is not None:
