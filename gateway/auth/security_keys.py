@@ -40,6 +40,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from gateway.auth.key_trail import trail_row
 from gateway.auth.models import PortalSession, SecurityKey, WebAuthnChallenge
 from gateway.auth.principals import Principal
 from gateway.db.serialised import serialised
@@ -252,7 +253,7 @@ class SecurityKeys:
     async def _record(
         self, person: Principal, change: str, credential_id: str, name: str, actor: KeyActor
     ) -> None:
-        await self._ledger.record(
+        recorded = await self._ledger.record(
             "auth.security_key",
             principal=person.username,
             actor=actor.name,
@@ -261,6 +262,15 @@ class SecurityKeys:
             name=name,
             outcome="applied",
             source=actor.source[:64],
+        )
+        own = actor.name == f"person:{person.username}"
+        await trail_row(
+            actor=actor.name,
+            action=f"key_{change}",
+            reason="granted" if own else f"for person:{person.username}",
+            source=actor.source,
+            node=self._ledger.node,
+            recorded=recorded,
         )
 
     # ----- assertions ---------------------------------------------------------------

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from gateway.auth.identity import Unauthenticated
+from gateway.auth.key_trail import trail_row
 from gateway.auth.models import PersonCertificate, SignInAttempt, SignInLock
 from gateway.auth.name_tags import name_key, tag_with
 from gateway.auth.passwords import hash_password, verify_password
@@ -232,9 +233,10 @@ class SignInService:
             )
             raise SignInFailed(STEP_UP_FAILED_MESSAGE)
         try:
-            await self._record_attempt(
+            recorded = await self._record_attempt(
                 person.username, True, source, "step_up", "granted", "", now, "auth.step_up"
             )
+            await self._trail(person, "step_up", source, recorded)
         except BaseException:
             await self._release(counters)
             raise
@@ -352,7 +354,11 @@ class SignInService:
         self, person: Principal, source: str, method: str, now: datetime, counters: list[Counter]
     ) -> SignedIn:
         try:
-            await self._record_attempt(person.username, True, source, method, "granted", "", now)
+            recorded = await self._record_attempt(
+                person.username, True, source, method, "granted", "", now
+            )
+            if method == "security_key":
+                await self._trail(person, "key_sign_in", source, recorded)
         except BaseException:
             await self._release(counters)
             raise
@@ -394,9 +400,12 @@ class SignInService:
         reason: str,
         now: datetime,
         entry: str = "auth.sign_in",
-    ) -> None:
-        """One ``auth.sign_in`` (or ``auth.step_up``) entry before the answer, one attempt row."""
-        await self._ledger.record(
+    ) -> object:
+        """One ``auth.sign_in`` (or ``auth.step_up``) entry before the answer, one attempt row.
+
+        Returns what the ledger returned for the entry (its ticket).
+        """
+        recorded = await self._ledger.record(
             entry,
             principal=name if known else UNKNOWN,
             method="security_key" if entry == "auth.step_up" else method,
@@ -412,6 +421,17 @@ class SignInService:
             method=method,
             outcome=outcome,
             reason=reason or outcome,
+        )
+        return recorded
+
+    async def _trail(self, person: Principal, action: str, source: str, recorded: object) -> None:
+        await trail_row(
+            actor=f"person:{person.username}",
+            action=action,
+            reason="granted",
+            source=source,
+            node=self._ledger.node,
+            recorded=recorded,
         )
 
     async def _record_lock(

@@ -122,7 +122,7 @@ def alice(browser: Browser, node: Node) -> Iterator[KeyPage]:
     """Alice's browser with her virtual key, her key registered from /me/security."""
     keyed = with_key(browser, node)
     password_sign_in(keyed.page, node, "alice")
-    keyed.page.get_by_role("link", name="Security keys").click()
+    keyed.page.get_by_role("link", name="My security").click()
     assert keyed.page.get_by_text("No security key registered.").is_visible()
     add_key(keyed.page, "Alice's blue key")
     yield keyed

@@ -210,6 +210,9 @@ async def test_removed_key_no_longer_signs_in_and_its_sessions_end(portal: Porta
     assert refused.status == 401
     changes = [e["change"] for e in await ledger_entries(portal.app, "auth.security_key")]
     assert changes == ["registered", "removed"]
+    rows = await AccessEvent.filter(document_id=None).order_by("id")
+    assert [r.action for r in rows] == ["key_registered", "key_sign_in", "key_removed"]
+    assert all(r.ledger_queue_id != 0 for r in rows)  # each linked to its own auth.* entry
 
 
 async def test_failures_lock_the_key_owner_out_like_passwords(portal: Portal) -> None:
@@ -271,6 +274,13 @@ async def test_secret_content_needs_a_step_up_then_is_served(portal: Portal) -> 
     assert served.status == 200
     steps = [(e["outcome"], e["reason"]) for e in await ledger_entries(portal.app, "auth.step_up")]
     assert steps == [("denied", "not_own_key"), ("granted", "granted")]
+    rows = await AccessEvent.filter(document_id=None).order_by("id")
+    assert [(r.actor, r.action, r.outcome) for r in rows] == [
+        ("person:alice", "key_registered", "granted"),
+        ("person:alice", "step_up", "granted"),
+    ]
+    trail = await portal.client.get("/me/history", headers=HOST)
+    assert "step_up" in await trail.text() or "Step" in await trail.text()
 
 
 async def test_administrator_registers_and_removes_a_key_for_a_person(portal: Portal) -> None:
@@ -291,6 +301,8 @@ async def test_administrator_registers_and_removes_a_key_for_a_person(portal: Po
     assert stored.principal_id == (await Principal.get(username="bob")).id
     entries = await ledger_entries(portal.app, "auth.security_key")
     assert [(e["principal"], e["actor"]) for e in entries] == [("bob", "person:root")]
+    row = await AccessEvent.get(action="key_registered")
+    assert (row.actor, row.reason) == ("person:root", "for person:bob")
     portal.client.session.cookie_jar.clear()
     signed = await key_sign_in(portal.client, key)
     assert signed.status == 200
