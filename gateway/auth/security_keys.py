@@ -44,10 +44,11 @@ from gateway.auth.key_trail import trail_row
 from gateway.auth.models import PortalSession, SecurityKey, WebAuthnChallenge
 from gateway.auth.principals import Principal
 from gateway.db.serialised import serialised
-from gateway.errors import BadRequest, Conflict, NotFound
+from gateway.errors import BadRequest, Conflict, NotFound, TooManyRequests
 from gateway.ledger.queued import EntryRecorder, QueuedLedger
 
 CHALLENGE_TTL = timedelta(minutes=5)
+MAX_LIVE_CHALLENGES = 10_000  # sign-in options are public: bound what visitors can store
 MAX_NAME = 64
 MAX_CREDENTIAL_JSON = 64 * 1024
 TIMEOUT_MS = 120_000
@@ -152,6 +153,11 @@ class SecurityKeys:
         await WebAuthnChallenge.filter(expires_at__lte=now).delete()
         holder = holder_of(secret, purpose)
         await WebAuthnChallenge.filter(holder=holder).delete()  # one ceremony at a time
+        if await WebAuthnChallenge.all().count() >= MAX_LIVE_CHALLENGES:
+            raise TooManyRequests(
+                "Too many security-key requests are open right now; try again in a minute.",
+                retry_after=60,
+            )
         await WebAuthnChallenge.create(
             holder=holder,
             challenge=bytes_to_base64url(challenge),

@@ -338,3 +338,18 @@ async def test_json_requests_need_the_csrf_token(portal: Portal) -> None:
         "/me/security/keys/options", json={"name": "k"}, headers=HOST
     )
     assert response.status == 403
+
+
+async def test_open_sign_in_challenges_are_bounded(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.auth.security_keys.MAX_LIVE_CHALLENGES", 2)
+    statuses = []
+    for _ in range(3):  # three visitors (fresh cookies): the third finds the table full
+        portal.client.session.cookie_jar.clear()
+        token = await token_on(portal.client, "/login")
+        answer = await post_json(portal.client, "/login/security-key/options", {}, token)
+        statuses.append(answer.status)
+    assert statuses == [200, 200, 429]
+    assert "Retry-After" in answer.headers and (await answer.json())["error"] == "rate_limited"
+    assert await WebAuthnChallenge.all().count() == 2

@@ -19,7 +19,7 @@ from gateway.app_keys import ACCOUNTS
 from gateway.auth.principals import Principal
 from gateway.auth.security_keys import MAX_CREDENTIAL_JSON, KeyActor, SecurityKeys
 from gateway.auth.signin import LockedOut, SignInFailed
-from gateway.errors import BadRequest, SekishoError
+from gateway.errors import BadRequest, SekishoError, TooManyRequests
 from gateway.http.params import MAX_INT32, path_int
 from web.portal.admin import admin
 from web.portal.app_keys import PORTAL, SECRET, VIEWER, Viewer
@@ -69,7 +69,7 @@ def _credential(body: dict[str, Any]) -> str:
 
 def _json_error(exc: SekishoError) -> web.Response:
     response = web.json_response({"error": exc.code, "message": exc.message}, status=exc.status)
-    if isinstance(exc, LockedOut):
+    if isinstance(exc, TooManyRequests):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
@@ -97,7 +97,10 @@ async def sign_in_options(request: web.Request) -> web.Response:
     unusable = _unusable_here(request)
     if unusable is not None:
         return _json_error(unusable)
-    return _options(await _keys(request).assertion_options(_secret(request), "sign_in"))
+    try:
+        return _options(await _keys(request).assertion_options(_secret(request), "sign_in"))
+    except TooManyRequests as exc:
+        return _json_error(exc)
 
 
 @routes.post("/login/security-key")
@@ -165,7 +168,10 @@ async def step_up_options(request: web.Request) -> web.Response:
                 code="no_security_key",
             )
         )
-    return _options(await keys.assertion_options(_secret(request), "step_up", viewer.person))
+    try:
+        return _options(await keys.assertion_options(_secret(request), "step_up", viewer.person))
+    except TooManyRequests as exc:
+        return _json_error(exc)
 
 
 @routes.post("/step-up")
@@ -268,7 +274,7 @@ async def _registration_options(request: web.Request, person: Principal) -> web.
         body = await _body(request)
         name = str(body.get("name", ""))
         return _options(await _keys(request).registration_options(person, name, _secret(request)))
-    except BadRequest as exc:
+    except (BadRequest, TooManyRequests) as exc:
         return _json_error(exc)
 
 
