@@ -9,6 +9,7 @@ and user verification, so ``navigator.credentials.create/get`` run for real thro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -209,3 +210,33 @@ def test_an_administrator_registers_a_key_for_a_person(browser: Browser, node: N
     olivia.page.wait_for_url(node.base + "/me/password")
     assert olivia.page.locator(".who .name").inner_text() == "Olivia Grant"
     olivia.page.context.close()
+
+
+def test_the_keyboard_alone_adds_a_key_and_signs_in_with_it(browser: Browser, node: Node) -> None:
+    keyed = with_key(browser, node)
+    page = keyed.page
+    password_sign_in(page, node, "bob")
+    page.goto("/me/security")
+
+    def focused() -> str:
+        return str(page.evaluate("document.activeElement.id || document.activeElement.innerText"))
+
+    def tab_to(target: str) -> None:
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if focused() == target:
+                return
+        raise AssertionError(f"Tab never reached {target!r}")
+
+    tab_to("key-name")
+    page.keyboard.type("Bob's keyring key")
+    tab_to("Add security key")
+    page.keyboard.press("Enter")
+    page.get_by_text("Security key registered.", exact=True).wait_for()
+    page.context.clear_cookies()
+    page.goto("/login")
+    tab_to("Sign in with a security key")
+    page.keyboard.press("Enter")
+    page.wait_for_url(node.base + "/")
+    assert page.get_by_role("heading", name=re.compile("^Welcome")).is_visible()
+    page.context.close()
