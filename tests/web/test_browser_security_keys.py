@@ -148,8 +148,9 @@ def test_secret_content_asks_for_a_step_up_then_downloads(alice: KeyPage, node: 
     sign_out(page)
     password_sign_in(page, node, "alice")  # a password session: not enough for SECRET
     document = upload(page, SECRET_TITLE, "SECRET", SECRET_CONTENT, "cranes.txt", "LOGISTICS")
-    page.goto(f"/documents/{document}/download")
-    assert page.get_by_role("heading", name="Confirm with your security key").is_visible()
+    assert page.get_by_text("confirm with your security key (once per sign-in)").is_visible()
+    page.get_by_role("link", name="Download", exact=True).click()  # the prompt, not a file
+    page.get_by_role("heading", name="Confirm with your security key").wait_for()
     shoot(page, "step-up-prompt")
     with page.expect_download() as download:
         page.get_by_role("button", name="Confirm with security key").click()

@@ -240,6 +240,7 @@ async def test_secret_content_needs_a_step_up_then_is_served(portal: Portal) -> 
     assert (await portal.client.get(f"/documents/{low}/download")).status == 200
     page = await portal.client.get(f"/documents/{document}", headers=HOST)
     assert page.status == 200  # metadata needs no step-up
+    assert f'href="/step-up?next=/documents/{document}/download' in await page.text()
     prompt = await portal.client.get(f"/documents/{document}/download", headers=HOST)
     assert prompt.status == 403
     text = await prompt.text()
@@ -272,6 +273,8 @@ async def test_secret_content_needs_a_step_up_then_is_served(portal: Portal) -> 
     assert (await done.json())["redirect"] == target
     served = await portal.client.get(target, headers=HOST)
     assert served.status == 200
+    page = await portal.client.get(f"/documents/{document}", headers=HOST)
+    assert "/step-up?next=" not in await page.text()  # the plain download link again
     steps = [(e["outcome"], e["reason"]) for e in await ledger_entries(portal.app, "auth.step_up")]
     assert steps == [("denied", "not_own_key"), ("granted", "granted")]
     rows = await AccessEvent.filter(document_id=None).order_by("id")
