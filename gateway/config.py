@@ -9,6 +9,7 @@ or the file named by ``hsm.pin_file``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -146,6 +147,23 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """Security keys (WebAuthn): the relying party and the levels that need a strong sign-in.
+
+    ``security_key_levels``: content at or above the lowest listed level is served
+    only to a session that signed in, or stepped up, with a security key or a client
+    certificate. ``rp_id`` defaults to ``http.host`` when that is a DNS name, else
+    ``localhost``; ``origins`` default to the origin the browser reached the portal
+    at, when its host is the RP id (see docs/security.md).
+    """
+
+    security_key_levels: tuple[str, ...] = ()
+    rp_id: str = ""
+    rp_name: str = "Sekisho"
+    origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DocumentSettings:
     """Document serving: how long an unwrapped data key may be reused (0: never)."""
 
@@ -210,6 +228,7 @@ class Settings:
     blobs: BlobSettings = field(default_factory=BlobSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     witness: WitnessSettings = field(default_factory=WitnessSettings)
 
     @property
@@ -226,6 +245,18 @@ class Settings:
     def database_url(self) -> str:
         """The configured database URL, or SQLite in the data directory."""
         return self.database.url or f"sqlite://{self.data_dir / 'sekisho.sqlite3'}"
+
+    @property
+    def webauthn_rp_id(self) -> str:
+        """The WebAuthn relying-party id: ``auth.rp_id``, else a DNS-name host, else localhost."""
+        if self.auth.rp_id:
+            return self.auth.rp_id.lower()
+        host = self.http.host.strip("[]").lower()
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return host or "localhost"
+        return "localhost"
 
     @property
     def ledger_origin(self) -> str:
@@ -449,6 +480,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "setting clearance.levels (SEKISHO_CLEARANCE_LEVELS): must be a non-empty list "
             "of distinct level names, lowest first"
+        )
+    unknown = [lvl for lvl in settings.auth.security_key_levels if lvl not in levels]
+    if unknown:
+        raise ConfigError(
+            "setting auth.security_key_levels (SEKISHO_AUTH_SECURITY_KEY_LEVELS): "
+            f"{', '.join(unknown)} is not a level of clearance.levels"
         )
     try:
         NationCodes({c.name: c.members for c in settings.clearance.coalitions})

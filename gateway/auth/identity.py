@@ -10,6 +10,12 @@ PERSON_ROLES = ("reader", "uploader", "officer", "auditor", "admin")
 CLIENT_SCOPES = ("sign", "verify", "cms", "timestamp", "anchor", "ledger-read")
 
 
+class StepUpRequired(Forbidden):
+    """Content at this level needs a security-key (or client-certificate) sign-in first."""
+
+    code = "step_up_required"
+
+
 class Unauthenticated(SekishoError):
     """No valid credentials were presented."""
 
@@ -33,6 +39,7 @@ class Identity:
     nationality: str = ""
     rate_per_minute: int = 0
     via: str = "token"
+    strong: bool = False  # signed in or stepped up with a security key or client certificate
 
     @property
     def is_person(self) -> bool:

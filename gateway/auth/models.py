@@ -1,5 +1,5 @@
 """Portal sign-in tables: sessions (stored hashed), sign-in attempts, throttle counters,
-lock-outs, certificates."""
+lock-outs, certificates, security keys and WebAuthn challenges."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ class PortalSession(Model):
         "sekisho.Principal", related_name="portal_sessions", on_delete=fields.CASCADE
     )
     principal_id: int
-    method = fields.CharField(max_length=16)  # "password" or "certificate"
+    method = fields.CharField(max_length=16)  # "password", "certificate" or "security_key"
+    step_up = fields.CharField(max_length=16, default="")  # "security_key" once stepped up
     source = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField()
     last_seen_at = fields.DatetimeField()
@@ -96,3 +97,41 @@ class PersonCertificate(Model):
 
     class Meta:
         table = "person_certificate"
+
+
+class SecurityKey(Model):
+    """A FIDO2/WebAuthn credential (a security key) with which a person may sign in."""
+
+    id = fields.IntField(primary_key=True)
+    credential_id = fields.CharField(max_length=1400, unique=True)  # base64url
+    principal: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "sekisho.Principal", related_name="security_keys", on_delete=fields.CASCADE
+    )
+    principal_id: int
+    public_key = fields.BinaryField()  # COSE_Key
+    sign_count = fields.BigIntField(default=0)
+    transports: fields.Field[list[str]] = fields.JSONField(default=list)
+    name = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "security_key"
+
+
+class WebAuthnChallenge(Model):
+    """A challenge handed to one browser for one ceremony; used at most once, then deleted.
+
+    ``holder`` is the SHA-256 of the browser's secret cookie and the purpose, so a
+    challenge is answered only by the browser it was given to.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    holder = fields.CharField(max_length=64, db_index=True)
+    challenge = fields.CharField(max_length=128)  # base64url
+    principal_id = fields.IntField(null=True)  # whose key is registered or asked for
+    name = fields.CharField(max_length=64, default="")  # a new key's name
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "webauthn_challenge"

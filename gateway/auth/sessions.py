@@ -112,6 +112,10 @@ class SessionStore:
             await PortalSession.filter(id_hash=digest).update(last_seen_at=now)
         return ActiveSession(row, person)
 
+    async def step_up(self, session_id: str, method: str) -> None:
+        """Note that a session proved a strong factor (a security key) after sign-in."""
+        await PortalSession.filter(id_hash=session_digest(session_id)).update(step_up=method)
+
     async def end(self, session_id: str | None) -> bool:
         """End one session; True if it existed."""
         if not plausible_secret(session_id):

@@ -1,4 +1,4 @@
-"""Portal sign-in: password (argon2id) or TLS client certificate, throttled and ledgered.
+"""Portal sign-in: password (argon2id), TLS client certificate or security key; throttled, ledgered.
 
 Throttling counts failed attempts per account name and per client address
 (:mod:`gateway.auth.throttle`). Every password check -- signing in, and
@@ -31,10 +31,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from gateway.auth.identity import Unauthenticated
+from gateway.auth.key_trail import trail_row
 from gateway.auth.models import PersonCertificate, SignInAttempt, SignInLock
 from gateway.auth.name_tags import name_key, tag_with
 from gateway.auth.passwords import hash_password, verify_password
 from gateway.auth.principals import Principal
+from gateway.auth.security_keys import SecurityKeys, key_digest
 from gateway.auth.sessions import SessionStore
 from gateway.auth.throttle import Counter, Throttle
 from gateway.errors import BadRequest, TooManyRequests
@@ -47,6 +49,8 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 256
 UNKNOWN = "(unknown)"
 FAILED_MESSAGE = "The username or password is not correct."
+KEY_FAILED_MESSAGE = "The security key was not accepted. Try again, or sign in another way."
+STEP_UP_FAILED_MESSAGE = "The security key was not accepted. Use a key registered to you."
 _ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # gateway.accounts.rules.USERNAME_RE
 
 
@@ -105,10 +109,15 @@ class SignInService:
     """Checks credentials, throttles failures, ledgers every attempt, opens sessions."""
 
     def __init__(
-        self, ledger: EntryRecorder, sessions: SessionStore, policy: ThrottlePolicy
+        self,
+        ledger: EntryRecorder,
+        sessions: SessionStore,
+        policy: ThrottlePolicy,
+        keys: SecurityKeys | None = None,
     ) -> None:
         self._ledger = ledger
         self._sessions = sessions
+        self._keys = keys
         self.policy = policy
         self._throttle = Throttle(policy.window, policy.lockout)
         self._name_key: bytes | None = None
@@ -158,6 +167,86 @@ class SignInService:
             await self._fail(name, person is not None, source, "certificate", reason, now, counters)
             raise SignInFailed("This certificate does not belong to an enabled account.")
         return await self._succeed(person, source, "certificate", now, counters)
+
+    async def with_security_key(
+        self, credential: str, secret: str, origins: list[str], source: str
+    ) -> SignedIn:
+        """Sign in with a security key's assertion (username-less), throttled like passwords.
+
+        The account counter is the key's owner (or, for a key nobody registered, the
+        key's digest); every failure gets the same answer.
+        """
+        keys = self._require_keys()
+        source = source[:64]
+        now = datetime.now(UTC)
+        key = await keys.find(credential)
+        person = await Principal.get_or_none(id=key.principal_id) if key is not None else None
+        known = person is not None
+        subject = (
+            person.username
+            if person is not None
+            else f"key:{key_digest(key.credential_id if key else credential[:256])[:16]}"
+        )
+        counters = await self._reserve(subject, known, source, "security_key", now)
+        try:
+            valid = await keys.verify_assertion(credential, secret, "sign_in", origins, key)
+        except BaseException:
+            await self._release(counters)
+            raise
+        if person is None or not valid or person.disabled:
+            reason = (
+                "unknown_key" if person is None else ("bad_assertion" if not valid else "disabled")
+            )
+            await self._fail(subject, known, source, "security_key", reason, now, counters)
+            raise SignInFailed(KEY_FAILED_MESSAGE)
+        return await self._succeed(person, source, "security_key", now, counters)
+
+    async def step_up(
+        self,
+        person: Principal,
+        session_id: str,
+        credential: str,
+        secret: str,
+        origins: list[str],
+        source: str,
+    ) -> None:
+        """Step a session up with one of the person's own keys; throttled and ledgered.
+
+        Failures count on the same counters as sign-in; each attempt is one
+        ``auth.step_up`` entry.
+        """
+        keys = self._require_keys()
+        source = source[:64]
+        now = datetime.now(UTC)
+        counters = await self._reserve(person.username, True, source, "step_up", now)
+        try:
+            key = await keys.find(credential)
+            own = key if key is not None and key.principal_id == person.id else None
+            valid = await keys.verify_assertion(credential, secret, "step_up", origins, own)
+        except BaseException:
+            await self._release(counters)
+            raise
+        if not valid:
+            reason = "bad_assertion" if own is not None else "not_own_key"
+            await self._fail(
+                person.username, True, source, "step_up", reason, now, counters, "auth.step_up"
+            )
+            raise SignInFailed(STEP_UP_FAILED_MESSAGE)
+        try:
+            recorded = await self._record_attempt(
+                person.username, True, source, "step_up", "granted", "", now, "auth.step_up"
+            )
+            await self._trail(person, "step_up", source, recorded)
+        except BaseException:
+            await self._release(counters)
+            raise
+        await self._settle_success(counters)
+        await self._sessions.step_up(session_id, "security_key")
+
+    def _require_keys(self) -> SecurityKeys:
+        if self._keys is None:
+            raise RuntimeError("security keys are not configured on this sign-in service")
+        return self._keys
 
     async def person_for_certificate(self, fingerprint: str) -> Principal | None:
         """The enabled person a certificate is registered to (to offer certificate sign-in)."""
@@ -265,7 +354,11 @@ class SignInService:
         self, person: Principal, source: str, method: str, now: datetime, counters: list[Counter]
     ) -> SignedIn:
         try:
-            await self._record_attempt(person.username, True, source, method, "granted", "", now)
+            recorded = await self._record_attempt(
+                person.username, True, source, method, "granted", "", now
+            )
+            if method == "security_key":
+                await self._trail(person, "key_sign_in", source, recorded)
         except BaseException:
             await self._release(counters)
             raise
@@ -283,6 +376,7 @@ class SignInService:
         reason: str,
         now: datetime,
         counters: list[Counter],
+        entry: str = "auth.sign_in",
     ) -> None:
         """Count the failure first (it counts even if recording fails), then record it."""
         locks: list[tuple[Counter, datetime]] = []
@@ -290,7 +384,7 @@ class SignInService:
             until = await self._throttle.failed(counter, now)
             if until is not None:
                 locks.append((counter, until))
-        await self._record_attempt(name, known, source, method, "denied", reason, now)
+        await self._record_attempt(name, known, source, method, "denied", reason, now, entry)
         for counter, until in locks:
             await self._record_lock(counter, name if known else UNKNOWN, now, until)
         if locks:
@@ -305,12 +399,16 @@ class SignInService:
         outcome: str,
         reason: str,
         now: datetime,
-    ) -> None:
-        """One ``auth.sign_in`` entry (before the answer) and one local attempt row."""
-        await self._ledger.record(
-            "auth.sign_in",
+        entry: str = "auth.sign_in",
+    ) -> object:
+        """One ``auth.sign_in`` (or ``auth.step_up``) entry before the answer, one attempt row.
+
+        Returns what the ledger returned for the entry (its ticket).
+        """
+        recorded = await self._ledger.record(
+            entry,
             principal=name if known else UNKNOWN,
-            method=method,
+            method="security_key" if entry == "auth.step_up" else method,
             outcome="granted" if outcome == "granted" else "denied",
             reason=reason or outcome,
             source=source,
@@ -323,6 +421,17 @@ class SignInService:
             method=method,
             outcome=outcome,
             reason=reason or outcome,
+        )
+        return recorded
+
+    async def _trail(self, person: Principal, action: str, source: str, recorded: object) -> None:
+        await trail_row(
+            actor=f"person:{person.username}",
+            action=action,
+            reason="granted",
+            source=source,
+            node=self._ledger.node,
+            recorded=recorded,
         )
 
     async def _record_lock(

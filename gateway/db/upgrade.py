@@ -42,6 +42,7 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
         "WHERE first.subject_sha256 = anchor_record.subject_sha256 AND first.sequence = 1) "
         "WHERE owner = ''",
     ),
+    AddedColumn("portal_session", "step_up", "VARCHAR(16) NOT NULL DEFAULT ''"),
 )
 
 

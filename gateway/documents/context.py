@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from gateway.auth.identity import Identity
+from gateway.auth.identity import Identity, StepUpRequired
 from gateway.documents.access import AccessRecorder
 from gateway.documents.blobstore import BlobStore
 from gateway.documents.lookup import document_and_version
@@ -20,6 +20,12 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 NOT_FOUND_MESSAGE = "no such document"
 # Actions that only read a version; without a version they take the newest readable one.
 READ_ACTIONS = frozenset({"metadata", "versions", "content", "receipt", "check"})
+# Actions that reveal the plaintext (or confirm a guess of it): these need a step-up.
+CONTENT_ACTIONS = frozenset({"content", "check"})
+STEP_UP_MESSAGE = (
+    "this document's level needs a sign-in with a security key or a client certificate: "
+    "step up in the portal (/step-up) or use a certificate-bound session"
+)
 
 
 @dataclass
@@ -36,6 +42,8 @@ class DocumentContext:
     segment_size: int = 64 * 1024
     # unwrapped data keys by (KEK label, wrapped bytes); see docs/documents.md
     data_keys: TtlCache[tuple[str, bytes], bytes] = field(default_factory=lambda: TtlCache(0))
+    # levels whose content needs a strong sign-in (auth.security_key_levels and all above)
+    step_up_levels: frozenset[str] = frozenset()
 
     async def current_kek(self) -> tuple[str, int]:
         """The active key-encryption key: label and version."""
@@ -72,6 +80,9 @@ class DocumentContext:
         reason = "granted" if granted else ("not_found" if decision is None else decision.reason)
         if decision is not None and decision.granted and row is None:
             reason = "no_such_version"
+        step_up = granted and row is not None and self.needs_step_up(identity, action, row.label)
+        if step_up:
+            granted, reason = False, "step_up_required"
         await self.recorder.record(
             identity,
             action=action,
@@ -81,9 +92,17 @@ class DocumentContext:
             document_id=document_id,
             version=version if version is not None else (row.version if row else None),
         )
+        if step_up:
+            raise StepUpRequired(STEP_UP_MESSAGE)
         if not granted or document is None or row is None:
             raise NotFound(NOT_FOUND_MESSAGE)
         return document, row
+
+    def needs_step_up(self, identity: Identity, action: str, label: str) -> bool:
+        """True when ``action`` on content labelled ``label`` needs a strong sign-in first."""
+        if action not in CONTENT_ACTIONS or identity.strong or not self.step_up_levels:
+            return False
+        return self.pdp.parse(label).level in self.step_up_levels
 
     async def _newest_readable(
         self, identity: Identity, current: DocumentVersion

@@ -30,5 +30,13 @@ def build_documents(
         kek_label=settings.keys.kek,
         max_bytes=settings.http.max_body_mib * 1024 * 1024,
         data_keys=TtlCache(settings.documents.key_cache_seconds),
+        step_up_levels=step_up_levels(settings),
     )
     return DocumentCatalogue(context)
+
+
+def step_up_levels(settings: Settings) -> frozenset[str]:
+    """The levels at or above the lowest of ``auth.security_key_levels`` (none if unset)."""
+    levels = settings.clearance.levels
+    chosen = [levels.index(level) for level in settings.auth.security_key_levels]
+    return frozenset(levels[min(chosen) :]) if chosen else frozenset()

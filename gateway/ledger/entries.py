@@ -135,6 +135,16 @@ ENTRY_FIELDS: dict[str, set[str]] = {
     },
     "auth.sign_in": {"principal", "method", "outcome", "reason", "source"},
     "auth.locked_out": {"principal", "scope", "source", "failures", "until"},
+    "auth.security_key": {
+        "principal",
+        "actor",
+        "change",
+        "credential",
+        "name",
+        "outcome",
+        "source",
+    },
+    "auth.step_up": {"principal", "method", "outcome", "reason", "source"},
 }
 ENTRY_TYPES = frozenset(ENTRY_FIELDS)
 _SAFE_STRING = re.compile(r"[\x20-\x7e]{0,256}")

@@ -177,13 +177,22 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
     node: Node, browser: Browser, admin_password: str
 ) -> None:
     expected_nav = {
-        "alice": ["Documents", "Upload", "My activity"],
-        "bob": ["Documents", "Upload", "My activity"],
-        "olivia": ["Documents", "My activity", "Access trail", "Alerts", "Activity", "Ledger"],
+        "alice": ["Documents", "Upload", "My activity", "My security"],
+        "bob": ["Documents", "Upload", "My activity", "My security"],
+        "olivia": [
+            "Documents",
+            "My activity",
+            "My security",
+            "Access trail",
+            "Alerts",
+            "Activity",
+            "Ledger",
+        ],
         "admin": [
             "Documents",
             "Upload",
             "My activity",
+            "My security",
             "Access trail",
             "Alerts",
             "Activity",
@@ -384,6 +393,7 @@ def test_a_phone_reads_every_page_without_sideways_scrolling(
     paths = {
         "documents": "/documents",
         "history": "/me/history",
+        "security-keys": "/me/security",
         "trail": "/officer/trail",
         "alerts": "/officer/alerts",
     }

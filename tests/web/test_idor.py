@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from gateway.auth.models import SecurityKey
 from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
 from gateway.signing.clients import ClientSpec
@@ -70,6 +71,10 @@ REFUSED = {
     ("POST", "/admin/people/{username}/enable"): "person",
     ("POST", "/admin/people/{username}/certificates"): "person",
     ("POST", "/admin/people/{username}/certificates/{id}/remove"): "person",
+    ("POST", "/admin/people/{username}/security-keys"): "person",
+    ("POST", "/admin/people/{username}/security-keys/options"): "person",
+    ("POST", "/admin/people/{username}/security-keys/{id}/remove"): "person",
+    ("POST", "/me/security/keys/{id}/remove"): "person",  # another person's key
     ("POST", "/admin/clients/{name}/revoke"): "person",
 }
 
@@ -161,6 +166,10 @@ async def build_world(portal: Portal) -> World:
     )
     assert uploaded.status == 201, await uploaded.text()
     document = (await uploaded.json())["id"]
+    owner_key = await SecurityKey.create(
+        credential_id="owner-key", principal=owner, public_key=b"cose", name="owner's key"
+    )
+    assert str(owner_key.id) == "1"  # the id the walkers go after (as for certificates)
 
     keys, clients = operator_managers(portal.app, portal.settings)
     other_key = f"idor-{uuid.uuid4().hex[:8]}"  # the session's token is shared: fresh labels
@@ -262,6 +271,7 @@ async def test_no_route_serves_or_changes_an_object_to_a_caller_without_rights(
     assert not owner.disabled and owner.level == "TOP SECRET" and "admin" not in owner.roles
     low = await Principal.get(username="low")
     assert low.level == "CONFIDENTIAL" and "admin" not in low.roles
+    assert await SecurityKey.filter(principal_id=owner.id).count() == 1
     listed = await client.get("/api/v1/keys", headers=world.client_bearer)
     assert [k["name"] for k in (await listed.json())["keys"]] == ["default"]
 

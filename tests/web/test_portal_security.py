@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,13 +38,17 @@ async def test_pages_carry_security_headers_and_strict_cookies(portal: Portal) -
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp
     assert "default-src 'none'" in csp
-    assert "script" not in csp and "unsafe-inline" not in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "script-src 'self';" in csp  # only the portal's own static scripts
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "Strict-Transport-Security" not in response.headers  # plain HTTP
     html = await response.text()
-    assert "<script" not in html and "style=" not in html
+    assert "style=" not in html
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, re.S)
+    assert scripts and all(not body.strip() for body in scripts)  # none inline
+    assert all(src.startswith("/static/") for src in re.findall(r'<script[^>]*src="([^"]+)"', html))
     cookie = cookie_header(response, "sekisho-signin")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # not under TLS

@@ -15,11 +15,12 @@ from aiohttp import web
 from gateway.app_keys import LEDGER, SETTINGS
 from gateway.auth.certificates import PersonCertificates
 from gateway.auth.name_tags import scrub_typed_names
+from gateway.auth.security_keys import RelyingParty, SecurityKeys
 from gateway.auth.sessions import SessionPolicy, SessionStore
 from gateway.auth.signin import SignInService, ThrottlePolicy
 from gateway.http.errors import ERROR_PAGE
 from gateway.oversight.verification import LedgerVerifier
-from web.portal import admin, auth, documents, ledger, officer
+from web.portal import admin, auth, documents, ledger, officer, security_keys
 from web.portal.app_keys import PORTAL, Portal
 from web.portal.errors import error_page
 from web.portal.render import STATIC_DIR, setup_templates, static_versions
@@ -44,12 +45,20 @@ async def portal_ctx(app: web.Application) -> AsyncIterator[None]:
         window=timedelta(minutes=settings.failure_window_minutes),
         lockout=timedelta(minutes=settings.lockout_minutes),
     )
+    settings_all = app[SETTINGS]
+    keys = SecurityKeys(
+        ledger_service,
+        RelyingParty(
+            settings_all.webauthn_rp_id, settings_all.auth.rp_name, settings_all.auth.origins
+        ),
+    )
     await scrub_typed_names()  # names kept verbatim by earlier versions become tags
     verifier = LedgerVerifier(ledger_service)
     app[PORTAL] = Portal(
         sessions=sessions,
-        sign_in=SignInService(ledger_service, sessions, throttle),
+        sign_in=SignInService(ledger_service, sessions, throttle, keys),
         certificates=PersonCertificates(ledger_service),
+        security_keys=keys,
         verifier=verifier,
         assume_tls=settings.assume_tls,
         static_versions=static_versions(),
@@ -65,5 +74,5 @@ def setup_portal(app: web.Application) -> None:
     app[ERROR_PAGE] = error_page
     app.cleanup_ctx.append(portal_ctx)
     app.router.add_static("/static", STATIC_DIR)
-    for module in (auth, documents, officer, ledger, admin):
+    for module in (auth, documents, officer, ledger, admin, security_keys):
         app.add_routes(module.routes)

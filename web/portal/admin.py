@@ -117,6 +117,7 @@ async def _person_page(
         "levels": scheme_of(request.app).levels,
         "roles": PERSON_ROLES,
         "certificates": await request.app[PORTAL].certificates.of(person),
+        "keys": await request.app[PORTAL].security_keys.of(person),
         "error": error,
         "saved": request.query.get("saved", ""),
         "is_self": person.id == viewer.person.id,

@@ -9,6 +9,7 @@ from aiohttp import MultipartReader, web
 from gateway.auth.certificates import PersonCertificates
 from gateway.auth.identity import Identity
 from gateway.auth.principals import Principal
+from gateway.auth.security_keys import SecurityKeys
 from gateway.auth.sessions import SessionStore
 from gateway.auth.signin import SignInService
 from gateway.oversight.verification import LedgerVerifier
@@ -21,6 +22,7 @@ class Portal:
     sessions: SessionStore
     sign_in: SignInService
     certificates: PersonCertificates
+    security_keys: SecurityKeys
     verifier: LedgerVerifier
     assume_tls: bool = False
     static_versions: dict[str, str] = field(default_factory=dict)

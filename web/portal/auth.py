@@ -1,4 +1,5 @@
-"""Sign-in (password or certificate), sign-out, the dashboard and changing one's password."""
+"""Sign-in (password or certificate; security keys: web.portal.security_keys), sign-out,
+the dashboard and changing one's password."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ async def login(request: web.Request) -> web.Response:
         return response
     except SignInFailed as exc:
         return await _login_page(request, error=exc.message, username=username, status=401)
-    return await _start_session(request, signed_in, local_target(str(form.get("next", "/"))))
+    return await start_session(request, signed_in, local_target(str(form.get("next", "/"))))
 
 
 @routes.post("/login/certificate")
@@ -107,10 +108,11 @@ async def login_certificate(request: web.Request) -> web.Response:
     except SignInFailed as exc:
         return await _login_page(request, error=exc.message, status=401)
     form = await request.post()
-    return await _start_session(request, signed_in, local_target(str(form.get("next", "/"))))
+    return await start_session(request, signed_in, local_target(str(form.get("next", "/"))))
 
 
-async def _start_session(request: web.Request, signed_in: SignedIn, target: str) -> web.Response:
+async def start_session(request: web.Request, signed_in: SignedIn, target: str) -> web.Response:
+    """The redirect that sets the new session's cookie (the old session, if any, ends)."""
     portal = request.app[PORTAL]
     previous: Viewer | None = request.get(VIEWER)
     if previous is not None:  # renewed, not added to: the old id stops working

@@ -97,6 +97,18 @@ async def document(request: web.Request) -> web.Response:
     return await _document_page(request, view)
 
 
+def _step_up_versions(request: web.Request, view: dict[str, Any]) -> set[int]:
+    """The versions whose download asks for a security-key step-up first (to link the prompt)."""
+    identity = viewer_of(request).identity
+    context = _catalogue(request).context
+    rows = [view["version"], *view["versions"]]
+    return {
+        int(v["version"])
+        for v in rows
+        if context.needs_step_up(identity, "content", str(v["label"]))
+    }
+
+
 async def _document_page(request: web.Request, view: dict[str, Any], **extra: Any) -> web.Response:
     latest = await request.app[LEDGER].latest()
     index = view["version"]["ledger_index"]
@@ -109,6 +121,7 @@ async def _document_page(request: web.Request, view: dict[str, Any], **extra: An
         "cosigning": cosigning(request.app, latest),
         "uploaded": request.query.get("uploaded") == "1",
         "check": None,
+        "step_up_versions": _step_up_versions(request, view),
         **extra,
     }
     labels = [view["label"], view["version"]["label"], *(v["label"] for v in view["versions"])]

@@ -6,8 +6,10 @@ import logging
 
 from aiohttp import web
 
+from gateway.auth.identity import StepUpRequired
 from gateway.http.paths import is_machine_path
 from web.portal.render import page
+from web.portal.security_keys import step_up_page, step_up_target
 
 log = logging.getLogger("sekisho.portal")
 
@@ -48,6 +50,8 @@ def error_page(request: web.Request, status: int, code: str, message: str) -> we
     """An HTML error page for portal paths; None for machine paths (JSON there)."""
     if is_machine_path(request.path):
         return None
+    if code == StepUpRequired.code:  # a prompt, not a dead end: confirm, then continue
+        return step_up_page(request, step_up_target(request), status=status)
     title = TITLES.get(status, "Something went wrong")
     context = {
         "status": status,

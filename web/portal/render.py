@@ -133,6 +133,7 @@ def nav_items(viewer: Viewer | None, path: str) -> list[dict[str, Any]]:
     if viewer is None:
         return []
     items = [("/documents", "Documents"), ("/me/history", "My activity")]
+    items.append(("/me/security", "My security"))
     if viewer.has_role("uploader", "admin"):
         items.insert(1, ("/upload", "Upload"))
     if viewer.has_role("officer", "auditor", "admin"):

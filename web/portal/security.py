@@ -5,8 +5,9 @@ metrics) the middleware resolves the session cookie to the person, sends
 visitors who are not signed in to the sign-in page, refuses any state-changing
 request without a valid CSRF token (and any that a browser marks as
 cross-site), and sets the security headers: a Content-Security-Policy without
-any script, ``frame-ancestors 'none'``, ``Cache-Control: no-store`` on every
-page, and HSTS under TLS.
+inline script (scripts only from the portal's own static files),
+``frame-ancestors 'none'``, ``Cache-Control: no-store`` on every page, and HSTS
+under TLS.
 
 Cookies are HttpOnly and SameSite=Strict, and under TLS also Secure with the
 ``__Host-`` prefix (so no subdomain or plain-HTTP page can set them).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote, urlsplit
 
 from aiohttp import BodyPartReader, web
@@ -30,14 +31,17 @@ from gateway.http.paths import is_machine_path
 from web.portal.app_keys import FORM, PORTAL, SECRET, VIEWER, Viewer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC_PATHS = frozenset({"/login", "/login/certificate"})
+PUBLIC_PATHS = frozenset(
+    {"/login", "/login/certificate", "/login/security-key", "/login/security-key/options"}
+)
+STRONG_METHODS = frozenset({"certificate", "security_key"})
 PASSWORD_PATHS = frozenset({"/me/password", "/logout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATIC_PREFIX = "/static/"
 CSRF_FIELD = "csrf"
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 HSTS = "max-age=63072000; includeSubDomains"
 STATIC_CACHE = "public, max-age=31536000, immutable"
@@ -185,8 +189,12 @@ async def portal_middleware(request: web.Request, handler: Handler) -> web.Strea
     active = await portal.sessions.resolve(session_id) if session_id else None
     fresh_secret: str | None = None
     if active is not None and session_id is not None:
-        via = "portal-certificate" if active.row.method == "certificate" else "portal"
-        identity = identity_of_person(active.person, via)
+        method = active.row.method
+        via = {"certificate": "portal-certificate", "security_key": "portal-security-key"}
+        identity = replace(
+            identity_of_person(active.person, via.get(method, "portal")),
+            strong=method in STRONG_METHODS or active.row.step_up in STRONG_METHODS,
+        )
         request[VIEWER] = Viewer(identity, active.person, session_id, active.row.method)
         request[SECRET] = session_id
     else:
