@@ -42,6 +42,9 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
         "WHERE first.subject_sha256 = anchor_record.subject_sha256 AND first.sequence = 1) "
         "WHERE owner = ''",
     ),
+    AddedColumn("anchor_record", "rule", "VARCHAR(64)"),  # the custody rule it was checked by
+    AddedColumn("anchor_record", "rule_version", "INT"),
+    AddedColumn("anchor_record", "handover", "CHAR(36)", postgres_definition="UUID"),
 )
 
 
