@@ -19,8 +19,8 @@ from gateway.custody.models import CustodyAlert
 from gateway.custody.store import latest_rules
 from gateway.db.transaction import transaction
 from gateway.ledger.entries import make_entry
-from gateway.signing.ledgering import NodeLedger
 from gateway.ledger.store import TortoiseLedgerStore
+from gateway.signing.ledgering import NodeLedger
 from gateway.signing.models import AnchorRecord
 
 log = logging.getLogger("sekisho.custody")

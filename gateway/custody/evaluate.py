@@ -57,7 +57,9 @@ def check_step(rule: Rule, previous: Step | None, step: Step) -> Verdict:
     from_state = previous.state if previous else None
     transition = rule.transition(from_state, step.state)
     if transition is None:
-        where = f"{from_state} -> {step.state}" if from_state else f"a chain starting at {step.state}"
+        where = (
+            f"{from_state} -> {step.state}" if from_state else f"a chain starting at {step.state}"
+        )
         return Verdict("transition_not_allowed", f"the rule does not allow {where}")
     if previous is not None and previous.state is not None:
         state = rule.state(previous.state)

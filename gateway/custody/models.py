@@ -36,8 +36,13 @@ class CustodyHandover(Model):
     sha256 = fields.CharField(max_length=64)  # of the document in canonical JSON
     giver = fields.CharField(max_length=80)  # "client:NAME" or "person:NAME"
     receiver = fields.CharField(max_length=80)
-    signatures: fields.Field[dict[str, object]] = fields.JSONField(default=dict)  # by role
-    status = fields.CharField(max_length=16, default="pending")  # pending, anchored
+    # each {party, key, version, signature, certificate}: separate columns, so two
+    # parties signing at once never overwrite each other
+    giver_signature: fields.Field[dict[str, object] | None] = fields.JSONField(null=True)
+    receiver_signature: fields.Field[dict[str, object] | None] = fields.JSONField(null=True)
+    status = fields.CharField(
+        max_length=16, default="pending"
+    )  # pending, anchoring, anchored, refused
     record = fields.UUIDField(null=True)  # the link, once anchored
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -21,6 +21,7 @@ loser retries on the new head.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import uuid
@@ -37,6 +38,7 @@ from gateway.custody.alerts import raise_alert
 from gateway.custody.guard import CustodyRefused, decide, parse_time
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict, NotFound, Unavailable
+from gateway.ledger.commitments import decode_opening, expand
 from gateway.ledger.entries import canonical_json, make_entry, utc_timestamp
 from gateway.ledger.service import LedgerService, Ticket
 from gateway.signing.clients import CLIENT_NAME
@@ -182,6 +184,36 @@ class HandoverProof:
     giver: str
     receiver: str
 
+def link_view(link: Link) -> dict[str, Any]:
+    """A chain link as the API shows it; ``entry`` is the exact ledger entry text."""
+    row = link.record
+    return {
+        "record": str(row.id),
+        "owner": row.owner,
+        "subject": row.subject,
+        "subject_sha256": row.subject_sha256,
+        "sequence": row.sequence,
+        "kind": row.kind,
+        "hash": row.hash,
+        "digest": base64.b64encode(bytes.fromhex(row.digest)).decode(),
+        "metadata": row.metadata,
+        "metadata_sha256": row.metadata_sha256,
+        "client": row.client,
+        "created_at": row.created_at.isoformat(),
+        "previous": row.previous,
+        "rule": row.rule,
+        "rule_version": row.rule_version,
+        "handover": None if row.handover is None else str(row.handover),
+        "entry": bytes(row.entry).decode("utf-8"),
+        # the entry's fields are commitments; this opens them for the chain's parties
+        "opening": None
+        if link.opening is None
+        else expand("record.anchored", decode_opening(link.opening)),
+        "leaf_hash": row.leaf_hash,
+        "index": link.index,
+        "receipt": link.receipt,
+    }
+
 
 class AnchorService:
     """Appends custody-chain links and reads chains back with receipts, for those allowed.
@@ -194,6 +226,11 @@ class AnchorService:
         self._ledger = ledger
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self.clock = clock
+
+    @property
+    def ledger(self) -> LedgerService:
+        """The node's ledger."""
+        return self._ledger
 
     async def anchor(
         self, caller: Identity, new: NewAnchor, handover: HandoverProof | None = None
@@ -348,6 +385,14 @@ class AnchorService:
             )
             .order_by("sequence")
             .limit(limit)
+        )
+        return await self._links(rows)
+
+    async def whole_chain(self, owner: str, subject_sha256: str) -> list[Link]:
+        """Every link of the owner's chain of a subject, in order, with no access check
+        (for callers that checked access themselves: chain parties, officers)."""
+        rows = await AnchorRecord.filter(owner=owner, subject_sha256=subject_sha256).order_by(
+            "sequence"
         )
         return await self._links(rows)
 
