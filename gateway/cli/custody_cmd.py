@@ -104,7 +104,8 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         for version in versions:
             match = version.rule.match
             what = f"subject {match.subject}" if match.subject else f"kind {match.kind}"
-            print(f"{version.name:<24} {version.version:>7}  {version.rule.on_violation:<16} {what}")
+            mode = version.rule.on_violation
+            print(f"{version.name:<24} {version.version:>7}  {mode:<16} {what}")
         return 0
 
     return _run(settings, action)
