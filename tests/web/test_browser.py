@@ -179,7 +179,15 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
     expected_nav = {
         "alice": ["Documents", "Upload", "My activity"],
         "bob": ["Documents", "Upload", "My activity"],
-        "olivia": ["Documents", "My activity", "Access trail", "Alerts", "Activity", "Ledger"],
+        "olivia": [
+            "Documents",
+            "My activity",
+            "Access trail",
+            "Alerts",
+            "Activity",
+            "Custody",
+            "Ledger",
+        ],
         "admin": [
             "Documents",
             "Upload",
@@ -187,6 +195,7 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
             "Access trail",
             "Alerts",
             "Activity",
+            "Custody",
             "Ledger",
             "People",
             "API clients",
