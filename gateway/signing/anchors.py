@@ -184,6 +184,7 @@ class HandoverProof:
     giver: str
     receiver: str
 
+
 def link_view(link: Link) -> dict[str, Any]:
     """A chain link as the API shows it; ``entry`` is the exact ledger entry text."""
     row = link.record

@@ -20,8 +20,15 @@ import pytest
 from tests.gateway.custody.test_rules import parts_rule
 from tests.gateway.faults.client import call_json
 from tests.nodes import run_cli, running_node
-from tests.web.browser import browser, console_errors, need_browser, new_page, passwords_from
-from tests.web.browser import shoot, sign_in  # fmt: skip
+from tests.web.browser import (
+    browser,
+    console_errors,
+    need_browser,
+    new_page,
+    passwords_from,
+    shoot,
+    sign_in,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -48,10 +55,12 @@ def _token(output: str) -> str:
 
 def _anchor(node: Node, client: str, state: str) -> dict[str, Any]:
     body = {
-        "subject": SUBJECT, "owner": "factory", "kind": "part.custody",
+        "subject": SUBJECT,
+        "owner": "factory",
+        "kind": "part.custody",
         "digest": base64.b64encode(hashlib.sha256(state.encode()).digest()).decode(),
         "metadata": {"state": state},
-    }  # fmt: skip
+    }
     status, link = call_json(
         "POST", f"{node.base}/api/v1/anchors?wait=true", node.tokens[client], body
     )
@@ -88,11 +97,19 @@ def test_the_officer_follows_a_chain_and_exports_it(node: Node, browser: Browser
     _anchor(node, "inspector", "inspected")
     _anchor(node, "intruder", "depot")  # not the depot: recorded, with an alert
     status, pending = call_json(
-        "POST", f"{node.base}/api/v1/custody/handovers", node.tokens["depot-3"],
-        {"subject": SUBJECT, "owner": "factory", "kind": "part.custody",
-         "digest": base64.b64encode(bytes(32)).decode(), "metadata": {"state": "in-transit"},
-         "giver": "client:depot-3", "receiver": "client:carrier-7"},
-    )  # fmt: skip
+        "POST",
+        f"{node.base}/api/v1/custody/handovers",
+        node.tokens["depot-3"],
+        {
+            "subject": SUBJECT,
+            "owner": "factory",
+            "kind": "part.custody",
+            "digest": base64.b64encode(bytes(32)).decode(),
+            "metadata": {"state": "in-transit"},
+            "giver": "client:depot-3",
+            "receiver": "client:carrier-7",
+        },
+    )
     assert status == 201, pending
 
     page = new_page(browser, node.base)

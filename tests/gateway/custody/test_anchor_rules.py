@@ -91,8 +91,9 @@ async def test_timeouts_and_overdue_alerts_follow_the_injected_clock(node: Node)
     status, link = await anchor(node, who.headers["inspector"], body("inspected"))
     assert status == 201 and link["entry"].find('"ts":"2026-11-07T08:00:00.000Z"') > 0
     views = await node.client.get(
-        "/api/v1/custody/chains", params={"subject": SUBJECT, "owner": "factory"},
+        "/api/v1/custody/chains",
+        params={"subject": SUBJECT, "owner": "factory"},
         headers=who.headers["inspector"],
-    )  # fmt: skip
+    )
     chain = await views.json()
     assert chain["state"] == "inspected" and len(chain["alerts"]) == 1

@@ -12,10 +12,10 @@ import pytest
 from gateway.app import build_app
 from gateway.app_keys import LEDGER, SIGNING
 from gateway.auth.identity import Identity
+from gateway.bootstrap import initialise
 from gateway.custody.guard import CustodyRefused
 from gateway.signing.anchors import AnchorService, anchor_request
 from gateway.signing.models import AnchorRecord
-from gateway.bootstrap import initialise
 from hsm import TokenConfig
 from tests.gateway.custody.chains import anchor, body, parties, store_rule
 from tests.gateway.signing.api_node import Client, Node, node_settings
@@ -59,10 +59,11 @@ async def test_concurrent_anchors_see_one_head(any_node: Node) -> None:
     assert len(refusals) == 7 and {e["sequence"] for e in refusals} == {3}
     chain = await (
         await node.client.get(
-            "/api/v1/anchors", params={"subject": body(None)["subject"], "owner": "factory"},
+            "/api/v1/anchors",
+            params={"subject": body(None)["subject"], "owner": "factory"},
             headers=who.headers["factory"],
         )
-    ).json()  # fmt: skip
+    ).json()
     assert [link["metadata"]["state"] for link in chain["links"]] == ["manufactured", "inspected"]
 
 

@@ -14,30 +14,43 @@ HANDOVERS = "/api/v1/custody/handovers"
 
 
 async def to_depot(node: Node, who: Parties) -> None:
-    for writer, state in (("factory", "manufactured"), ("inspector", "inspected"),
-                          ("depot-3", "depot")):  # fmt: skip
+    for writer, state in (
+        ("factory", "manufactured"),
+        ("inspector", "inspected"),
+        ("depot-3", "depot"),
+    ):
         status, _ = await anchor(node, who.headers[writer], body(state))
         assert status == 201
 
 
 async def open_handover(node: Node, who: Parties, **changes: Any) -> dict[str, Any]:
-    payload = {**body("in-transit", b"hand-over form"), "giver": "client:depot-3",
-               "receiver": "client:carrier-7", **changes}  # fmt: skip
+    payload = {
+        **body("in-transit", b"hand-over form"),
+        "giver": "client:depot-3",
+        "receiver": "client:carrier-7",
+        **changes,
+    }
     response = await node.client.post(HANDOVERS, json=payload, headers=who.headers["depot-3"])
     assert response.status == 201, await response.text()
     opened: dict[str, Any] = await response.json()
     return opened
 
 
-async def sign(node: Node, who: Parties, party: str, handover: dict[str, Any],
-               signature: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:  # fmt: skip
+async def sign(
+    node: Node,
+    who: Parties,
+    party: str,
+    handover: dict[str, Any],
+    signature: dict[str, Any] | None = None,
+) -> tuple[int, dict[str, Any]]:
     signature = signature or await sign_digest(
         node, who.headers[party], who.keys[party], handover["sha256"]
     )
     response = await node.client.post(
-        f"{HANDOVERS}/{handover['handover']}/signatures", json=signature,
+        f"{HANDOVERS}/{handover['handover']}/signatures",
+        json=signature,
         headers=who.headers[party],
-    )  # fmt: skip
+    )
     result: dict[str, Any] = await response.json()
     return response.status, result
 
@@ -64,8 +77,11 @@ async def test_both_signatures_anchor_the_link(node: Node) -> None:
         "handovers"
     ] == []
     changes = [(e["change"], e["party"]) for e in await node.entries("custody.handover")]
-    assert changes == [("opened", "client:depot-3"), ("signed", "client:depot-3"),
-                       ("signed", "client:carrier-7")]  # fmt: skip
+    assert changes == [
+        ("opened", "client:depot-3"),
+        ("signed", "client:depot-3"),
+        ("signed", "client:carrier-7"),
+    ]
 
 
 async def test_one_missing_or_forged_signature_anchors_nothing(node: Node) -> None:
@@ -75,8 +91,11 @@ async def test_one_missing_or_forged_signature_anchors_nothing(node: Node) -> No
     handover = await open_handover(node, who)
     await sign(node, who, "depot-3", handover)
 
-    forged = {"key": who.keys["carrier-7"], "version": 1,
-              "signature": base64.b64encode(os.urandom(70)).decode()}  # fmt: skip
+    forged = {
+        "key": who.keys["carrier-7"],
+        "version": 1,
+        "signature": base64.b64encode(os.urandom(70)).decode(),
+    }
     status, error = await sign(node, who, "carrier-7", handover, forged)
     assert status == 400 and error["error"] == "bad_signature"
     other_digest = await sign_digest(
@@ -84,8 +103,9 @@ async def test_one_missing_or_forged_signature_anchors_nothing(node: Node) -> No
     )  # a real signature, over something else
     status, error = await sign(node, who, "carrier-7", handover, other_digest)
     assert status == 400 and error["error"] == "bad_signature"
-    giver_key = {**await sign_digest(node, who.headers["depot-3"], who.keys["depot-3"],
-                                     handover["sha256"])}  # fmt: skip
+    giver_key = {
+        **await sign_digest(node, who.headers["depot-3"], who.keys["depot-3"], handover["sha256"])
+    }
     status, error = await sign(node, who, "carrier-7", handover, giver_key)
     assert status == 403  # not a key on the receiver's allow-list
     status, error = await sign(node, who, "intruder", handover, giver_key)
@@ -96,9 +116,10 @@ async def test_one_missing_or_forged_signature_anchors_nothing(node: Node) -> No
     status, direct = await anchor(node, who.headers["depot-3"], body("in-transit"))
     assert status == 409 and direct["error"] == "custody_handover_required"
     chain = await node.client.get(
-        "/api/v1/anchors", params={"subject": body(None)["subject"], "owner": "factory"},
+        "/api/v1/anchors",
+        params={"subject": body(None)["subject"], "owner": "factory"},
         headers=who.headers["depot-3"],
-    )  # fmt: skip
+    )
     assert len((await chain.json())["links"]) == 3
 
 
@@ -109,16 +130,21 @@ async def test_a_hand_over_between_parties_the_rule_does_not_name_is_refused(nod
     handover = await open_handover(node, who, giver="client:depot-3", receiver="client:unit-12")
     response = await node.client.post(
         f"{HANDOVERS}/{handover['handover']}/signatures",
-        json=await sign_digest(node, who.headers["depot-3"], who.keys["depot-3"],
-                               handover["sha256"]),
+        json=await sign_digest(
+            node, who.headers["depot-3"], who.keys["depot-3"], handover["sha256"]
+        ),
         headers=who.headers["depot-3"],
-    )  # fmt: skip
+    )
     assert response.status == 200  # unit-12 has no key: the hand-over stays pending
-    bad = await node.client.post(HANDOVERS, json={**body("in-transit"), "giver": "client:x",
-                                                  "receiver": "client:x"},
-                                 headers=who.headers["depot-3"])  # fmt: skip
+    bad = await node.client.post(
+        HANDOVERS,
+        json={**body("in-transit"), "giver": "client:x", "receiver": "client:x"},
+        headers=who.headers["depot-3"],
+    )
     assert bad.status == 400 and (await bad.json())["error"] == "bad_party"
-    missing = await node.client.post(HANDOVERS, json={**body(None), "giver": "client:a",
-                                                      "receiver": "client:b"},
-                                     headers=who.headers["depot-3"])  # fmt: skip
+    missing = await node.client.post(
+        HANDOVERS,
+        json={**body(None), "giver": "client:a", "receiver": "client:b"},
+        headers=who.headers["depot-3"],
+    )
     assert missing.status == 400 and (await missing.json())["error"] == "bad_metadata"

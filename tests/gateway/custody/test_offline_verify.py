@@ -24,9 +24,10 @@ async def exported(node: Node, headers: dict[str, str], links: int) -> dict[str,
     """The factory's chain export, once every link and rule version has its receipt."""
     for _ in range(500):
         response = await node.client.get(
-            "/api/v1/custody/chains", params={"subject": SUBJECT, "owner": "factory"},
+            "/api/v1/custody/chains",
+            params={"subject": SUBJECT, "owner": "factory"},
             headers=headers,
-        )  # fmt: skip
+        )
         assert response.status == 200
         export: dict[str, Any] = await response.json()
         items = export["links"] + export["rules"]
@@ -72,9 +73,9 @@ def other_rule_version(export: dict[str, Any]) -> None:
 
 
 def forge_receiver(export: dict[str, Any]) -> None:
-    export["handovers"][0]["signatures"]["receiver"]["signature"] = (
-        export["handovers"][0]["signatures"]["giver"]["signature"]
-    )
+    export["handovers"][0]["signatures"]["receiver"]["signature"] = export["handovers"][0][
+        "signatures"
+    ]["giver"]["signature"]
 
 
 def swap_entry(export: dict[str, Any]) -> None:

@@ -84,10 +84,13 @@ def test_json_and_toml_rules_parse_and_round_trip() -> None:
         ({"surprise": 1}, "surprise"),
         ({"states": [{"name": "a", "max_duration": "soon"}]}, "states[0]"),
         ({"transitions": [{"to": "nowhere", "by": ["client:x"]}]}, "unknown state"),
-        ({"transitions": [{"from": "depot", "to": "unit", "by": ["nobody"]}]}, "transitions[0].by[0]"),
+        (
+            {"transitions": [{"from": "depot", "to": "unit", "by": ["nobody"]}]},
+            "transitions[0].by[0]",
+        ),
         ({"transitions": [{"from": "depot", "to": "unit"}]}, "'by'"),
     ],
-)  # fmt: skip
+)
 def test_bad_rules_are_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(RuleError) as caught:
         parse_rule(json.dumps(parts_rule(**change)).encode())
@@ -123,23 +126,43 @@ def test_allowed_transitions_keep_the_rule() -> None:
     ("previous", "new", "code"),
     [
         (None, step("inspected", "client:inspector", 1), "transition_not_allowed"),
-        (step("manufactured", "client:factory", 0), step("depot", "client:depot-3", 1),
-         "transition_not_allowed"),
-        (step("manufactured", "client:factory", 0), step("inspected", "client:factory", 1),
-         "wrong_party"),
-        (step("manufactured", "client:factory", 0), step("inspected", "client:inspector", 169),
-         "out_of_time"),
-        (step("manufactured", "client:factory", 0), step("scrapped", "client:inspector", 1),
-         "unknown_state"),
-        (step("manufactured", "client:factory", 0), step(None, "client:inspector", 1),
-         "missing_state"),
-        (step("depot", "client:depot-3", 0), step("in-transit", "client:depot-3", 1),
-         "handover_required"),
-        (step("depot", "client:depot-3", 0),
-         step("in-transit", "client:depot-3", 1, ("client:depot-3", "client:thief")),
-         "handover_party"),
+        (
+            step("manufactured", "client:factory", 0),
+            step("depot", "client:depot-3", 1),
+            "transition_not_allowed",
+        ),
+        (
+            step("manufactured", "client:factory", 0),
+            step("inspected", "client:factory", 1),
+            "wrong_party",
+        ),
+        (
+            step("manufactured", "client:factory", 0),
+            step("inspected", "client:inspector", 169),
+            "out_of_time",
+        ),
+        (
+            step("manufactured", "client:factory", 0),
+            step("scrapped", "client:inspector", 1),
+            "unknown_state",
+        ),
+        (
+            step("manufactured", "client:factory", 0),
+            step(None, "client:inspector", 1),
+            "missing_state",
+        ),
+        (
+            step("depot", "client:depot-3", 0),
+            step("in-transit", "client:depot-3", 1),
+            "handover_required",
+        ),
+        (
+            step("depot", "client:depot-3", 0),
+            step("in-transit", "client:depot-3", 1, ("client:depot-3", "client:thief")),
+            "handover_party",
+        ),
     ],
-)  # fmt: skip
+)
 def test_refused_steps_say_why(previous: Step | None, new: Step, code: str) -> None:
     verdict = check_step(RULE, previous, new)
     assert verdict.code == code and verdict.message
@@ -148,11 +171,13 @@ def test_refused_steps_say_why(previous: Step | None, new: Step, code: str) -> N
 
 def test_record_and_alert_still_refuses_a_missing_hand_over() -> None:
     lenient = validate_rule(parts_rule(on_violation="record-and-alert"))
-    wrong = check_step(lenient, step("manufactured", "client:factory", 0),
-                       step("inspected", "client:factory", 1))  # fmt: skip
+    wrong = check_step(
+        lenient, step("manufactured", "client:factory", 0), step("inspected", "client:factory", 1)
+    )
     assert wrong.code == "wrong_party" and not wrong.refused(lenient)
-    unsigned = check_step(lenient, step("depot", "client:depot-3", 0),
-                          step("in-transit", "client:depot-3", 1))  # fmt: skip
+    unsigned = check_step(
+        lenient, step("depot", "client:depot-3", 0), step("in-transit", "client:depot-3", 1)
+    )
     assert unsigned.refused(lenient)
 
 

@@ -19,8 +19,9 @@ RULES = "/api/v1/custody/rules"
 
 
 async def person(username: str, *roles: str) -> Headers:
-    row = await Principal.create(username=username, level="SECRET", nationality="USA",
-                                 roles=list(roles))  # fmt: skip
+    row = await Principal.create(
+        username=username, level="SECRET", nationality="USA", roles=list(roles)
+    )
     return {"Authorization": f"Bearer {await issue_token(principal=row)}"}
 
 
@@ -31,8 +32,9 @@ async def test_officers_add_versions_and_readers_may_not(node: Node) -> None:
     assert added.status == 201
     first: dict[str, Any] = await added.json()
     assert (first["name"], first["version"], first["actor"]) == ("spare-parts", 1, "person:olga")
-    again = await node.client.post(RULES, json=parts_rule(on_violation="record-and-alert"),
-                                   headers=officer)  # fmt: skip
+    again = await node.client.post(
+        RULES, json=parts_rule(on_violation="record-and-alert"), headers=officer
+    )
     assert (await again.json())["version"] == 2
     toml = await node.client.post(
         RULES, data=TOML_RULE, headers={**officer, "Content-Type": "application/toml"}
@@ -43,26 +45,30 @@ async def test_officers_add_versions_and_readers_may_not(node: Node) -> None:
     assert bad.status == 400
     error = await bad.json()
     assert error["error"] == "bad_rule" and "states" in error["message"]
-    broken = await node.client.post(RULES, data=b"{", headers={**officer,
-                                                                "Content-Type": "application/json"})  # fmt: skip
+    broken = await node.client.post(
+        RULES, data=b"{", headers={**officer, "Content-Type": "application/json"}
+    )
     assert broken.status == 400
     assert (await node.client.post(RULES, json=parts_rule(), headers=reader)).status == 403
     who = await parties(node)
-    assert (await node.client.post(RULES, json=parts_rule(),
-                                   headers=who.headers["factory"])).status == 403  # fmt: skip
+    assert (
+        await node.client.post(RULES, json=parts_rule(), headers=who.headers["factory"])
+    ).status == 403
 
     listed = await (await node.client.get(RULES, headers=officer)).json()
     assert [(r["name"], r["version"]) for r in listed["rules"]] == [
-        ("footage", 1), ("spare-parts", 2)
-    ]  # fmt: skip
+        ("footage", 1),
+        ("spare-parts", 2),
+    ]
     shown = await (await node.client.get(f"{RULES}/spare-parts", headers=officer)).json()
     assert [v["version"] for v in shown["versions"]] == [1, 2]
     assert (await node.client.get(f"{RULES}/nope", headers=officer)).status == 404
     entries = await node.entries("custody.rule_changed")
     assert [(e["rule"], e["version"], e["actor"]) for e in entries] == [
-        ("spare-parts", 1, "person:olga"), ("spare-parts", 2, "person:olga"),
+        ("spare-parts", 1, "person:olga"),
+        ("spare-parts", 2, "person:olga"),
         ("footage", 1, "person:olga"),
-    ]  # fmt: skip
+    ]
     assert entries[1]["rule_sha256"] == shown["versions"][1]["sha256"]
 
     # the newest version applies to the next anchor: version 2 records and alerts
@@ -74,9 +80,10 @@ async def test_officers_add_versions_and_readers_may_not(node: Node) -> None:
         ("factory", "inspected", ["wrong_party"])
     ]
     csv = await node.client.get(
-        "/api/v1/custody/chains", headers=officer,
+        "/api/v1/custody/chains",
+        headers=officer,
         params={"subject": body(None)["subject"], "owner": "factory", "format": "csv"},
-    )  # fmt: skip
+    )
     text = await csv.text()
     assert csv.status == 200 and text.startswith("at,what,sequence,state,party,detail,record")
     assert "wrong_party" in text and text.count("\nlink") == 0 and ",link," in text
