@@ -148,3 +148,30 @@ async def test_a_hand_over_between_parties_the_rule_does_not_name_is_refused(nod
         headers=who.headers["depot-3"],
     )
     assert missing.status == 400 and (await missing.json())["error"] == "bad_metadata"
+
+
+async def test_strangers_learn_nothing_of_hand_overs_and_chains(node: Node) -> None:
+    await store_rule(node)
+    who = await parties(node)
+    await to_depot(node, who)
+    handover = await open_handover(node, who)
+    stranger = await node.add_client(scopes=["anchor"], name="stranger")
+    seen = await node.client.get(f"{HANDOVERS}/{handover['handover']}", headers=stranger)
+    assert seen.status == 404 and (await seen.json())["error"] == "no_such_handover"
+    random = await node.client.get(
+        f"{HANDOVERS}/{'0' * 8}-0000-4000-8000-{'0' * 12}", headers=stranger
+    )
+    assert (await random.json()) == (await seen.json())  # the same answer as for nothing
+    assert (await (await node.client.get(HANDOVERS, headers=stranger)).json())["handovers"] == []
+    chain = await node.client.get(
+        "/api/v1/custody/chains",
+        params={"subject": body(None)["subject"], "owner": "factory"},
+        headers=stranger,
+    )
+    assert chain.status == 404 and (await chain.json())["error"] == "no_such_chain"
+    opened = await node.client.post(
+        HANDOVERS,
+        json={**body("in-transit"), "giver": "client:stranger", "receiver": "client:carrier-7"},
+        headers=stranger,
+    )
+    assert opened.status == 404  # not a writer of factory's chains

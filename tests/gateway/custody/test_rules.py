@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from gateway.config import load_settings
 from gateway.custody.evaluate import Step, check_step, first_break, overdue
 from gateway.custody.rules import RuleError, parse_rule, rule_document, validate_rule
+from gateway.errors import ConfigError
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -196,3 +198,11 @@ def test_first_break_names_the_step() -> None:
         step("unit", "client:unit-12", 2),
     ]
     assert first_break([(RULE, s) for s in steps]) == (2, check_step(RULE, steps[1], steps[2]))
+
+
+def test_the_overdue_check_interval_is_validated() -> None:
+    assert load_settings(environ={}).signing.custody_check_seconds == 60
+    environ = {"SEKISHO_SIGNING_CUSTODY_CHECK_SECONDS": "0"}
+    assert load_settings(environ=environ).signing.custody_check_seconds == 0
+    with pytest.raises(ConfigError, match="custody_check_seconds"):
+        load_settings(environ={"SEKISHO_SIGNING_CUSTODY_CHECK_SECONDS": "-1"})
