@@ -115,8 +115,9 @@ async def get_handover(request: web.Request) -> web.Response:
 async def sign_handover(request: web.Request) -> web.Response:
     """Add the caller's signature; the link is anchored once both parties' verify."""
     caller = client(request, "anchor")
-    body = await bodies.read_json(request)
     service = request.app[CUSTODY].handovers
+    await service.get(caller, request.match_info["handover"])  # 404 before reading the body
+    body = await bodies.read_json(request)
     row = await service.sign(caller, request.match_info["handover"], body)
     view = handover_view(row)
     if row.record is not None:
