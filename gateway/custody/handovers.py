@@ -43,7 +43,7 @@ from gateway.signing.requests import (
     decode_base64,
     require_object,
 )
-from gateway.signing.service import SigningService
+from gateway.signing.service import Signature, SigningService
 
 DOCUMENT_TYPE = "sekisho.custody.handover/v1"
 _PARTY = re.compile(PARTY)
@@ -61,10 +61,8 @@ class HandoverRequest:
 def _party(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not _PARTY.fullmatch(value):
-        raise InputError(f"{name!r} must be a party: 'client:NAME'", code="bad_party")
-    if not value.startswith("client:"):
         raise InputError(
-            f"{name!r}: only API clients sign hand-overs through the API", code="bad_party"
+            f"{name!r} must be a party: 'client:NAME' or 'person:NAME'", code="bad_party"
         )
     return value
 
@@ -87,6 +85,12 @@ def document_sha256(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
+def attestation_digest(document_sha256: str, party: str) -> bytes:
+    """What the node signs for a person: SHA-256 of ``{"handover_sha256", "party"}``."""
+    statement = {"handover_sha256": document_sha256, "party": party}
+    return hashlib.sha256(canonical_json(statement)).digest()
+
+
 def _no_handover() -> NotFound:
     return NotFound("no such hand-over", code="no_such_handover")
 
@@ -94,9 +98,12 @@ def _no_handover() -> NotFound:
 class HandoverService:
     """Opens hand-overs, takes the parties' signatures and anchors the link once both verify."""
 
-    def __init__(self, anchors: AnchorService, signing: SigningService) -> None:
+    def __init__(
+        self, anchors: AnchorService, signing: SigningService, attest_key: str = "default"
+    ) -> None:
         self._anchors = anchors
         self._signing = signing
+        self.attest_key = attest_key  # the named key the node attests people's signatures with
 
     async def open(self, caller: Identity, request: HandoverRequest) -> CustodyHandover:
         """A pending hand-over of the owner's chain (the caller must be one of its writers)."""
@@ -165,8 +172,7 @@ class HandoverService:
         return row
 
     async def _may_see(self, caller: Identity, row: CustodyHandover) -> bool:
-        party = f"client:{caller.name}"
-        if caller.kind == "client" and party in (row.giver, row.receiver):
+        if f"{caller.kind}:{caller.name}" in (row.giver, row.receiver):
             return True
         return await may_use_chains(caller, row.owner)
 
@@ -202,7 +208,7 @@ class HandoverService:
                 code="bad_signature",
             )
         other = row.receiver_signature if role == "giver" else row.giver_signature
-        if other is not None and other.get("key") == key:
+        if other is not None and other.get("key") == key and "attests" not in other:
             raise InputError("each party signs with a key of its own", code="bad_signature")
         certificate = (await self._signing.registry.get(key)).version(version).certificate
         signed_by = {
@@ -212,9 +218,47 @@ class HandoverService:
             "signature": base64.b64encode(signature).decode(),
             "certificate": base64.b64encode(certificate).decode(),
         }
+        return await self._store(row, role, signed_by)
+
+    async def sign_as_person(self, person: Identity, handover_id: str) -> CustodyHandover:
+        """A person's signature, given through the portal: the node attests it.
+
+        People hold no signing key of the API, so the node signs, with ``attest_key``,
+        the statement that this signed-in person signed this hand-over document
+        (:func:`attestation_digest`); the pair is checked offline like any signature.
+        """
+        row = await self.get(person, handover_id)
+        party = f"person:{person.name}"
+        role = "giver" if party == row.giver else "receiver" if party == row.receiver else None
+        if role is None or not person.is_person:
+            raise Forbidden("you are not a party to this hand-over", code="not_a_party")
+        if row.status != "pending":
+            raise Conflict("this hand-over is no longer pending", code="handover_closed")
+        node = Identity(kind="client", name="portal", keys=frozenset({self.attest_key}))
+        item = SignInput(attestation_digest(row.sha256, party), True, "sha256", "der")
+        key, [result] = await self._signing.sign(node, self.attest_key, [item])
+        if not isinstance(result, Signature):
+            raise result
+        signed_by = {
+            "party": party,
+            "key": key.name,
+            "version": key.version,
+            "signature": base64.b64encode(result.signature).decode(),
+            "certificate": base64.b64encode(key.certificate).decode(),
+            "attests": "portal",
+        }
+        return await self._store(row, role, signed_by)
+
+    async def _store(
+        self, row: CustodyHandover, role: str, signed_by: dict[str, Any]
+    ) -> CustodyHandover:
+        """Keep one party's verified signature; anchor the link once both are there."""
         column = f"{role}_signature"
         await CustodyHandover.filter(id=row.id, status="pending").update(**{column: signed_by})
-        await self._ledger_change(row, "signed", party, key, version)
+        await self._ledger_change(
+            row, "signed", str(signed_by["party"]), str(signed_by["key"]),
+            int(signed_by["version"]),
+        )  # fmt: skip
         claimed = await CustodyHandover.filter(
             id=row.id,
             status="pending",

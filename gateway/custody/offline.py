@@ -23,7 +23,7 @@ from cryptography import x509
 from gateway.custody.evaluate import Step, check_step
 from gateway.custody.export import FORMAT
 from gateway.custody.guard import entry_time, state_of
-from gateway.custody.handovers import document_sha256
+from gateway.custody.handovers import attestation_digest, document_sha256
 from gateway.custody.rules import Rule, RuleError, rule_sha256, validate_rule
 from gateway.ledger.audit.model import LogKey
 from gateway.ledger.commitments import OpeningError, check_opening
@@ -108,6 +108,14 @@ def _signature_ok(signed: Any, digest: bytes) -> bool:
     return verify_signature(public_key, signature, digest, prehashed=True)
 
 
+def _signed_digest(signed: Mapping[str, Any], document_sha256: str) -> bytes:
+    """What a party's signature covers: the document's SHA-256, or for a person who signed
+    in the portal, the node's attestation of that person's signature."""
+    if signed.get("attests") == "portal":
+        return attestation_digest(document_sha256, str(signed.get("party")))
+    return bytes.fromhex(document_sha256)
+
+
 def _handovers(export: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
     """Verified hand-overs: id -> (document SHA-256, giver, receiver)."""
     verified: dict[str, tuple[str, str, str]] = {}
@@ -121,7 +129,7 @@ def _handovers(export: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
         ok = all(
             isinstance(signatures.get(role), Mapping)
             and signatures[role].get("party") == party
-            and _signature_ok(signatures[role], bytes.fromhex(digest))
+            and _signature_ok(signatures[role], _signed_digest(signatures[role], digest))
             for role, party in (("giver", giver), ("receiver", receiver))
         )
         if ok:

@@ -45,7 +45,7 @@ class Node:
 
     base: str
     data_dir: Path
-    password: str
+    passwords: dict[str, str]
     tokens: dict[str, str]
 
 
@@ -77,11 +77,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     init = run_cli(["init", "--demo"], data_dir)
     assert init.returncode == 0, init.stderr
     rule_file = folder / "parts.json"
-    rule_file.write_text(json.dumps(parts_rule(on_violation="record-and-alert")))
+    rule = parts_rule(on_violation="record-and-alert")
+    rule["transitions"][3]["handover"]["receiver"].append("person:alice")
+    rule_file.write_text(json.dumps(rule))
     assert run_cli(["custody", "rules", "add", str(rule_file)], data_dir).returncode == 0
     tokens = {}
     for name in CLIENTS:
-        added = run_cli(["clients", "add", name, "--scopes", "anchor"], data_dir)
+        scopes = ["--scopes", "anchor,sign", "--keys", "default"] if name == "depot-3" else []
+        added = run_cli(["clients", "add", name, *(scopes or ["--scopes", "anchor"])], data_dir)
         assert added.returncode == 0, added.stderr
         tokens[name] = _token(added.stdout)
     writers = run_cli(
@@ -89,7 +92,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     )
     assert writers.returncode == 0, writers.stderr
     with running_node(data_dir) as base:
-        yield Node(base, data_dir, passwords_from(init.stdout)["olivia"], tokens)
+        yield Node(base, data_dir, passwords_from(init.stdout), tokens)
 
 
 def test_the_officer_follows_a_chain_and_exports_it(node: Node, browser: Browser) -> None:
@@ -113,9 +116,9 @@ def test_the_officer_follows_a_chain_and_exports_it(node: Node, browser: Browser
     assert status == 201, pending
 
     page = new_page(browser, node.base)
-    sign_in(page, "olivia", node.password)
+    sign_in(page, "olivia", node.passwords["olivia"])
     chosen = "olivia follows the parts"
-    page.get_by_label("Current password").fill(node.password)
+    page.get_by_label("Current password").fill(node.passwords["olivia"])
     page.get_by_label("New password", exact=True).fill(chosen)
     page.get_by_label("New password again").fill(chosen)
     page.get_by_role("button", name="Change password").click()
@@ -161,3 +164,56 @@ def test_the_officer_follows_a_chain_and_exports_it(node: Node, browser: Browser
     missing = page.goto("/officer/custody/chain?owner=factory&subject=part:none")
     assert missing is not None and missing.status == 404
     page.context.close()
+
+
+def test_a_person_signs_a_hand_over_in_the_portal(node: Node, browser: Browser) -> None:
+    payload = {
+        "subject": SUBJECT,
+        "owner": "factory",
+        "kind": "part.custody",
+        "digest": base64.b64encode(hashlib.sha256(b"to alice").digest()).decode(),
+        "metadata": {"state": "in-transit"},
+        "giver": "client:depot-3",
+        "receiver": "person:alice",
+    }
+    status, handover = call_json(
+        "POST", f"{node.base}/api/v1/custody/handovers", node.tokens["depot-3"], payload
+    )
+    assert status == 201, handover
+    digest = base64.b64encode(bytes.fromhex(handover["sha256"])).decode()
+    status, signed = call_json(
+        "POST", f"{node.base}/api/v1/sign/default", node.tokens["depot-3"], {"digest": digest}
+    )
+    assert status == 200, signed
+    status, half = call_json(
+        "POST",
+        f"{node.base}/api/v1/custody/handovers/{handover['handover']}/signatures",
+        node.tokens["depot-3"],
+        {"key": "default", "version": signed["version"], "signature": signed["signature"]},
+    )
+    assert status == 200 and half["status"] == "pending", half
+
+    page = new_page(browser, node.base)
+    sign_in(page, "alice", node.passwords["alice"])
+    chosen = "alice receives the part"
+    page.get_by_label("Current password").fill(node.passwords["alice"])
+    page.get_by_label("New password", exact=True).fill(chosen)
+    page.get_by_label("New password again").fill(chosen)
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_text("Your password has been changed").wait_for()
+    page.goto("/me/handovers")
+    rows = page.locator("tbody tr").all_inner_texts()
+    assert len(rows) == 1 and "client:depot-3" in rows[0] and "in-transit" in rows[0], rows
+    page.get_by_role("button", name="Sign hand-over").click()
+    page.get_by_text("the link is anchored").wait_for()
+    assert page.locator("tbody tr").all_inner_texts() == ["No hand-over waits for you."]
+    shoot(page, "person-handover-signed")
+    page.context.close()
+
+    status, chain = call_json(
+        "GET",
+        f"{node.base}/api/v1/custody/handovers/{handover['handover']}",
+        node.tokens["depot-3"],
+    )
+    assert status == 200 and chain["status"] == "anchored"
+    assert chain["signatures"]["receiver"]["party"] == "person:alice"

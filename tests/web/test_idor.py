@@ -63,6 +63,7 @@ REFUSED = {
     ("GET", "/api/v1/custody/rules/{name}"): "person",  # rules: officers, auditors, admins
     ("GET", "/api/v1/custody/rules/{name}/items"): "person",
     ("GET", "/officer/custody/rules/{name}"): "person",
+    ("POST", "/me/handovers/{handover}/sign"): "person",  # not a party: 404
     ("GET", "/api/v1/ledger/entries/{index}"): "person",  # entries: officers, auditors, mirrors
     ("GET", "/documents/{id}"): "person",
     ("GET", "/documents/{id}/download"): "person",

@@ -12,10 +12,14 @@ from typing import Any
 
 import pytest
 
+from gateway.app_keys import CUSTODY
+from gateway.auth.identity import Identity
 from gateway.custody.offline import ExportBroken, verify_export
+from gateway.errors import NotFound
 from gateway.ledger.audit.model import LogKey
 from tests.gateway.custody.chains import SUBJECT, anchor, body, parties, store_rule
 from tests.gateway.custody.test_handovers import open_handover, sign, to_depot
+from tests.gateway.custody.test_rules import parts_rule
 from tests.gateway.signing.api_node import Node
 from tests.nodes import run_cli
 
@@ -139,3 +143,28 @@ async def test_a_chain_recorded_out_of_rule_fails_at_that_step(node: Node) -> No
     with pytest.raises(ExportBroken) as caught:
         verify_export(export, key)
     assert caught.value.step == 2 and "wrong_party" in caught.value.message
+
+
+async def test_a_person_signed_hand_over_verifies_offline(node: Node) -> None:
+    rule = parts_rule()
+    rule["transitions"][3]["handover"]["receiver"] = ["person:alice"]
+    await store_rule(node, transitions=rule["transitions"])
+    who = await parties(node)
+    await to_depot(node, who)
+    handover = await open_handover(node, who, receiver="person:alice")
+    await sign(node, who, "depot-3", handover)
+    handovers = node.app[CUSTODY].handovers
+    alice = Identity(kind="person", name="alice", roles=frozenset({"reader"}))
+    bob = Identity(kind="person", name="bob", roles=frozenset({"reader"}))
+    with pytest.raises(NotFound):
+        await handovers.sign_as_person(bob, handover["handover"])  # not a party: nothing
+    row = await handovers.sign_as_person(alice, handover["handover"])
+    assert row.status == "anchored"
+    export = await exported(node, who.headers["factory"], 4)
+    assert export["holder"] == "person:alice" and export["state"] == "in-transit"
+    key, _ = await log_key(node)
+    assert verify_export(export, key).state == "in-transit"
+    export["handovers"][0]["signatures"]["receiver"]["party"] = "person:bob"
+    with pytest.raises(ExportBroken) as caught:
+        verify_export(export, key)
+    assert caught.value.step == 4 and "two signatures" in caught.value.message
