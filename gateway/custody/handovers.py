@@ -26,6 +26,7 @@ from gateway.auth.identity import Identity
 from gateway.custody.guard import CustodyRefused, state_of
 from gateway.custody.models import CustodyHandover
 from gateway.custody.rules import PARTY
+from gateway.db.transaction import transaction
 from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.ledger.entries import canonical_json, utc_timestamp
 from gateway.signing.anchors import (
@@ -35,6 +36,7 @@ from gateway.signing.anchors import (
     anchor_request,
     may_use_chains,
 )
+from gateway.signing.ledgering import queue_entry
 from gateway.signing.models import AnchorRecord
 from gateway.signing.requests import (
     InputError,
@@ -127,17 +129,18 @@ class HandoverService:
             "opened_at": utc_timestamp(self._anchors.clock()),
         }
         digest = document_sha256(document)
-        row = await CustodyHandover.create(
-            id=handover_id,
-            owner=owner,
-            subject=new.subject,
-            subject_sha256=new.subject_sha256,
-            document={**document, "metadata": dict(new.metadata)},
-            sha256=digest,
-            giver=request.giver,
-            receiver=request.receiver,
-        )
-        await self._ledger_change(row, "opened", f"client:{caller.name}")
+        async with transaction():  # the row and its entry, or neither
+            row = await CustodyHandover.create(
+                id=handover_id,
+                owner=owner,
+                subject=new.subject,
+                subject_sha256=new.subject_sha256,
+                document={**document, "metadata": dict(new.metadata)},
+                sha256=digest,
+                giver=request.giver,
+                receiver=request.receiver,
+            )
+            await self._ledger_change(row, "opened", f"client:{caller.name}")
         return row
 
     async def _ledger_change(
@@ -148,7 +151,9 @@ class HandoverService:
         key: str | None = None,
         key_version: int | None = None,
     ) -> None:
-        await self._anchors.ledger.record(
+        """Queue a ``custody.handover`` entry (call inside the change's transaction)."""
+        await queue_entry(
+            self._anchors.ledger,
             "custody.handover",
             handover=str(row.id),
             change=change,
@@ -254,11 +259,14 @@ class HandoverService:
     ) -> CustodyHandover:
         """Keep one party's verified signature; anchor the link once both are there."""
         column = f"{role}_signature"
-        await CustodyHandover.filter(id=row.id, status="pending").update(**{column: signed_by})
-        await self._ledger_change(
-            row, "signed", str(signed_by["party"]), str(signed_by["key"]),
-            int(signed_by["version"]),
-        )  # fmt: skip
+        party, key = str(signed_by["party"]), str(signed_by["key"])
+        async with transaction():  # the signature and its entry, or neither
+            updated = await CustodyHandover.filter(id=row.id, status="pending").update(
+                **{column: signed_by}
+            )
+            if not updated:
+                raise Conflict("this hand-over is no longer pending", code="handover_closed")
+            await self._ledger_change(row, "signed", party, key, int(signed_by["version"]))
         claimed = await CustodyHandover.filter(
             id=row.id,
             status="pending",
