@@ -174,7 +174,14 @@ def _check_link(
 
 
 def verify_export(export: Any, key: LogKey) -> Verified:
-    """Verify an export; raises ExportBroken at the first problem."""
+    """Verify an export; raises ExportBroken at the first problem (a malformed one too)."""
+    try:
+        return _verify(export, key)
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+        raise ExportBroken(f"the export is malformed: {type(exc).__name__}: {exc}") from None
+
+
+def _verify(export: Any, key: LogKey) -> Verified:
     if not isinstance(export, dict) or export.get("format") != FORMAT:
         raise ExportBroken(f"not a custody chain export ({FORMAT})")
     owner = _text(export.get("owner"), "owner")

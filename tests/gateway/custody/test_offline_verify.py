@@ -168,3 +168,33 @@ async def test_a_person_signed_hand_over_verifies_offline(node: Node) -> None:
     with pytest.raises(ExportBroken) as caught:
         verify_export(export, key)
     assert caught.value.step == 4 and "two signatures" in caught.value.message
+
+
+MALFORMED: list[Any] = [
+    None,
+    [],
+    {"format": "sekisho.custody.export/v1"},
+    {"format": "sekisho.custody.export/v1", "owner": "o", "subject": "s", "links": [1]},
+    {"format": "sekisho.custody.export/v1", "owner": "o", "subject": "s", "links": "abc"},
+    {"format": "sekisho.custody.export/v1", "owner": "o", "subject": "s", "rules": [[]]},
+    {
+        "format": "sekisho.custody.export/v1",
+        "owner": "o",
+        "subject": "s",
+        "handovers": [7],
+        "links": [{"entry": "{}", "receipt": "x", "opening": {}}],
+    },
+    {
+        "format": "sekisho.custody.export/v1",
+        "owner": "o",
+        "subject": "s",
+        "links": [{"entry": 5, "metadata": None}],
+    },
+]
+
+
+def test_malformed_exports_are_refused_not_crashed_on() -> None:
+    key = LogKey("sekisho.example/n1", bytes(32), "sekisho.example/n1")
+    for export in MALFORMED:
+        with pytest.raises(ExportBroken):
+            verify_export(export, key)
