@@ -10,7 +10,6 @@ access to the node (gateway/custody/offline.py).
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -214,8 +213,3 @@ def _signers(row: CustodyHandover) -> list[str]:
         for value in (row.giver_signature, row.receiver_signature)
         if isinstance(value, dict)
     ]
-
-
-def b64(data: bytes) -> str:
-    """Standard base64 text."""
-    return base64.b64encode(data).decode("ascii")
