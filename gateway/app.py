@@ -15,6 +15,7 @@ from gateway.accounts.service import AccountService
 from gateway.app_keys import (
     ACCOUNTS,
     AUDITOR,
+    CUSTODY,
     DOCUMENTS,
     LEDGER,
     POLICY,
@@ -26,6 +27,9 @@ from gateway.app_keys import (
 )
 from gateway.auth.last_used import flush_noted
 from gateway.config import Settings, SigningSettings
+from gateway.custody import http as custody_http
+from gateway.custody import openapi as custody_openapi
+from gateway.custody.wiring import build_custody, overdue_loop
 from gateway.db.setup import close_database, open_database
 from gateway.documents import http as documents_http
 from gateway.documents import openapi as documents_openapi
@@ -146,6 +150,18 @@ async def signing_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def custody_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Custody hand-overs, and the periodic overdue check (``signing.custody_check_seconds``)."""
+    app[CUSTODY] = build_custody(app[SIGNING], app[LEDGER])
+    seconds = app[SETTINGS].signing.custody_check_seconds
+    task = asyncio.create_task(overdue_loop(app[LEDGER], seconds)) if seconds else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def build_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for one node."""
     request_metrics = Metrics()
@@ -173,6 +189,7 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(documents_ctx)
     app.cleanup_ctx.append(signing_ctx)
+    app.cleanup_ctx.append(custody_ctx)
     app.cleanup_ctx.append(accounts_ctx)
     app.cleanup_ctx.append(trail_ctx)
     app.add_routes(health.routes)
@@ -182,6 +199,7 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(documents_http.routes)
     app.add_routes(signing_http.routes)
     app.add_routes(anchors_http.routes)
+    app.add_routes(custody_http.routes)
     app.add_routes(accounts_http.routes)
     app.add_routes(trail_http.routes)
     app[OPENAPI_DOCUMENT] = build_document(api_descriptions(settings))
@@ -201,5 +219,6 @@ def api_descriptions(settings: Settings | None = None) -> dict[str, dict[str, ob
         **signing_openapi.paths(max_batch),
         **accounts_openapi.PATHS,
         **trail_openapi.PATHS,
+        **custody_openapi.PATHS,
     }
     return parts

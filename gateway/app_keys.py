@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.accounts.service import AccountService
 from gateway.config import Settings
+from gateway.custody.wiring import CustodyApi
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.service import LedgerService
@@ -21,6 +22,7 @@ LEDGER = web.AppKey("ledger", LedgerService)
 DOCUMENTS = web.AppKey("documents", DocumentCatalogue)
 AUDITOR = web.AppKey("auditor", LedgerAuditor)
 SIGNING = web.AppKey("signing", SigningApi)
+CUSTODY = web.AppKey("custody", CustodyApi)
 WITNESSING = web.AppKey("witnessing", Witnessing)
 POLICY = web.AppKey("policy", PolicyDecisionPoint)
 """The one policy decision point: documents, accounts and the portal ask it."""

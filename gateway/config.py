@@ -131,6 +131,7 @@ class SigningSettings:
     tsa_policy: str = DEFAULT_TSA_POLICY
     tsa_key: str = "tsa"
     max_batch: int = 256
+    custody_check_seconds: int = 60  # how often overdue custody steps are looked for; 0: never
 
 
 @dataclass(frozen=True)
@@ -533,6 +534,11 @@ def _validate_signing(signing: SigningSettings) -> None:
         raise ConfigError("setting signing.tsa_key (SEKISHO_SIGNING_TSA_KEY): must name a key")
     if not 1 <= signing.max_batch <= 10_000:
         raise ConfigError("setting signing.max_batch (SEKISHO_SIGNING_MAX_BATCH): must be 1-10000")
+    if not 0 <= signing.custody_check_seconds <= 86_400:
+        raise ConfigError(
+            "setting signing.custody_check_seconds (SEKISHO_SIGNING_CUSTODY_CHECK_SECONDS): "
+            "must be 0-86400"
+        )
 
 
 def _validate_portal(portal: PortalSettings) -> None:

@@ -10,6 +10,7 @@ from typing import NoReturn
 from gateway import __version__
 from gateway.cli import (
     clients_cmd,
+    custody_cmd,
     hsm_cmd,
     keys_cmd,
     ledger_cmd,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     users_cmd.register(commands)
     keys_cmd.register(commands)  # named signing keys plus kek_cmd's KEK commands
     clients_cmd.register(commands)
+    custody_cmd.register(commands)
     ledger_cmd.register(commands)
     witness_cmd.register(commands)
     return parser

@@ -43,6 +43,9 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
         "WHERE owner = ''",
     ),
     AddedColumn("portal_session", "step_up", "VARCHAR(16) NOT NULL DEFAULT ''"),
+    AddedColumn("anchor_record", "rule", "VARCHAR(64)"),  # the custody rule it was checked by
+    AddedColumn("anchor_record", "rule_version", "INT"),
+    AddedColumn("anchor_record", "handover", "CHAR(36)", postgres_definition="UUID"),
 )
 
 

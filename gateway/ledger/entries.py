@@ -83,6 +83,31 @@ ENTRY_FIELDS: dict[str, set[str]] = {
         "record",
         "sequence",
         "previous",
+        "rule",
+        "rule_version",
+        "handover_sha256",
+    },
+    "custody.rule_changed": {"rule", "version", "rule_sha256", "actor", "source"},
+    "custody.refused": {
+        "client",
+        "owner",
+        "subject_sha256",
+        "kind",
+        "digest",
+        "rule",
+        "rule_version",
+        "sequence",
+        "code",
+    },
+    "custody.handover": {
+        "handover",
+        "change",
+        "party",
+        "owner",
+        "subject_sha256",
+        "handover_sha256",
+        "key",
+        "key_version",
     },
     "principal.changed": {
         "principal",
@@ -125,6 +150,9 @@ ENTRY_FIELDS: dict[str, set[str]] = {
     "key.removed": {"key", "version", "algorithm", "actor"},
     "alert.raised": {
         "alert",
+        "record",
+        "subject_sha256",
+        "rule",
         "document",
         "version",
         "detail_code",
@@ -173,11 +201,14 @@ class CommittedEntry(bytes):
     opening: bytes
 
 
-def make_entry(entry_type: str, node: str, /, **fields: Any) -> CommittedEntry:
+def make_entry(
+    entry_type: str, node: str, /, *, at: datetime | None = None, **fields: Any
+) -> CommittedEntry:
     """Build one committed entry, refusing unknown types and fields.
 
-    The leaf holds ``type``, ``ts``, ``node``, the format ``v`` and a commitment
-    to every allowed field; ``.opening`` is what the ledger store keeps.
+    The leaf holds ``type``, ``ts`` (``at``, default now), ``node``, the format
+    ``v`` and a commitment to every allowed field; ``.opening`` is what the
+    ledger store keeps.
     """
     allowed = ENTRY_FIELDS.get(entry_type)
     if allowed is None:
@@ -188,7 +219,7 @@ def make_entry(entry_type: str, node: str, /, **fields: Any) -> CommittedEntry:
     values: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     _check_values(values)
     root, opening = commit_fields(entry_type, allowed, values)
-    body = {"type": entry_type, "node": node, "ts": utc_timestamp(), "v": FORMAT, "c": root}
+    body = {"type": entry_type, "node": node, "ts": utc_timestamp(at), "v": FORMAT, "c": root}
     entry = CommittedEntry(canonical_json(body))
     if len(entry) > MAX_ENTRY_BYTES:
         raise EntryError(f"a ledger entry is at most {MAX_ENTRY_BYTES} bytes")

@@ -21,20 +21,25 @@ loser retries on the new head.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
 from gateway.auth.identity import Identity
 from gateway.auth.principals import ApiClient
+from gateway.custody.alerts import raise_alert
+from gateway.custody.guard import CustodyRefused, decide, parse_time
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict, NotFound, Unavailable
-from gateway.ledger.entries import canonical_json, make_entry
+from gateway.ledger.commitments import decode_opening, expand
+from gateway.ledger.entries import canonical_json, make_entry, utc_timestamp
 from gateway.ledger.service import LedgerService, Ticket
 from gateway.signing.clients import CLIENT_NAME
 from gateway.signing.models import AnchorRecord
@@ -146,6 +151,15 @@ async def may_use_chains(caller: Identity, owner: str) -> bool:
     return row is not None and caller.name in row.chain_writers
 
 
+class _Refusal(Exception):
+    """Carries a refusal out of the link's transaction (so it rolls back)."""
+
+    def __init__(self, error: CustodyRefused, sequence: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.sequence = sequence
+
+
 def _no_chain() -> NotFound:
     return NotFound("no such chain", code="no_such_chain")
 
@@ -154,17 +168,78 @@ def _no_record() -> NotFound:
     return NotFound("no such anchored record", code="no_such_record")
 
 
-class AnchorService:
-    """Appends custody-chain links and reads chains back with receipts, for those allowed."""
+Clock = Callable[[], datetime]
 
-    def __init__(self, ledger: LedgerService) -> None:
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class HandoverProof:
+    """A two-party hand-over whose signatures verified: what its link commits to."""
+
+    id: uuid.UUID
+    sha256: str
+    giver: str
+    receiver: str
+
+
+def link_view(link: Link) -> dict[str, Any]:
+    """A chain link as the API shows it; ``entry`` is the exact ledger entry text."""
+    row = link.record
+    return {
+        "record": str(row.id),
+        "owner": row.owner,
+        "subject": row.subject,
+        "subject_sha256": row.subject_sha256,
+        "sequence": row.sequence,
+        "kind": row.kind,
+        "hash": row.hash,
+        "digest": base64.b64encode(bytes.fromhex(row.digest)).decode(),
+        "metadata": row.metadata,
+        "metadata_sha256": row.metadata_sha256,
+        "client": row.client,
+        "created_at": row.created_at.isoformat(),
+        "previous": row.previous,
+        "rule": row.rule,
+        "rule_version": row.rule_version,
+        "handover": None if row.handover is None else str(row.handover),
+        "entry": bytes(row.entry).decode("utf-8"),
+        # the entry's fields are commitments; this opens them for the chain's parties
+        "opening": None
+        if link.opening is None
+        else expand("record.anchored", decode_opening(link.opening)),
+        "leaf_hash": row.leaf_hash,
+        "index": link.index,
+        "receipt": link.receipt,
+    }
+
+
+class AnchorService:
+    """Appends custody-chain links and reads chains back with receipts, for those allowed.
+
+    Each new link is checked against its subject's custody rule (gateway/custody) in the
+    transaction that writes it; ``clock`` gives the link's time (tests inject one).
+    """
+
+    def __init__(self, ledger: LedgerService, clock: Clock = _now) -> None:
         self._ledger = ledger
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+        self.clock = clock
 
-    async def anchor(self, caller: Identity, new: NewAnchor) -> AnchorRecord:
+    @property
+    def ledger(self) -> LedgerService:
+        """The node's ledger."""
+        return self._ledger
+
+    async def anchor(
+        self, caller: Identity, new: NewAnchor, handover: HandoverProof | None = None
+    ) -> AnchorRecord:
         """Append a link to the owner's chain of the subject; its entry is queued on return.
 
-        Another client's chain only for its chain writers; to anyone else 404.
+        Another client's chain only for its chain writers; to anyone else 404. A link
+        its custody rule refuses raises CustodyRefused (409) after ledgering the refusal.
         """
         owner = new.owner or caller.name
         if not await may_use_chains(caller, owner):
@@ -174,39 +249,61 @@ class AnchorService:
         lock = self._locks[stripe[0] % _LOCK_STRIPES]
         async with lock:  # one writer per chain in this process; the database decides between
             for _ in range(_RETRIES):
-                head = (
-                    await AnchorRecord.filter(owner=owner, subject_sha256=subject)
-                    .order_by("-sequence")
-                    .first()
-                )
                 try:
-                    return await self._append(caller, owner, new, head)
+                    return await self._append(caller, owner, new, handover)
                 except IntegrityError:
                     continue  # another process extended the chain first
+                except _Refusal as refusal:
+                    await self._refused(caller, owner, new, refusal)
+                    raise refusal.error from None
         raise Conflict("the chain of this subject is busy; retry", code="chain_busy")
 
     async def _append(
-        self, caller: Identity, owner: str, new: NewAnchor, head: AnchorRecord | None
+        self, caller: Identity, owner: str, new: NewAnchor, handover: HandoverProof | None
     ) -> AnchorRecord:
         record_id = uuid.uuid4()
-        sequence = head.sequence + 1 if head else 1
-        previous = head.leaf_hash if head else None
-        entry = make_entry(
-            "record.anchored",
-            self._ledger.node,
-            client=caller.name,
-            owner=owner,
-            subject_sha256=new.subject_sha256,
-            kind=new.kind,
-            digest=f"{new.hash_name}:{new.digest.hex()}",
-            metadata_sha256=new.metadata_sha256,
-            record=str(record_id),
-            sequence=sequence,
-            previous=previous,
-        )
+        at = parse_time(utc_timestamp(self.clock()))  # exactly the entry's ts
         async with transaction():
+            head = (
+                await AnchorRecord.filter(owner=owner, subject_sha256=new.subject_sha256)
+                .order_by("-sequence")
+                .select_for_update()
+                .first()
+            )
+            sequence = head.sequence + 1 if head else 1
+            decision = await decide(
+                subject=new.subject,
+                kind=new.kind,
+                metadata=new.metadata,
+                party=f"client:{caller.name}",
+                head=head,
+                at=at,
+                handover=(handover.giver, handover.receiver) if handover else None,
+            )
+            if decision.refused:
+                assert decision.rule is not None
+                raise _Refusal(CustodyRefused(decision.rule, decision.verdict), sequence)
+            previous = head.leaf_hash if head else None
+            rule = decision.rule
+            entry = make_entry(
+                "record.anchored",
+                self._ledger.node,
+                at=at,
+                client=caller.name,
+                owner=owner,
+                subject_sha256=new.subject_sha256,
+                kind=new.kind,
+                digest=f"{new.hash_name}:{new.digest.hex()}",
+                metadata_sha256=new.metadata_sha256,
+                record=str(record_id),
+                sequence=sequence,
+                previous=previous,
+                rule=rule.name if rule else None,
+                rule_version=rule.version if rule else None,
+                handover_sha256=handover.sha256 if handover else None,
+            )
             [queue_id] = await self._ledger.store.enqueue([entry])
-            return await AnchorRecord.create(
+            row = await AnchorRecord.create(
                 id=record_id,
                 owner=owner,
                 subject=new.subject,
@@ -222,7 +319,31 @@ class AnchorService:
                 leaf_hash=leaf_hash(entry).hex(),
                 previous=previous,
                 queue_id=queue_id,
+                rule=rule.name if rule else None,
+                rule_version=rule.version if rule else None,
+                handover=handover.id if handover else None,
             )
+            if rule is not None and not decision.verdict.ok:  # record-and-alert
+                await raise_alert(self._ledger, row, rule.name, decision.verdict, at=at)
+            return row
+
+    async def _refused(
+        self, caller: Identity, owner: str, new: NewAnchor, refusal: _Refusal
+    ) -> None:
+        """Ledger a refused anchor (nothing else is written)."""
+        rule, verdict = refusal.error.rule, refusal.error.verdict
+        await self._ledger.record(
+            "custody.refused",
+            client=caller.name,
+            owner=owner,
+            subject_sha256=new.subject_sha256,
+            kind=new.kind,
+            digest=f"{new.hash_name}:{new.digest.hex()}",
+            rule=rule.name,
+            rule_version=rule.version,
+            sequence=refusal.sequence,
+            code=verdict.code,
+        )
 
     async def new_link(self, record: AnchorRecord) -> Link:
         """A just-made link, without waiting for its integration."""
@@ -265,6 +386,14 @@ class AnchorService:
             )
             .order_by("sequence")
             .limit(limit)
+        )
+        return await self._links(rows)
+
+    async def whole_chain(self, owner: str, subject_sha256: str) -> list[Link]:
+        """Every link of the owner's chain of a subject, in order, with no access check
+        (for callers that checked access themselves: chain parties, officers)."""
+        rows = await AnchorRecord.filter(owner=owner, subject_sha256=subject_sha256).order_by(
+            "sequence"
         )
         return await self._links(rows)
 

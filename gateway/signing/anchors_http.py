@@ -9,15 +9,14 @@ from aiohttp import web
 from gateway.app_keys import SIGNING
 from gateway.http.bodies import read_json
 from gateway.http.params import MAX_INT32, query_int
-from gateway.ledger.commitments import decode_opening, expand
 from gateway.signing.anchors import (
     AnchorService,
-    Link,
     anchor_request,
     check_owner,
     check_subject,
+    link_view,
 )
-from gateway.signing.http import API, b64, client
+from gateway.signing.http import API, client
 from gateway.signing.requests import InputError
 
 routes = web.RouteTableDef()
@@ -30,34 +29,6 @@ _FALSE = {"false", "0", "no", ""}
 
 def _anchors(request: web.Request) -> AnchorService:
     return request.app[SIGNING].anchors
-
-
-def link_view(link: Link) -> dict[str, Any]:
-    """A chain link as the API shows it; ``entry`` is the exact ledger entry text."""
-    row = link.record
-    return {
-        "record": str(row.id),
-        "owner": row.owner,
-        "subject": row.subject,
-        "subject_sha256": row.subject_sha256,
-        "sequence": row.sequence,
-        "kind": row.kind,
-        "hash": row.hash,
-        "digest": b64(bytes.fromhex(row.digest)),
-        "metadata": row.metadata,
-        "metadata_sha256": row.metadata_sha256,
-        "client": row.client,
-        "created_at": row.created_at.isoformat(),
-        "previous": row.previous,
-        "entry": bytes(row.entry).decode("utf-8"),
-        # the entry's fields are commitments; this opens them for the chain's parties
-        "opening": None
-        if link.opening is None
-        else expand("record.anchored", decode_opening(link.opening)),
-        "leaf_hash": row.leaf_hash,
-        "index": link.index,
-        "receipt": link.receipt,
-    }
 
 
 def _flag(value: Any, name: str) -> bool:

@@ -66,6 +66,9 @@ class AnchorRecord(Model):
     queue_id = fields.BigIntField()
     ledger_index = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    rule = fields.CharField(max_length=64, null=True)  # the custody rule it was checked by
+    rule_version = fields.IntField(null=True)
+    handover = fields.UUIDField(null=True)  # the two-party hand-over it anchors
 
     class Meta:
         table = "anchor_record"

@@ -22,7 +22,7 @@ def csv_header() -> str:
 
 def csv_rows(events: Iterable[TrailEvent]) -> str:
     """Data rows for some events."""
-    return _rows([[_cell(getattr(event, name)) for name in COLUMNS] for event in events])
+    return _rows([[csv_cell(getattr(event, name)) for name in COLUMNS] for event in events])
 
 
 def csv_filename(node: str, now: datetime) -> str:
@@ -31,7 +31,7 @@ def csv_filename(node: str, now: datetime) -> str:
     return f"sekisho-trail-{_UNSAFE.sub('_', node)}-{stamp}Z.csv"
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
     """Text for a cell; text that a spreadsheet would run as a formula is quoted with '."""
     if value is None:
         return ""

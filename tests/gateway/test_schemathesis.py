@@ -60,6 +60,7 @@ CLIENT_PATHS = (
     "/api/v1/cms/",
     "/api/v1/timestamp",
     "/api/v1/anchors",
+    "/api/v1/custody/handovers",
 )
 """The signing API: an API client's token (people are refused there with 403)."""
 VALID_FIELDS: dict[tuple[str, str], list[dict[str, Any]]] = {
@@ -72,6 +73,9 @@ VALID_FIELDS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("POST /api/v1/admin/users", "body"): [{"level": "SECRET"}],
     ("PATCH /api/v1/admin/users/{username}", "body"): [{"level": "CONFIDENTIAL"}],
     ("POST /api/v1/anchors", "body"): [
+        {"digest": base64.b64encode(bytes(32)).decode(), "hash": "sha256"}
+    ],
+    ("POST /api/v1/custody/handovers", "body"): [
         {"digest": base64.b64encode(bytes(32)).decode(), "hash": "sha256"}
     ],
 }
@@ -126,6 +130,8 @@ schema = schemathesis.openapi.from_dict(
 )
 # RFC 3161 queries are opaque DER bytes: send them like application/octet-stream.
 schemathesis.serializer.alias("application/timestamp-query", "application/octet-stream")
+# Custody rules may come as TOML text.
+schemathesis.serializer.alias("application/toml", "text/plain")
 
 
 def _upload(base: str, token: str, title: str, label: str = "SECRET") -> str:
@@ -155,6 +161,20 @@ def _real_objects(base: str, person: str, client: str) -> dict[tuple[str, str], 
         {"subject": "crate-1", "kind": "custody", "digest": base64.b64encode(bytes(32)).decode()},
     )
     assert status == 201, anchored
+    status, handover = call_json(
+        "POST",
+        f"{base}/api/v1/custody/handovers",
+        client,
+        {
+            "subject": "crate-1",
+            "kind": "custody",
+            "digest": base64.b64encode(bytes(32)).decode(),
+            "metadata": {"state": "depot"},
+            "giver": "client:fuzzer",
+            "receiver": "client:other",
+        },
+    )
+    assert status == 201, handover
     return {
         ("*", "id"): [_upload(base, person, f"stable-{n}") for n in range(2)],
         ("DELETE /api/v1/documents/{id}", "id"): [
@@ -172,6 +192,7 @@ def _real_objects(base: str, person: str, client: str) -> dict[tuple[str, str], 
         ("*", "key"): ["default", "tsa"],
         ("*", "name"): ["default", "tsa"],
         ("*", "record"): [str(anchored["record"])],
+        ("*", "handover"): [str(handover["handover"])],
     }
 
 

@@ -186,6 +186,7 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
             "Access trail",
             "Alerts",
             "Activity",
+            "Custody",
             "Ledger",
         ],
         "admin": [
@@ -196,6 +197,7 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
             "Access trail",
             "Alerts",
             "Activity",
+            "Custody",
             "Ledger",
             "People",
             "API clients",

@@ -59,6 +59,12 @@ REFUSED = {
     ("POST", "/api/v1/verify/{key}"): "client",
     ("POST", "/api/v1/cms/{key}"): "client",
     ("GET", "/api/v1/anchors/{record}"): "rival",
+    ("GET", "/api/v1/custody/handovers/{handover}"): "rival",
+    ("POST", "/api/v1/custody/handovers/{handover}/signatures"): "rival",
+    ("GET", "/api/v1/custody/rules/{name}"): "person",  # rules: officers, auditors, admins
+    ("GET", "/api/v1/custody/rules/{name}/items"): "person",
+    ("GET", "/officer/custody/rules/{name}"): "person",
+    ("POST", "/me/handovers/{handover}/sign"): "person",  # not a party: 404
     ("GET", "/api/v1/ledger/entries/{index}"): "person",  # entries: officers, auditors, mirrors
     ("GET", "/documents/{id}"): "person",
     ("GET", "/documents/{id}/download"): "person",
@@ -119,6 +125,7 @@ def fill(path: str, values: Mapping[str, str], route: tuple[str, str]) -> str:
         "name": values["client"] if path.startswith("/admin/clients") else values["key"],
         "key": values["key"],
         "record": values["record"],
+        "handover": values["handover"],
         "index": "0",
         "path": "0/000",
     }
@@ -146,6 +153,8 @@ def body_for(method: str, path: str, csrf: str) -> dict[str, Any]:
         return {"json": {"level": "TOP SECRET", "roles": ["admin"]}}
     if path.startswith(("/api/v1/sign/", "/api/v1/cms/")):
         return {"json": {"digest": digest}}
+    if path.endswith("/signatures"):
+        return {"json": {"key": "default", "version": 1, "signature": digest}}
     if path.startswith("/api/v1/verify/"):
         return {"json": {"digest": digest, "signature": base64.b64encode(b"s").decode()}}
     return {}
@@ -190,6 +199,20 @@ async def build_world(portal: Portal) -> World:
     )
     assert anchored.status in (200, 201), await anchored.text()
     record = str((await anchored.json())["record"])
+    opened = await client.post(
+        "/api/v1/custody/handovers",
+        json={
+            "subject": "part:1234",
+            "kind": "custody",
+            "digest": base64.b64encode(hashlib.sha256(b"h").digest()).decode(),
+            "metadata": {"state": "in-transit"},
+            "giver": "client:anchorer",
+            "receiver": "client:limited",
+        },
+        headers={"Authorization": f"Bearer {anchorer}"},
+    )
+    assert opened.status == 201, await opened.text()
+    handover = str((await opened.json())["handover"])
 
     low = await person("low", level="CONFIDENTIAL", roles=("reader", "uploader"))
     low_bearer = {"Authorization": f"Bearer {await issue_token(principal=low)}"}
@@ -201,6 +224,7 @@ async def build_world(portal: Portal) -> World:
         "client": "anchorer",
         "certificate": "1",
         "record": record,
+        "handover": handover,
         "key": other_key,
     }
     return World(

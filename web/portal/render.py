@@ -141,6 +141,7 @@ def nav_items(viewer: Viewer | None, path: str) -> list[dict[str, Any]]:
             ("/officer/trail", "Access trail"),
             ("/officer/alerts", "Alerts"),
             ("/officer/activity", "Activity"),
+            ("/officer/custody", "Custody"),
             ("/officer/ledger", "Ledger"),
         ]
     if viewer.has_role("admin"):

@@ -47,7 +47,11 @@ async def without_column(table: str, column: str) -> None:
     """Drop ``column``; on SQLite remake a table whose unique key holds it (it cannot drop it)."""
     connection = connections.get("default")
     if connection.capabilities.dialect == "sqlite" and table == "anchor_record":
-        kept = ", ".join(c for c in sorted(MODELS[table]._meta.db_fields) if c != column)
+        _, rows = await connection.execute_query(f"PRAGMA table_info({table})")
+        present = {str(row["name"]) for row in rows}  # earlier drops already took some
+        kept = ", ".join(
+            c for c in sorted(MODELS[table]._meta.db_fields) if c != column and c in present
+        )
         await connection.execute_script(
             f"CREATE TABLE old_{table} AS SELECT {kept} FROM {table}; DROP TABLE {table}; "  # noqa: S608
             f"ALTER TABLE old_{table} RENAME TO {table}"

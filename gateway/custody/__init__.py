@@ -1,0 +1,1 @@
+"""Custody rules: declarative rules for custody chains, checked when a link is anchored."""
