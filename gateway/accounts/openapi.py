@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi import error_responses
+from gateway.accounts.bodies import AccountChangesBody, NewAccountBody
+from gateway.http.openapi import error_responses, json_body
 
 _NAMES = {"type": "array", "items": {"type": "string"}}
 _USERNAME_PATTERN = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}
@@ -27,20 +28,6 @@ USER_SCHEMA: dict[str, Any] = {
         "updated_at": {"type": "string", "format": "date-time"},
     },
 }
-_EDITABLE = {
-    "display_name": {"type": "string", "maxLength": 128},
-    "level": {"type": "string", "example": "SECRET"},
-    "compartments": _NAMES,
-    "nationality": {
-        "type": "string",
-        "description": "ISO 3166-1 alpha-3, or empty",
-        "example": "FRA",
-    },
-    "roles": {
-        "type": "array",
-        "items": {"enum": ["reader", "uploader", "officer", "auditor", "admin"]},
-    },
-}
 _USERNAME = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
 _CHANGED = {
     "type": "object",
@@ -52,10 +39,6 @@ _LEDGERED = " Each change is ledgered as a principal.changed entry naming the ca
 
 def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 PATHS: dict[str, Any] = {
@@ -76,14 +59,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Create an account; the response holds its one-time password, once",
             "description": "Roles default to reader." + _LEDGERED,
-            "requestBody": _body(
-                {
-                    "type": "object",
-                    "required": ["username", "level"],
-                    "additionalProperties": False,
-                    "properties": {"username": _USERNAME_PATTERN, **_EDITABLE},
-                }
-            ),
+            "requestBody": json_body(NewAccountBody),
             "responses": {
                 "201": _json(
                     {
@@ -106,9 +82,7 @@ PATHS: dict[str, Any] = {
             "description": "Only the fields given change; nothing changed, nothing ledgered."
             + _LEDGERED,
             "parameters": [_USERNAME],
-            "requestBody": _body(
-                {"type": "object", "additionalProperties": False, "properties": _EDITABLE}
-            ),
+            "requestBody": json_body(AccountChangesBody),
             "responses": {
                 "200": _json(
                     {

@@ -1,17 +1,25 @@
 """The OpenAPI document: each API module contributes its paths; served at /api/openapi.json.
 
 A test checks that every route under ``/api/`` is described here and that
-nothing here is missing from the router, so the document cannot drift.
+nothing here is missing from the router, so the document cannot drift. JSON
+request bodies are described by the pydantic models that validate them
+(:mod:`gateway.http.models`): a path item names its model with :func:`json_body`
+and :func:`build_document` puts each model's generated schema under
+``components/schemas``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from gateway import __version__
+
+SCHEMA_REF = "#/components/schemas/{model}"
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -35,13 +43,54 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     }
 
 
+class ModelBody(dict[str, Any]):
+    """A JSON ``requestBody`` whose schema is generated from ``models`` (see :func:`json_body`)."""
+
+    def __init__(self, models: tuple[type[BaseModel], ...]) -> None:
+        refs = [{"$ref": SCHEMA_REF.format(model=model.__name__)} for model in models]
+        schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
+        super().__init__(required=True, content={"application/json": {"schema": schema}})
+        self.models = models
+
+
+def json_body(*models: type[BaseModel]) -> ModelBody:
+    """A required JSON request body validated by ``models`` (one of them, if several)."""
+    return ModelBody(models)
+
+
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The schema ``model`` generates, as ``components/schemas`` holds it."""
+    schema = model.model_json_schema(ref_template=SCHEMA_REF)
+    schema.pop("$defs", None)
+    return schema
+
+
+def component_schemas(models: Iterable[type[BaseModel]]) -> dict[str, Any]:
+    """Each model's generated schema, and those of models they nest, by class name."""
+    unique = {model.__name__: model for model in models}
+    if len(unique) < len(set(models)):
+        raise ValueError("two body models share a class name")
+    _, generated = models_json_schema(
+        [(model, "validation") for model in unique.values()], ref_template=SCHEMA_REF
+    )
+    schemas: dict[str, Any] = generated.get("$defs", {})
+    for name, model in unique.items():
+        schemas[name] = model_schema(model)
+    return schemas
+
+
 def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Merge path items from every API module into one OpenAPI 3.1 document."""
     paths: dict[str, Any] = {}
+    models: list[type[BaseModel]] = []
     for path, item in parts.items():
         paths.setdefault(path, {}).update(item)
     for item in paths.values():
-        for operation in item.values():
+        for method, operation in item.items():
+            body = operation.get("requestBody")
+            if isinstance(body, ModelBody):
+                models.extend(body.models)
+                item[method] = operation = {**operation, "requestBody": dict(body)}
             _add_common_errors(operation)
     return {
         "openapi": "3.1.0",
@@ -51,7 +100,7 @@ def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "description": "Documents, ledger and signing API of a Sekisho node.",
         },
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, **component_schemas(models)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
