@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from gateway.app import build_app
-from gateway.bootstrap import initialise
 from gateway.signing import http as signing_http
 from hsm import TokenConfig
-from tests.gateway.signing.api_node import Client, Headers, Node, node_settings
+from tests.gateway.signing.api_node import Client, Headers, Node, node_settings, start_node
 
 SHA256 = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
 SHA512 = base64.b64encode(hashlib.sha512(b"x").digest()).decode()
@@ -194,9 +192,7 @@ async def test_a_batch_one_over_the_configured_limit_gets_the_documented_400(
 ) -> None:
     monkeypatch.setenv("SEKISHO_HSM_PIN", token_config.pin.reveal())
     settings = node_settings(tmp_path / "var", token_config, SEKISHO_SIGNING_MAX_BATCH="5")
-    await initialise(settings)
-    app = build_app(settings)
-    node = Node(await aiohttp_client(app), settings, app)
+    node = await start_node(settings, aiohttp_client)
     headers = await node.add_client()
     document = await (await node.client.get("/api/openapi.json")).json()
     operation = document["paths"]["/api/v1/sign/{key}"]["post"]
