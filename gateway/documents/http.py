@@ -10,11 +10,11 @@ from gateway.app_keys import DOCUMENTS
 from gateway.auth.identity import Identity
 from gateway.documents.bodies import DowngradeBody
 from gateway.documents.catalogue import MAX_PAGE, DocumentCatalogue
-from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
 from gateway.http.auth import client_address, identity
 from gateway.http.bodies import LARGE, body_limit, read_json
+from gateway.http.downloads import send_stream
 from gateway.http.headers import attachment
 from gateway.http.models import validate_body
 from gateway.http.multipart import next_part, open_form, part_chunks, read_text
@@ -204,27 +204,7 @@ async def content(request: web.Request) -> web.StreamResponse:
     response.headers["Content-Disposition"] = attachment(row.filename or "document")
     if opened.partial:
         response.headers["Content-Range"] = f"bytes {opened.start}-{opened.end}/{row.size}"
-    return await send_plaintext(request, response, opened.body)
-
-
-async def send_plaintext(
-    request: web.Request, response: web.StreamResponse, body: AsyncIterator[bytes]
-) -> web.StreamResponse:
-    """Prepare ``response`` and stream ``body`` (the API's and the portal's downloads).
-
-    A segment that fails to decrypt after bytes have left aborts the connection,
-    so the client sees a truncated response rather than a complete-looking one.
-    """
-    await response.prepare(request)
-    try:
-        async for chunk in body:
-            await response.write(chunk)
-    except DecryptionError:
-        if request.transport is not None:
-            request.transport.abort()
-        return response
-    await response.write_eof()
-    return response
+    return await send_stream(request, response, opened.body)
 
 
 @routes.post("/api/v1/documents/{id}/downgrade")
