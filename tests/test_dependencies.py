@@ -205,3 +205,15 @@ def test_no_public_module_is_an_orm_store_handler_or_crypto_module() -> None:
         last = module.rsplit(".", 1)[1]
         assert last not in NEVER_PUBLIC and not last.endswith("_http"), module
         assert not defines_orm_model(module), f"{module} defines ORM models"
+
+
+def test_one_content_disposition_writer() -> None:
+    """Every download names its file through ``gateway.http.headers.attachment``."""
+    helper = ROOT / "gateway/http/headers.py"
+    found = sorted(
+        path.relative_to(ROOT).as_posix()
+        for package in ("gateway", "web")
+        for path in (ROOT / package).rglob("*.py")
+        if path != helper and "attachment; filename" in path.read_text(encoding="utf-8")
+    )
+    assert found == []

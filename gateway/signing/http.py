@@ -16,6 +16,7 @@ from gateway.auth.identity import Identity
 from gateway.errors import NotFound, SekishoError
 from gateway.http import bodies
 from gateway.http.auth import identity
+from gateway.http.headers import attachment
 from gateway.signing import requests as parse
 from gateway.signing.named_keys import KeyVersion, NamedKey, pem
 from gateway.signing.service import Signature
@@ -213,7 +214,7 @@ async def cms(request: web.Request) -> web.Response:
         body=result.der,
         content_type=CMS_MEDIA_TYPE,
         headers={
-            "Content-Disposition": 'attachment; filename="signature.p7s"',
+            "Content-Disposition": attachment("signature.p7s"),
             "Sekisho-Key": result.key.name,
             "Sekisho-Key-Version": str(result.key.version),
         },
