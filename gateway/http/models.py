@@ -1,4 +1,4 @@
-"""JSON request bodies as pydantic models: one class validates a body and describes it.
+"""JSON bodies as pydantic models: one class validates (or builds) a body and describes it.
 
 A feature declares its bodies as :class:`BodyModel` subclasses; the handler
 calls :func:`validate_body`, and the feature's OpenAPI paths name the same class
@@ -39,6 +39,18 @@ class BodyModel(BaseModel):
     """(code, message) when a required field is absent; None: as :attr:`FIELD_ERRORS`."""
     UNKNOWN_CODE: ClassVar[str] = "unknown_field"
     """The code for fields the model does not know."""
+
+
+class ResponseModel(BaseModel):
+    """A JSON response body: built by the handler, dumped with :func:`answer`, described
+    in OpenAPI by the same class (:func:`gateway.http.openapi.json_answer`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+def answer(model: ResponseModel) -> dict[str, Any]:
+    """``model`` as the JSON object to send (fields left unset are omitted)."""
+    return model.model_dump(mode="json", exclude_unset=True)
 
 
 def body_error(code: str, message: str) -> PydanticCustomError:

@@ -11,7 +11,7 @@ and :func:`build_document` puts each model's generated schema under
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -43,54 +43,83 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     }
 
 
-class ModelBody(dict[str, Any]):
-    """A JSON ``requestBody`` whose schema is generated from ``models`` (see :func:`json_body`)."""
+Mode = Literal["validation", "serialization"]
 
-    def __init__(self, models: tuple[type[BaseModel], ...]) -> None:
+
+class ModelBody(dict[str, Any]):
+    """A JSON request body or response whose schema is generated from ``models``."""
+
+    def __init__(
+        self,
+        models: tuple[type[BaseModel], ...],
+        mode: Mode,
+        other_content: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
         refs = [{"$ref": SCHEMA_REF.format(model=model.__name__)} for model in models]
         schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
-        super().__init__(required=True, content={"application/json": {"schema": schema}})
+        content = {**(other_content or {}), "application/json": {"schema": schema}}
+        super().__init__(**fields, content=content)
         self.models = models
+        self.mode = mode
 
 
 def json_body(*models: type[BaseModel]) -> ModelBody:
     """A required JSON request body validated by ``models`` (one of them, if several)."""
-    return ModelBody(models)
+    return ModelBody(models, "validation", required=True)
 
 
-def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+def json_answer(
+    *models: type[BaseModel],
+    description: str = "ok",
+    other_content: Mapping[str, Any] | None = None,
+) -> ModelBody:
+    """A JSON response built with ``models`` (one of them, if several); ``other_content``:
+    the media types the operation may answer with instead of JSON."""
+    return ModelBody(models, "serialization", other_content, description=description)
+
+
+def model_schema(model: type[BaseModel], mode: Mode = "validation") -> dict[str, Any]:
     """The schema ``model`` generates, as ``components/schemas`` holds it."""
-    schema = model.model_json_schema(ref_template=SCHEMA_REF)
+    schema = model.model_json_schema(ref_template=SCHEMA_REF, mode=mode)
     schema.pop("$defs", None)
     return schema
 
 
-def component_schemas(models: Iterable[type[BaseModel]]) -> dict[str, Any]:
+def component_schemas(models: Iterable[tuple[type[BaseModel], Mode]]) -> dict[str, Any]:
     """Each model's generated schema, and those of models they nest, by class name."""
-    unique = {model.__name__: model for model in models}
-    if len(unique) < len(set(models)):
+    models = list(models)
+    unique = {model.__name__: (model, mode) for model, mode in models}
+    if len(unique) < len({model for model, _ in models}):
         raise ValueError("two body models share a class name")
-    _, generated = models_json_schema(
-        [(model, "validation") for model in unique.values()], ref_template=SCHEMA_REF
-    )
+    _, generated = models_json_schema(list(unique.values()), ref_template=SCHEMA_REF)
     schemas: dict[str, Any] = generated.get("$defs", {})
-    for name, model in unique.items():
-        schemas[name] = model_schema(model)
+    for name, (model, mode) in unique.items():
+        schemas[name] = model_schema(model, mode)
     return schemas
 
 
 def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Merge path items from every API module into one OpenAPI 3.1 document."""
     paths: dict[str, Any] = {}
-    models: list[type[BaseModel]] = []
+    models: list[tuple[type[BaseModel], Mode]] = []
+
+    def plain(part: Any) -> Any:
+        if isinstance(part, ModelBody):
+            models.extend((model, part.mode) for model in part.models)
+            return dict(part)
+        return part
+
     for path, item in parts.items():
         paths.setdefault(path, {}).update(item)
     for item in paths.values():
         for method, operation in item.items():
-            body = operation.get("requestBody")
-            if isinstance(body, ModelBody):
-                models.extend(body.models)
-                item[method] = operation = {**operation, "requestBody": dict(body)}
+            operation = {**operation, "requestBody": plain(operation.get("requestBody"))}
+            if operation["requestBody"] is None:
+                del operation["requestBody"]
+            responses = operation.get("responses", {})
+            operation["responses"] = {status: plain(r) for status, r in responses.items()}
+            item[method] = operation
             _add_common_errors(operation)
     return {
         "openapi": "3.1.0",

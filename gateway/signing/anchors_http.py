@@ -17,8 +17,9 @@ from gateway.signing.anchors import (
     check_owner,
     check_subject,
 )
-from gateway.signing.http import API, b64, client
+from gateway.signing.http import API, client
 from gateway.signing.requests import InputError
+from gateway.signing.responses import b64
 
 routes = web.RouteTableDef()
 WAIT_SECONDS = 30.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi import error_responses, json_body
+from gateway.http.openapi import error_responses, json_answer, json_body
 from gateway.signing.requests import (
     BASE64_SCHEMA,
     AnchorRequest,
@@ -13,53 +13,18 @@ from gateway.signing.requests import (
     VerifyRequest,
     batch_model,
 )
+from gateway.signing.responses import BatchResult, CmsResult, SignResult, VerifyResult
 
 _B64 = BASE64_SCHEMA
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _HASH = {"type": "string", "enum": ["sha256", "sha384", "sha512"], "default": "sha256"}
-_FORMAT = {
-    "type": "string",
-    "enum": ["der", "raw"],
-    "default": "der",
-    "description": "ECDSA encoding: DER Ecdsa-Sig-Value or raw r||s; Ed25519/RSA-PSS are the same",
-}
 _KEY_PARAM = {
     "name": "key",
     "in": "path",
     "required": True,
     "schema": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"},
 }
-_KEY_FIELDS = {
-    "key": {"type": "string"},
-    "version": {"type": "integer", "minimum": 1},
-    "algorithm": {"type": "string", "enum": ["ec-p256", "ed25519", "rsa-3072"]},
-}
-_SIGNATURE = {"digest": _B64, "hash": _HASH, "format": _FORMAT, "signature": _B64}
-_SIGN_RESULT = {
-    "type": "object",
-    "required": [*_KEY_FIELDS, *_SIGNATURE],
-    "properties": {**_KEY_FIELDS, **_SIGNATURE},
-}
-_BATCH_RESULT = {
-    "type": "object",
-    "required": [*_KEY_FIELDS, "results"],
-    "properties": {
-        **_KEY_FIELDS,
-        "results": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["index"],
-                "properties": {
-                    "index": {"type": "integer", "minimum": 0},
-                    **_SIGNATURE,
-                    "error": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            },
-        },
-    },
-}
+_ALGORITHM = {"type": "string", "enum": ["ec-p256", "ed25519", "rsa-3072"]}
 _VERSION = {
     "type": "object",
     "required": ["version", "status", "public_key_pem", "certificate_pem"],
@@ -80,7 +45,7 @@ _KEY = {
     "required": ["name", "algorithm", "purpose", "status", "versions"],
     "properties": {
         "name": {"type": "string"},
-        "algorithm": _KEY_FIELDS["algorithm"],
+        "algorithm": _ALGORITHM,
         "purpose": {"type": "string", "enum": ["sign", "timestamp"]},
         "status": {"type": "string", "enum": ["active", "retired"]},
         "current_version": {"type": ["integer", "null"]},
@@ -169,7 +134,7 @@ PATHS: dict[str, Any] = {
     _SIGN: {
         "post": _op(
             "Sign a digest or data (or a batch) with the key's active version (scope sign)",
-            {"200": _json({"oneOf": [_SIGN_RESULT, _BATCH_RESULT]})},
+            {"200": json_answer(SignResult, BatchResult)},
             *_SIGNING_ERRORS,
             parameters=[_KEY_PARAM],
         )
@@ -177,19 +142,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/verify/{key}": {
         "post": _op(
             "Verify a signature under any version of the key, or one version (scope verify)",
-            {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["key", "valid", "version"],
-                        "properties": {
-                            "key": {"type": "string"},
-                            "valid": {"type": "boolean"},
-                            "version": {"type": ["integer", "null"]},
-                        },
-                    }
-                )
-            },
+            {"200": json_answer(VerifyResult)},
             *_SIGNING_ERRORS,
             parameters=[_KEY_PARAM],
             requestBody=json_body(VerifyRequest),
@@ -199,26 +152,15 @@ PATHS: dict[str, Any] = {
         "post": _op(
             "Detached CMS SignedData over data or its digest (scope cms)",
             {
-                "200": {
-                    "description": "DER ContentInfo(SignedData); JSON if only JSON is accepted",
-                    "content": {
+                "200": json_answer(
+                    CmsResult,
+                    description="DER ContentInfo(SignedData); JSON if only JSON is accepted",
+                    other_content={
                         "application/pkcs7-signature": {
                             "schema": {"type": "string", "format": "binary"}
-                        },
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": [*_KEY_FIELDS, "hash", "digest", "cms"],
-                                "properties": {
-                                    **_KEY_FIELDS,
-                                    "hash": _HASH,
-                                    "digest": _B64,
-                                    "cms": _B64,
-                                },
-                            }
-                        },
+                        }
                     },
-                }
+                )
             },
             *_SIGNING_ERRORS,
             parameters=[_KEY_PARAM],

@@ -25,6 +25,7 @@ from gateway.signing.requests import (
     batch_model,
     sign_request,
 )
+from gateway.signing.responses import BatchResult, CmsResult, SignResult, VerifyResult
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -131,6 +132,26 @@ def test_every_json_body_schema_is_the_validating_models_schema(
         for alternative, model in zip(alternatives, models, strict=True):
             assert resolve(document, alternative) == model_schema(model), operation
     assert json.loads(json.dumps(document)) == document  # served as it is built
+
+
+RESPONSE_MODELS: dict[tuple[str, str], tuple[type[BaseModel], ...]] = {
+    ("/api/v1/sign/{key}", "post"): (SignResult, BatchResult),
+    ("/api/v1/verify/{key}", "post"): (VerifyResult,),
+    ("/api/v1/cms/{key}", "post"): (CmsResult,),
+}
+"""Responses built with models (the rest are still hand-written schemas)."""
+
+
+def test_model_built_responses_are_described_by_their_models(tmp_path: Path) -> None:
+    document = build_app(load_settings(environ={"SEKISHO_DATA": str(tmp_path)}))[OPENAPI_DOCUMENT]
+    for (path, method), models in RESPONSE_MODELS.items():
+        ok = document["paths"][path][method]["responses"]["200"]
+        schema = ok["content"]["application/json"]["schema"]
+        alternatives = schema.get("oneOf", [schema])
+        assert len(alternatives) == len(models), path
+        for alternative, model in zip(alternatives, models, strict=True):
+            assert alternative["$ref"] == f"#/components/schemas/{model.__name__}"
+            assert resolve(document, alternative) == model_schema(model, "serialization")
 
 
 def test_the_schema_bounds_are_the_enforced_ones() -> None:
