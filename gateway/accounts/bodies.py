@@ -1,6 +1,7 @@
-"""Admin API bodies for accounts: the pydantic models validate them and are their OpenAPI
-schemas. Values that depend on the node (levels, compartments, nations) are checked by
-:mod:`gateway.accounts.rules` in the service, as for the CLI."""
+"""Admin API bodies for accounts: the pydantic models validate the requests and build
+the responses, and are their OpenAPI schemas. Values that depend on the node (levels,
+compartments, nations) are checked by :mod:`gateway.accounts.rules` in the service, as
+for the CLI."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import Field
 
+from gateway.accounts import Account
 from gateway.accounts.rules import MAX_DISPLAY_NAME, USERNAME_RE, AccountError
-from gateway.accounts.service import AccountChanges, NewAccount
-from gateway.http.models import BodyModel
+from gateway.accounts.service import AccountChanges, NewAccount, account_view
+from gateway.http.models import BodyModel, ResponseModel
 
 Role = Literal["reader", "uploader", "officer", "auditor", "admin"]
 _LIST = "must be a list of strings"
@@ -85,3 +87,55 @@ class AccountChangesBody(_Editable):
             nationality=self.nationality,
             roles=None if self.roles is None else tuple(self.roles),
         )
+
+
+# ----- responses ---------------------------------------------------------------------
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class AccountView(ResponseModel):
+    """An account as the admin API shows it (never its password hash)."""
+
+    username: str
+    display_name: str
+    level: str
+    compartments: list[str]
+    nationality: str = Field(description="ISO 3166-1 alpha-3, or empty")
+    roles: list[Role]
+    disabled: bool
+    must_change_password: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, person: Account) -> AccountView:
+        """The view of ``person`` (:func:`gateway.accounts.service.account_view`)."""
+        return cls.model_validate(account_view(person))
+
+
+class AccountList(ResponseModel):
+    """Every account."""
+
+    users: list[AccountView]
+
+
+class CreatedAccount(ResponseModel):
+    """A new account and its one-time password (in this response only)."""
+
+    user: AccountView
+    one_time_password: str
+
+
+class UpdatedAccount(ResponseModel):
+    """The account after a change, and the names of the fields that changed."""
+
+    user: AccountView
+    changed: list[str]
+
+
+class SwitchedAccount(ResponseModel):
+    """The account after enabling or disabling it, and whether that changed anything."""
+
+    user: AccountView
+    changed: bool

@@ -6,13 +6,21 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from gateway.accounts.bodies import AccountChangesBody, NewAccountBody
+from gateway.accounts.bodies import (
+    AccountChangesBody,
+    AccountList,
+    AccountView,
+    CreatedAccount,
+    NewAccountBody,
+    SwitchedAccount,
+    UpdatedAccount,
+)
 from gateway.accounts.rules import AccountError
-from gateway.accounts.service import AccountService, Actor, account_view
+from gateway.accounts.service import AccountService, Actor
 from gateway.app_keys import ACCOUNTS
 from gateway.http.auth import client_address, identity
 from gateway.http.bodies import read_json
-from gateway.http.models import BodyModel, validate_body
+from gateway.http.models import BodyModel, answer, validate_body
 
 BASE = "/api/v1/admin/users"
 B = TypeVar("B", bound=BodyModel)
@@ -33,7 +41,8 @@ async def _body(request: web.Request, model: type[B]) -> B:
 async def list_users(request: web.Request) -> web.Response:
     """Every account."""
     service, _ = _service(request)
-    return web.json_response({"users": [account_view(p) for p in await service.list_accounts()]})
+    people = await service.list_accounts()
+    return web.json_response(answer(AccountList(users=[AccountView.of(p) for p in people])))
 
 
 @routes.post(BASE)
@@ -43,7 +52,7 @@ async def create_user(request: web.Request) -> web.Response:
     new = (await _body(request, NewAccountBody)).new_account()
     person, password = await service.create(new, actor)
     return web.json_response(
-        {"user": account_view(person), "one_time_password": password},
+        answer(CreatedAccount(user=AccountView.of(person), one_time_password=password)),
         status=201,
         headers={"Cache-Control": "no-store"},
     )
@@ -55,7 +64,7 @@ async def update_user(request: web.Request) -> web.Response:
     service, actor = _service(request)
     changes = (await _body(request, AccountChangesBody)).changes()
     person, changed = await service.update(request.match_info["username"], changes, actor)
-    return web.json_response({"user": account_view(person), "changed": changed})
+    return web.json_response(answer(UpdatedAccount(user=AccountView.of(person), changed=changed)))
 
 
 @routes.post(BASE + "/{username}/disable")
@@ -63,7 +72,7 @@ async def disable_user(request: web.Request) -> web.Response:
     """Disable an account (its tokens stop working)."""
     service, actor = _service(request)
     person, changed = await service.set_disabled(request.match_info["username"], True, actor)
-    return web.json_response({"user": account_view(person), "changed": changed})
+    return web.json_response(answer(SwitchedAccount(user=AccountView.of(person), changed=changed)))
 
 
 @routes.post(BASE + "/{username}/enable")
@@ -71,4 +80,4 @@ async def enable_user(request: web.Request) -> web.Response:
     """Enable a disabled account."""
     service, actor = _service(request)
     person, changed = await service.set_disabled(request.match_info["username"], False, actor)
-    return web.json_response({"user": account_view(person), "changed": changed})
+    return web.json_response(answer(SwitchedAccount(user=AccountView.of(person), changed=changed)))
