@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
+from gateway.policy.labels import DEFAULT_LEVELS
 from gateway.policy.nations import DEFAULT_COALITIONS as DEFAULT_COALITION_MEMBERS
 from gateway.policy.nations import NationCodes, NationError
 
-DEFAULT_LEVELS = ("UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET")
 DEFAULT_TSA_POLICY = "2.25.133956762331911955508548569086636320372"
 """A UUID-derived OID (ITU-T X.667): unique without registration; set your own."""
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")

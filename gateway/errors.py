@@ -22,6 +22,14 @@ class SekishoError(Exception):
             self.status = status
 
 
+class BrokenStream(SekishoError):
+    """A response body failed after bytes may have left (the download loop aborts the
+    connection, so the client sees a truncated response, never a complete-looking one)."""
+
+    status = 503
+    code = "broken_stream"
+
+
 class BadRequest(SekishoError):
     """The caller sent something malformed or out of range."""
 

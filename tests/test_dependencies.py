@@ -2,7 +2,9 @@
 
 ``web -> gateway -> hsm``; ``gateway/tlog`` (pure log formats) imports nothing of
 the gateway but itself; ``gateway/http`` is plumbing and imports no feature
-package; the portal reaches the token only through gateway services; domain code
+package; the portal reaches the token only through gateway services, and the
+gateway only through an allowed list of public modules (services, plumbing,
+pure helpers; never ORM models, stores, handlers or the token); domain code
 never imports aiohttp (only handlers, clients, app composition and plumbing do).
 """
 
@@ -22,6 +24,84 @@ HTTP_MAY_IMPORT = (
     "gateway.db",
     "gateway.tlog",
 )
+
+WEB_MAY_IMPORT = frozenset(
+    {
+        # plumbing and composition
+        "gateway.app_keys",
+        "gateway.errors",
+        "gateway.http.auth",
+        "gateway.http.bodies",
+        "gateway.http.downloads",
+        "gateway.http.errors",
+        "gateway.http.headers",
+        "gateway.http.multipart",
+        "gateway.http.params",
+        "gateway.http.paths",
+        # the features' public modules: services and their value types
+        "gateway.accounts",
+        "gateway.accounts.rules",
+        "gateway.accounts.service",
+        "gateway.auth.certificates",
+        "gateway.auth.identity",
+        "gateway.auth.name_tags",
+        "gateway.auth.security_keys",
+        "gateway.auth.sessions",
+        "gateway.auth.signin",
+        "gateway.auth.tokens",
+        "gateway.custody.export",
+        "gateway.custody.items",
+        "gateway.documents.catalogue",
+        "gateway.documents.check",
+        "gateway.documents.kek",
+        "gateway.documents.titles",
+        "gateway.documents.writer",
+        "gateway.ledger.witnessing",
+        "gateway.node_token",
+        "gateway.oversight",
+        "gateway.oversight.activity",
+        "gateway.oversight.alerts",
+        "gateway.oversight.record",
+        "gateway.oversight.verification",
+        "gateway.oversight.witnesses",
+        "gateway.policy.labels",
+        "gateway.signing.anchors",
+        "gateway.signing.clients",
+        "gateway.trail.export",
+        "gateway.trail.own_view",
+        "gateway.trail.query",
+        "gateway.trail.service",
+    }
+)
+"""The gateway modules the portal may import. A module that defines ORM models, a
+store, HTTP handlers or stream cryptography may never be added (checked below)."""
+NEVER_PUBLIC = ("models", "store", "stream_aead", "http", "lookup", "principals")
+
+
+def import_statements(path: Path) -> Iterator[str]:
+    """The module each import statement in ``path`` names (not the names it takes)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+def defines_orm_model(module: str) -> bool:
+    """Whether ``module``'s source defines a class deriving from Tortoise's ``Model``."""
+    path = ROOT / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        path = ROOT / module.replace(".", "/") / "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(b, ast.Name | ast.Attribute) and ast.unparse(b).endswith("Model")
+            for b in node.bases
+        )
+        for node in ast.walk(tree)
+    )
 
 
 def modules_imported(path: Path) -> Iterator[str]:
@@ -112,3 +192,32 @@ def test_the_checker_sees_imports(tmp_path: Path) -> None:
         "gateway",
         "gateway.x",
     }
+
+
+def test_the_portal_imports_only_the_gateways_public_modules() -> None:
+    found = sorted(
+        f"{path.relative_to(ROOT).as_posix()}: {module}"
+        for path in (ROOT / "web").rglob("*.py")
+        for module in import_statements(path)
+        if within(module, "gateway") and module not in WEB_MAY_IMPORT
+    )
+    assert found == [], "web/ must call the features' services, not their internals"
+
+
+def test_no_public_module_is_an_orm_store_handler_or_crypto_module() -> None:
+    for module in WEB_MAY_IMPORT:
+        last = module.rsplit(".", 1)[1]
+        assert last not in NEVER_PUBLIC and not last.endswith("_http"), module
+        assert not defines_orm_model(module), f"{module} defines ORM models"
+
+
+def test_one_content_disposition_writer() -> None:
+    """Every download names its file through ``gateway.http.headers.attachment``."""
+    helper = ROOT / "gateway/http/headers.py"
+    found = sorted(
+        path.relative_to(ROOT).as_posix()
+        for package in ("gateway", "web")
+        for path in (ROOT / package).rglob("*.py")
+        if path != helper and "attachment; filename" in path.read_text(encoding="utf-8")
+    )
+    assert found == []

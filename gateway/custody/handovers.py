@@ -19,6 +19,7 @@ import base64
 import hashlib
 import re
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +42,27 @@ from gateway.signing.models import AnchorRecord
 from gateway.signing.requests import (
     InputError,
     SignInput,
-    check_fields,
     decode_base64,
-    require_object,
 )
 from gateway.signing.service import Signature, SigningService
 
 DOCUMENT_TYPE = "sekisho.custody.handover/v1"
+
+
+def require_object(body: Any, what: str = "the request body") -> Mapping[str, Any]:
+    """A JSON object, or InputError."""
+    if not isinstance(body, dict):
+        raise InputError(f"{what} must be a JSON object", code="bad_json")
+    return body
+
+
+def check_fields(body: Mapping[str, Any], allowed: Iterable[str], what: str) -> None:
+    """Refuse fields other than ``allowed``."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InputError(f"{what} has unknown field(s): {', '.join(unknown)}", code="unknown_field")
+
+
 _PARTY = re.compile(PARTY)
 
 

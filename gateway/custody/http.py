@@ -19,6 +19,7 @@ from gateway.custody.store import add_rule, latest_rules, rule_versions
 from gateway.errors import NotFound
 from gateway.http import bodies
 from gateway.http.auth import identity
+from gateway.http.headers import attachment
 from gateway.oversight.record import record_view
 from gateway.signing.anchors import check_owner, check_subject, link_view, may_use_chains
 from gateway.signing.http import client
@@ -173,5 +174,5 @@ def _csv(rows: list[dict[str, Any]], name: str) -> web.Response:
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": attachment(name)},
     )

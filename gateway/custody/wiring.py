@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from gateway.custody.alerts import check_overdue
 from gateway.custody.handovers import HandoverService
+from gateway.custody.models import CustodyHandover
+from gateway.custody.store import RuleVersion, latest_rules, rule_versions
 from gateway.ledger.service import LedgerService
 from gateway.signing.wiring import SigningApi
 
@@ -21,6 +23,19 @@ class CustodyApi:
 
     handovers: HandoverService
     ledger: LedgerService
+
+    async def latest_rules(self) -> list[RuleVersion]:
+        """The newest version of every rule."""
+        return await latest_rules()
+
+    async def rule_versions(self, name: str) -> list[RuleVersion]:
+        """Every version of one rule, oldest first (NotFound if it has none)."""
+        return await rule_versions(name)
+
+    async def pending_handovers(self, party: str) -> list[CustodyHandover]:
+        """Pending hand-overs naming ``party`` as giver or receiver, oldest first."""
+        rows = await CustodyHandover.filter(status="pending").order_by("created_at")
+        return [row for row in rows if party in (row.giver, row.receiver)]
 
 
 def build_custody(signing: SigningApi, ledger: LedgerService) -> CustodyApi:

@@ -8,13 +8,15 @@ from aiohttp import web
 
 from gateway.app_keys import DOCUMENTS
 from gateway.auth.identity import Identity
+from gateway.documents.bodies import DowngradeBody
 from gateway.documents.catalogue import MAX_PAGE, DocumentCatalogue
-from gateway.documents.stream_aead import DecryptionError
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
 from gateway.http.auth import client_address, identity
-from gateway.http.bodies import LARGE, body_limit, read_json_object
+from gateway.http.bodies import LARGE, body_limit, read_json
+from gateway.http.downloads import send_stream
 from gateway.http.headers import attachment
+from gateway.http.models import validate_body
 from gateway.http.multipart import next_part, open_form, part_chunks, read_text
 from gateway.http.params import MAX_INT32, optional_query_int, query_int
 
@@ -202,37 +204,15 @@ async def content(request: web.Request) -> web.StreamResponse:
     response.headers["Content-Disposition"] = attachment(row.filename or "document")
     if opened.partial:
         response.headers["Content-Range"] = f"bytes {opened.start}-{opened.end}/{row.size}"
-    return await send_plaintext(request, response, opened.body)
-
-
-async def send_plaintext(
-    request: web.Request, response: web.StreamResponse, body: AsyncIterator[bytes]
-) -> web.StreamResponse:
-    """Prepare ``response`` and stream ``body`` (the API's and the portal's downloads).
-
-    A segment that fails to decrypt after bytes have left aborts the connection,
-    so the client sees a truncated response rather than a complete-looking one.
-    """
-    await response.prepare(request)
-    try:
-        async for chunk in body:
-            await response.write(chunk)
-    except DecryptionError:
-        if request.transport is not None:
-            request.transport.abort()
-        return response
-    await response.write_eof()
-    return response
+    return await send_stream(request, response, opened.body)
 
 
 @routes.post("/api/v1/documents/{id}/downgrade")
 async def downgrade(request: web.Request) -> web.Response:
     """Re-encrypt under a lower label as a new version; needs a reason."""
     caller = _person(request)
-    body = await read_json_object(request)
-    label, reason = body.get("label"), body.get("reason")
-    if not isinstance(label, str) or not isinstance(reason, str):
-        raise BadRequest('send JSON {"label": ..., "reason": ...}', code="bad_body")
+    body = validate_body(DowngradeBody, await read_json(request))
+    label, reason = body.label, body.reason
     catalogue = _catalogue(request)
     row = await catalogue.downgrade(
         caller, request.match_info["id"], label, reason, source=_source(request)

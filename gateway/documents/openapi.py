@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi import error_responses
+from gateway.documents.bodies import DowngradeBody
+from gateway.http.openapi import error_responses, json_body
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _VERSION = {
@@ -338,21 +339,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Re-encrypt under a lower label as a new version (officers, with a reason)",
             "parameters": [_ID],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["label", "reason"],
-                            "properties": {
-                                "label": {"type": "string"},
-                                "reason": {"type": "string"},
-                            },
-                        }
-                    }
-                },
-            },
+            "requestBody": json_body(DowngradeBody),
             "responses": _responses(
                 {
                     "201": _json(_DOC, "downgraded"),

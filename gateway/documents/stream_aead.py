@@ -47,7 +47,7 @@ from typing import NamedTuple
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.errors import SekishoError
+from gateway.errors import BrokenStream, SekishoError
 
 MAGIC = b"SKS1"
 VERSION = 1
@@ -65,7 +65,7 @@ _NOT_LAST = b"\x00"
 _LAST = b"\x01"
 
 
-class DecryptionError(SekishoError):
+class DecryptionError(BrokenStream):
     """A stream failed authentication, was cut short, or has trailing data.
 
     Stored ciphertext that does not verify is a server-side integrity failure,

@@ -1,17 +1,25 @@
 """The OpenAPI document: each API module contributes its paths; served at /api/openapi.json.
 
 A test checks that every route under ``/api/`` is described here and that
-nothing here is missing from the router, so the document cannot drift.
+nothing here is missing from the router, so the document cannot drift. JSON
+request bodies are described by the pydantic models that validate them
+(:mod:`gateway.http.models`): a path item names its model with :func:`json_body`
+and :func:`build_document` puts each model's generated schema under
+``components/schemas``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from gateway import __version__
+
+SCHEMA_REF = "#/components/schemas/{model}"
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -35,13 +43,83 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     }
 
 
+Mode = Literal["validation", "serialization"]
+
+
+class ModelBody(dict[str, Any]):
+    """A JSON request body or response whose schema is generated from ``models``."""
+
+    def __init__(
+        self,
+        models: tuple[type[BaseModel], ...],
+        mode: Mode,
+        other_content: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        refs = [{"$ref": SCHEMA_REF.format(model=model.__name__)} for model in models]
+        schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
+        content = {**(other_content or {}), "application/json": {"schema": schema}}
+        super().__init__(**fields, content=content)
+        self.models = models
+        self.mode = mode
+
+
+def json_body(*models: type[BaseModel]) -> ModelBody:
+    """A required JSON request body validated by ``models`` (one of them, if several)."""
+    return ModelBody(models, "validation", required=True)
+
+
+def json_answer(
+    *models: type[BaseModel],
+    description: str = "ok",
+    other_content: Mapping[str, Any] | None = None,
+) -> ModelBody:
+    """A JSON response built with ``models`` (one of them, if several); ``other_content``:
+    the media types the operation may answer with instead of JSON."""
+    return ModelBody(models, "serialization", other_content, description=description)
+
+
+def model_schema(model: type[BaseModel], mode: Mode = "validation") -> dict[str, Any]:
+    """The schema ``model`` generates, as ``components/schemas`` holds it."""
+    schema = model.model_json_schema(ref_template=SCHEMA_REF, mode=mode)
+    schema.pop("$defs", None)
+    return schema
+
+
+def component_schemas(models: Iterable[tuple[type[BaseModel], Mode]]) -> dict[str, Any]:
+    """Each model's generated schema, and those of models they nest, by class name."""
+    models = list(models)
+    unique = {model.__name__: (model, mode) for model, mode in models}
+    if len(unique) < len({model for model, _ in models}):
+        raise ValueError("two body models share a class name")
+    _, generated = models_json_schema(list(unique.values()), ref_template=SCHEMA_REF)
+    schemas: dict[str, Any] = generated.get("$defs", {})
+    for name, (model, mode) in unique.items():
+        schemas[name] = model_schema(model, mode)
+    return schemas
+
+
 def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Merge path items from every API module into one OpenAPI 3.1 document."""
     paths: dict[str, Any] = {}
+    models: list[tuple[type[BaseModel], Mode]] = []
+
+    def plain(part: Any) -> Any:
+        if isinstance(part, ModelBody):
+            models.extend((model, part.mode) for model in part.models)
+            return dict(part)
+        return part
+
     for path, item in parts.items():
         paths.setdefault(path, {}).update(item)
     for item in paths.values():
-        for operation in item.values():
+        for method, operation in item.items():
+            operation = {**operation, "requestBody": plain(operation.get("requestBody"))}
+            if operation["requestBody"] is None:
+                del operation["requestBody"]
+            responses = operation.get("responses", {})
+            operation["responses"] = {status: plain(r) for status, r in responses.items()}
+            item[method] = operation
             _add_common_errors(operation)
     return {
         "openapi": "3.1.0",
@@ -51,7 +129,7 @@ def build_document(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "description": "Documents, ledger and signing API of a Sekisho node.",
         },
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, **component_schemas(models)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

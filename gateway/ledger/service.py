@@ -400,6 +400,10 @@ class LedgerService:
 
     # ----- reading ------------------------------------------------------------------
 
+    async def pending_count(self) -> int:
+        """Entries queued and not yet integrated (every node reads the shared queue)."""
+        return await self.store.pending_count()
+
     async def latest(self) -> StoredCheckpoint:
         """The newest signed checkpoint."""
         latest = await self.store.latest_checkpoint()

@@ -5,13 +5,12 @@ from __future__ import annotations
 from gateway.config import Settings
 from gateway.http.client_tls import client_ssl_context
 from gateway.ledger.checkpoint_signer import CheckpointSigner
-from gateway.ledger.cosignatures import WitnessKey
 from gateway.ledger.leadership import FileLeadership, Leadership, PostgresLeadership, lock_key
 from gateway.ledger.rollback import TokenCheckpoint
 from gateway.ledger.service import LedgerService
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.ledger.witness_client import HttpWitnessTransport
-from gateway.ledger.witnessing import Witnessing
+from gateway.ledger.witnessing import Witnessing, configured_witnesses
 from hsm import Token
 
 
@@ -46,5 +45,4 @@ def build_witnessing(settings: Settings, ledger: LedgerService) -> Witnessing | 
         return None
     ssl_context = client_ssl_context(settings.ledger.witness_tls_ca, "ledger.witness_tls_ca")
     transport = HttpWitnessTransport(settings.ledger.witness_timeout_ms / 1000, ssl_context)
-    witnesses = [WitnessKey.from_endpoint(e) for e in settings.ledger.witnesses]
-    return Witnessing(ledger, witnesses, settings.witness_quorum, transport)
+    return Witnessing(ledger, configured_witnesses(settings), settings.witness_quorum, transport)

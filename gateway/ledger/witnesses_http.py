@@ -23,6 +23,7 @@ from gateway.ledger.cosignatures import (
     cosigned_note,
     finality,
 )
+from gateway.ledger.witnessing import witness_keys as ledger_witness_keys
 
 routes = web.RouteTableDef()
 API = "/api/v1/ledger"
@@ -31,13 +32,8 @@ Gauge = tuple[str, str, Mapping[str, str], float]
 
 
 def witness_keys(app: web.Application) -> tuple[list[WitnessKey], int]:
-    """The configured witnesses and quorum of this node."""
-    witnessing = app.get(WITNESSING)
-    if witnessing is not None:
-        return list(witnessing.witnesses), witnessing.quorum
-    settings = app[SETTINGS]
-    keys = [WitnessKey.from_endpoint(e) for e in settings.ledger.witnesses]
-    return keys, settings.witness_quorum
+    """The witnesses and quorum of this node (:func:`gateway.ledger.witnessing.witness_keys`)."""
+    return ledger_witness_keys(app.get(WITNESSING), app[SETTINGS])
 
 
 async def current_finality(app: web.Application) -> Finality:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from gateway.config import Settings
 from gateway.errors import SekishoError
 from gateway.ledger.cosignatures import CosignatureStore, WitnessKey, cosigned_note
 from gateway.ledger.service import LedgerService
@@ -136,6 +137,19 @@ class LatencyStats:
             "p95_ms": round(values[min(len(values) - 1, int(len(values) * 0.95))], 1),
             "max_ms": round(values[-1], 1),
         }
+
+
+def configured_witnesses(settings: Settings) -> list[WitnessKey]:
+    """The witnesses of ``ledger.witnesses``: the one place their keys are parsed."""
+    return [WitnessKey.from_endpoint(e) for e in settings.ledger.witnesses]
+
+
+def witness_keys(witnessing: Witnessing | None, settings: Settings) -> tuple[list[WitnessKey], int]:
+    """The witnesses and quorum this node counts: the running coordinator's, else the
+    configured ones (a node that does not run the coordinator)."""
+    if witnessing is not None:
+        return list(witnessing.witnesses), witnessing.quorum
+    return configured_witnesses(settings), settings.witness_quorum
 
 
 class Witnessing:

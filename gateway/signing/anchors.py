@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,24 +37,15 @@ from gateway.custody.alerts import raise_alert
 from gateway.custody.guard import CustodyRefused, decide, parse_time
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict, NotFound, Unavailable
+from gateway.http.models import validate_body
 from gateway.ledger.commitments import decode_opening, expand
 from gateway.ledger.entries import canonical_json, make_entry, utc_timestamp
 from gateway.ledger.service import LedgerService, Ticket
 from gateway.signing.clients import CLIENT_NAME
 from gateway.signing.models import AnchorRecord
-from gateway.signing.requests import (
-    InputError,
-    check_fields,
-    checked_digest,
-    decode_base64,
-    hash_name,
-    require_object,
-)
+from gateway.signing.requests import MAX_SUBJECT, AnchorRequest, InputError
 from gateway.tlog.merkle import leaf_hash
 
-KIND = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-MAX_SUBJECT = 256
-MAX_METADATA_BYTES = 16 * 1024
 _RETRIES = 8
 _LOCK_STRIPES = 64
 
@@ -116,29 +106,11 @@ def check_owner(value: Any) -> str | None:
 
 
 def anchor_request(body: Any) -> NewAnchor:
-    """``{subject, kind, digest, hash?, metadata?, owner?}`` checked."""
-    body = require_object(body)
-    fields = {"subject", "kind", "digest", "hash", "metadata", "wait", "owner"}
-    check_fields(body, fields, "the request")
-    kind = body.get("kind")
-    if not isinstance(kind, str) or not KIND.fullmatch(kind):
-        raise InputError(
-            "'kind' must be 1-64 characters of a-z, 0-9, '.', '_' and '-'", code="bad_kind"
-        )
-    name = hash_name(body.get("hash"))
-    assert name is not None
-    if body.get("digest") is None:
-        raise InputError("'digest' is required", code="missing_input")
-    digest = checked_digest(name, decode_base64("digest", body["digest"]))
-    metadata = body.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise InputError("'metadata' must be a JSON object", code="bad_metadata")
-    if len(canonical_json(metadata)) > MAX_METADATA_BYTES:
-        raise InputError(
-            f"'metadata' is at most {MAX_METADATA_BYTES} bytes as JSON", code="bad_metadata"
-        )
-    subject = check_subject(body.get("subject"))
-    return NewAnchor(subject, kind, name, digest, metadata, check_owner(body.get("owner")))
+    """``{subject, kind, digest, hash?, metadata?, owner?}`` checked by :class:`AnchorRequest`."""
+    new = validate_body(AnchorRequest, body, InputError)
+    return NewAnchor(
+        new.subject, new.kind, new.hash or "sha256", new.digest, new.metadata, new.owner
+    )
 
 
 async def may_use_chains(caller: Identity, owner: str) -> bool:

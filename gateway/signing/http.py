@@ -6,8 +6,7 @@ work is done by :mod:`gateway.signing`.
 
 from __future__ import annotations
 
-import base64
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -16,8 +15,19 @@ from gateway.auth.identity import Identity
 from gateway.errors import NotFound, SekishoError
 from gateway.http import bodies
 from gateway.http.auth import identity
+from gateway.http.headers import attachment
+from gateway.http.models import answer
 from gateway.signing import requests as parse
 from gateway.signing.named_keys import KeyVersion, NamedKey, pem
+from gateway.signing.requests import HashName
+from gateway.signing.responses import (
+    BatchItemResult,
+    BatchResult,
+    CmsResult,
+    SignResult,
+    VerifyResult,
+    b64,
+)
 from gateway.signing.service import Signature
 from gateway.signing.wiring import SigningApi
 from hsm import HsmError
@@ -43,11 +53,6 @@ def client(request: web.Request, scope: str, cost: int = 1) -> Identity:
         _api(request).limiter.charge(f"client:{caller.client_id}", caller.rate_per_minute, cost)
     caller.require_scope(scope)
     return caller
-
-
-def b64(data: bytes) -> str:
-    """Standard base64 text."""
-    return base64.b64encode(data).decode("ascii")
 
 
 async def read_json(request: web.Request) -> Any:
@@ -133,7 +138,7 @@ async def ca_pem(request: web.Request) -> web.Response:
 # ----- sign and verify -------------------------------------------------------------
 
 
-def _signature_view(signed: Signature) -> dict[str, Any]:
+def _signature_fields(signed: Signature) -> dict[str, Any]:
     return {
         "digest": b64(signed.digest),
         "hash": signed.hash_name,
@@ -142,8 +147,10 @@ def _signature_view(signed: Signature) -> dict[str, Any]:
     }
 
 
-def _error_view(error: SekishoError | HsmError) -> dict[str, str]:
-    return {"error": error.code, "message": error.message}
+def _item_result(index: int, outcome: Signature | SekishoError | HsmError) -> BatchItemResult:
+    if isinstance(outcome, Signature):
+        return BatchItemResult(index=index, **_signature_fields(outcome))
+    return BatchItemResult(index=index, error=outcome.code, message=outcome.message)
 
 
 @routes.post(API + "/sign/{key}")
@@ -158,7 +165,9 @@ async def sign(request: web.Request) -> web.Response:
         key, [result] = await api.signing.sign(caller, name, [parsed])
         if not isinstance(result, Signature):
             raise result
-        return web.json_response({**_key_fields(key), **_signature_view(result)})
+        return web.json_response(
+            answer(SignResult(**_key_fields(key), **_signature_fields(result)))
+        )
     if caller.kind == "client" and len(parsed) > 1:
         api.limiter.charge(f"client:{caller.client_id}", caller.rate_per_minute, len(parsed) - 1)
     valid = [p for p in parsed if isinstance(p, parse.SignInput)]
@@ -167,12 +176,11 @@ async def sign(request: web.Request) -> web.Response:
     else:
         key, outcomes = await api.signing.signing_key(caller, name), []
     signed = iter(outcomes)
-    results: list[dict[str, Any]] = []
-    for index, item in enumerate(parsed):
-        outcome = item if isinstance(item, parse.InputError) else next(signed)
-        view = _signature_view(outcome) if isinstance(outcome, Signature) else _error_view(outcome)
-        results.append({"index": index, **view})
-    return web.json_response({**_key_fields(key), "results": results})
+    results = [
+        _item_result(index, item if isinstance(item, parse.InputError) else next(signed))
+        for index, item in enumerate(parsed)
+    ]
+    return web.json_response(answer(BatchResult(**_key_fields(key), results=results)))
 
 
 def _key_fields(key: KeyVersion) -> dict[str, Any]:
@@ -187,7 +195,7 @@ async def verify(request: web.Request) -> web.Response:
     item, signature, version = parse.verify_request(await read_json(request))
     name = request.match_info["key"]
     found = await _api(request).signing.verify(caller, name, item, signature, version)
-    return web.json_response({"key": name, "valid": found is not None, "version": found})
+    return web.json_response(answer(VerifyResult(key=name, valid=found is not None, version=found)))
 
 
 # ----- CMS and time-stamps -------------------------------------------------------------
@@ -201,19 +209,18 @@ async def cms(request: web.Request) -> web.Response:
     cms_input = parse.cms_request(await read_json(request))
     result = await _api(request).signing.cms(caller, request.match_info["key"], cms_input)
     if _wants_json(request):
-        return web.json_response(
-            {
-                **_key_fields(result.key),
-                "hash": result.hash_name,
-                "digest": b64(result.digest),
-                "cms": b64(result.der),
-            }
+        view = CmsResult(
+            **_key_fields(result.key),
+            hash=cast(HashName, result.hash_name),
+            digest=b64(result.digest),
+            cms=b64(result.der),
         )
+        return web.json_response(answer(view))
     return web.Response(
         body=result.der,
         content_type=CMS_MEDIA_TYPE,
         headers={
-            "Content-Disposition": 'attachment; filename="signature.p7s"',
+            "Content-Disposition": attachment("signature.p7s"),
             "Sekisho-Key": result.key.name,
             "Sekisho-Key-Version": str(result.key.version),
         },

@@ -2,88 +2,29 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from gateway.config import SigningSettings
-from gateway.http.openapi import error_responses
+from gateway.http.openapi import error_responses, json_answer, json_body
+from gateway.signing.requests import (
+    BASE64_SCHEMA,
+    AnchorRequest,
+    CmsRequest,
+    SignItem,
+    VerifyRequest,
+    batch_model,
+)
+from gateway.signing.responses import BatchResult, CmsResult, SignResult, VerifyResult
 
-DEFAULT_MAX_BATCH = SigningSettings().max_batch
-
-_B64 = {"type": "string", "contentEncoding": "base64", "pattern": "^[A-Za-z0-9+/_-]*={0,2}$"}
+_B64 = BASE64_SCHEMA
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _HASH = {"type": "string", "enum": ["sha256", "sha384", "sha512"], "default": "sha256"}
-_FORMAT = {
-    "type": "string",
-    "enum": ["der", "raw"],
-    "default": "der",
-    "description": "ECDSA encoding: DER Ecdsa-Sig-Value or raw r||s; Ed25519/RSA-PSS are the same",
-}
 _KEY_PARAM = {
     "name": "key",
     "in": "path",
     "required": True,
     "schema": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"},
 }
-_INPUT: dict[str, Any] = {
-    "digest": {**_B64, "description": "precomputed digest (length must match 'hash')"},
-    "data": {**_B64, "description": "data to hash (Ed25519 signs the data itself)"},
-    "hash": _HASH,
-    "format": _FORMAT,
-}
-_ONE_INPUT = [{"required": ["digest"]}, {"required": ["data"]}]
-_SIGN_ITEM = {
-    "type": "object",
-    "properties": _INPUT,
-    "additionalProperties": False,
-    "oneOf": _ONE_INPUT,
-}
-_BATCH = {
-    "type": "object",
-    "required": ["batch"],
-    "additionalProperties": False,
-    "properties": {
-        "batch": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": DEFAULT_MAX_BATCH,
-            "items": _SIGN_ITEM,
-        },
-        "hash": _HASH,
-        "format": _FORMAT,
-    },
-}
-_KEY_FIELDS = {
-    "key": {"type": "string"},
-    "version": {"type": "integer", "minimum": 1},
-    "algorithm": {"type": "string", "enum": ["ec-p256", "ed25519", "rsa-3072"]},
-}
-_SIGNATURE = {"digest": _B64, "hash": _HASH, "format": _FORMAT, "signature": _B64}
-_SIGN_RESULT = {
-    "type": "object",
-    "required": [*_KEY_FIELDS, *_SIGNATURE],
-    "properties": {**_KEY_FIELDS, **_SIGNATURE},
-}
-_BATCH_RESULT = {
-    "type": "object",
-    "required": [*_KEY_FIELDS, "results"],
-    "properties": {
-        **_KEY_FIELDS,
-        "results": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["index"],
-                "properties": {
-                    "index": {"type": "integer", "minimum": 0},
-                    **_SIGNATURE,
-                    "error": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            },
-        },
-    },
-}
+_ALGORITHM = {"type": "string", "enum": ["ec-p256", "ed25519", "rsa-3072"]}
 _VERSION = {
     "type": "object",
     "required": ["version", "status", "public_key_pem", "certificate_pem"],
@@ -104,7 +45,7 @@ _KEY = {
     "required": ["name", "algorithm", "purpose", "status", "versions"],
     "properties": {
         "name": {"type": "string"},
-        "algorithm": _KEY_FIELDS["algorithm"],
+        "algorithm": _ALGORITHM,
         "purpose": {"type": "string", "enum": ["sign", "timestamp"]},
         "status": {"type": "string", "enum": ["active", "retired"]},
         "current_version": {"type": ["integer", "null"]},
@@ -112,24 +53,6 @@ _KEY = {
     },
 }
 _CLIENT_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}
-_ANCHOR_BODY = {
-    "type": "object",
-    "required": ["subject", "kind", "digest"],
-    "additionalProperties": False,
-    "properties": {
-        "subject": {"type": "string", "minLength": 1, "maxLength": 256},
-        "kind": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
-        "digest": _B64,
-        "hash": _HASH,
-        "metadata": {"type": "object"},
-        "wait": {"type": "boolean"},
-        "owner": {
-            **_CLIENT_NAME,
-            "description": "the client whose chain to extend (default: the caller's own); "
-            "another client's only if it lists the caller as a chain writer",
-        },
-    },
-}
 _LINK = {
     "type": "object",
     "required": ["record", "subject", "sequence", "kind", "digest", "entry", "leaf_hash"],
@@ -162,16 +85,13 @@ def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
 def _op(summary: str, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
     return {"summary": summary, "responses": {**ok, **error_responses(*errors)}, **extra}
 
 
 _SIGNING_ERRORS = (400, 401, 403, 404, 409, 413, 415, 429, 503)
 
+_SIGN = "/api/v1/sign/{key}"
 PATHS: dict[str, Any] = {
     "/api/v1/keys": {
         "get": _op(
@@ -214,83 +134,40 @@ PATHS: dict[str, Any] = {
             security=[],
         )
     },
-    "/api/v1/sign/{key}": {
+    _SIGN: {
         "post": _op(
             "Sign a digest or data (or a batch) with the key's active version (scope sign)",
-            {"200": _json({"oneOf": [_SIGN_RESULT, _BATCH_RESULT]})},
+            {"200": json_answer(SignResult, BatchResult)},
             *_SIGNING_ERRORS,
             parameters=[_KEY_PARAM],
-            requestBody=_body({"oneOf": [_SIGN_ITEM, _BATCH]}),
         )
     },
     "/api/v1/verify/{key}": {
         "post": _op(
             "Verify a signature under any version of the key, or one version (scope verify)",
-            {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["key", "valid", "version"],
-                        "properties": {
-                            "key": {"type": "string"},
-                            "valid": {"type": "boolean"},
-                            "version": {"type": ["integer", "null"]},
-                        },
-                    }
-                )
-            },
+            {"200": json_answer(VerifyResult)},
             *_SIGNING_ERRORS,
             parameters=[_KEY_PARAM],
-            requestBody=_body(
-                {
-                    "type": "object",
-                    "required": ["signature"],
-                    "additionalProperties": False,
-                    "properties": {
-                        **_INPUT,
-                        "signature": _B64,
-                        "version": {"type": "integer", "minimum": 1},
-                    },
-                    "oneOf": _ONE_INPUT,
-                }
-            ),
+            requestBody=json_body(VerifyRequest),
         )
     },
     "/api/v1/cms/{key}": {
         "post": _op(
             "Detached CMS SignedData over data or its digest (scope cms)",
             {
-                "200": {
-                    "description": "DER ContentInfo(SignedData); JSON if only JSON is accepted",
-                    "content": {
+                "200": json_answer(
+                    CmsResult,
+                    description="DER ContentInfo(SignedData); JSON if only JSON is accepted",
+                    other_content={
                         "application/pkcs7-signature": {
                             "schema": {"type": "string", "format": "binary"}
-                        },
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": [*_KEY_FIELDS, "hash", "digest", "cms"],
-                                "properties": {
-                                    **_KEY_FIELDS,
-                                    "hash": _HASH,
-                                    "digest": _B64,
-                                    "cms": _B64,
-                                },
-                            }
-                        },
+                        }
                     },
-                }
+                )
             },
             *_SIGNING_ERRORS,
             parameters=[_KEY_PARAM],
-            requestBody=_body(
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {"digest": _B64, "data": _B64, "hash": _HASH},
-                    "oneOf": _ONE_INPUT,
-                }
-            ),
+            requestBody=json_body(CmsRequest),
         )
     },
     "/api/v1/timestamp": {
@@ -339,7 +216,7 @@ PATHS: dict[str, Any] = {
             429,
             503,
             parameters=[{"name": "wait", "in": "query", "schema": {"type": "boolean"}}],
-            requestBody=_body(_ANCHOR_BODY),
+            requestBody=json_body(AnchorRequest),
         ),
         "get": _op(
             "A subject's custody chain in order, each link with its receipt (scope anchor)",
@@ -408,12 +285,7 @@ PATHS: dict[str, Any] = {
 
 
 def paths(max_batch: int) -> dict[str, Any]:
-    """:data:`PATHS` with the batch limit this node enforces (``signing.max_batch``).
-
-    The batch schema object appears once in PATHS; a deep copy's memo maps it to
-    its copy, so the limit is set wherever the schema is used.
-    """
-    memo: dict[int, Any] = {}
-    described: dict[str, Any] = copy.deepcopy(PATHS, memo)
-    memo[id(_BATCH)]["properties"]["batch"]["maxItems"] = max_batch
-    return described
+    """:data:`PATHS` with the sign body this node validates: one item, or a batch of up to
+    ``max_batch`` (``signing.max_batch``) items."""
+    sign = {**PATHS[_SIGN]["post"], "requestBody": json_body(SignItem, batch_model(max_batch))}
+    return {**PATHS, _SIGN: {"post": sign}}

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.app_keys import LEDGER, SETTINGS, TRAIL
 from gateway.http.auth import identity
+from gateway.http.headers import attachment
 from gateway.oversight.record import record_view, trail_filters
 from gateway.trail.export import csv_filename, csv_header, csv_rows
 from gateway.trail.openapi import PATH
@@ -39,7 +40,7 @@ async def trail(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(name),
             "Cache-Control": "no-store",
         }
     )

@@ -12,12 +12,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
+from gateway.accounts import Account
 from gateway.accounts.rules import split_list
 from gateway.accounts.service import AccountChanges, AccountService, Actor, NewAccount
 from gateway.app_keys import ACCOUNTS, LEDGER, SETTINGS, SIGNING, TOKEN
 from gateway.auth.certificates import CertificateActor
 from gateway.auth.identity import PERSON_ROLES
-from gateway.auth.principals import Principal
 from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
 from gateway.http.params import MAX_INT32, path_int
@@ -42,7 +42,7 @@ def _accounts(request: web.Request, viewer: Viewer) -> tuple[AccountService, Act
     return request.app[ACCOUNTS], Actor(viewer.identity.actor, source_of(request))
 
 
-def _people_context(request: web.Request, people: list[Principal], **extra: Any) -> dict[str, Any]:
+def _people_context(request: web.Request, people: list[Account], **extra: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "title": "People",
         "people": people,

@@ -6,8 +6,8 @@ from typing import Protocol
 
 from aiohttp import web
 
-from gateway.app_keys import LEDGER
-from gateway.ledger.witnesses_http import witness_keys
+from gateway.app_keys import LEDGER, SETTINGS, WITNESSING
+from gateway.ledger.witnessing import witness_keys
 from gateway.oversight.witnesses import CosignatureSummary, cosignature_summary
 
 
@@ -23,9 +23,9 @@ def configured_witnesses(app: web.Application) -> tuple[tuple[str, ...], int]:
 
     Cosignature lines on a note carry the witness's key name (from its vkey),
     which is what the summary matches against. The keys are parsed where the
-    ledger parses them (:class:`gateway.ledger.cosignatures.WitnessKey`).
+    ledger parses them (:func:`gateway.ledger.witnessing.configured_witnesses`).
     """
-    keys, quorum = witness_keys(app)
+    keys, quorum = witness_keys(app.get(WITNESSING), app[SETTINGS])
     names = tuple(key.key_name for key in keys)
     return names, quorum if names else 0
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import MultipartReader, web
 
+from gateway.accounts import Account
 from gateway.auth.certificates import PersonCertificates
 from gateway.auth.identity import Identity
-from gateway.auth.principals import Principal
 from gateway.auth.security_keys import SecurityKeys
 from gateway.auth.sessions import SessionStore
 from gateway.auth.signin import SignInService
@@ -33,7 +33,7 @@ class Viewer:
     """The signed-in person on this request."""
 
     identity: Identity
-    person: Principal
+    person: Account
     session_id: str
     method: str
 

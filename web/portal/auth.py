@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from gateway.accounts import Account
 from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER
-from gateway.auth.principals import Principal
 from gateway.auth.signin import LockedOut, SignedIn, SignInFailed
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.errors import BadRequest
@@ -33,7 +33,7 @@ source_of = client_address
 """The client address as recorded in the ledger (the API's helper, one definition)."""
 
 
-async def _certificate_person(request: web.Request) -> Principal | None:
+async def _certificate_person(request: web.Request) -> Account | None:
     fingerprint = client_certificate_fingerprint(request)
     if fingerprint is None:
         return None

@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.app_keys import LEDGER, SIGNING
+from gateway.app_keys import CUSTODY, LEDGER, SIGNING
 from gateway.custody.export import ChainView, chain_view, export_chain, timeline
 from gateway.custody.items import rule_items
-from gateway.custody.store import latest_rules, rule_versions
 from gateway.errors import BadRequest
+from gateway.http.headers import attachment
 from gateway.oversight.record import record_view
 from gateway.signing.anchors import check_owner, check_subject
 from gateway.trail.export import csv_cell
@@ -43,7 +43,7 @@ async def index(request: web.Request) -> web.Response:
     """Find a chain; the rules, each with its items page."""
     viewer = overseer(request)
     await record_view(request.app[LEDGER], viewer.identity, "custody", {})
-    context = {"title": "Custody", "rules": await latest_rules()}
+    context = {"title": "Custody", "rules": await request.app[CUSTODY].latest_rules()}
     return page(request, "custody.html", context)
 
 
@@ -69,7 +69,7 @@ def _attachment(request: web.Request, body: str, media_type: str, name: str) -> 
         text=body,
         content_type=media_type,
         charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": attachment(name)},
     )
     secure_headers(request, response.headers)
     return response
@@ -102,7 +102,7 @@ async def rule(request: web.Request) -> web.Response:
     """A rule's newest version and the items stuck or out of rule."""
     viewer = overseer(request)
     name = request.match_info["name"]
-    versions = await rule_versions(name)
+    versions = await request.app[CUSTODY].rule_versions(name)
     await record_view(request.app[LEDGER], viewer.identity, "custody-rule", {"rule": name})
     context = {
         "title": f"Custody rule {name}",

@@ -14,11 +14,11 @@ from aiohttp import web
 from gateway.app_keys import DOCUMENTS, LEDGER, TRAIL
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.check import check_file
-from gateway.documents.http import send_plaintext
 from gateway.documents.titles import readable_titles
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, SekishoError
 from gateway.http.bodies import LARGE, body_limit
+from gateway.http.downloads import send_stream
 from gateway.http.headers import attachment
 from gateway.http.params import MAX_INT, MAX_INT32, parse_int
 from gateway.trail.own_view import as_seen_by_subject
@@ -144,7 +144,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     response.headers["Content-Disposition"] = attachment(row.filename or f"{doc.id}.bin")
     response.headers["ETag"] = f'"{row.plaintext_sha256}"'
     secure_headers(request, response.headers)
-    return await send_plaintext(request, response, opened.body)
+    return await send_stream(request, response, opened.body)
 
 
 @routes.get("/documents/{id}/receipt")

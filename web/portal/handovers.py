@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.app_keys import CUSTODY
-from gateway.custody.models import CustodyHandover
 from web.portal.render import page
 from web.portal.security import viewer_of
 
@@ -17,8 +16,7 @@ async def pending(request: web.Request) -> web.Response:
     """Pending hand-overs that name the signed-in person as giver or receiver."""
     viewer = viewer_of(request)
     party = f"person:{viewer.identity.name}"
-    rows = await CustodyHandover.filter(status="pending").order_by("created_at")
-    mine = [row for row in rows if party in (row.giver, row.receiver)]
+    mine = await request.app[CUSTODY].pending_handovers(party)
     signed = request.query.get("signed", "")
     status = request.query.get("status", "")
     context = {

@@ -40,7 +40,7 @@ async def ledger_page(request: web.Request) -> web.Response:
             if run is not None and run.running
             else None
         ),
-        "pending": await ledger.store.pending_count(),
+        "pending": await ledger.pending_count(),
         "leader": ledger.is_leader,
         "can_verify": viewer.has_role("officer", "admin"),
     }

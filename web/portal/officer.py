@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, TRAIL
 from gateway.documents.titles import readable_titles
+from gateway.http.headers import attachment
 from gateway.oversight import alerts
 from gateway.oversight.activity import SPANS, activity
 from gateway.oversight.record import record_view, trail_filters
@@ -125,7 +126,7 @@ async def trail_csv(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(name),
         }
     )
     secure_headers(request, response.headers)
@@ -149,7 +150,7 @@ async def trail_json(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "application/json; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(name),
         }
     )
     secure_headers(request, response.headers)

@@ -15,8 +15,8 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from gateway.accounts import Account
 from gateway.app_keys import ACCOUNTS
-from gateway.auth.principals import Principal
 from gateway.auth.security_keys import MAX_CREDENTIAL_JSON, KeyActor, SecurityKeys
 from gateway.auth.signin import LockedOut, SignInFailed
 from gateway.errors import BadRequest, SekishoError, TooManyRequests
@@ -234,7 +234,7 @@ async def remove_my_key(request: web.Request) -> web.Response:
 # ----- administrators --------------------------------------------------------------
 
 
-async def _person(request: web.Request) -> Principal:
+async def _person(request: web.Request) -> Account:
     return await request.app[ACCOUNTS].get(request.match_info["username"])
 
 
@@ -266,7 +266,7 @@ async def remove_person_key(request: web.Request) -> web.Response:
 # ----- shared ----------------------------------------------------------------------
 
 
-async def _registration_options(request: web.Request, person: Principal) -> web.Response:
+async def _registration_options(request: web.Request, person: Account) -> web.Response:
     try:
         unusable = _unusable_here(request)
         if unusable is not None:
@@ -279,7 +279,7 @@ async def _registration_options(request: web.Request, person: Principal) -> web.
 
 
 async def _register(
-    request: web.Request, viewer: Viewer, person: Principal, target: str
+    request: web.Request, viewer: Viewer, person: Account, target: str
 ) -> web.Response:
     actor = KeyActor(viewer.identity.actor, source_of(request))
     try:
@@ -294,7 +294,7 @@ async def _register(
     return web.json_response({"redirect": local_target(target)})
 
 
-async def _remove(request: web.Request, viewer: Viewer, person: Principal) -> None:
+async def _remove(request: web.Request, viewer: Viewer, person: Account) -> None:
     actor = KeyActor(viewer.identity.actor, source_of(request))
     key_id = path_int(request.match_info, "id", high=MAX_INT32)
     await _keys(request).remove(person, key_id, actor)

@@ -105,8 +105,11 @@ async def node(
 ) -> Node:
     """Initialise a node in a temporary directory and serve it in-process."""
     monkeypatch.setenv("SEKISHO_HSM_PIN", token_config.pin.reveal())
-    settings = node_settings(tmp_path / "var", token_config)
+    return await start_node(node_settings(tmp_path / "var", token_config), aiohttp_client)
+
+
+async def start_node(settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]) -> Node:
+    """Initialise a node with ``settings`` and serve it in-process."""
     await initialise(settings)
     app = build_app(settings)
-    client = await aiohttp_client(app)
-    return Node(client, settings, app)
+    return Node(await aiohttp_client(app), settings, app)

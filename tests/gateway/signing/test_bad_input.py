@@ -6,12 +6,15 @@ import base64
 import hashlib
 import json
 import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.signing import http as signing_http
-from tests.gateway.signing.api_node import Headers, Node
+from hsm import TokenConfig
+from tests.gateway.signing.api_node import Client, Headers, Node, node_settings, start_node
 
 SHA256 = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
 SHA512 = base64.b64encode(hashlib.sha512(b"x").digest()).decode()
@@ -179,6 +182,31 @@ async def test_bad_verify_cms_and_anchor_requests(node: Node) -> None:
         assert response.status == 400, query
     missing = await node.client.get("/api/v1/anchors/not-a-uuid", headers=headers)
     assert (missing.status, (await missing.json())["error"]) == (404, "no_such_record")
+
+
+async def test_a_batch_one_over_the_configured_limit_gets_the_documented_400(
+    tmp_path: Path,
+    token_config: TokenConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+) -> None:
+    monkeypatch.setenv("SEKISHO_HSM_PIN", token_config.pin.reveal())
+    settings = node_settings(tmp_path / "var", token_config, SEKISHO_SIGNING_MAX_BATCH="5")
+    node = await start_node(settings, aiohttp_client)
+    headers = await node.add_client()
+    document = await (await node.client.get("/api/openapi.json")).json()
+    operation = document["paths"]["/api/v1/sign/{key}"]["post"]
+    batch = document["components"]["schemas"]["SignBatch"]["properties"]["batch"]
+    assert batch["maxItems"] == 5 and "400" in operation["responses"]
+    item = {"digest": SHA256}
+    over = await post(node, "/api/v1/sign/default", {"batch": [item] * 6}, JSON, headers)
+    assert over.status == 400
+    answer = await over.json()
+    assert answer["error"] == "bad_batch" and "1 to 5" in answer["message"]
+    assert await node.entries("signature.issued") == []
+    full = await post(node, "/api/v1/sign/default", {"batch": [item] * 5}, JSON, headers)
+    assert full.status == 200, await full.text()
+    assert [r["index"] for r in (await full.json())["results"]] == [0, 1, 2, 3, 4]
 
 
 async def test_oversized_bodies_are_refused_with_413(
