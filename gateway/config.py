@@ -147,9 +147,13 @@ class PortalSettings:
 
 @dataclass(frozen=True)
 class DocumentSettings:
-    """Document serving: how long an unwrapped data key may be reused (0: never)."""
+    """Document serving: how long an unwrapped data key may be reused (0: never), and the
+    two-person rule: the levels at and above which downgrade and destruction need a second
+    officer's approval within ``two_person_window`` seconds (none by default)."""
 
     key_cache_seconds: int = 10
+    two_person_levels: tuple[str, ...] = ()
+    two_person_window: int = 3600
 
 
 @dataclass(frozen=True)
@@ -409,6 +413,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "setting documents.key_cache_seconds (SEKISHO_DOCUMENTS_KEY_CACHE_SECONDS): "
             "must be 0-3600"
+        )
+    if not 1 <= settings.documents.two_person_window <= 30 * 86400:
+        raise ConfigError(
+            "setting documents.two_person_window (SEKISHO_DOCUMENTS_TWO_PERSON_WINDOW): "
+            "seconds, 1-2592000"
         )
     if settings.http.body_idle_seconds < 0:
         raise ConfigError(

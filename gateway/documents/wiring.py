@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.config import Settings
 from gateway.documents.access import AccessRecorder
+from gateway.documents.approvals import two_person_rule
 from gateway.documents.blobstore import BlobStore
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.context import DocumentContext
@@ -31,4 +32,7 @@ def build_documents(
         max_bytes=settings.http.max_body_mib * 1024 * 1024,
         data_keys=TtlCache(settings.documents.key_cache_seconds),
     )
-    return DocumentCatalogue(context)
+    rule = two_person_rule(
+        pdp.scheme, settings.documents.two_person_levels, settings.documents.two_person_window
+    )
+    return DocumentCatalogue(context, rule)
