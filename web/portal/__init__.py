@@ -19,7 +19,7 @@ from gateway.auth.sessions import SessionPolicy, SessionStore
 from gateway.auth.signin import SignInService, ThrottlePolicy
 from gateway.http.errors import ERROR_PAGE
 from gateway.oversight.verification import LedgerVerifier
-from web.portal import admin, auth, documents, ledger, officer
+from web.portal import admin, approvals, auth, doc_changes, documents, ledger, officer
 from web.portal.app_keys import PORTAL, Portal
 from web.portal.errors import error_page
 from web.portal.render import STATIC_DIR, setup_templates, static_versions
@@ -62,8 +62,9 @@ def setup_portal(app: web.Application) -> None:
     """Wire the portal into the gateway application (call after the gateway's contexts)."""
     setup_templates(app)
     app.middlewares.append(portal_middleware)
+    app.middlewares.append(approvals.waiting_middleware)  # inside: the viewer is known
     app[ERROR_PAGE] = error_page
     app.cleanup_ctx.append(portal_ctx)
     app.router.add_static("/static", STATIC_DIR)
-    for module in (auth, documents, officer, ledger, admin):
+    for module in (auth, documents, doc_changes, approvals, officer, ledger, admin):
         app.add_routes(module.routes)

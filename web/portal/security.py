@@ -4,9 +4,10 @@ For every portal path (everything but the API, ledger resources, health and
 metrics) the middleware resolves the session cookie to the person, sends
 visitors who are not signed in to the sign-in page, refuses any state-changing
 request without a valid CSRF token (and any that a browser marks as
-cross-site), and sets the security headers: a Content-Security-Policy without
-any script, ``frame-ancestors 'none'``, ``Cache-Control: no-store`` on every
-page, and HSTS under TLS.
+cross-site), and sets the security headers: a Content-Security-Policy whose
+only script is the portal's own static files (``script-src 'self'``, for the
+upload progress script; nothing inline), ``frame-ancestors 'none'``,
+``Cache-Control: no-store`` on every page, and HSTS under TLS.
 
 Cookies are HttpOnly and SameSite=Strict, and under TLS also Secure with the
 ``__Host-`` prefix (so no subdomain or plain-HTTP page can set them).
@@ -36,7 +37,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATIC_PREFIX = "/static/"
 CSRF_FIELD = "csrf"
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 HSTS = "max-age=63072000; includeSubDomains"
