@@ -214,13 +214,19 @@ class ApprovalBook:
         )
         if not changed:
             return 0  # another worker or request expired it first
-        await self._ledger.record(
-            "approval.expired",
-            request=row.id,
-            document=row.document_id,
-            version=row.version,
-            action=row.action,
-        )
+        try:
+            await self._ledger.record(
+                "approval.expired",
+                request=row.id,
+                document=row.document_id,
+                version=row.version,
+                action=row.action,
+            )
+        except BaseException:  # not ledgered: still pending (and still refused once overdue)
+            await ApprovalRequest.filter(id=row.id, status="expired").update(
+                status="pending", decided_at=None
+            )
+            raise
         await self._recorder.record_actor(
             row.requested_by,
             action=f"expire_{row.action}",
