@@ -61,17 +61,22 @@ class DocumentChanges:
         self.rule = rule
         self.book = book
 
-    async def _needs_approval(self, document_id: str) -> bool:
-        """Whether the document's current label falls under the rule (names the trail action)."""
-        document = (
-            await Document.get_or_none(id=document_id) if well_formed_id(document_id) else None
-        )
+    async def _needs_approval(self, document_id: str, *, every_version: bool = False) -> bool:
+        """Whether the rule covers the document: its current label, or for a destruction
+        (which shreds them all) the label of any version not yet destroyed."""
+        if self.rule.lowest_rank is None or not well_formed_id(document_id):
+            return False
+        document = await Document.get_or_none(id=document_id)
         if document is None:
             return False
+        labels = [document.label]
+        if every_version:
+            rows = DocumentVersion.filter(document_id=document_id, destroyed_at__isnull=True)
+            labels += [str(text) for text in await rows.values_list("label", flat=True)]
         try:
-            return self.rule.applies(self._ctx.pdp.parse(document.label))
+            return any(self.rule.applies(self._ctx.pdp.parse(str(text))) for text in labels)
         except LabelError:
-            return False
+            return True  # a label this node cannot read: ask a second officer
 
     async def downgrade(
         self, identity: Identity, document_id: str, new_label_text: str, reason: str, *, source: str
@@ -102,7 +107,7 @@ class DocumentChanges:
         self, identity: Identity, document_id: str, *, source: str
     ) -> int | ApprovalRequest:
         """Crypto-shred every version (the count), or ask a second officer."""
-        approval = await self._needs_approval(document_id)
+        approval = await self._needs_approval(document_id, every_version=True)
         document, row = await self._ctx.find_readable(
             identity,
             document_id,
@@ -110,7 +115,7 @@ class DocumentChanges:
             source=source,
         )
         DESTROYING.require(identity)
-        if self.rule.applies(self._ctx.pdp.parse(row.label)):
+        if approval:
             return await self._request(identity, document, row, "destroy", None, "")
         return await self._destroy(identity, document)
 

@@ -194,3 +194,21 @@ async def test_stale_request_after_a_new_version(node: AppNode) -> None:
     assert (await ApprovalRequest.get(id=request["id"])).status == "stale"
     [version] = [v for v in await DocumentVersion.filter(document_id=doc) if v.version == 2]
     assert version.label == "TOP SECRET"  # the downgrade did not act on v2
+
+
+async def test_destroying_a_document_with_a_top_secret_version_needs_approval(
+    node: AppNode,
+) -> None:
+    olivia, oscar = await person("olivia"), await person("oscar")
+    doc = await upload(node, olivia, "TOP SECRET", b"old and secret")
+    asked = await node.client.post(
+        f"/api/v1/documents/{doc}/downgrade",
+        json={"label": "SECRET", "reason": "declassified"},
+        headers=olivia,
+    )
+    request = (await asked.json())["approval"]
+    done = await node.client.post(f"/api/v1/approvals/{request['id']}/approve", headers=oscar)
+    assert done.status == 200
+    # the current version is SECRET, but destruction would shred the TOP SECRET one too
+    gone = await node.client.delete(f"/api/v1/documents/{doc}", headers=olivia)
+    assert gone.status == 202, await gone.text()
