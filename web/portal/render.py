@@ -88,6 +88,8 @@ REASONS = {
     "not_a_person": "not a person",
     "label_unreadable": "label unreadable",
     "not_found_or_not_permitted": "not found or not permitted",
+    "own_request": "own request: needs another officer",
+    "expired": "not approved in time",
 }
 
 
