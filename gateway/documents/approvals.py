@@ -26,7 +26,7 @@ from gateway.documents.envelope import label_digest
 from gateway.documents.models import ApprovalRequest
 from gateway.errors import ConfigError, NotFound
 from gateway.ledger.entries import utc_timestamp
-from gateway.ledger.service import LedgerService
+from gateway.ledger.queued import EntryRecorder
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label
 
 log = logging.getLogger("sekisho.approvals")
@@ -92,7 +92,7 @@ class ApprovalBook:
     """Stores and settles two-person requests; every change is ledgered and in the trail."""
 
     def __init__(
-        self, ledger: LedgerService, recorder: AccessRecorder, clock: Clock = utc_now
+        self, ledger: EntryRecorder, recorder: AccessRecorder, clock: Clock = utc_now
     ) -> None:
         self._ledger = ledger
         self._recorder = recorder
