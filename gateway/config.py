@@ -414,6 +414,18 @@ def _validate(settings: Settings) -> None:
             "setting documents.key_cache_seconds (SEKISHO_DOCUMENTS_KEY_CACHE_SECONDS): "
             "must be 0-3600"
         )
+    known = {" ".join(level.upper().split()) for level in settings.clearance.levels}
+    unknown = [
+        level
+        for level in settings.documents.two_person_levels
+        if " ".join(level.upper().split()) not in known
+    ]
+    if unknown:
+        raise ConfigError(
+            "setting documents.two_person_levels (SEKISHO_DOCUMENTS_TWO_PERSON_LEVELS): "
+            f"{', '.join(unknown)} is not one of clearance.levels "
+            f"({', '.join(settings.clearance.levels)})"
+        )
     if not 1 <= settings.documents.two_person_window <= 30 * 86400:
         raise ConfigError(
             "setting documents.two_person_window (SEKISHO_DOCUMENTS_TWO_PERSON_WINDOW): "

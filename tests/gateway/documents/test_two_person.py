@@ -15,7 +15,11 @@ from gateway.app_keys import DOCUMENTS
 from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
 from gateway.bootstrap import initialise
+from gateway.config import load_settings
+from gateway.documents.approvals import two_person_rule
 from gateway.documents.models import AccessEvent, ApprovalRequest, DocumentVersion
+from gateway.errors import ConfigError
+from gateway.policy.labels import Label, LevelScheme
 from hsm import TokenConfig
 from tests.gateway.app_fixtures import AppNode, node_settings
 from tests.gateway.documents.test_api import upload
@@ -212,3 +216,26 @@ async def test_destroying_a_document_with_a_top_secret_version_needs_approval(
     # the current version is SECRET, but destruction would shred the TOP SECRET one too
     gone = await node.client.delete(f"/api/v1/documents/{doc}", headers=olivia)
     assert gone.status == 202, await gone.text()
+
+
+@pytest.mark.parametrize(
+    ("levels", "window", "message"),
+    [
+        ("COSMIC", "60", "COSMIC is not one of clearance.levels"),
+        ("TOP SECRET", "0", "two_person_window"),
+    ],
+)
+def test_bad_settings_are_named(levels: str, window: str, message: str) -> None:
+    environ = {
+        "SEKISHO_DOCUMENTS_TWO_PERSON_LEVELS": levels,
+        "SEKISHO_DOCUMENTS_TWO_PERSON_WINDOW": window,
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=environ)
+
+
+def test_the_rule_covers_the_lowest_level_named_and_above() -> None:
+    scheme = LevelScheme()
+    rule = two_person_rule(scheme, ("secret",), 60)
+    assert [rule.applies(Label(level)) for level in scheme.levels] == [False, False, True, True]
+    assert not two_person_rule(scheme, (), 60).applies(Label("TOP SECRET"))
