@@ -20,7 +20,7 @@ from gateway.http.bodies import LARGE, body_limit
 from web.portal.app_keys import Viewer
 from web.portal.auth import source_of
 from web.portal.forms import after_upload, file_chunks, first, multipart_fields
-from web.portal.labels import label_form, label_text, label_widgets
+from web.portal.labels import label_form, label_text, label_widgets, levels_up_to
 from web.portal.render import page
 from web.portal.security import see_other, viewer_of
 
@@ -127,7 +127,7 @@ async def downgrade_form(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     viewer.identity.require_role(*OFFICERS)
     view = await _view(request, viewer)
-    return _form_page(request, "doc_downgrade.html", viewer, view)
+    return _form_page(request, "doc_downgrade.html", viewer, view, **_lower_levels(request, view))
 
 
 @routes.post("/documents/{id}/downgrade")
@@ -157,6 +157,7 @@ async def downgrade(request: web.Request) -> web.Response:
             "doc_downgrade.html",
             viewer,
             view,
+            **_lower_levels(request, view),
             form=form,
             reason=reason,
             error=exc.message,
@@ -213,6 +214,14 @@ async def _confirmed(
     if document is None or typed != document.title:
         return False
     return catalogue.context.pdp.may_read(viewer.identity, document.label).granted
+
+
+def _lower_levels(request: web.Request, view: dict[str, Any]) -> dict[str, Any]:
+    """A downgrade offers the current level and those below it (a lower label may keep
+    the level and drop a compartment or widen REL TO)."""
+    catalogue = _catalogue(request)
+    level = catalogue.parse_label(view["version"]["label"]).level
+    return {"levels": levels_up_to(catalogue, level)}
 
 
 def _label_values(fields: dict[str, list[str]]) -> dict[str, Any]:
