@@ -146,6 +146,15 @@ class DocumentChanges:
     async def approve(self, identity: Identity, request_id: str, *, source: str) -> Decided:
         """Carry out a pending request as a second officer cleared for the document."""
         request, document, row = await self._decidable(identity, request_id, "approve", source)
+        if request.action == "downgrade":  # checked before the approval is ledgered
+            decision = self._ctx.pdp.may_apply(
+                identity, self._ctx.pdp.parse(request.new_label), DOWNGRADING
+            )
+            if not decision.granted:
+                raise Forbidden(
+                    "you cannot approve this downgrade: the new label is outside your own "
+                    f"clearance ({decision.reason}); another officer must decide it"
+                )
         if not await self.book.settle(request, identity, "approved"):
             raise _settled()
         if request.action == "downgrade":

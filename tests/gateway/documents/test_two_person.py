@@ -239,3 +239,24 @@ def test_the_rule_covers_the_lowest_level_named_and_above() -> None:
     rule = two_person_rule(scheme, ("secret",), 60)
     assert [rule.applies(Label(level)) for level in scheme.levels] == [False, False, True, True]
     assert not two_person_rule(scheme, (), 60).applies(Label("TOP SECRET"))
+
+
+async def test_an_approver_who_could_not_apply_the_new_label_leaves_it_pending(
+    node: AppNode,
+) -> None:
+    fra = await Principal.create(
+        username="francine", level="TOP SECRET", nationality="FRA", roles=list(OFFICER)
+    )
+    francine = {"Authorization": f"Bearer {await issue_token(principal=fra)}"}
+    oscar = await person("oscar")  # USA
+    doc = await upload(node, francine, "TOP SECRET", b"x")
+    asked = await node.client.post(
+        f"/api/v1/documents/{doc}/downgrade",
+        json={"label": "SECRET//REL TO FRA", "reason": "to the French liaison"},
+        headers=francine,
+    )
+    request = (await asked.json())["approval"]
+    refused = await node.client.post(f"/api/v1/approvals/{request['id']}/approve", headers=oscar)
+    assert refused.status == 403, await refused.text()
+    assert (await ApprovalRequest.get(id=request["id"])).status == "pending"
+    assert await ledger_entries("approval.granted", request=request["id"]) == []
