@@ -31,8 +31,10 @@ from gateway.custody import http as custody_http
 from gateway.custody import openapi as custody_openapi
 from gateway.custody.wiring import build_custody, overdue_loop
 from gateway.db.setup import close_database, open_database
+from gateway.documents import approvals_http, approvals_openapi
 from gateway.documents import http as documents_http
 from gateway.documents import openapi as documents_openapi
+from gateway.documents.approvals import expiry_interval, run_expiry_sweep
 from gateway.documents.blob_backends import check_blob_store, open_blob_store, run_sweeper
 from gateway.documents.wiring import build_documents
 from gateway.health import http as health
@@ -126,10 +128,15 @@ async def documents_ctx(app: web.Application) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(
             run_sweeper(blobs, timedelta(minutes=settings.blobs.sweep_minutes)), name="blob-sweep"
         )
+        expiry = asyncio.create_task(
+            run_expiry_sweep(app[DOCUMENTS].changes.book, expiry_interval(settings)),
+            name="approval-expiry",
+        )
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, expiry):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -197,6 +204,7 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(ledger_http.routes)
     app.add_routes(witnesses_http.routes)
     app.add_routes(documents_http.routes)
+    app.add_routes(approvals_http.routes)
     app.add_routes(signing_http.routes)
     app.add_routes(anchors_http.routes)
     app.add_routes(custody_http.routes)
@@ -214,6 +222,7 @@ def api_descriptions(settings: Settings | None = None) -> dict[str, dict[str, ob
     parts: dict[str, dict[str, object]] = {
         **openapi_self.PATHS,
         **documents_openapi.PATHS,
+        **approvals_openapi.PATHS,
         **ledger_openapi.PATHS,
         **witnesses_http.PATHS,
         **signing_openapi.paths(max_batch),

@@ -166,9 +166,13 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class DocumentSettings:
-    """Document serving: how long an unwrapped data key may be reused (0: never)."""
+    """Document serving: how long an unwrapped data key may be reused (0: never), and the
+    two-person rule: the levels at and above which downgrade and destruction need a second
+    officer's approval within ``two_person_window`` seconds (none by default)."""
 
     key_cache_seconds: int = 10
+    two_person_levels: tuple[str, ...] = ()
+    two_person_window: int = 3600
 
 
 @dataclass(frozen=True)
@@ -441,6 +445,23 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "setting documents.key_cache_seconds (SEKISHO_DOCUMENTS_KEY_CACHE_SECONDS): "
             "must be 0-3600"
+        )
+    known = {" ".join(level.upper().split()) for level in settings.clearance.levels}
+    unknown = [
+        level
+        for level in settings.documents.two_person_levels
+        if " ".join(level.upper().split()) not in known
+    ]
+    if unknown:
+        raise ConfigError(
+            "setting documents.two_person_levels (SEKISHO_DOCUMENTS_TWO_PERSON_LEVELS): "
+            f"{', '.join(unknown)} is not one of clearance.levels "
+            f"({', '.join(settings.clearance.levels)})"
+        )
+    if not 1 <= settings.documents.two_person_window <= 30 * 86400:
+        raise ConfigError(
+            "setting documents.two_person_window (SEKISHO_DOCUMENTS_TWO_PERSON_WINDOW): "
+            "seconds, 1-2592000"
         )
     if settings.http.body_idle_seconds < 0:
         raise ConfigError(

@@ -77,8 +77,30 @@ class AccessRecorder:
         version: int | None = None,
     ) -> None:
         """Durably record one decision; raises Unavailable when it cannot."""
+        await self.record_actor(
+            identity.actor,
+            action=action,
+            outcome=outcome,
+            reason=reason,
+            source=source,
+            document_id=document_id,
+            version=version,
+        )
+
+    async def record_actor(
+        self,
+        actor: str,
+        *,
+        action: str,
+        outcome: str,
+        reason: str,
+        source: str,
+        document_id: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        """:meth:`record` for an actor named by its ledger name (the node's own sweeps)."""
         row = AccessEvent(
-            actor=identity.actor,
+            actor=actor,
             document_id=document_id,
             version=version,
             action=action,
@@ -94,7 +116,7 @@ class AccessRecorder:
             "document.accessed",
             document=document_id,
             version=version,
-            actor=identity.actor,
+            actor=actor,
             action=action,
             outcome=outcome,
             reason=reason,

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.expressions import Q
 
 from gateway.auth.identity import Identity
+from gateway.documents.approvals import ApprovalBook, TwoPersonRule, two_person_rule
+from gateway.documents.changes import DocumentChanges
 from gateway.documents.context import DocumentContext
-from gateway.documents.envelope import label_digest
-from gateway.documents.models import Document, DocumentVersion
+from gateway.documents.models import ApprovalRequest, Document, DocumentVersion
 from gateway.documents.reader import DocumentReader
 from gateway.documents.writer import DocumentWriter, NewVersion
 from gateway.errors import BadRequest, Unavailable
 from gateway.ledger.commitments import decode_opening, expand, partial
 from gateway.ledger.service import Ticket
-from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
-from gateway.policy.pdp import DESTROYING, DOWNGRADING
+from gateway.policy.labels import Label, LabelError, is_downgrade
 
 MAX_PAGE = 200
-MAX_REASON = 1000
 
 
 def version_view(row: DocumentVersion) -> dict[str, Any]:
@@ -79,10 +76,13 @@ READER_FIELDS = (
 class DocumentCatalogue:
     """Everything about documents except streaming their content."""
 
-    def __init__(self, context: DocumentContext) -> None:
+    def __init__(self, context: DocumentContext, rule: TwoPersonRule | None = None) -> None:
         self._ctx = context
         self.writer = DocumentWriter(context)
         self.reader = DocumentReader(context)
+        rule = rule or two_person_rule(context.pdp.scheme, (), 3600)
+        book = ApprovalBook(context.ledger, context.recorder)
+        self.changes = DocumentChanges(context, self.reader, self.writer, rule, book)
 
     @property
     def context(self) -> DocumentContext:
@@ -274,64 +274,37 @@ class DocumentCatalogue:
             "receipt": await self._ctx.ledger.receipt(index),
         }
 
+    async def new_version(
+        self,
+        identity: Identity,
+        document: Document,
+        current: DocumentVersion,
+        chunks: AsyncIterator[bytes],
+        *,
+        label_text: str | None,
+        filename: str,
+        media_type: str,
+        source: str,
+    ) -> DocumentVersion:
+        """The next version of a found document: same label unless given, never lower."""
+        label = self.parse_label(label_text or current.label)
+        self.check_not_lower(current.label, label)
+        meta = NewVersion(label=label, filename=filename or current.filename, media_type=media_type)
+        return await self.writer.add_version(identity, document, meta, chunks, source=source)
+
     async def downgrade(
         self, identity: Identity, document_id: str, new_label_text: str, reason: str, *, source: str
-    ) -> DocumentVersion:
-        """Re-encrypt the current version under a lower label, as a new version; ledgered."""
-        reason = reason.strip()
-        if not reason or len(reason) > MAX_REASON:
-            raise BadRequest(
-                f"a downgrade needs a reason (1..{MAX_REASON} characters)", code="missing_reason"
-            )
-        document, row = await self._ctx.find_readable(
-            identity, document_id, action="downgrade", source=source
+    ) -> DocumentVersion | ApprovalRequest:
+        """Re-encrypt under a lower label as a new version, or a two-person request."""
+        return await self.changes.downgrade(
+            identity, document_id, new_label_text, reason, source=source
         )
-        DOWNGRADING.require(identity)
-        scheme = self._ctx.pdp.scheme
-        old = self._ctx.pdp.parse(row.label)
-        new = self._ctx.pdp.parse(new_label_text)
-        if not is_downgrade(old, new, scheme) or format_label(new) == format_label(old):
-            raise BadRequest(
-                "the new label must be lower than the current one", code="not_a_downgrade"
-            )
-        content = await self.reader.open(identity, document, row, None)
-        meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
-        new_row = await self.writer.add_version(
-            identity, document, meta, content.body, rule=DOWNGRADING, source=source
-        )
-        await self._ctx.ledger.record(
-            "document.relabelled",
-            document=document.id,
-            version=new_row.version,
-            actor=identity.actor,
-            old_label=label_digest(old),
-            new_label=label_digest(new),
-            reason_sha256=hashlib.sha256(reason.encode()).hexdigest(),
-        )
-        return new_row
 
-    async def destroy(self, identity: Identity, document_id: str, *, source: str) -> int:
-        """Crypto-shred every version: wrapped keys and blobs deleted. Returns the count."""
-        document, _ = await self._ctx.find_readable(
-            identity, document_id, action="destroy", source=source
-        )
-        DESTROYING.require(identity)
-        rows = await DocumentVersion.filter(document_id=document.id, destroyed_at__isnull=True)
-        now = datetime.now(UTC)
-        for row in rows:
-            await self._ctx.ledger.record(
-                "document.destroyed",
-                document=document.id,
-                version=row.version,
-                actor=identity.actor,
-                reason_code="crypto_shred",
-            )
-            await DocumentVersion.filter(id=row.id).update(wrapped_key=None, destroyed_at=now)
-            if row.wrapped_key is not None:
-                self._ctx.data_keys.pop((row.kek_label, bytes(row.wrapped_key)))
-            await self._ctx.blobs.delete(row.blob_key)
-        await Document.filter(id=document.id).update(destroyed=True)
-        return len(rows)
+    async def destroy(
+        self, identity: Identity, document_id: str, *, source: str
+    ) -> int | ApprovalRequest:
+        """Crypto-shred every version (the count), or a two-person request."""
+        return await self.changes.destroy(identity, document_id, source=source)
 
 
 async def _current_versions(documents: list[Document]) -> dict[str, DocumentVersion]:

@@ -28,6 +28,11 @@ STEP_UP_MESSAGE = (
 )
 
 
+def well_formed_id(document_id: str) -> bool:
+    """True when ``document_id`` has the shape of a document id (a lower-case UUID)."""
+    return _UUID.fullmatch(document_id) is not None
+
+
 @dataclass
 class DocumentContext:
     """Dependencies of the document services."""
@@ -66,7 +71,7 @@ class DocumentContext:
         a newer version above their clearance is neither shown nor betrayed.
         Actions that change the document always act on its current version.
         """
-        if not _UUID.fullmatch(document_id):
+        if not well_formed_id(document_id):
             await self.recorder.record(
                 identity, action=action, outcome="denied", reason="malformed_id", source=source
             )

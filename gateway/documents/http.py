@@ -8,8 +8,10 @@ from aiohttp import web
 
 from gateway.app_keys import DOCUMENTS
 from gateway.auth.identity import Identity
+from gateway.documents.approvals import request_view
 from gateway.documents.bodies import DowngradeBody
 from gateway.documents.catalogue import MAX_PAGE, DocumentCatalogue
+from gateway.documents.models import ApprovalRequest
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
 from gateway.http.auth import client_address, identity
@@ -108,11 +110,15 @@ async def new_version(request: web.Request) -> web.Response:
         caller, request.match_info["id"], "new_version", _source(request)
     )
     fields, chunks, filename, media = await _upload_source(request, catalogue.max_bytes)
-    label = catalogue.parse_label(fields.get("label", current.label))
-    meta = NewVersion(label=label, filename=filename or current.filename, media_type=media)
-    catalogue.check_not_lower(current.label, label)
-    row = await catalogue.writer.add_version(
-        caller, document, meta, chunks, source=_source(request)
+    row = await catalogue.new_version(
+        caller,
+        document,
+        current,
+        chunks,
+        label_text=fields.get("label"),
+        filename=filename,
+        media_type=media,
+        source=_source(request),
     )
     view = await catalogue.created_view(caller, row, source=_source(request))
     return web.json_response(view, status=201)
@@ -209,7 +215,7 @@ async def content(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/api/v1/documents/{id}/downgrade")
 async def downgrade(request: web.Request) -> web.Response:
-    """Re-encrypt under a lower label as a new version; needs a reason."""
+    """Re-encrypt under a lower label as a new version (or 202: a two-person request)."""
     caller = _person(request)
     body = validate_body(DowngradeBody, await read_json(request))
     label, reason = body.label, body.reason
@@ -217,15 +223,19 @@ async def downgrade(request: web.Request) -> web.Response:
     row = await catalogue.downgrade(
         caller, request.match_info["id"], label, reason, source=_source(request)
     )
+    if isinstance(row, ApprovalRequest):
+        return web.json_response({"approval": request_view(row)}, status=202)
     view = await catalogue.created_view(caller, row, source=_source(request))
     return web.json_response(view, status=201)
 
 
 @routes.delete("/api/v1/documents/{id}")
 async def destroy(request: web.Request) -> web.Response:
-    """Crypto-shred a document (officers)."""
+    """Crypto-shred a document (officers), or 202: a two-person request."""
     caller = _person(request)
     count = await _catalogue(request).destroy(
         caller, request.match_info["id"], source=_source(request)
     )
+    if isinstance(count, ApprovalRequest):
+        return web.json_response({"approval": request_view(count)}, status=202)
     return web.json_response({"destroyed_versions": count})

@@ -102,3 +102,27 @@ class KekVersion(Model):
 
     class Meta:
         table = "kek_version"
+
+
+class ApprovalRequest(Model):
+    """A downgrade or destruction waiting for a second officer (the two-person rule).
+
+    ``status`` is pending, approved, refused, expired or stale (the document changed
+    before approval); every change of status is ledgered (``approval.*`` entries).
+    """
+
+    id = fields.CharField(max_length=36, primary_key=True)
+    document_id = fields.CharField(max_length=36, db_index=True)
+    version = fields.IntField()
+    action = fields.CharField(max_length=16)  # downgrade or destroy
+    new_label = fields.CharField(max_length=1024, default="")
+    reason = fields.TextField(default="")
+    requested_by = fields.CharField(max_length=128)
+    requested_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+    status = fields.CharField(max_length=16, default="pending", db_index=True)
+    decided_by = fields.CharField(max_length=128, default="")
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "approval_request"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.documents.approvals_openapi import PENDING
 from gateway.documents.bodies import DowngradeBody
 from gateway.http.openapi import error_responses, json_body
 
@@ -194,7 +195,8 @@ PATHS: dict[str, Any] = {
             "responses": _responses({"200": _json(_DOC)}, 400, 401, 403, 404, 503),
         },
         "delete": {
-            "summary": "Destroy a document by crypto-shredding (officers)",
+            "summary": "Destroy a document by crypto-shredding (officers); 202 with a request "
+            "when the two-person rule applies",
             "parameters": [_ID],
             "responses": _responses(
                 {
@@ -205,10 +207,12 @@ PATHS: dict[str, Any] = {
                             "properties": {"destroyed_versions": {"type": "integer", "minimum": 0}},
                         }
                     ),
+                    "202": PENDING,
                 },
                 401,
                 403,
                 404,
+                409,
                 503,
             ),
         },
@@ -337,17 +341,20 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/documents/{id}/downgrade": {
         "post": {
-            "summary": "Re-encrypt under a lower label as a new version (officers, with a reason)",
+            "summary": "Re-encrypt under a lower label as a new version (officers, with a reason); "
+            "202 with a request when the two-person rule applies",
             "parameters": [_ID],
             "requestBody": json_body(DowngradeBody),
             "responses": _responses(
                 {
                     "201": _json(_DOC, "downgraded"),
+                    "202": PENDING,
                 },
                 400,
                 401,
                 403,
                 404,
+                409,
                 503,
             ),
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.config import Settings
 from gateway.documents.access import AccessRecorder
+from gateway.documents.approvals import two_person_rule
 from gateway.documents.blobstore import BlobStore
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.context import DocumentContext
@@ -32,7 +33,10 @@ def build_documents(
         data_keys=TtlCache(settings.documents.key_cache_seconds),
         step_up_levels=step_up_levels(settings),
     )
-    return DocumentCatalogue(context)
+    rule = two_person_rule(
+        pdp.scheme, settings.documents.two_person_levels, settings.documents.two_person_window
+    )
+    return DocumentCatalogue(context, rule)
 
 
 def step_up_levels(settings: Settings) -> frozenset[str]:

@@ -188,6 +188,7 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
             "Activity",
             "Custody",
             "Ledger",
+            "Approvals",
         ],
         "admin": [
             "Documents",
@@ -199,6 +200,7 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
             "Activity",
             "Custody",
             "Ledger",
+            "Approvals",
             "People",
             "API clients",
             "Keys",

@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,7 @@ from aiohttp import web
 from gateway.auth.models import SecurityKey
 from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
+from gateway.documents.models import ApprovalRequest
 from gateway.signing.clients import ClientSpec
 from hsm import KeyAlgorithm
 from tests.gateway.app_fixtures import operator_managers
@@ -82,6 +84,16 @@ REFUSED = {
     ("POST", "/admin/people/{username}/security-keys/{id}/remove"): "person",
     ("POST", "/me/security/keys/{id}/remove"): "person",  # another person's key
     ("POST", "/admin/clients/{name}/revoke"): "person",
+    ("GET", "/documents/{id}/new-version"): "person",
+    ("POST", "/documents/{id}/new-version"): "person",
+    ("GET", "/documents/{id}/downgrade"): "person",
+    ("POST", "/documents/{id}/downgrade"): "person",
+    ("GET", "/documents/{id}/destroy"): "person",
+    ("POST", "/documents/{id}/destroy"): "person",
+    ("POST", "/approvals/{id}/{verb}"): "person",
+    ("GET", "/api/v1/approvals/{id}"): "person",
+    ("POST", "/api/v1/approvals/{id}/approve"): "person",
+    ("POST", "/api/v1/approvals/{id}/refuse"): "person",
 }
 
 
@@ -119,8 +131,14 @@ def id_routes(app: web.Application) -> set[tuple[str, str]]:
 
 def fill(path: str, values: Mapping[str, str], route: tuple[str, str]) -> str:
     """The path with each parameter replaced by the object the walker goes after."""
+    approval = path.startswith(("/approvals/", "/api/v1/approvals/"))
     names = {
-        "id": values["certificate"] if path.endswith("{id}/remove") else values["document"],
+        "verb": "approve",
+        "id": values["certificate"]
+        if path.endswith("{id}/remove")
+        else values["approval"]
+        if approval
+        else values["document"],
         "username": values["owner"],
         "name": values["client"] if path.startswith("/admin/clients") else values["key"],
         "key": values["key"],
@@ -218,7 +236,17 @@ async def build_world(portal: Portal) -> World:
     low_bearer = {"Authorization": f"Bearer {await issue_token(principal=low)}"}
     assert (await sign_in(client, "low")).status == 303
     csrf = await form_token(client, "/")
+    approval = await ApprovalRequest.create(
+        id=str(uuid.uuid4()),
+        document_id=document,
+        version=1,
+        action="destroy",
+        requested_by="person:someone",
+        requested_at=datetime.now(UTC),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
     values = {
+        "approval": approval.id,
         "document": document,
         "owner": "owner",
         "client": "anchorer",
@@ -291,6 +319,7 @@ async def test_no_route_serves_or_changes_an_object_to_a_caller_without_rights(
         f"/api/v1/documents/{world.values['document']}/content", headers=world.owner_bearer
     )
     assert content.status == 200 and await content.read() == SECRET_BODY
+    assert (await ApprovalRequest.get(id=world.values["approval"])).status == "pending"
     owner = await Principal.get(username="owner")
     assert not owner.disabled and owner.level == "TOP SECRET" and "admin" not in owner.roles
     low = await Principal.get(username="low")

@@ -20,7 +20,18 @@ from gateway.auth.sessions import SessionPolicy, SessionStore
 from gateway.auth.signin import SignInService, ThrottlePolicy
 from gateway.http.errors import ERROR_PAGE
 from gateway.oversight.verification import LedgerVerifier
-from web.portal import admin, auth, custody, documents, handovers, ledger, officer, security_keys
+from web.portal import (
+    admin,
+    approvals,
+    auth,
+    custody,
+    doc_changes,
+    documents,
+    handovers,
+    ledger,
+    officer,
+    security_keys,
+)
 from web.portal.app_keys import PORTAL, Portal
 from web.portal.errors import error_page
 from web.portal.render import STATIC_DIR, setup_templates, static_versions
@@ -71,8 +82,20 @@ def setup_portal(app: web.Application) -> None:
     """Wire the portal into the gateway application (call after the gateway's contexts)."""
     setup_templates(app)
     app.middlewares.append(portal_middleware)
+    app.middlewares.append(approvals.waiting_middleware)  # inside: the viewer is known
     app[ERROR_PAGE] = error_page
     app.cleanup_ctx.append(portal_ctx)
     app.router.add_static("/static", STATIC_DIR)
-    for module in (auth, documents, officer, custody, handovers, ledger, admin, security_keys):
+    for module in (
+        auth,
+        documents,
+        doc_changes,
+        approvals,
+        officer,
+        custody,
+        handovers,
+        ledger,
+        admin,
+        security_keys,
+    ):
         app.add_routes(module.routes)

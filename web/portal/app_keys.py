@@ -66,3 +66,5 @@ SECRET = web.RequestKey("portal_secret", str)
 """The browser's secret cookie value that the CSRF token of this request derives from."""
 FORM = web.RequestKey("portal_form", MultipartReader)
 """A multipart body whose first part (the CSRF token) the middleware already read."""
+WAITING = web.RequestKey("portal_approvals_waiting", int)
+"""How many two-person requests by others the signed-in officer could decide (nav count)."""

@@ -26,7 +26,8 @@ from gateway.trail.query import TrailQuery
 from web.portal.anchoring import cosigning
 from web.portal.app_keys import Viewer
 from web.portal.auth import source_of
-from web.portal.forms import file_chunks, first, int_param, multipart_fields
+from web.portal.forms import after_upload, file_chunks, first, int_param, multipart_fields
+from web.portal.labels import label_text, label_widgets, levels_up_to
 from web.portal.render import page
 from web.portal.security import secure_headers, see_other, viewer_of
 
@@ -38,11 +39,6 @@ UPLOAD_FIELDS = frozenset({"title", "tags", "level", "compartments", "rel_to"})
 
 def _catalogue(request: web.Request) -> DocumentCatalogue:
     return request.app[DOCUMENTS]
-
-
-def _levels_up_to(catalogue: DocumentCatalogue, level: str) -> list[str]:
-    scheme = catalogue.context.pdp.scheme
-    return list(scheme.levels[: scheme.rank(level) + 1])
 
 
 @routes.get("/documents")
@@ -71,7 +67,7 @@ async def documents(request: web.Request) -> web.Response:
         "q": query,
         "tag": tag,
         "level": level,
-        "levels": _levels_up_to(catalogue, viewer.identity.level),
+        "levels": levels_up_to(catalogue, viewer.identity.level),
         "page_number": number,
         "previous": _page_link(filters, number - 1) if number > 1 else None,
         "next": _page_link(filters, number + 1) if len(found) > PAGE_SIZE else None,
@@ -120,6 +116,7 @@ async def _document_page(request: web.Request, view: dict[str, Any], **extra: An
         "integrated": index is not None and index < latest.size,
         "cosigning": cosigning(request.app, latest),
         "uploaded": request.query.get("uploaded") == "1",
+        "downgraded": request.query.get("downgraded") == "1",
         "check": None,
         "step_up_versions": _step_up_versions(request, view),
         **extra,
@@ -197,9 +194,7 @@ async def check(request: web.Request) -> web.Response:
 def _upload_context(viewer: Viewer, catalogue: DocumentCatalogue, **values: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "title": "Upload a document",
-        "levels": _levels_up_to(catalogue, viewer.identity.level),
-        "compartments": sorted(viewer.identity.compartments),
-        "nationality": viewer.identity.nationality,
+        **label_widgets(catalogue, viewer),
         "form": {"title": "", "tags": "", "level": "", "compartments": [], "rel_to": ""},
         "error": "",
         "max_mib": catalogue.max_bytes // (1024 * 1024),
@@ -235,7 +230,7 @@ async def upload(request: web.Request) -> web.Response:
         if part is None or not part.filename:
             raise BadRequest("Choose a file to upload.", code="missing_file")
         meta = NewVersion(
-            label=catalogue.parse_label(_label_text(form)),
+            label=catalogue.parse_label(label_text(form)),
             title=str(form["title"]),
             tags=check_tags(str(form["tags"]).split(",")),
             filename=part.filename,
@@ -250,19 +245,7 @@ async def upload(request: web.Request) -> web.Response:
         context = _upload_context(viewer, catalogue, form=form, error=exc.message)
         return page(request, "upload.html", context, status=exc.status)
     view = await catalogue.created_view(viewer.identity, row, source=source_of(request))
-    return see_other(f"/documents/{view['id']}?uploaded=1")
-
-
-def _label_text(form: dict[str, Any]) -> str:
-    if not form["level"]:
-        raise BadRequest("Choose a classification level.", code="missing_label")
-    parts = [str(form["level"])]
-    if form["compartments"]:
-        parts.append("/".join(form["compartments"]))
-    nations = ", ".join(n.strip().upper() for n in str(form["rel_to"]).split(",") if n.strip())
-    if nations:
-        parts.append(f"REL TO {nations}")
-    return "//".join(parts)
+    return after_upload(request, f"/documents/{view['id']}?uploaded=1")
 
 
 @routes.get("/me/history")

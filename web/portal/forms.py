@@ -11,6 +11,7 @@ from gateway.http.bodies import SMALL_BODY
 from gateway.http.multipart import next_part, part_chunks, read_text
 from gateway.http.params import MAX_INT32, optional_query_int
 from web.portal.app_keys import FORM
+from web.portal.security import local_target
 
 MAX_FIELD = 4096
 MAX_FIELDS_TOTAL = SMALL_BODY
@@ -56,3 +57,17 @@ def file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
 def int_param(request: web.Request, name: str, *, high: int = MAX_INT32) -> int | None:
     """A non-negative integer query parameter, or None when absent (the shared strict parser)."""
     return optional_query_int(request.query, name, high=high)
+
+
+PROGRESS_HEADER = "X-Sekisho-Upload"
+LOCATION_HEADER = "X-Sekisho-Location"
+
+
+def after_upload(request: web.Request, location: str) -> web.Response:
+    """Where an upload form goes next: a 303, or for the progress script (which cannot
+    stop XMLHttpRequest following a redirect, and would open the page twice) a 204
+    naming the page; the script then opens it itself."""
+    target = local_target(location)
+    if request.headers.get(PROGRESS_HEADER) == "progress":
+        return web.Response(status=204, headers={LOCATION_HEADER: target})
+    return web.Response(status=303, headers={"Location": target})

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway.app_keys import POLICY, SETTINGS
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label, highest, parse_label
-from web.portal.app_keys import PORTAL, SECRET, VIEWER, Viewer
+from web.portal.app_keys import PORTAL, SECRET, VIEWER, WAITING, Viewer
 from web.portal.security import csrf_for, secure_headers
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -88,6 +88,8 @@ REASONS = {
     "not_a_person": "not a person",
     "label_unreadable": "label unreadable",
     "not_found_or_not_permitted": "not found or not permitted",
+    "own_request": "own request: needs another officer",
+    "expired": "not approved in time",
 }
 
 
@@ -128,7 +130,7 @@ def setup_templates(app: web.Application) -> None:
     env.filters["short"] = lambda value: str(value or "")[:8]
 
 
-def nav_items(viewer: Viewer | None, path: str) -> list[dict[str, Any]]:
+def nav_items(viewer: Viewer | None, path: str, waiting: int = 0) -> list[dict[str, Any]]:
     """Navigation for the viewer's roles; the current section marked."""
     if viewer is None:
         return []
@@ -144,11 +146,18 @@ def nav_items(viewer: Viewer | None, path: str) -> list[dict[str, Any]]:
             ("/officer/custody", "Custody"),
             ("/officer/ledger", "Ledger"),
         ]
+    if viewer.has_role("officer", "admin"):
+        items += [("/approvals", "Approvals")]
     if viewer.has_role("admin"):
         items += [("/admin/people", "People"), ("/admin/clients", "API clients")]
         items += [("/admin/keys", "Keys")]
     return [
-        {"href": href, "text": text, "current": path == href or path.startswith(href + "/")}
+        {
+            "href": href,
+            "text": text,
+            "current": path == href or path.startswith(href + "/"),
+            "count": waiting if href == "/approvals" else 0,
+        }
         for href, text in items
     ]
 
@@ -170,7 +179,7 @@ def page(
     base: dict[str, Any] = {
         "viewer": viewer,
         "csrf": csrf_for(secret) if secret else "",
-        "nav": nav_items(viewer, request.path),
+        "nav": nav_items(viewer, request.path, request.get(WAITING, 0)),
         "banner": banner,
         "banner_class": level_class(banner),
         "static": lambda name: f"/static/{name}?v={versions.get(name, '0')}",

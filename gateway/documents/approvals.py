@@ -1,0 +1,261 @@
+"""The two-person rule's requests: stored, ledgered, claimed once, expired.
+
+A downgrade or destruction of a document labelled at or above a configured
+level is not carried out at once: :class:`ApprovalBook` stores a request and
+ledgers ``approval.requested``; a second officer's approval or refusal, or the
+end of the window, settles it, each ledgered once (a status changes from
+``pending`` by one conditional UPDATE, so two workers or two officers racing
+settle it once). What is done on approval is in ``changes.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.auth.identity import Identity
+from gateway.config import Settings
+from gateway.documents.access import AccessRecorder
+from gateway.documents.envelope import label_digest
+from gateway.documents.models import ApprovalRequest as ApprovalRequest  # public type
+from gateway.errors import ConfigError, NotFound
+from gateway.ledger.entries import utc_timestamp
+from gateway.ledger.queued import EntryRecorder
+from gateway.policy.labels import Label, LabelError, LevelScheme, format_label
+
+log = logging.getLogger("sekisho.approvals")
+Clock = Callable[[], datetime]
+ACTIONS = frozenset({"downgrade", "destroy"})
+NO_SUCH_REQUEST = "no such approval request"
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC (tests inject another)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TwoPersonRule:
+    """Which labels need a second officer, and for how long a request waits."""
+
+    scheme: LevelScheme
+    lowest_rank: int | None  # None: the rule is off
+    window: timedelta
+
+    def applies(self, label: Label) -> bool:
+        """True when downgrading or destroying a document under ``label`` needs approval."""
+        if self.lowest_rank is None:
+            return False
+        return self.scheme.rank(label.level) >= self.lowest_rank
+
+
+def two_person_rule(scheme: LevelScheme, levels: tuple[str, ...], seconds: int) -> TwoPersonRule:
+    """The rule from ``documents.two_person_levels``: the lowest level named and above."""
+    ranks = []
+    for level in levels:
+        try:
+            ranks.append(scheme.rank(scheme.canonical_level(level)))
+        except LabelError:
+            raise ConfigError(
+                f"setting documents.two_person_levels: {level!r} is not a level of this node "
+                f"({', '.join(scheme.levels)})"
+            ) from None
+    return TwoPersonRule(scheme, min(ranks) if ranks else None, timedelta(seconds=seconds))
+
+
+def request_view(row: ApprovalRequest, *, title: str | None = None) -> dict[str, Any]:
+    """The JSON view of a request (the reason is shown to officers cleared for the document)."""
+    return {
+        "id": row.id,
+        "document": row.document_id,
+        "title": title,
+        "version": row.version,
+        "action": row.action,
+        "new_label": row.new_label or None,
+        "reason": row.reason,
+        "requested_by": row.requested_by,
+        "requested_at": row.requested_at.isoformat(),
+        "expires_at": row.expires_at.isoformat(),
+        "status": row.status,
+        "decided_by": row.decided_by or None,
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+    }
+
+
+class ApprovalBook:
+    """Stores and settles two-person requests; every change is ledgered and in the trail."""
+
+    def __init__(
+        self, ledger: EntryRecorder, recorder: AccessRecorder, clock: Clock = utc_now
+    ) -> None:
+        self._ledger = ledger
+        self._recorder = recorder
+        self.clock = clock
+
+    async def open(
+        self,
+        identity: Identity,
+        *,
+        document_id: str,
+        version: int,
+        action: str,
+        new_label: Label | None,
+        reason: str,
+        window: timedelta,
+    ) -> ApprovalRequest:
+        """Store a pending request and ledger ``approval.requested``."""
+        assert action in ACTIONS
+        now = self.clock()
+        row = ApprovalRequest(
+            id=str(uuid.uuid4()),
+            document_id=document_id,
+            version=version,
+            action=action,
+            new_label=_label_text(new_label),
+            reason=reason,
+            requested_by=identity.actor,
+            requested_at=now,
+            expires_at=now + window,
+        )
+        await self._ledger.record(
+            "approval.requested",
+            request=row.id,
+            document=document_id,
+            version=version,
+            action=action,
+            actor=identity.actor,
+            new_label=label_digest(new_label) if new_label is not None else None,
+            reason_sha256=hashlib.sha256(reason.encode()).hexdigest() if reason else None,
+            expires=utc_timestamp(row.expires_at),
+        )
+        await row.save(force_create=True)
+        return row
+
+    async def get(self, request_id: str) -> ApprovalRequest:
+        """A request by id (404 when unknown); an overdue pending one is expired first."""
+        try:
+            uuid.UUID(request_id)
+        except ValueError:
+            raise NotFound(NO_SUCH_REQUEST) from None
+        row = await ApprovalRequest.get_or_none(id=request_id)
+        if row is None:
+            raise NotFound(NO_SUCH_REQUEST)
+        if row.status == "pending" and row.expires_at <= self.clock():
+            await self._expire(row)
+            await row.refresh_from_db()
+        return row
+
+    async def pending(self) -> list[ApprovalRequest]:
+        """Every pending request, oldest first, after expiring the overdue ones."""
+        await self.expire_overdue()
+        return await ApprovalRequest.filter(status="pending").order_by("requested_at")
+
+    async def pending_by_others(self, exclude_actor: str) -> list[ApprovalRequest]:
+        """Pending, unexpired requests made by someone else (read only: nothing is ledgered)."""
+        rows = ApprovalRequest.filter(status="pending", expires_at__gt=self.clock())
+        return await rows.exclude(requested_by=exclude_actor)
+
+    async def open_request(self, document_id: str, action: str) -> ApprovalRequest | None:
+        """The pending, unexpired request for this document and action, if any."""
+        await self.expire_overdue()
+        return await ApprovalRequest.filter(
+            document_id=document_id, action=action, status="pending"
+        ).first()
+
+    async def settle(self, row: ApprovalRequest, identity: Identity, status: str) -> bool:
+        """Move a pending request to ``approved``/``refused``/``stale``; False if already settled.
+
+        The row is claimed first (one conditional UPDATE: of two officers or workers
+        racing, one wins), then the entry is ledgered; if the ledger cannot take it
+        the claim is undone and the error raised (fail closed: no entry, no decision).
+        """
+        claimed = await ApprovalRequest.filter(id=row.id, status="pending").update(
+            status=status, decided_by=identity.actor, decided_at=self.clock()
+        )
+        if not claimed:
+            return False
+        entry_type = "approval.granted" if status == "approved" else "approval.refused"
+        fields: dict[str, Any] = {
+            "request": row.id,
+            "document": row.document_id,
+            "version": row.version,
+            "action": row.action,
+            "actor": identity.actor,
+        }
+        if status != "approved":
+            fields["reason_code"] = status
+        try:
+            await self._ledger.record(entry_type, **fields)
+        except BaseException:
+            await ApprovalRequest.filter(id=row.id, status=status).update(
+                status="pending", decided_by="", decided_at=None
+            )
+            raise
+        row.status, row.decided_by = status, identity.actor
+        return True
+
+    async def expire_overdue(self) -> int:
+        """Expire every overdue pending request (ledgered, in the trail); how many."""
+        overdue = await ApprovalRequest.filter(status="pending", expires_at__lte=self.clock())
+        count = 0
+        for row in overdue:
+            count += await self._expire(row)
+        return count
+
+    async def _expire(self, row: ApprovalRequest) -> int:
+        changed = await ApprovalRequest.filter(id=row.id, status="pending").update(
+            status="expired", decided_at=self.clock()
+        )
+        if not changed:
+            return 0  # another worker or request expired it first
+        try:
+            await self._ledger.record(
+                "approval.expired",
+                request=row.id,
+                document=row.document_id,
+                version=row.version,
+                action=row.action,
+            )
+        except BaseException:  # not ledgered: still pending (and still refused once overdue)
+            await ApprovalRequest.filter(id=row.id, status="expired").update(
+                status="pending", decided_at=None
+            )
+            raise
+        await self._recorder.record_actor(
+            row.requested_by,
+            action=f"expire_{row.action}",
+            outcome="denied",
+            reason="expired",
+            source="node",
+            document_id=row.document_id,
+            version=row.version,
+        )
+        return 1
+
+
+def _label_text(label: Label | None) -> str:
+    return format_label(label) if label is not None else ""
+
+
+def expiry_interval(settings: Settings) -> timedelta:
+    """How often the sweep runs: a tenth of the window, between 1 second and a minute."""
+    return timedelta(seconds=min(60.0, max(1.0, settings.documents.two_person_window / 10)))
+
+
+async def run_expiry_sweep(book: ApprovalBook, every: timedelta) -> None:
+    """Expire overdue requests periodically (reads expire them lazily too)."""
+    while True:
+        await asyncio.sleep(every.total_seconds())
+        try:
+            expired = await book.expire_overdue()
+        except Exception as exc:  # the next round tries again; reads expire lazily meanwhile
+            log.warning("approval expiry sweep failed: %s", exc)
+            continue
+        if expired:
+            log.info("expired %d two-person approval request(s)", expired)

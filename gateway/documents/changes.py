@@ -1,0 +1,308 @@
+"""Downgrade and destruction, under the two-person rule where it applies.
+
+The API and the portal both call :class:`DocumentChanges` (through the
+catalogue), so the checks are the same on every path: the person must be able
+to read the document, hold the officer role and, for a downgrade, give a reason
+and a lower label. At or above the levels of ``documents.two_person_levels``
+the action becomes a stored request (``approvals.py``) that runs only when
+another officer, cleared for the document, approves it within the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.auth.identity import Identity
+from gateway.documents.approvals import NO_SUCH_REQUEST, ApprovalBook, TwoPersonRule
+from gateway.documents.context import DocumentContext, well_formed_id
+from gateway.documents.envelope import label_digest
+from gateway.documents.models import ApprovalRequest, Document, DocumentVersion
+from gateway.documents.reader import DocumentReader
+from gateway.documents.writer import DocumentWriter, NewVersion
+from gateway.errors import BadRequest, Conflict, Forbidden, NotFound
+from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
+from gateway.policy.pdp import DESTROYING, DOWNGRADING, RoleRule
+
+MAX_REASON = 1000
+RULES: dict[str, RoleRule] = {"downgrade": DOWNGRADING, "destroy": DESTROYING}
+
+
+class OwnRequest(Forbidden):
+    """The requester tried to approve (or refuse) their own request."""
+
+    code = "own_request"
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What an approval did: the new version of a downgrade, or the versions destroyed."""
+
+    request: ApprovalRequest
+    new_version: DocumentVersion | None = None
+    destroyed: int = 0
+
+
+class DocumentChanges:
+    """Downgrade, destroy, and the approval or refusal of a two-person request."""
+
+    def __init__(
+        self,
+        context: DocumentContext,
+        reader: DocumentReader,
+        writer: DocumentWriter,
+        rule: TwoPersonRule,
+        book: ApprovalBook,
+    ) -> None:
+        self._ctx = context
+        self._reader = reader
+        self._writer = writer
+        self.rule = rule
+        self.book = book
+
+    async def _needs_approval(self, document_id: str, *, every_version: bool = False) -> bool:
+        """Whether the rule covers the document: its current label, or for a destruction
+        (which shreds them all) the label of any version not yet destroyed."""
+        if self.rule.lowest_rank is None or not well_formed_id(document_id):
+            return False
+        document = await Document.get_or_none(id=document_id)
+        if document is None:
+            return False
+        labels = [document.label]
+        if every_version:
+            rows = DocumentVersion.filter(document_id=document_id, destroyed_at__isnull=True)
+            labels += [str(text) for text in await rows.values_list("label", flat=True)]
+        try:
+            return any(self.rule.applies(self._ctx.pdp.parse(str(text))) for text in labels)
+        except LabelError:
+            return True  # a label this node cannot read: ask a second officer
+
+    async def downgrade(
+        self, identity: Identity, document_id: str, new_label_text: str, reason: str, *, source: str
+    ) -> DocumentVersion | ApprovalRequest:
+        """Re-encrypt the current version under a lower label, or ask a second officer."""
+        reason = check_reason(reason)
+        approval = await self._needs_approval(document_id)
+        document, row = await self._ctx.find_readable(
+            identity,
+            document_id,
+            action="request_downgrade" if approval else "downgrade",
+            source=source,
+        )
+        DOWNGRADING.require(identity)
+        old = self._ctx.pdp.parse(row.label)
+        new = self._ctx.pdp.parse(new_label_text)
+        if not is_downgrade(old, new, self._ctx.pdp.scheme) or format_label(new) == format_label(
+            old
+        ):
+            raise BadRequest(
+                "the new label must be lower than the current one", code="not_a_downgrade"
+            )
+        if self.rule.applies(old):
+            return await self._request(identity, document, row, "downgrade", new, reason)
+        return await self._downgrade(identity, document, row, new, reason, source=source)
+
+    async def title_confirms(self, identity: Identity, document_id: str, typed: str) -> bool:
+        """``typed`` is the document's title and the person may read it (a typed
+        confirmation of destruction; the title of a hidden document confirms nothing)."""
+        document = await Document.get_or_none(id=document_id) if len(document_id) <= 36 else None
+        if document is None or typed != document.title:
+            return False
+        return self._ctx.pdp.may_read(identity, document.label).granted
+
+    async def destroy(
+        self, identity: Identity, document_id: str, *, source: str
+    ) -> int | ApprovalRequest:
+        """Crypto-shred every version (the count), or ask a second officer."""
+        approval = await self._needs_approval(document_id, every_version=True)
+        document, row = await self._ctx.find_readable(
+            identity,
+            document_id,
+            action="request_destroy" if approval else "destroy",
+            source=source,
+        )
+        DESTROYING.require(identity)
+        if approval:
+            return await self._request(identity, document, row, "destroy", None, "")
+        return await self._destroy(identity, document)
+
+    async def _request(
+        self,
+        identity: Identity,
+        document: Document,
+        row: DocumentVersion,
+        action: str,
+        new_label: Label | None,
+        reason: str,
+    ) -> ApprovalRequest:
+        if await self.book.open_request(document.id, action) is not None:
+            raise Conflict(
+                f"a {action} request for this document is already waiting for approval",
+                code="approval_pending",
+            )
+        return await self.book.open(
+            identity,
+            document_id=document.id,
+            version=row.version,
+            action=action,
+            new_label=new_label,
+            reason=reason,
+            window=self.rule.window,
+        )
+
+    async def approve(self, identity: Identity, request_id: str, *, source: str) -> Decided:
+        """Carry out a pending request as a second officer cleared for the document."""
+        request, document, row = await self._decidable(identity, request_id, "approve", source)
+        if request.action == "downgrade":  # checked before the approval is ledgered
+            decision = self._ctx.pdp.may_apply(
+                identity, self._ctx.pdp.parse(request.new_label), DOWNGRADING
+            )
+            if not decision.granted:
+                raise Forbidden(
+                    "you cannot approve this downgrade: the new label is outside your own "
+                    f"clearance ({decision.reason}); another officer must decide it"
+                )
+        if not await self.book.settle(request, identity, "approved"):
+            raise _settled()
+        if request.action == "downgrade":
+            new = self._ctx.pdp.parse(request.new_label)
+            version = await self._downgrade(
+                identity, document, row, new, request.reason, source=source
+            )
+            return Decided(request, new_version=version)
+        return Decided(request, destroyed=await self._destroy(identity, document))
+
+    async def refuse(self, identity: Identity, request_id: str, *, source: str) -> ApprovalRequest:
+        """Refuse a pending request as a second officer cleared for the document."""
+        request, _, _ = await self._decidable(identity, request_id, "refuse", source)
+        if not await self.book.settle(request, identity, "refused"):
+            raise _settled()
+        return request
+
+    async def visible(self, identity: Identity) -> list[tuple[ApprovalRequest, Document]]:
+        """Pending requests on documents an officer is cleared for, with their documents."""
+        DOWNGRADING.require(identity)
+        return await self._readable(identity, await self.book.pending())
+
+    async def waiting_for(self, identity: Identity) -> int:
+        """How many pending requests by others this officer could decide (nothing written)."""
+        if not DOWNGRADING.allows(identity):
+            return 0
+        return len(
+            await self._readable(identity, await self.book.pending_by_others(identity.actor))
+        )
+
+    async def one(self, identity: Identity, request_id: str) -> tuple[ApprovalRequest, Document]:
+        """One request, for an officer cleared for its document (404 otherwise)."""
+        DOWNGRADING.require(identity)
+        found = await self._readable(identity, [await self.book.get(request_id)])
+        if not found:
+            raise NotFound(NO_SUCH_REQUEST)
+        return found[0]
+
+    async def _readable(
+        self, identity: Identity, rows: list[ApprovalRequest]
+    ) -> list[tuple[ApprovalRequest, Document]]:
+        ids = {row.document_id for row in rows}
+        documents = {d.id: d for d in await Document.filter(id__in=list(ids))} if ids else {}
+        return [
+            (row, documents[row.document_id])
+            for row in rows
+            if row.document_id in documents
+            and self._ctx.pdp.may_read(identity, documents[row.document_id].label).granted
+        ]
+
+    async def _decidable(
+        self, identity: Identity, request_id: str, verb: str, source: str
+    ) -> tuple[ApprovalRequest, Document, DocumentVersion]:
+        """The request, its document and current version, if ``identity`` may decide it."""
+        request = await self.book.get(request_id)
+        rule = RULES[request.action]
+        rule.require(identity)
+        action = f"{verb}_{request.action}"
+        if request.requested_by == identity.actor:
+            await self._ctx.recorder.record(
+                identity,
+                action=action,
+                outcome="denied",
+                reason="own_request",
+                source=source,
+                document_id=request.document_id,
+                version=request.version,
+            )
+            raise OwnRequest("the two-person rule needs another officer: you made this request")
+        if request.status != "pending":
+            raise _settled(request.status)
+        current = await Document.get_or_none(id=request.document_id)
+        document, row = await self._ctx.find_readable(
+            identity, request.document_id, action=action, source=source
+        )
+        if current is None or current.current_version != request.version or document.destroyed:
+            if await self.book.settle(request, identity, "stale"):
+                raise Conflict(
+                    "the document has changed since this request was made; it was closed, "
+                    "ask again if still needed",
+                    code="approval_stale",
+                )
+            raise _settled()
+        return request, document, row
+
+    async def _downgrade(
+        self,
+        identity: Identity,
+        document: Document,
+        row: DocumentVersion,
+        new: Label,
+        reason: str,
+        *,
+        source: str,
+    ) -> DocumentVersion:
+        content = await self._reader.open(identity, document, row, None)
+        meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
+        new_row = await self._writer.add_version(
+            identity, document, meta, content.body, rule=DOWNGRADING, source=source
+        )
+        await self._ctx.ledger.record(
+            "document.relabelled",
+            document=document.id,
+            version=new_row.version,
+            actor=identity.actor,
+            old_label=label_digest(self._ctx.pdp.parse(row.label)),
+            new_label=label_digest(new),
+            reason_sha256=hashlib.sha256(reason.encode()).hexdigest(),
+        )
+        return new_row
+
+    async def _destroy(self, identity: Identity, document: Document) -> int:
+        rows = await DocumentVersion.filter(document_id=document.id, destroyed_at__isnull=True)
+        now = datetime.now(UTC)
+        for row in rows:
+            await self._ctx.ledger.record(
+                "document.destroyed",
+                document=document.id,
+                version=row.version,
+                actor=identity.actor,
+                reason_code="crypto_shred",
+            )
+            await DocumentVersion.filter(id=row.id).update(wrapped_key=None, destroyed_at=now)
+            if row.wrapped_key is not None:
+                self._ctx.data_keys.pop((row.kek_label, bytes(row.wrapped_key)))
+            await self._ctx.blobs.delete(row.blob_key)
+        await Document.filter(id=document.id).update(destroyed=True)
+        return len(rows)
+
+
+def check_reason(reason: str) -> str:
+    """A downgrade's reason, stripped: 1..MAX_REASON characters."""
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise BadRequest(
+            f"a downgrade needs a reason (1..{MAX_REASON} characters)", code="missing_reason"
+        )
+    return reason
+
+
+def _settled(status: str = "") -> Conflict:
+    told = f" (it is {status})" if status else ""
+    return Conflict(f"this request is no longer pending{told}", code="approval_settled")

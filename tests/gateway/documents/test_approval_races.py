@@ -1,0 +1,87 @@
+"""Two-person requests settle once under concurrency, on SQLite and PostgreSQL: of officers
+approving together, or sweeps expiring together, one wins and one entry is ledgered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from gateway.auth.identity import Identity
+from gateway.documents.access import AccessRecorder
+from gateway.documents.approvals import ApprovalBook
+from gateway.documents.models import ApprovalRequest
+from gateway.ledger.queued import QueuedLedger
+from tests.gateway.databases import database_url, opened
+from tests.gateway.ledger_rows import ledger_entries
+
+DOCUMENT = "0b8f6a52-8a1c-4a3e-9d55-5f1f3f0e0c11"
+
+
+def officer(name: str) -> Identity:
+    return Identity(kind="person", name=name, roles=frozenset({"officer"}), level="TOP SECRET")
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class TrailRows:
+    """Stands in for the access recorder (its rows need a serving ledger): keeps them."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str]] = []
+
+    async def record_actor(self, actor: str, *, action: str, **_: object) -> None:
+        self.rows.append((actor, action))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def book(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApprovalBook]:
+    async with opened(database_url(request, tmp_path)):
+        recorder = TrailRows()
+        yield ApprovalBook(QueuedLedger("node-a"), cast(AccessRecorder, recorder), Clock())
+
+
+async def open_request(book: ApprovalBook) -> ApprovalRequest:
+    return await book.open(
+        officer("olivia"),
+        document_id=DOCUMENT,
+        version=1,
+        action="destroy",
+        new_label=None,
+        reason="",
+        window=timedelta(minutes=10),
+    )
+
+
+async def test_officers_approving_together_settle_it_once(book: ApprovalBook) -> None:
+    row = await open_request(book)
+    deciders = [officer(f"officer{n}") for n in range(8)]
+    copies = [await ApprovalRequest.get(id=row.id) for _ in deciders]
+    won = await asyncio.gather(
+        *(book.settle(copy, who, "approved") for copy, who in zip(copies, deciders, strict=True))
+    )
+    assert sorted(won) == [False] * 7 + [True]
+    assert len(await ledger_entries("approval.granted", request=row.id)) == 1
+    assert (await ApprovalRequest.get(id=row.id)).status == "approved"
+
+
+async def test_sweeps_expiring_together_ledger_it_once(book: ApprovalBook) -> None:
+    row = await open_request(book)
+    clock = cast(Clock, book.clock)
+    clock.now += timedelta(minutes=11)
+    counts = await asyncio.gather(*(book.expire_overdue() for _ in range(6)))
+    assert sum(counts) == 1
+    assert len(await ledger_entries("approval.expired", request=row.id)) == 1
+    assert not await book.settle(await ApprovalRequest.get(id=row.id), officer("oscar"), "approved")

@@ -1,0 +1,88 @@
+"""The two-person rule in the portal: pending requests, approve and refuse, the count in nav.
+
+Pages call the catalogue's :class:`~gateway.documents.changes.DocumentChanges`,
+as the API does, so the same officer, clearance and not-your-own checks apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.app_keys import DOCUMENTS
+from gateway.documents.changes import DocumentChanges
+from gateway.errors import SekishoError
+from web.portal.app_keys import VIEWER, WAITING, Viewer
+from web.portal.auth import source_of
+from web.portal.render import page
+from web.portal.security import Handler, see_other, viewer_of
+
+routes = web.RouteTableDef()
+DONE = {"approved": "Approved and carried out", "refused": "Refused"}
+
+
+def _changes(request: web.Request) -> DocumentChanges:
+    return request.app[DOCUMENTS].changes
+
+
+async def _page(
+    request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
+) -> web.Response:
+    found = await _changes(request).visible(viewer.identity)
+    items: list[dict[str, Any]] = [
+        {
+            "request": row,
+            "title": document.title,
+            "label": document.label,
+            "mine": row.requested_by == viewer.identity.actor,
+        }
+        for row, document in found
+    ]
+    context = {
+        "title": "Approvals",
+        "requests": items,
+        "error": error,
+        "done": DONE.get(request.query.get("done", ""), ""),
+    }
+    labels = [item["label"] for item in items] + [
+        str(item["request"].new_label) for item in items if item["request"].new_label
+    ]
+    return page(request, "approvals.html", context, labels=labels, status=status)
+
+
+@routes.get("/approvals")
+async def approvals(request: web.Request) -> web.Response:
+    """Pending requests on documents this officer is cleared for."""
+    viewer = viewer_of(request)
+    viewer.identity.require_role("officer", "admin")
+    return await _page(request, viewer)
+
+
+@routes.post("/approvals/{id}/{verb:approve|refuse}")
+async def decide(request: web.Request) -> web.Response:
+    """Approve (and carry out) or refuse a request made by another officer."""
+    viewer = viewer_of(request)
+    viewer.identity.require_role("officer", "admin")
+    changes = _changes(request)
+    request_id, verb = request.match_info["id"], request.match_info["verb"]
+    try:
+        if verb == "approve":
+            await changes.approve(viewer.identity, request_id, source=source_of(request))
+        else:
+            await changes.refuse(viewer.identity, request_id, source=source_of(request))
+    except SekishoError as exc:
+        if exc.status >= 500:
+            raise
+        request[WAITING] = await changes.waiting_for(viewer.identity)
+        return await _page(request, viewer, error=exc.message, status=exc.status)
+    return see_other(f"/approvals?done={'approved' if verb == 'approve' else 'refused'}")
+
+
+@web.middleware
+async def waiting_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count the requests an officer could decide, for the nav of the page about to render."""
+    viewer = request.get(VIEWER)
+    if viewer is not None and request.method == "GET" and viewer.has_role("officer", "admin"):
+        request[WAITING] = await _changes(request).waiting_for(viewer.identity)
+    return await handler(request)
