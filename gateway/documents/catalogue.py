@@ -21,7 +21,7 @@ from gateway.errors import BadRequest, Unavailable
 from gateway.ledger.commitments import decode_opening, expand, partial
 from gateway.ledger.service import Ticket
 from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
-from gateway.policy.pdp import DESTROYING, DOWNGRADING
+from gateway.policy.pdp import DESTROYING, DOWNGRADING, RoleRule
 
 MAX_PAGE = 200
 MAX_REASON = 1000
@@ -114,11 +114,29 @@ class DocumentCatalogue:
         action: str,
         source: str,
         version: int | None = None,
+        *,
+        record_grant: bool = True,
     ) -> tuple[Document, DocumentVersion]:
-        """The readable document and version (404 otherwise); the decision is recorded."""
+        """The readable document and version (404 otherwise); the decision is recorded
+        (a grant only when ``record_grant``: see DocumentContext.find_readable)."""
         return await self._ctx.find_readable(
-            identity, document_id, action=action, source=source, version=version
+            identity,
+            document_id,
+            action=action,
+            source=source,
+            version=version,
+            record_grant=record_grant,
         )
+
+    async def _require_rule(
+        self, identity: Identity, document: Document, rule: RoleRule, *, action: str, source: str
+    ) -> None:
+        """Refuse (and record the refusal of) a person without the action's role."""
+        if not rule.allows(identity):
+            await self._ctx.decide_change(
+                identity, document, action=action, source=source, granted=False, reason="role"
+            )
+            rule.require(identity)
 
     async def created_view(
         self, identity: Identity, row: DocumentVersion, *, source: str
@@ -126,17 +144,7 @@ class DocumentCatalogue:
         """The response to an upload: the document at the new version, with its ledger index."""
         with contextlib.suppress(Unavailable):  # stored and queued; the index can come later
             await self.resolve_index(row, wait_seconds=5)
-        document = await Document.get(id=row.document_id)
-        if row.version == 1:  # a new document: its upload belongs in the access trail too
-            await self._ctx.recorder.record(
-                identity,
-                action="upload",
-                outcome="granted",
-                reason="granted",
-                source=source,
-                document_id=document.id,
-                version=1,
-            )
+        document = await Document.get(id=row.document_id)  # the writer recorded the decision
         return document_view(document, row, row.version)  # the uploader's own, newest version
 
     async def resolve_index(self, row: DocumentVersion, wait_seconds: float = 0) -> int | None:
@@ -217,6 +225,13 @@ class DocumentCatalogue:
         document, row = await self._ctx.find_readable(
             identity, document_id, action="metadata", source=source, version=version
         )
+        return await self.view(identity, document, row)
+
+    async def view(
+        self, identity: Identity, document: Document, row: DocumentVersion
+    ) -> dict[str, Any]:
+        """The metadata view of a version already found readable (records nothing more:
+        the action that found it, e.g. a file check, recorded its one decision)."""
         await self.resolve_index(row)
         readable = await self._readable_versions(identity, document)
         view = document_view(document, row, max(v["version"] for v in readable))
@@ -284,9 +299,9 @@ class DocumentCatalogue:
                 f"a downgrade needs a reason (1..{MAX_REASON} characters)", code="missing_reason"
             )
         document, row = await self._ctx.find_readable(
-            identity, document_id, action="downgrade", source=source
+            identity, document_id, action="downgrade", source=source, record_grant=False
         )
-        DOWNGRADING.require(identity)
+        await self._require_rule(identity, document, DOWNGRADING, action="downgrade", source=source)
         scheme = self._ctx.pdp.scheme
         old = self._ctx.pdp.parse(row.label)
         new = self._ctx.pdp.parse(new_label_text)
@@ -297,7 +312,7 @@ class DocumentCatalogue:
         content = await self.reader.open(identity, document, row, None)
         meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
         new_row = await self.writer.add_version(
-            identity, document, meta, content.body, rule=DOWNGRADING, source=source
+            identity, document, meta, content.body, rule=DOWNGRADING, action="downgrade", source=source
         )
         await self._ctx.ledger.record(
             "document.relabelled",
@@ -313,9 +328,12 @@ class DocumentCatalogue:
     async def destroy(self, identity: Identity, document_id: str, *, source: str) -> int:
         """Crypto-shred every version: wrapped keys and blobs deleted. Returns the count."""
         document, _ = await self._ctx.find_readable(
-            identity, document_id, action="destroy", source=source
+            identity, document_id, action="destroy", source=source, record_grant=False
         )
-        DESTROYING.require(identity)
+        await self._require_rule(identity, document, DESTROYING, action="destroy", source=source)
+        await self._ctx.decide_change(
+            identity, document, action="destroy", source=source, granted=True, reason="granted"
+        )
         rows = await DocumentVersion.filter(document_id=document.id, destroyed_at__isnull=True)
         now = datetime.now(UTC)
         for row in rows:
