@@ -16,6 +16,7 @@ MODEL_MODULES = [
     "gateway.documents.models",
     "gateway.signing.models",
     "gateway.auth.models",
+    "gateway.oversight.models",
 ]
 
 

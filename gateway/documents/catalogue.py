@@ -312,7 +312,13 @@ class DocumentCatalogue:
         content = await self.reader.open(identity, document, row, None)
         meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
         new_row = await self.writer.add_version(
-            identity, document, meta, content.body, rule=DOWNGRADING, action="downgrade", source=source
+            identity,
+            document,
+            meta,
+            content.body,
+            rule=DOWNGRADING,
+            action="downgrade",
+            source=source,
         )
         await self._ctx.ledger.record(
             "document.relabelled",

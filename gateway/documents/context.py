@@ -78,7 +78,8 @@ class DocumentContext:
         if decision is not None and decision.granted and row is None:
             reason = "no_such_version"
         if granted and not record_grant:
-            assert document is not None and row is not None
+            assert document is not None
+            assert row is not None
             return document, row
         await self.recorder.record(
             identity,

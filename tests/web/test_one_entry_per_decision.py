@@ -107,9 +107,7 @@ DOC_ACTIONS: dict[str, tuple[Action, int]] = {
         403,
     ),
     "api new version refused (role)": (
-        lambda w: _api(
-            w, "rita", "POST", f"/api/v1/documents/{w.docs['low']}/versions", data=b"2"
-        ),
+        lambda w: _api(w, "rita", "POST", f"/api/v1/documents/{w.docs['low']}/versions", data=b"2"),
         403,
     ),
     "api new version of a hidden document": (

@@ -141,6 +141,7 @@ def nav_items(viewer: Viewer | None, path: str) -> list[dict[str, Any]]:
             ("/officer/alerts", "Alerts"),
             ("/officer/activity", "Activity"),
             ("/officer/ledger", "Ledger"),
+            ("/officer/oversight", "Oversight log"),
         ]
     if viewer.has_role("admin"):
         items += [("/admin/people", "People"), ("/admin/clients", "API clients")]
