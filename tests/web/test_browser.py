@@ -179,7 +179,15 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
     expected_nav = {
         "alice": ["Documents", "Upload", "My activity"],
         "bob": ["Documents", "Upload", "My activity"],
-        "olivia": ["Documents", "My activity", "Access trail", "Alerts", "Activity", "Ledger"],
+        "olivia": [
+            "Documents",
+            "My activity",
+            "Access trail",
+            "Alerts",
+            "Activity",
+            "Ledger",
+            "Oversight log",
+        ],
         "admin": [
             "Documents",
             "Upload",
@@ -188,6 +196,7 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
             "Alerts",
             "Activity",
             "Ledger",
+            "Oversight log",
             "People",
             "API clients",
             "Keys",
