@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -99,10 +99,16 @@ class DocumentWriter:
     ) -> DocumentVersion:
         """Register a new document with its first version (the decision is recorded)."""
         document_id = str(uuid.uuid4())
+        title = meta.title
         await self._check_may_apply(
-            identity, meta.label, action="upload", source=source, created=(document_id, 1)
+            identity,
+            meta.label,
+            action="upload",
+            source=source,
+            created=(document_id, 1),
+            valid=lambda: check_title(title),
         )
-        title = check_title(meta.title)
+        title = check_title(title)
         sealed = await self._seal(document_id, 1, meta.label, chunks)
         row = await self._anchor_and_store(identity, document_id, 1, meta, sealed, title=title)
         return row
@@ -148,13 +154,19 @@ class DocumentWriter:
         source: str,
         document_id: str | None = None,
         created: tuple[str, int],
+        valid: Callable[[], object] = lambda: None,
     ) -> None:
         """Record the action's one access decision; refuse a label the person may not apply.
 
         A grant names the document and version being ``created``; a refused upload
         names no document (none exists), a refused new version its document only.
+        A refusal is recorded first; a grant only once ``valid`` (the request's own
+        checks, e.g. the title) passed, so a bad request leaves no grant for an id
+        that will never exist.
         """
         decision = self._ctx.pdp.may_apply(identity, label, rule)
+        if decision.granted:
+            valid()
         await self._ctx.recorder.record(
             identity,
             action=action,

@@ -248,3 +248,17 @@ async def test_each_sign_in_is_one_entry_and_one_attempt_row(portal: Portal) -> 
         assert response.status == status
         assert len(await ledger_entries(portal.app, "auth.sign_in")) == entries + 1
         assert await SignInAttempt.all().count() == rows + 1
+
+
+async def test_an_upload_refused_as_bad_input_records_no_grant(world: World) -> None:
+    """No title: 400 and nothing recorded (no grant for an id that will never exist);
+    the same request by someone without the right is still one refusal."""
+    before = await _counts(world.portal)
+    untitled = _file_form(label="SECRET")
+    response = await _api(world, "uma", "POST", "/api/v1/documents", data=untitled)
+    assert response.status == 400
+    assert await _counts(world.portal) == before
+    untitled = _file_form(label="SECRET")
+    response = await _api(world, "rita", "POST", "/api/v1/documents", data=untitled)
+    assert response.status == 403
+    assert await _counts(world.portal) == (before[0] + 1, before[1] + 1)
