@@ -18,6 +18,7 @@ from gateway.app_keys import (
     CUSTODY,
     DOCUMENTS,
     LEDGER,
+    OVERSIGHT,
     POLICY,
     SETTINGS,
     SIGNING,
@@ -58,6 +59,9 @@ from gateway.ledger import witnesses_http
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.wiring import build_ledger, build_witnessing
 from gateway.node_token import token_config
+from gateway.oversight import http as oversight_http
+from gateway.oversight import openapi as oversight_openapi
+from gateway.oversight.log import OversightLog
 from gateway.policy.pdp import decision_point
 from gateway.signing import anchors_http
 from gateway.signing import http as signing_http
@@ -148,6 +152,7 @@ async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
 async def trail_ctx(app: web.Application) -> AsyncIterator[None]:
     """The access-trail service (API, officers' pages, each person's history)."""
     app[TRAIL] = TrailService(app[LEDGER].store)
+    app[OVERSIGHT] = OversightLog(app[LEDGER].store)
     yield
 
 
@@ -210,6 +215,7 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(custody_http.routes)
     app.add_routes(accounts_http.routes)
     app.add_routes(trail_http.routes)
+    app.add_routes(oversight_http.routes)
     app[OPENAPI_DOCUMENT] = build_document(api_descriptions(settings))
     app.router.add_get(openapi_self.OPENAPI_PATH, serve_openapi)
     setup_portal(app)  # last: its middleware and services sit inside the gateway's
@@ -229,5 +235,6 @@ def api_descriptions(settings: Settings | None = None) -> dict[str, dict[str, ob
         **accounts_openapi.PATHS,
         **trail_openapi.PATHS,
         **custody_openapi.PATHS,
+        **oversight_openapi.PATHS,
     }
     return parts

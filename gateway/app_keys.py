@@ -11,6 +11,7 @@ from gateway.documents.catalogue import DocumentCatalogue
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.service import LedgerService
 from gateway.ledger.witnessing import Witnessing
+from gateway.oversight.log import OversightLog
 from gateway.policy.pdp import PolicyDecisionPoint
 from gateway.signing.wiring import SigningApi
 from gateway.trail.service import TrailService
@@ -28,3 +29,5 @@ POLICY = web.AppKey("policy", PolicyDecisionPoint)
 """The one policy decision point: documents, accounts and the portal ask it."""
 ACCOUNTS = web.AppKey("accounts", AccountService)
 TRAIL = web.AppKey("trail", TrailService)
+OVERSIGHT = web.AppKey("oversight", OversightLog)
+"""Who looked at the trail, alerts, activity and the ledger (officers, auditors)."""

@@ -63,6 +63,7 @@ WEB_MAY_IMPORT = frozenset(
         "gateway.oversight",
         "gateway.oversight.activity",
         "gateway.oversight.alerts",
+        "gateway.oversight.log",
         "gateway.oversight.record",
         "gateway.oversight.verification",
         "gateway.oversight.witnesses",

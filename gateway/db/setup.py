@@ -17,6 +17,7 @@ MODEL_MODULES = [
     "gateway.signing.models",
     "gateway.auth.models",
     "gateway.custody.models",
+    "gateway.oversight.models",
 ]
 
 

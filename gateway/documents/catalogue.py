@@ -114,10 +114,18 @@ class DocumentCatalogue:
         action: str,
         source: str,
         version: int | None = None,
+        *,
+        record_grant: bool = True,
     ) -> tuple[Document, DocumentVersion]:
-        """The readable document and version (404 otherwise); the decision is recorded."""
+        """The readable document and version (404 otherwise); the decision is recorded
+        (a grant only when ``record_grant``: see DocumentContext.find_readable)."""
         return await self._ctx.find_readable(
-            identity, document_id, action=action, source=source, version=version
+            identity,
+            document_id,
+            action=action,
+            source=source,
+            version=version,
+            record_grant=record_grant,
         )
 
     async def created_view(
@@ -126,17 +134,7 @@ class DocumentCatalogue:
         """The response to an upload: the document at the new version, with its ledger index."""
         with contextlib.suppress(Unavailable):  # stored and queued; the index can come later
             await self.resolve_index(row, wait_seconds=5)
-        document = await Document.get(id=row.document_id)
-        if row.version == 1:  # a new document: its upload belongs in the access trail too
-            await self._ctx.recorder.record(
-                identity,
-                action="upload",
-                outcome="granted",
-                reason="granted",
-                source=source,
-                document_id=document.id,
-                version=1,
-            )
+        document = await Document.get(id=row.document_id)  # the writer recorded the decision
         return document_view(document, row, row.version)  # the uploader's own, newest version
 
     async def resolve_index(self, row: DocumentVersion, wait_seconds: float = 0) -> int | None:
@@ -217,6 +215,13 @@ class DocumentCatalogue:
         document, row = await self._ctx.find_readable(
             identity, document_id, action="metadata", source=source, version=version
         )
+        return await self.view(identity, document, row)
+
+    async def view(
+        self, identity: Identity, document: Document, row: DocumentVersion
+    ) -> dict[str, Any]:
+        """The metadata view of a version already found readable (records nothing more:
+        the action that found it, e.g. a file check, recorded its one decision)."""
         await self.resolve_index(row)
         readable = await self._readable_versions(identity, document)
         view = document_view(document, row, max(v["version"] for v in readable))

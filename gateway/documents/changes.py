@@ -81,16 +81,19 @@ class DocumentChanges:
     async def downgrade(
         self, identity: Identity, document_id: str, new_label_text: str, reason: str, *, source: str
     ) -> DocumentVersion | ApprovalRequest:
-        """Re-encrypt the current version under a lower label, or ask a second officer."""
+        """Re-encrypt the current version under a lower label, or ask a second officer.
+
+        One decision, one trail row: reading is only the first check (its refusal is
+        recorded there), the role's refusal here, and the grant by the writer (or,
+        for a two-person request, here before the request is stored).
+        """
         reason = check_reason(reason)
         approval = await self._needs_approval(document_id)
+        action = "request_downgrade" if approval else "downgrade"
         document, row = await self._ctx.find_readable(
-            identity,
-            document_id,
-            action="request_downgrade" if approval else "downgrade",
-            source=source,
+            identity, document_id, action=action, source=source, record_grant=False
         )
-        DOWNGRADING.require(identity)
+        await self._require_rule(identity, document, DOWNGRADING, action=action, source=source)
         old = self._ctx.pdp.parse(row.label)
         new = self._ctx.pdp.parse(new_label_text)
         if not is_downgrade(old, new, self._ctx.pdp.scheme) or format_label(new) == format_label(
@@ -100,8 +103,20 @@ class DocumentChanges:
                 "the new label must be lower than the current one", code="not_a_downgrade"
             )
         if self.rule.applies(old):
-            return await self._request(identity, document, row, "downgrade", new, reason)
+            return await self._request(
+                identity, document, row, "downgrade", new, reason, source=source
+            )
         return await self._downgrade(identity, document, row, new, reason, source=source)
+
+    async def _require_rule(
+        self, identity: Identity, document: Document, rule: RoleRule, *, action: str, source: str
+    ) -> None:
+        """Refuse (and record the refusal of) a person without the action's role."""
+        if not rule.allows(identity):
+            await self._ctx.decide_change(
+                identity, document, action=action, source=source, granted=False, reason="role"
+            )
+            rule.require(identity)
 
     async def title_confirms(self, identity: Identity, document_id: str, typed: str) -> bool:
         """``typed`` is the document's title and the person may read it (a typed
@@ -116,15 +131,16 @@ class DocumentChanges:
     ) -> int | ApprovalRequest:
         """Crypto-shred every version (the count), or ask a second officer."""
         approval = await self._needs_approval(document_id, every_version=True)
+        action = "request_destroy" if approval else "destroy"
         document, row = await self._ctx.find_readable(
-            identity,
-            document_id,
-            action="request_destroy" if approval else "destroy",
-            source=source,
+            identity, document_id, action=action, source=source, record_grant=False
         )
-        DESTROYING.require(identity)
+        await self._require_rule(identity, document, DESTROYING, action=action, source=source)
         if approval:
-            return await self._request(identity, document, row, "destroy", None, "")
+            return await self._request(identity, document, row, "destroy", None, "", source=source)
+        await self._ctx.decide_change(
+            identity, document, action="destroy", source=source, granted=True, reason="granted"
+        )
         return await self._destroy(identity, document)
 
     async def _request(
@@ -135,12 +151,25 @@ class DocumentChanges:
         action: str,
         new_label: Label | None,
         reason: str,
+        *,
+        source: str,
     ) -> ApprovalRequest:
         if await self.book.open_request(document.id, action) is not None:
+            await self._ctx.decide_change(
+                identity,
+                document,
+                action=f"request_{action}",
+                source=source,
+                granted=False,
+                reason="approval_pending",
+            )
             raise Conflict(
                 f"a {action} request for this document is already waiting for approval",
                 code="approval_pending",
             )
+        await self._ctx.decide_change(
+            identity, document, action=f"request_{action}", source=source, granted=True, reason=""
+        )
         return await self.book.open(
             identity,
             document_id=document.id,
@@ -261,7 +290,13 @@ class DocumentChanges:
         content = await self._reader.open(identity, document, row, None)
         meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
         new_row = await self._writer.add_version(
-            identity, document, meta, content.body, rule=DOWNGRADING, source=source
+            identity,
+            document,
+            meta,
+            content.body,
+            rule=DOWNGRADING,
+            action="downgrade",
+            source=source,
         )
         await self._ctx.ledger.record(
             "document.relabelled",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gateway.auth.identity import Identity
 from gateway.documents.catalogue import DocumentCatalogue
+from gateway.documents.models import Document, DocumentVersion
 from gateway.errors import TooLarge
 
 
@@ -29,6 +30,8 @@ class FileCheck:
     anchored_sha256: str
     ledger_index: int | None
     catalogue_agrees: bool
+    document: Document
+    row: DocumentVersion
 
     @property
     def matches(self) -> bool:
@@ -64,6 +67,8 @@ async def check_file(
         anchored_sha256=row.plaintext_sha256 if anchored is None else anchored,
         ledger_index=index,
         catalogue_agrees=anchored is None or anchored == row.plaintext_sha256,
+        document=document,
+        row=row,
     )
 
 

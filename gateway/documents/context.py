@@ -63,8 +63,13 @@ class DocumentContext:
         action: str,
         source: str,
         version: int | None = None,
+        record_grant: bool = True,
     ) -> tuple[Document, DocumentVersion]:
         """The document and version if ``identity`` may read it; every attempt is recorded.
+
+        Actions that change the document pass ``record_grant=False``: reading is only
+        their first check (role and label follow), so they record their one decision
+        themselves once it is final, and only a refusal here is recorded here.
 
         Unknown ids and documents the person does not dominate give the same 404.
         Reading without a version means the newest version the person may read:
@@ -88,6 +93,10 @@ class DocumentContext:
         step_up = granted and row is not None and self.needs_step_up(identity, action, row.label)
         if step_up:
             granted, reason = False, "step_up_required"
+        if granted and not record_grant:
+            assert document is not None
+            assert row is not None
+            return document, row
         await self.recorder.record(
             identity,
             action=action,
@@ -122,3 +131,25 @@ class DocumentContext:
             if self.pdp.may_read(identity, row.label).granted:
                 return row
         return current  # none: the current one, denied as before
+
+    async def decide_change(
+        self,
+        identity: Identity,
+        document: Document,
+        *,
+        action: str,
+        source: str,
+        granted: bool,
+        reason: str,
+        version: int | None = None,
+    ) -> None:
+        """Record the one decision of an action that changes a readable document."""
+        await self.recorder.record(
+            identity,
+            action=action,
+            outcome="granted" if granted else "denied",
+            reason=reason if not granted else "granted",
+            source=source,
+            document_id=document.id,
+            version=version if version is not None else document.current_version,
+        )

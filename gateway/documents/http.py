@@ -11,6 +11,7 @@ from gateway.auth.identity import Identity
 from gateway.documents.approvals import request_view
 from gateway.documents.bodies import DowngradeBody
 from gateway.documents.catalogue import MAX_PAGE, DocumentCatalogue
+from gateway.documents.check import check_file
 from gateway.documents.models import ApprovalRequest
 from gateway.documents.writer import NewVersion, check_tags
 from gateway.errors import BadRequest, Forbidden
@@ -106,8 +107,8 @@ async def new_version(request: web.Request) -> web.Response:
     """Upload the next version of a document."""
     caller = _person(request)
     catalogue = _catalogue(request)
-    document, current = await catalogue.find(
-        caller, request.match_info["id"], "new_version", _source(request)
+    document, current = await catalogue.find(  # the writer records the one decision
+        caller, request.match_info["id"], "new_version", _source(request), record_grant=False
     )
     fields, chunks, filename, media = await _upload_source(request, catalogue.max_bytes)
     row = await catalogue.new_version(
@@ -122,6 +123,35 @@ async def new_version(request: web.Request) -> web.Response:
     )
     view = await catalogue.created_view(caller, row, source=_source(request))
     return web.json_response(view, status=201)
+
+
+@routes.post("/api/v1/documents/{id}/check")
+@body_limit(LARGE)
+async def check(request: web.Request) -> web.Response:
+    """Hash a file against the anchor of a readable version (the file is not kept)."""
+    caller = _person(request)
+    catalogue = _catalogue(request)
+    _, chunks, _, _ = await _upload_source(request, catalogue.max_bytes)
+    result = await check_file(
+        catalogue,
+        caller,
+        request.match_info["id"],
+        chunks,
+        source=_source(request),
+        version=_version(request),
+    )
+    return web.json_response(
+        {
+            "document_id": result.document_id,
+            "version": result.version,
+            "size": result.size,
+            "sha256": result.sha256,
+            "anchored_sha256": result.anchored_sha256,
+            "matches": result.matches,
+            "catalogue_agrees": result.catalogue_agrees,
+            "ledger_index": result.ledger_index,
+        }
+    )
 
 
 @routes.get("/api/v1/documents")

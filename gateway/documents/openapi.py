@@ -339,6 +339,51 @@ PATHS: dict[str, Any] = {
             ),
         }
     },
+    "/api/v1/documents/{id}/check": {
+        "post": {
+            "summary": "Check a file against the anchor of a version you may read (the file is "
+            "hashed as it streams and not kept); the check is a recorded access decision",
+            "description": "A hidden document and an id that never existed give the same 404.",
+            "parameters": [_ID, _VERSION],
+            "requestBody": _upload_body(["file"], ("file",)),
+            "responses": _responses(
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": [
+                                "document_id",
+                                "version",
+                                "size",
+                                "sha256",
+                                "anchored_sha256",
+                                "matches",
+                                "catalogue_agrees",
+                                "ledger_index",
+                            ],
+                            "properties": {
+                                "document_id": {"type": "string"},
+                                "version": {"type": "integer", "minimum": 1},
+                                "size": {"type": "integer", "minimum": 0},
+                                "sha256": _HEX,
+                                "anchored_sha256": {"type": "string"},
+                                "matches": {"type": "boolean"},
+                                "catalogue_agrees": {"type": "boolean"},
+                                "ledger_index": {"type": ["integer", "null"]},
+                            },
+                        },
+                        "the file's hash and the anchored one",
+                    )
+                },
+                400,
+                401,
+                403,
+                404,
+                413,
+                503,
+            ),
+        }
+    },
     "/api/v1/documents/{id}/downgrade": {
         "post": {
             "summary": "Re-encrypt under a lower label as a new version (officers, with a reason); "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -97,10 +97,18 @@ class DocumentWriter:
     async def create(
         self, identity: Identity, meta: NewVersion, chunks: AsyncIterator[bytes], *, source: str
     ) -> DocumentVersion:
-        """Register a new document with its first version (a refusal is recorded)."""
-        await self._check_may_apply(identity, meta.label, action="upload", source=source)
-        title = check_title(meta.title)
+        """Register a new document with its first version (the decision is recorded)."""
         document_id = str(uuid.uuid4())
+        title = meta.title
+        await self._check_may_apply(
+            identity,
+            meta.label,
+            action="upload",
+            source=source,
+            created=(document_id, 1),
+            valid=lambda: check_title(title),
+        )
+        title = check_title(title)
         sealed = await self._seal(document_id, 1, meta.label, chunks)
         row = await self._anchor_and_store(identity, document_id, 1, meta, sealed, title=title)
         return row
@@ -113,22 +121,26 @@ class DocumentWriter:
         chunks: AsyncIterator[bytes],
         *,
         rule: RoleRule = UPLOADING,
+        action: str = "new_version",
         source: str,
     ) -> DocumentVersion:
-        """Register the next version of an existing document (a refusal is recorded).
+        """Register the next version of an existing document (the decision is recorded).
 
         ``rule`` is the role the calling action needs: uploading by default, the
-        officer's for a downgrade (which writes a version but is no upload).
+        officer's for a downgrade (which writes a version but is no upload). The
+        caller found the document with ``record_grant=False``: this records the
+        action's one decision, granted or not.
         """
+        version = document.current_version + 1
         await self._check_may_apply(
             identity,
             meta.label,
             rule,
-            action="new_version",
+            action=action,
             source=source,
             document_id=document.id,
+            created=(document.id, version),
         )
-        version = document.current_version + 1
         sealed = await self._seal(document.id, version, meta.label, chunks)
         return await self._anchor_and_store(identity, document.id, version, meta, sealed)
 
@@ -141,18 +153,29 @@ class DocumentWriter:
         action: str,
         source: str,
         document_id: str | None = None,
+        created: tuple[str, int],
+        valid: Callable[[], object] = lambda: None,
     ) -> None:
-        """Refuse a label the person may not apply; the refusal is an access decision."""
+        """Record the action's one access decision; refuse a label the person may not apply.
+
+        A grant names the document and version being ``created``; a refused upload
+        names no document (none exists), a refused new version its document only.
+        A refusal is recorded first; a grant only once ``valid`` (the request's own
+        checks, e.g. the title) passed, so a bad request leaves no grant for an id
+        that will never exist.
+        """
         decision = self._ctx.pdp.may_apply(identity, label, rule)
-        if not decision.granted:
-            await self._ctx.recorder.record(
-                identity,
-                action=action,
-                outcome="denied",
-                reason=decision.reason,
-                source=source,
-                document_id=document_id,
-            )
+        if decision.granted:
+            valid()
+        await self._ctx.recorder.record(
+            identity,
+            action=action,
+            outcome="granted" if decision.granted else "denied",
+            reason=decision.reason,
+            source=source,
+            document_id=created[0] if decision.granted else document_id,
+            version=created[1] if decision.granted else None,
+        )
         if decision.reason == "role":
             raise Forbidden(rule.refusal)
         if not decision.granted:

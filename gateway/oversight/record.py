@@ -1,4 +1,5 @@
-"""Ledgering what officers and administrators look at: one ``oversight.viewed`` per view.
+"""Ledgering what officers and administrators look at: one ``oversight.viewed`` per view,
+and its row in the oversight log (``oversight_event``) that officers page through.
 
 Filters can hold free text (a username, a document id). Each value is kept as is when
 it is a short printable ASCII string, else replaced by ``sha256:`` and the first 32 hex
@@ -11,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gateway.auth.identity import Identity
-from gateway.errors import LedgerRolledBack
+from gateway.errors import LedgerRolledBack, Unavailable
 from gateway.ledger.entries import utc_timestamp
 from gateway.ledger.service import LedgerService
+from gateway.oversight.models import OversightEvent
 from gateway.trail.query import TrailQuery
 
 MAX_FILTER_CHARS = 64
@@ -53,17 +55,29 @@ async def record_view(
     where officers learn of the alarm; the ledger that would record the visit is
     the thing in doubt. Every other view fails closed as before.
     """
+    kept = canonical_filters(filters)
     try:
-        await ledger.record(
-            "oversight.viewed",
-            actor=identity.actor,
-            view=view,
-            filters=canonical_filters(filters),
+        ticket = await ledger.record(
+            "oversight.viewed", actor=identity.actor, view=view, filters=kept
         )
     except LedgerRolledBack:
         if view != "alerts":
             raise
         log.error("ledger halted: %s viewed the alerts; not ledgered", identity.actor)
+        return
+    try:
+        await OversightEvent.create(
+            at=datetime.now(UTC),
+            actor=identity.actor,
+            view=view,
+            filters=kept,
+            node=ledger.node,
+            ledger_queue_id=ticket.queue_id,
+            ledger_index=ticket.index,
+        )
+    except Exception as exc:  # the entry is kept; the view fails closed like the entry would
+        log.error("oversight log row for %s (%s) not written: %s", identity.actor, view, exc)
+        raise Unavailable("the oversight log cannot be written right now") from None
 
 
 def trail_filters(query: TrailQuery) -> dict[str, object]:

@@ -25,10 +25,15 @@ def csv_rows(events: Iterable[TrailEvent]) -> str:
     return _rows([[csv_cell(getattr(event, name)) for name in COLUMNS] for event in events])
 
 
-def csv_filename(node: str, now: datetime) -> str:
+def csv_lines(rows: Iterable[Iterable[object]]) -> str:
+    """Rows of any values, as CSV lines (times in RFC 3339, formulas defused)."""
+    return _rows([[csv_cell(value) for value in row] for row in rows])
+
+
+def csv_filename(node: str, now: datetime, what: str = "trail") -> str:
     """A download name such as ``sekisho-trail-node1-20260131T120000Z.csv``."""
     stamp = utc_timestamp(now).replace("-", "").replace(":", "").split(".")[0]
-    return f"sekisho-trail-{_UNSAFE.sub('_', node)}-{stamp}Z.csv"
+    return f"sekisho-{what}-{_UNSAFE.sub('_', node)}-{stamp}Z.csv"
 
 
 def csv_cell(value: object) -> str:

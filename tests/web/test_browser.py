@@ -188,6 +188,7 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
             "Activity",
             "Custody",
             "Ledger",
+            "Oversight log",
             "Approvals",
         ],
         "admin": [
@@ -200,6 +201,7 @@ def test_each_role_signs_in_and_sign_out_ends_the_session(
             "Activity",
             "Custody",
             "Ledger",
+            "Oversight log",
             "Approvals",
             "People",
             "API clients",
@@ -313,6 +315,16 @@ def test_the_officer_sees_both_events_and_exports_them(
     page.get_by_role("button", name="Verify the whole ledger").click()
     page.get_by_text("The ledger is intact").wait_for()
     shoot(page, "officer-ledger")
+
+    page.get_by_role("link", name="Oversight log").click()  # who looked at the trail
+    looked = page.locator("tbody tr").all_inner_texts()
+    assert any("olivia" in t and "trail" in t and f"document={secret_id}" in t for t in looked)
+    assert any("olivia" in t and "ledger.verify" in t for t in looked), looked
+    page.get_by_label("View").select_option("trail.export")
+    page.get_by_role("button", name="Filter").click()
+    exports = page.locator("tbody tr").all_inner_texts()
+    assert len(exports) == 2 and all("as=" in t for t in exports), exports
+    shoot(page, "officer-oversight")
     assert console_errors(page) == []
     page.context.close()
 
@@ -400,6 +412,7 @@ def test_a_phone_reads_every_page_without_sideways_scrolling(
         "security-keys": "/me/security",
         "trail": "/officer/trail",
         "alerts": "/officer/alerts",
+        "oversight": "/officer/oversight",
     }
     for name, path in paths.items():
         page.goto(path)

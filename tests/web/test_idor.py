@@ -48,6 +48,7 @@ REFUSED = {
     ("DELETE", "/api/v1/documents/{id}"): "person",
     ("GET", "/api/v1/documents/{id}/versions"): "person",
     ("POST", "/api/v1/documents/{id}/versions"): "person",
+    ("POST", "/api/v1/documents/{id}/check"): "person",
     ("GET", "/api/v1/documents/{id}/content"): "person",
     ("GET", "/api/v1/documents/{id}/receipt"): "person",
     ("GET", "/api/v1/documents/{id}/anchor"): "person",
@@ -158,7 +159,8 @@ def body_for(method: str, path: str, csrf: str) -> dict[str, Any]:
     digest = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
     if method == "POST" and path.endswith("/check"):
         form = aiohttp.FormData()
-        form.add_field("csrf", csrf)
+        if not path.startswith("/api/"):
+            form.add_field("csrf", csrf)
         form.add_field("file", SECRET_BODY, filename="plan.txt")
         return {"data": form}
     if not path.startswith("/api/"):

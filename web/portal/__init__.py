@@ -30,6 +30,7 @@ from web.portal import (
     handovers,
     ledger,
     officer,
+    oversight,
     security_keys,
 )
 from web.portal.app_keys import PORTAL, Portal
@@ -92,6 +93,7 @@ def setup_portal(app: web.Application) -> None:
         doc_changes,
         approvals,
         officer,
+        oversight,
         custody,
         handovers,
         ledger,

@@ -185,9 +185,7 @@ async def check(request: web.Request) -> web.Response:
         source=source_of(request),
         version=version,
     )
-    view = await catalogue.metadata(
-        viewer.identity, document_id, source=source_of(request), version=result.version
-    )
+    view = await catalogue.view(viewer.identity, result.document, result.row)
     return await _document_page(request, view, check=result, check_name=part.filename)
 
 
@@ -214,9 +212,12 @@ async def upload_form(request: web.Request) -> web.Response:
 @routes.post("/upload")
 @body_limit(LARGE)
 async def upload(request: web.Request) -> web.Response:
-    """Encrypt, store and anchor the file; then show its page."""
+    """Encrypt, store and anchor the file; then show its page.
+
+    No role check here: the writer decides (role and label) and records that one
+    decision, refusals included, as the API's upload does.
+    """
     viewer = viewer_of(request)
-    viewer.identity.require_role("uploader", "admin")
     catalogue = _catalogue(request)
     fields, part = await multipart_fields(request, UPLOAD_FIELDS)
     form: dict[str, Any] = {

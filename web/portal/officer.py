@@ -53,7 +53,7 @@ def _filters(request: web.Request) -> dict[str, str]:
     return {name: request.query.get(name, "").strip() for name in FILTERS}
 
 
-def _query_pairs(filters: dict[str, str], **extra: str) -> list[tuple[str, str]]:
+def query_pairs(filters: dict[str, str], **extra: str) -> list[tuple[str, str]]:
     """Filters as trail query parameters; form times (UTC) become RFC 3339."""
     pairs: list[tuple[str, str]] = []
     for name, value in filters.items():
@@ -88,7 +88,7 @@ async def trail(request: web.Request) -> web.Response:
         "newest": "/officer/trail?" + urlencode({k: v for k, v in filters.items() if v}),
     }
     try:
-        query = parse_query(_query_pairs(filters, limit="50", cursor=cursor))
+        query = parse_query(query_pairs(filters, limit="50", cursor=cursor))
     except TrailQueryError as exc:
         context["error"] = exc.message
         return page(request, "trail.html", context, status=400)
@@ -111,7 +111,7 @@ async def trail(request: web.Request) -> web.Response:
 
 def _export_query(request: web.Request) -> TrailQuery:
     """Every event matching the filters (a bad filter is a 400 page)."""
-    return parse_query(_query_pairs(_filters(request)))
+    return parse_query(query_pairs(_filters(request)))
 
 
 @routes.get("/officer/trail.csv")

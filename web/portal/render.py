@@ -145,6 +145,7 @@ def nav_items(viewer: Viewer | None, path: str, waiting: int = 0) -> list[dict[s
             ("/officer/activity", "Activity"),
             ("/officer/custody", "Custody"),
             ("/officer/ledger", "Ledger"),
+            ("/officer/oversight", "Oversight log"),
         ]
     if viewer.has_role("officer", "admin"):
         items += [("/approvals", "Approvals")]

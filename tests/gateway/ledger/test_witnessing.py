@@ -8,7 +8,9 @@ the same size (a split view, reported), rounds and quorum, cosigned receipts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from gateway.app_keys import WITNESSING
 from gateway.errors import LedgerRolledBack, SekishoError, Unavailable
 from gateway.ledger import wiring
+from gateway.ledger.store import unpack_coord
 from gateway.ledger.witnessing import Witnessing, WitnessReply
 from gateway.tlog.checkpoint import sign_cosignature
 from gateway.tlog.merkle import EMPTY_ROOT, leaf_hash
@@ -307,3 +310,51 @@ async def test_a_witness_holding_a_bigger_tree_halts_the_ledger(
 
     await until(alarmed, "the 409 alarm")
     await assert_halted(node, f"the witness holds size {size + 100}")
+
+
+async def test_rows_deleted_where_the_token_cannot_tell_are_caught_by_a_witness_answer(
+    make_node: MakeNode, fakes: dict[str, FakeWitness]
+) -> None:
+    """#13 "Rollback ... the same through a witness answer": a DBA deletes the newest entries
+    and the ledger's instance id, so the checkpoint kept on the token no longer applies and
+    the restart looks like a first start; the witnesses, holding the bigger tree, give the
+    alarm: writes stop, /readyz names it, officers see it."""
+    node, _ = await start(make_node, fakes)
+    await person("olga", roles=("reader", "officer"))
+    keep = await node.append(3)
+    size = await node.append(5)
+
+    async def final() -> bool:
+        return await final_size(node) >= size
+
+    await until(final, "final")
+    assert (await sign_in(node.client, "olga")).status == 303  # an officer's session, kept
+    session = {cookie.key: cookie.value for cookie in node.client.session.cookie_jar}
+    await node.client.close()
+    database = node.settings.database_url.removeprefix("sqlite://")
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM ledger_leaf WHERE idx >= ?", (keep,))
+        db.execute("DELETE FROM ledger_checkpoint WHERE size > ?", (keep,))
+        db.execute("DELETE FROM node_state WHERE key = 'ledger_instance'")
+        db.execute("DELETE FROM ledger_witness")  # what the node knew of the witnesses
+        db.execute("DELETE FROM ledger_cosignature")
+        keys = [row[0] for row in db.execute("SELECT key FROM ledger_node")]
+        for key in keys:  # the subtrees that cover a deleted leaf
+            level, index = unpack_coord(key)
+            if (index + 1) << level > keep:
+                db.execute("DELETE FROM ledger_node WHERE key = ?", (key,))
+
+    setting = json.dumps([{"url": url, "vkey": w.vkey} for url, w in fakes.items()])
+    restarted = await make_node(SEKISHO_LEDGER_WITNESSES=setting, SEKISHO_LEDGER_QUORUM="2")
+    restarted.client.session.cookie_jar.update_cookies(session)
+    with contextlib.suppress(LedgerRolledBack):  # the token saw nothing: the start went on
+        await restarted.ledger.record("record.anchored", client="t", digest="1" * 64)
+
+    async def alarmed() -> bool:
+        return restarted.ledger.rollback is not None
+
+    await until(alarmed, "the witness's alarm")
+    await assert_halted(restarted, "the witness holds size")
+    page = await restarted.client.get("/officer/alerts")
+    assert page.status == 200
+    assert "The ledger was rolled back or forked" in await page.text()
