@@ -51,7 +51,7 @@ from gateway.ledger import openapi as ledger_openapi
 from gateway.ledger import witnesses_http
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.wiring import build_ledger, build_witnessing
-from gateway.node_token import token_config
+from gateway.node_token import serving_profile, token_config
 from gateway.policy.pdp import decision_point
 from gateway.signing import anchors_http
 from gateway.signing import http as signing_http
@@ -75,6 +75,11 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def token_ctx(app: web.Application) -> AsyncIterator[None]:
     """Log in to the token once for the app's lifetime."""
     token = await Token.open(token_config(app[SETTINGS]))
+    try:
+        await serving_profile(token, app[SETTINGS])
+    except BaseException:
+        await token.close()
+        raise
     app[TOKEN] = token
     yield
     await token.close()

@@ -4,6 +4,14 @@ Nothing outside this package imports ``pkcs11``. The public surface is what
 this module exports; the rest is internal.
 """
 
+from hsm.capabilities import (
+    Choice,
+    Function,
+    MechanismSupport,
+    Option,
+    TokenProfile,
+    choose_profile,
+)
 from hsm.certs import CertificateRequest, issue_certificate
 from hsm.config import Secret, TokenConfig, find_softhsm_module, read_pin
 from hsm.errors import (
@@ -28,14 +36,18 @@ from hsm.verify import verify_signature
 __all__ = [
     "DIGEST_SIZES",
     "CertificateRequest",
+    "Choice",
+    "Function",
     "HsmConfigError",
     "HsmError",
     "KeyAlgorithm",
     "KeyInfo",
     "KeyNotFound",
     "MechanismNotSupported",
+    "MechanismSupport",
     "ModuleMissing",
     "OperationFailed",
+    "Option",
     "PinLocked",
     "Pkcs11Uri",
     "Secret",
@@ -44,9 +56,11 @@ __all__ = [
     "Token",
     "TokenConfig",
     "TokenNotFound",
+    "TokenProfile",
     "TokenRemoved",
     "TokenStatus",
     "WrongPin",
+    "choose_profile",
     "find_softhsm_module",
     "format_pkcs11_uri",
     "issue_certificate",

@@ -116,6 +116,16 @@ def generate(session: Any, label: str, algorithm: KeyAlgorithm, key_id: bytes) -
     )
 
 
+def generation_mechanism(algorithm: KeyAlgorithm) -> str:
+    """The PKCS#11 mechanism name :func:`generate` uses (without ``CKM_``)."""
+    return {
+        KeyAlgorithm.AES_256: "AES_KEY_GEN",
+        KeyAlgorithm.RSA_3072: "RSA_PKCS_KEY_PAIR_GEN",
+        KeyAlgorithm.EC_P256: "EC_KEY_PAIR_GEN",
+        KeyAlgorithm.ED25519: "EC_EDWARDS_KEY_PAIR_GEN",
+    }[algorithm]
+
+
 def find_one(session: Any, label: str, object_class: ObjectClass) -> Any:
     """The one object with this label and class, or KeyNotFound."""
     try:

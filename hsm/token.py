@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from pkcs11 import Attribute, CertificateType, Mechanism, ObjectClass
 
 from hsm import key_templates as keyops
+from hsm.capabilities import OPTIONS, MechanismSupport, TokenProfile, choose_profile
 from hsm.config import TokenConfig
 from hsm.errors import (
     HsmError,
@@ -36,7 +37,7 @@ from hsm.errors import (
 )
 from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.pubkeys import public_key_of, spki_der
-from hsm.signing import SignRequest, sign_with
+from hsm.signing import SignRequest, sign_with, signing_mechanism
 from hsm.worker import TokenThread
 
 T = TypeVar("T")
@@ -50,6 +51,11 @@ _REMOVAL_ERRORS: tuple[type[Exception], ...] = (
     pkcs11.DeviceRemoved,
     pkcs11.DeviceError,
     pkcs11.UserNotLoggedIn,
+)
+_MECHANISM_ERRORS: tuple[type[Exception], ...] = (
+    pkcs11.MechanismInvalid,
+    pkcs11.MechanismParamInvalid,
+    pkcs11.DomainParamsInvalid,
 )
 _STALE_HANDLE_ERRORS: tuple[type[Exception], ...] = (
     pkcs11.ObjectHandleInvalid,
@@ -104,6 +110,7 @@ class _Connection:
     handles: dict[tuple[str, int], Any] = field(default_factory=dict)
     public_keys: dict[str, PublicKeyTypes] = field(default_factory=dict)
     data_objects: dict[str, list[Any]] = field(default_factory=dict)
+    profile: TokenProfile | None = None
 
 
 class Token:
@@ -143,6 +150,14 @@ class Token:
     async def status(self) -> TokenStatus:
         """Module, token and mechanism details."""
         return await self._run(self._status)
+
+    async def profile(self) -> TokenProfile:
+        """Which mechanism this token gives each Sekisho function (read once per login)."""
+        return await self._run(self._profile)
+
+    def profile_sync(self) -> TokenProfile:
+        """:meth:`profile` for synchronous callers."""
+        return self._call(self._profile)
 
     async def list_keys(self) -> list[KeyInfo]:
         """Every key object on the token with its protection attributes."""
@@ -307,10 +322,11 @@ class Token:
                     f"the {self.config.describe()} went away ({type(exc).__name__}); "
                     "it will be reopened on the next request"
                 ) from None
-            except pkcs11.MechanismInvalid as exc:
+            except (pkcs11.MechanismInvalid, pkcs11.MechanismParamInvalid) as exc:
                 raise MechanismNotSupported(
-                    "the token does not support the mechanism this operation needs"
-                ) from exc
+                    f"the token refused a mechanism this operation needs ({_reason(exc)}); "
+                    "see 'sekisho hsm status' for what it offers"
+                ) from None
             except pkcs11.PKCS11Error as exc:
                 raise OperationFailed(
                     f"the token refused the operation ({type(exc).__name__})"
@@ -369,7 +385,9 @@ class Token:
                 module.lib = pkcs11.lib(module.path)
             except pkcs11.PKCS11Error as exc:
                 raise ModuleMissing(
-                    f"PKCS#11 module {module.path} could not be loaded: {exc}"
+                    f"PKCS#11 module {module.path} could not be loaded: C_Initialize failed "
+                    f"({_reason(exc)}); if the module needs a daemon (opencryptoki: "
+                    "pkcsslotd; tpm2-pkcs11: the TPM or tpm2-abrmd), check that it runs"
                 ) from None
         return module.lib
 
@@ -453,6 +471,23 @@ class Token:
             mechanisms=mechanisms,
         )
 
+    def _profile(self) -> TokenProfile:
+        assert self._conn is not None
+        if self._conn.profile is None:
+            wanted = {r.mechanism for options in OPTIONS.values() for o in options for r in o.needs}
+            slot = self._conn.token.slot
+            offered: dict[str, MechanismSupport] = {}
+            for mechanism in slot.get_mechanisms():
+                name = getattr(mechanism, "name", None)
+                if name not in wanted:
+                    continue
+                info = slot.get_mechanism_info(mechanism)
+                offered[name] = MechanismSupport(
+                    name, info.min_key_length, info.max_key_length, int(info.flags)
+                )
+            self._conn.profile = choose_profile(offered)
+        return self._conn.profile
+
     def _list_keys(self) -> list[KeyInfo]:
         infos: list[KeyInfo] = []
         for object_class in (
@@ -476,9 +511,18 @@ class Token:
     def _generate(self, label: str, algorithm: KeyAlgorithm) -> KeyInfo:
         if self._has_key(label):
             raise OperationFailed(f"a key labelled {label!r} already exists on the token")
-        keyops.generate(
-            self._session, label, algorithm, key_id=hashlib.sha256(label.encode()).digest()[:8]
-        )
+        try:
+            keyops.generate(
+                self._session,
+                label,
+                algorithm,
+                key_id=hashlib.sha256(label.encode()).digest()[:8],
+            )
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"generating key {label!r} ({algorithm.value}): the token refused "
+                f"CKM_{keyops.generation_mechanism(algorithm)} ({_reason(exc)})"
+            ) from None
         object_class = (
             ObjectClass.PRIVATE_KEY if algorithm.is_asymmetric else ObjectClass.SECRET_KEY
         )
@@ -494,7 +538,13 @@ class Token:
 
     def _sign(self, request: SignRequest) -> bytes:
         private = self._handle(request.label, ObjectClass.PRIVATE_KEY)
-        return sign_with(private, request)
+        try:
+            return sign_with(private, request)
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"signing with key {request.label!r}: the token refused "
+                f"CKM_{signing_mechanism(private)} ({_reason(exc)})"
+            ) from None
 
     def _sign_many(self, requests: Sequence[SignRequest]) -> list[bytes | HsmError]:
         results: list[bytes | HsmError] = []
@@ -519,6 +569,11 @@ class Token:
         )
         try:
             return bytes(kek.wrap_key(transient, mechanism=Mechanism.AES_KEY_WRAP_PAD))
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"KEK wrap with key {kek_label!r}: the token refused CKM_AES_KEY_WRAP_PAD "
+                f"({_reason(exc)})"
+            ) from None
         finally:
             transient.destroy()
 
@@ -533,6 +588,11 @@ class Token:
                 store=False,
                 template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True},
             )
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"KEK unwrap with key {kek_label!r}: the token refused CKM_AES_KEY_WRAP_PAD "
+                f"({_reason(exc)})"
+            ) from None
         except (
             pkcs11.WrappedKeyInvalid,
             pkcs11.WrappedKeyLenRange,
@@ -614,3 +674,8 @@ class Token:
             obj.destroy()
         self._conn.handles = {k: v for k, v in self._conn.handles.items() if k[0] != label}
         self._conn.public_keys.pop(label, None)
+
+
+def _reason(exc: Exception) -> str:
+    """A PKCS#11 error as text: python-pkcs11's message, else its CKR name (never empty)."""
+    return str(exc).strip() or f"CKR {type(exc).__name__}"
