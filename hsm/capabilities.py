@@ -144,7 +144,7 @@ def _unsupported(option: Option, name: str) -> Option:
 OPTIONS: dict[Function, tuple[Option, ...]] = {
     Function.CHECKPOINT: (
         Option("Ed25519, signed-note type 0x01", KeyAlgorithm.ED25519, _ED25519.needs),
-        _unsupported(_ECDSA, "ECDSA P-256, signed-note type 0x02"),
+        Option("ECDSA P-256, signed-note type 0x02", KeyAlgorithm.EC_P256, _ECDSA.needs),
     ),
     Function.KEK: (
         Option(

@@ -41,6 +41,8 @@ async def test_softhsm_gets_every_function(token: Token) -> None:
     # SoftHSM also offers the other KEK types; they are listed, marked as not yet usable.
     assert any("CKM_RSA_PKCS_OAEP" in o.describe() for o in kek.alternatives)
     assert profile.choice(Function.WITNESS).possible
+    checkpoint = profile.choice(Function.CHECKPOINT)
+    assert [o.mechanism for o in checkpoint.alternatives] == ["CKM_ECDSA"]
 
 
 def test_rsa_only_token_cannot_sign_checkpoints_and_says_why() -> None:
@@ -60,11 +62,12 @@ def test_rsa_only_token_cannot_sign_checkpoints_and_says_why() -> None:
     assert [o.mechanism for o in kek.alternatives] == ["CKM_RSA_PKCS_OAEP"]
 
 
-def test_tpm_profile_lists_ecdsa_checkpoints_as_an_alternative() -> None:
+def test_a_token_without_eddsa_signs_checkpoints_with_ecdsa() -> None:
     profile = choose_profile(TPM)
     checkpoint = profile.choice(Function.CHECKPOINT)
-    assert not checkpoint.possible
-    assert [o.mechanism for o in checkpoint.alternatives] == ["CKM_ECDSA"]
+    assert checkpoint.chosen is not None
+    assert checkpoint.chosen.mechanism == "CKM_ECDSA"
+    assert "type 0x02" in checkpoint.chosen.name
     assert profile.choice(Function.CA).chosen is not None
     assert profile.choice(Function.TIMESTAMP).chosen is not None
     assert not profile.choice(Function.NAMED_ED25519).possible
