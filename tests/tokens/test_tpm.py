@@ -1,0 +1,69 @@
+"""A TPM 2.0 through tpm2-pkcs11 (ECDSA P-256 and RSA, no EdDSA, no key wrap)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.ledger.checkpoint_signer import CheckpointSigner
+from gateway.tlog.checkpoint import Checkpoint, open_signed_checkpoint
+from gateway.tlog.merkle import EMPTY_ROOT
+from gateway.tlog.note import SIG_ECDSA, NoteVerificationError, parse_log_verifier_key
+from hsm import KeyAlgorithm, MechanismNotSupported, Token, TokenConfig, read_pin
+from tests.nodes import run_cli
+from tests.tokens.tpm import TpmToken
+
+pytestmark = pytest.mark.slow  # starts a software TPM and its resource manager
+
+ORIGIN = "example.test/tpm-log"
+
+
+def _env(tpm: TpmToken) -> dict[str, str]:
+    return {"SEKISHO_HSM_URI": tpm.uri, "SEKISHO_HSM_PIN_FILE": str(tpm.pin_file)}
+
+
+def test_status_chooses_ecdsa_checkpoints_and_init_refuses_only_the_kek(
+    tpm: TpmToken, data_dir: Path
+) -> None:
+    status = run_cli(["hsm", "status"], data_dir, _env(tpm))
+    assert status.returncode == 0, status.stderr
+    rows = {line.split("  ")[0]: line for line in status.stdout.splitlines()}
+    assert "CKM_ECDSA (ECDSA P-256, signed-note type 0x02)" in rows["checkpoint signing"]
+    assert "not possible on this token" in rows["KEK wrap/unwrap"]
+    assert "CKM_EC_EDWARDS_KEY_PAIR_GEN is not offered" in rows["witness cosigning"]
+
+    init = run_cli(["init"], data_dir, _env(tpm))
+    assert init.returncode != 0
+    lines = [line for line in init.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sekisho: error: "), init.stderr
+    assert "KEK wrap/unwrap (key 'sekisho-kek') is not possible on this token" in lines[0]
+    assert "CKM_AES_KEY_WRAP_PAD is not offered" in lines[0]
+    assert "checkpoint signing" not in lines[0] and "CA/CMS" not in lines[0]
+    keys = json.loads(run_cli(["hsm", "keys", "--json"], data_dir, _env(tpm)).stdout)
+    assert not [k for k in keys if k["label"].startswith("sekisho-")]
+
+
+async def test_a_tpm_key_signs_checkpoints_as_note_type_0x02(tpm: TpmToken) -> None:
+    config = TokenConfig.from_uri(tpm.uri, read_pin(pin_file=tpm.pin_file))
+    token = await Token.open(config)
+    label = f"ledger-{os.getpid()}"
+    try:
+        await token.generate_key(label, KeyAlgorithm.EC_P256)
+        signer = await CheckpointSigner.create(token, label, ORIGIN)
+        assert signer.sig_type == SIG_ECDSA
+        name, key_id, spki = parse_log_verifier_key(signer.verifier_key)
+        assert (name, key_id, spki) == (ORIGIN, signer.key_id, signer.public_key)
+        note = await signer.sign(Checkpoint(ORIGIN, 0, EMPTY_ROOT))
+        checkpoint, _ = open_signed_checkpoint(note, ORIGIN, ORIGIN, spki)
+        assert checkpoint.size == 0
+        with pytest.raises(NoteVerificationError):
+            open_signed_checkpoint(note.replace("\n0\n", "\n1\n"), ORIGIN, ORIGIN, spki)
+        with pytest.raises(MechanismNotSupported) as caught:
+            await token.generate_key(f"ed-{os.getpid()}", KeyAlgorithm.ED25519)
+        assert "CKM_EC_EDWARDS_KEY_PAIR_GEN" in caught.value.message
+    finally:
+        await token.destroy_key(label)
+        await token.close()
