@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -130,7 +131,6 @@ _DECIMAL = re.compile("0|[1-9][0-9]*")
 _DIGITS = re.compile("[0-9]+")
 _HEX_KEY_ID = re.compile("[0-9a-fA-F]{8}")
 _SIGNED_TYPES = (SIG_ED25519, SIG_ECDSA, SIG_ED25519_COSIGNATURE)
-_LOG_TYPES = (SIG_ED25519, SIG_ECDSA)
 _ECDSA_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 _MAX_SPKI_SIZE = 256
 
@@ -352,15 +352,15 @@ def parse_verifier_key(vkey: str, *, sig_type: int = SIG_ED25519) -> tuple[str, 
             f"the verifier key ID {shorten(hex_id, 20)} must be exactly 8 hexadecimal digits"
         )
     material = decode_base64(material_b64, "the verifier key material")
-    if material[:1] != bytes([sig_type]):
-        found = f"0x{material[0]:02x}" if material else "none"
-        raise NoteError(f"the verifier key has signature type {found}, expected 0x{sig_type:02x}")
-    public_key = material[1:]
-    if sig_type != SIG_ECDSA and len(public_key) != ED25519_PUBLIC_KEY_SIZE:
+    if sig_type != SIG_ECDSA and len(material) != 1 + ED25519_PUBLIC_KEY_SIZE:
         raise NoteError(
             f"the verifier key material is {len(material)} bytes; an Ed25519 vkey holds "
             f"a type byte and a {ED25519_PUBLIC_KEY_SIZE}-byte public key"
         )
+    if material[:1] != bytes([sig_type]):
+        found = f"0x{material[0]:02x}" if material else "none"
+        raise NoteError(f"the verifier key has signature type {found}, expected 0x{sig_type:02x}")
+    public_key = material[1:]
     key_id = bytes.fromhex(hex_id)
     expected = (
         ecdsa_key_id(public_key) if sig_type == SIG_ECDSA else _key_id(name, sig_type, public_key)
@@ -375,17 +375,17 @@ def parse_verifier_key(vkey: str, *, sig_type: int = SIG_ED25519) -> tuple[str, 
 
 def parse_log_verifier_key(vkey: str) -> tuple[str, bytes, bytes]:
     """Parse a log's vkey, Ed25519 (type 0x01) or ECDSA (type 0x02), into
-    ``(name, key_id, public_key)``: 32 raw bytes for Ed25519, the SPKI DER for ECDSA."""
-    material_b64 = vkey.split("+", 2)[-1]
-    try:
-        sig_type = base64.b64decode(material_b64[:4], validate=True)[0]
-    except (binascii.Error, ValueError, IndexError):
-        sig_type = SIG_ED25519  # parse_verifier_key explains what is wrong
-    if sig_type not in _LOG_TYPES:
-        raise NoteError(
-            f"the log's verifier key has signature type 0x{sig_type:02x}; a log key is "
-            "0x01 (Ed25519) or 0x02 (ECDSA)"
-        )
+    ``(name, key_id, public_key)``: 32 raw bytes for Ed25519, the SPKI DER for ECDSA.
+
+    The type is read from the key material's first byte; anything but 0x02 is
+    parsed (and its errors worded) as an Ed25519 vkey.
+    """
+    parts = vkey.split("+", 2)
+    sig_type = SIG_ED25519
+    if len(parts) == 3:
+        with contextlib.suppress(binascii.Error, ValueError):
+            if base64.b64decode(parts[2], validate=True)[:1] == bytes([SIG_ECDSA]):
+                sig_type = SIG_ECDSA
     return parse_verifier_key(vkey, sig_type=sig_type)
 
 
