@@ -67,3 +67,13 @@ async def test_a_tpm_key_signs_checkpoints_as_note_type_0x02(tpm: TpmToken) -> N
     finally:
         await token.destroy_key(label)
         await token.close()
+
+
+def test_witness_init_says_cosigning_needs_ed25519(tpm: TpmToken, data_dir: Path) -> None:
+    env = {**_env(tpm), "SEKISHO_WITNESS_NAME": "w.test"}
+    result = run_cli(["witness", "init"], data_dir, env)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sekisho: error: "), result.stderr
+    assert "witness cosigning (key 'sekisho-witness') is not possible on this token" in lines[0]
+    assert "CKM_EDDSA" in lines[0]
