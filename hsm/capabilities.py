@@ -66,7 +66,9 @@ class Requirement:
     mechanism: str
     flags: int
     key_size: int | None = None
-    """In the token's unit for this mechanism: bits for RSA/EC, bytes for AES."""
+    """In the unit PKCS#11 gives this mechanism: bits for RSA/EC, bytes for AES."""
+    in_bytes: bool = False
+    """True for AES: some tokens report AES sizes in bits despite the spec; both count."""
 
     @property
     def label(self) -> str:
@@ -81,12 +83,16 @@ class Requirement:
         lacking = [n for f, n in _FLAG_NAMES.items() if self.flags & f and not support.flags & f]
         if lacking:
             return f"{self.label} is offered without {'/'.join(lacking)}"
-        if self.key_size is not None and not _size_ok(support, self.key_size):
+        if self.key_size is not None and not self._size_fits(support, self.key_size):
             return (
                 f"{self.label} takes keys of {support.min_key}-{support.max_key}, "
                 f"not {self.key_size}"
             )
         return None
+
+    def _size_fits(self, support: MechanismSupport, size: int) -> bool:
+        sizes = (size, size * 8) if self.in_bytes else (size,)
+        return any(_size_ok(support, n) for n in sizes)
 
 
 def _size_ok(support: MechanismSupport, size: int) -> bool:
@@ -129,7 +135,7 @@ class Option:
 _EC_GEN = Requirement("EC_KEY_PAIR_GEN", CKF_GENERATE_KEY_PAIR, 256)
 _ED_GEN = Requirement("EC_EDWARDS_KEY_PAIR_GEN", CKF_GENERATE_KEY_PAIR)
 _RSA_GEN = Requirement("RSA_PKCS_KEY_PAIR_GEN", CKF_GENERATE_KEY_PAIR, 3072)
-_AES_GEN = Requirement("AES_KEY_GEN", CKF_GENERATE, 32)
+_AES_GEN = Requirement("AES_KEY_GEN", CKF_GENERATE, 32, in_bytes=True)
 _ECDSA = Option("ECDSA P-256", KeyAlgorithm.EC_P256, (_EC_GEN, Requirement("ECDSA", CKF_SIGN)))
 _ED25519 = Option("Ed25519", KeyAlgorithm.ED25519, (_ED_GEN, Requirement("EDDSA", CKF_SIGN)))
 _RSA_PSS = Option(

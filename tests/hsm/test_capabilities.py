@@ -84,3 +84,14 @@ def test_flags_and_key_sizes_count() -> None:
     assert "CKM_AES_KEY_WRAP_PAD is offered without unwrap" in profile.choice(Function.KEK).reason
     rsa = profile.choice(Function.NAMED_RSA)
     assert "CKM_RSA_PKCS_KEY_PAIR_GEN takes keys of 512-2048, not 3072" in rsa.reason
+
+
+def test_aes_sizes_reported_in_bits_still_count() -> None:
+    in_bits = {
+        "AES_KEY_GEN": MechanismSupport("AES_KEY_GEN", 128, 256, GEN),
+        "AES_KEY_WRAP_PAD": MechanismSupport("AES_KEY_WRAP_PAD", 128, 256, WRAP_UNWRAP),
+    }
+    assert choose_profile(in_bits).choice(Function.KEK).possible
+    too_small = {**in_bits, "AES_KEY_GEN": MechanismSupport("AES_KEY_GEN", 16, 24, GEN)}
+    kek = choose_profile(too_small).choice(Function.KEK)
+    assert "CKM_AES_KEY_GEN takes keys of 16-24, not 32" in kek.reason
