@@ -26,6 +26,7 @@ from gateway.signing.keymgmt import initial_keys, register_initial
 from hsm import (
     CertificateRequest,
     Function,
+    KekType,
     MechanismNotSupported,
     Token,
     TokenNotFound,
@@ -154,7 +155,11 @@ async def _ensure_keys(token: Token, settings: Settings, report: InitReport) -> 
     for label, function, purpose in absent:
         option = profile.require(function, label)
         algorithm = option.algorithm
-        info = await token.generate_key(label, algorithm)
+        if function is Function.KEK:
+            info = await token.generate_kek(label, KekType.for_algorithm(algorithm))
+            await token.check_kek(label)
+        else:
+            info = await token.generate_key(label, algorithm)
         report.created.append(f"key {label} ({algorithm.value}, {option.mechanism}): {purpose}")
         spki = (
             hashlib.sha256(await token.public_key_der(label)).hexdigest()

@@ -32,6 +32,7 @@ from hsm.softhsm import SoftHsmLayout, provision_token
 from hsm.token import Token, TokenStatus
 from hsm.uri import Pkcs11Uri, format_pkcs11_uri, parse_pkcs11_uri
 from hsm.verify import verify_signature
+from hsm.wrapping import KekType
 
 __all__ = [
     "DIGEST_SIZES",
@@ -40,6 +41,7 @@ __all__ = [
     "Function",
     "HsmConfigError",
     "HsmError",
+    "KekType",
     "KeyAlgorithm",
     "KeyInfo",
     "KeyNotFound",

@@ -168,7 +168,6 @@ OPTIONS: dict[Function, tuple[Option, ...]] = {
             "RSA-3072 OAEP SHA-256, unwrap on the token",
             KeyAlgorithm.RSA_3072,
             (_RSA_GEN, Requirement("RSA_PKCS_OAEP", CKF_DECRYPT, 3072)),
-            supported=False,
         ),
         Option(
             "ECDH P-256 with an ephemeral key and HKDF",

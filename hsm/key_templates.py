@@ -149,6 +149,43 @@ def generation_mechanism(algorithm: KeyAlgorithm) -> str:
     }[algorithm]
 
 
+RSA_KEK_PRIVATE: dict[Attribute, Any] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: True,
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.DECRYPT: True,
+}
+RSA_KEK_PUBLIC: dict[Attribute, Any] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: False,
+    Attribute.ENCRYPT: True,
+}
+
+
+def generate_rsa_kek(session: Any, label: str, key_id: bytes) -> None:
+    """An RSA-3072 key pair that decrypts (OAEP) data keys; paired like signing keys on a TPM."""
+    templates = (
+        (RSA_KEK_PUBLIC, RSA_KEK_PRIVATE),
+        ({**RSA_KEK_PUBLIC, Attribute.VERIFY: True}, {**RSA_KEK_PRIVATE, Attribute.SIGN: True}),
+    )
+    for attempt, (public, private) in enumerate(templates):
+        try:
+            session.generate_keypair(
+                KeyType.RSA,
+                3072,
+                label=label,
+                id=key_id,
+                store=True,
+                public_template=public,
+                private_template=private,
+            )
+            return
+        except pkcs11.GeneralError:
+            if attempt:
+                raise
+
+
 def find_one(session: Any, label: str, object_class: ObjectClass) -> Any:
     """The one object with this label and class, or KeyNotFound."""
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pkcs11
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from pkcs11 import Attribute, CertificateType, Mechanism, ObjectClass
 
@@ -39,6 +40,7 @@ from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.pubkeys import public_key_of, spki_der
 from hsm.signing import SignRequest, sign_with, signing_mechanism
 from hsm.worker import TokenThread
+from hsm.wrapping import OAEP_PARAMS, KekType, oaep_encrypt
 
 T = TypeVar("T")
 _HASH_BY_SIZE = {32: "sha256", 48: "sha384", 64: "sha512"}
@@ -57,6 +59,7 @@ _MECHANISM_ERRORS: tuple[type[Exception], ...] = (
     pkcs11.MechanismParamInvalid,
     pkcs11.DomainParamsInvalid,
 )
+_OAEP_ERRORS: tuple[type[Exception], ...] = (*_MECHANISM_ERRORS, pkcs11.ArgumentsBad)
 _STALE_HANDLE_ERRORS: tuple[type[Exception], ...] = (
     pkcs11.ObjectHandleInvalid,
     pkcs11.KeyHandleInvalid,
@@ -215,12 +218,29 @@ class Token:
         """Many signatures in one trip to the token thread; per-item errors are returned."""
         return await self._run(lambda: self._sign_many(requests))
 
+    async def generate_kek(self, label: str, kek_type: KekType) -> KeyInfo:
+        """Create a key-encryption key of this type (AES-256, or an RSA-3072 pair)."""
+        if kek_type is KekType.AES_KEY_WRAP_PAD:
+            return await self.generate_key(label, KeyAlgorithm.AES_256)
+        return await self._run(lambda: self._generate_rsa_kek(label))
+
+    async def check_kek(self, label: str) -> None:
+        """Wrap and unwrap a random key with the KEK: a token that offers the mechanism
+        but not with Sekisho's parameters is refused here, before any data key uses it."""
+        probe = os.urandom(32)
+        if await self.unwrap_data_key(label, await self.wrap_data_key(label, probe)) != probe:
+            raise OperationFailed(f"the KEK {label!r} does not give back what it wrapped")
+
+    async def kek_type(self, label: str) -> KekType:
+        """The type of the KEK with this label, from the object on the token."""
+        return await self._run(lambda: self._kek_type(label))
+
     async def wrap_data_key(self, kek_label: str, data_key: bytes) -> bytes:
-        """Wrap a data key under the KEK with CKM_AES_KEY_WRAP_PAD."""
+        """Wrap a data key under the KEK: AES key wrap on the token, or RSA-OAEP in software."""
         return await self._run(lambda: self._wrap(kek_label, data_key))
 
     async def unwrap_data_key(self, kek_label: str, wrapped: bytes) -> bytes:
-        """Unwrap a data key wrapped by :meth:`wrap_data_key`."""
+        """Unwrap a data key wrapped by :meth:`wrap_data_key` (always on the token)."""
         return await self._run(lambda: self._unwrap(kek_label, wrapped))
 
     async def store_certificate(self, label: str, der: bytes, subject_der: bytes) -> None:
@@ -555,7 +575,34 @@ class Token:
                 results.append(exc)
         return results
 
+    def _generate_rsa_kek(self, label: str) -> KeyInfo:
+        if self._has_key(label):
+            raise OperationFailed(f"a key labelled {label!r} already exists on the token")
+        try:
+            keyops.generate_rsa_kek(
+                self._session, label, key_id=hashlib.sha256(label.encode()).digest()[:8]
+            )
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"generating KEK {label!r} (rsa-3072): the token refused "
+                f"CKM_RSA_PKCS_KEY_PAIR_GEN ({_reason(exc)})"
+            ) from None
+        return keyops.describe(self._handle(label, ObjectClass.PRIVATE_KEY))
+
+    def _kek_type(self, label: str) -> KekType:
+        try:
+            self._handle(label, ObjectClass.SECRET_KEY)
+        except KeyNotFound:
+            self._handle(label, ObjectClass.PRIVATE_KEY)
+            return KekType.RSA_OAEP_SHA256
+        return KekType.AES_KEY_WRAP_PAD
+
     def _wrap(self, kek_label: str, data_key: bytes) -> bytes:
+        if self._kek_type(kek_label) is KekType.RSA_OAEP_SHA256:
+            public = self._public_key(kek_label)
+            if not isinstance(public, rsa.RSAPublicKey):
+                raise OperationFailed(f"the KEK {kek_label!r} is not an RSA key pair")
+            return oaep_encrypt(public, data_key)
         kek = self._handle(kek_label, ObjectClass.SECRET_KEY)
         transient = self._session.create_object(
             {
@@ -578,6 +625,8 @@ class Token:
             transient.destroy()
 
     def _unwrap(self, kek_label: str, wrapped: bytes) -> bytes:
+        if self._kek_type(kek_label) is KekType.RSA_OAEP_SHA256:
+            return self._oaep_decrypt(kek_label, wrapped)
         kek = self._handle(kek_label, ObjectClass.SECRET_KEY)
         try:
             transient = kek.unwrap_key(
@@ -607,6 +656,31 @@ class Token:
             return bytes(transient[Attribute.VALUE])
         finally:
             transient.destroy()
+
+    def _oaep_decrypt(self, kek_label: str, wrapped: bytes) -> bytes:
+        private = self._handle(kek_label, ObjectClass.PRIVATE_KEY)
+        try:
+            return bytes(
+                private.decrypt(
+                    wrapped, mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=OAEP_PARAMS
+                )
+            )
+        except _OAEP_ERRORS as exc:
+            # SoftHSM 2.6 offers CKM_RSA_PKCS_OAEP but refuses any hash but SHA-1.
+            raise MechanismNotSupported(
+                f"KEK unwrap with key {kek_label!r}: the token refused CKM_RSA_PKCS_OAEP "
+                f"with SHA-256 ({_reason(exc)})"
+            ) from None
+        except (
+            pkcs11.EncryptedDataInvalid,
+            pkcs11.EncryptedDataLenRange,
+            pkcs11.GeneralError,
+            pkcs11.FunctionFailed,  # opencryptoki, for a changed ciphertext
+        ):
+            raise OperationFailed(
+                f"the wrapped data key does not unwrap under {kek_label!r}: "
+                "it was changed or belongs to another key"
+            ) from None
 
     def _store_certificate(self, label: str, der: bytes, subject_der: bytes) -> None:
         for old in self._session.get_objects(

@@ -13,7 +13,8 @@ from gateway.tlog.checkpoint import Checkpoint, open_signed_checkpoint
 from gateway.tlog.merkle import EMPTY_ROOT
 from gateway.tlog.note import SIG_ECDSA, NoteVerificationError, parse_log_verifier_key
 from hsm import KeyAlgorithm, MechanismNotSupported, Token, TokenConfig, read_pin
-from tests.nodes import run_cli
+from tests.gateway.ledger.test_ledger_cli import wait_for
+from tests.nodes import http_get, run_cli, running_node
 from tests.tokens.tpm import TpmToken
 
 pytestmark = pytest.mark.slow  # starts a software TPM and its resource manager
@@ -25,25 +26,29 @@ def _env(tpm: TpmToken) -> dict[str, str]:
     return {"SEKISHO_HSM_URI": tpm.uri, "SEKISHO_HSM_PIN_FILE": str(tpm.pin_file)}
 
 
-def test_status_chooses_ecdsa_checkpoints_and_init_refuses_only_the_kek(
-    tpm: TpmToken, data_dir: Path
-) -> None:
+def test_status_profile_and_init_on_a_tpm(tpm: TpmToken, data_dir: Path) -> None:
     status = run_cli(["hsm", "status"], data_dir, _env(tpm))
     assert status.returncode == 0, status.stderr
     rows = {line.split("  ")[0]: line for line in status.stdout.splitlines()}
     assert "CKM_ECDSA (ECDSA P-256, signed-note type 0x02)" in rows["checkpoint signing"]
-    assert "not possible on this token" in rows["KEK wrap/unwrap"]
+    assert "CKM_RSA_PKCS_OAEP (RSA-3072 OAEP SHA-256" in rows["KEK wrap/unwrap"]
     assert "CKM_EC_EDWARDS_KEY_PAIR_GEN is not offered" in rows["witness cosigning"]
 
-    init = run_cli(["init"], data_dir, _env(tpm))
-    assert init.returncode != 0
-    lines = [line for line in init.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("sekisho: error: "), init.stderr
-    assert "KEK wrap/unwrap (key 'sekisho-kek') is not possible on this token" in lines[0]
-    assert "CKM_AES_KEY_WRAP_PAD is not offered" in lines[0]
-    assert "checkpoint signing" not in lines[0] and "CA/CMS" not in lines[0]
+    init = run_cli(["init"], data_dir, _env(tpm), timeout=600)
+    assert init.returncode == 0, init.stderr
+    assert "key sekisho-ledger (ec-p256, CKM_ECDSA)" in init.stdout
+    assert "key sekisho-kek (rsa-3072, CKM_RSA_PKCS_OAEP)" in init.stdout
     keys = json.loads(run_cli(["hsm", "keys", "--json"], data_dir, _env(tpm)).stdout)
-    assert not [k for k in keys if k["label"].startswith("sekisho-")]
+    private = {k["label"]: k for k in keys if k["class"] == "private"}
+    assert private["sekisho-kek"]["type"] == "RSA"
+
+    with running_node(data_dir, _env(tpm)) as base:  # the sequencer signs on the TPM
+        key = json.loads(http_get(base + "/api/v1/ledger/key")[1])
+        assert key["algorithm"] == "ECDSA P-256"
+        wait_for(lambda: http_get(base + "/ledger/checkpoint")[0] == 200, seconds=60)
+    verified = run_cli(["ledger", "verify"], data_dir, _env(tpm))
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith("ledger OK: ")
 
 
 async def test_a_tpm_key_signs_checkpoints_as_note_type_0x02(tpm: TpmToken) -> None:

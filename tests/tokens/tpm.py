@@ -58,10 +58,18 @@ def _missing_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _free_port_pair() -> int:
+    """A loopback port P with P + 1 free too: the swtpm TCTI controls the TPM on P + 1."""
+    for _ in range(100):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no two adjacent free loopback ports")
 
 
 def _stop(pid: int | None) -> None:
@@ -79,6 +87,18 @@ def _wait_for(path: Path, seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
+def _wait_listening(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"swtpm does not listen on port {port}") from None
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def tpm_token(root: Path) -> Iterator[TpmToken]:
     """Start swtpm, a session bus and tpm2-abrmd; make the tpm2-pkcs11 store and token."""
@@ -92,7 +112,7 @@ def tpm_token(root: Path) -> Iterator[TpmToken]:
     store = root / "store"
     store.mkdir()
     bus = f"unix:path={root / 'bus'}"
-    port = _free_port()
+    port = _free_port_pair()
     pids: list[int] = []
     abrmd: subprocess.Popen[bytes] | None = None
     names = ("DBUS_SESSION_BUS_ADDRESS", "TPM2_PKCS11_TCTI", "TPM2_PKCS11_STORE")
@@ -128,6 +148,7 @@ def tpm_token(root: Path) -> Iterator[TpmToken]:
         )
         _wait_for(root / "swtpm.pid")
         pids.append(int((root / "swtpm.pid").read_text().split()[0]))
+        _wait_listening(port)
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus
         os.environ["TPM2_PKCS11_TCTI"] = "tabrmd:bus_type=session"
         abrmd = subprocess.Popen(
@@ -138,10 +159,11 @@ def tpm_token(root: Path) -> Iterator[TpmToken]:
                 f"--tcti=swtpm:host=127.0.0.1,port={port}",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(root / "abrmd.log").open("wb"),
         )
         env = {**os.environ, "TPM2TOOLS_TCTI": "tabrmd:bus_type=session"}
-        for _ in range(100):  # abrmd needs a moment to claim its bus name
+        deadline = time.monotonic() + 60  # abrmd needs a moment to claim its bus name
+        while True:
             ready = subprocess.run(
                 ["tpm2_ptool", "init", "--path", str(store)],
                 env=env,
@@ -151,9 +173,12 @@ def tpm_token(root: Path) -> Iterator[TpmToken]:
             )
             if ready.returncode == 0:
                 break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"tpm2_ptool init failed: {ready.stderr.decode()[-300:]}")
+            if abrmd.poll() is not None or time.monotonic() > deadline:
+                log = (root / "abrmd.log").read_text(errors="replace")[-300:]
+                raise RuntimeError(
+                    f"tpm2_ptool init failed: {ready.stderr.decode()[-300:]}; abrmd: {log}"
+                )
+            time.sleep(0.2)
         subprocess.run(
             [
                 "tpm2_ptool",
