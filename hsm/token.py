@@ -114,6 +114,7 @@ class _Connection:
     public_keys: dict[str, PublicKeyTypes] = field(default_factory=dict)
     data_objects: dict[str, list[Any]] = field(default_factory=dict)
     profile: TokenProfile | None = None
+    kek_types: dict[str, KekType] = field(default_factory=dict)
 
 
 class Token:
@@ -590,12 +591,17 @@ class Token:
         return keyops.describe(self._handle(label, ObjectClass.PRIVATE_KEY))
 
     def _kek_type(self, label: str) -> KekType:
-        try:
-            self._handle(label, ObjectClass.SECRET_KEY)
-        except KeyNotFound:
-            self._handle(label, ObjectClass.PRIVATE_KEY)
-            return KekType.RSA_OAEP_SHA256
-        return KekType.AES_KEY_WRAP_PAD
+        assert self._conn is not None
+        known = self._conn.kek_types.get(label)
+        if known is None:
+            try:
+                self._handle(label, ObjectClass.SECRET_KEY)
+                known = KekType.AES_KEY_WRAP_PAD
+            except KeyNotFound:
+                self._handle(label, ObjectClass.PRIVATE_KEY)
+                known = KekType.RSA_OAEP_SHA256
+            self._conn.kek_types[label] = known
+        return known
 
     def _wrap(self, kek_label: str, data_key: bytes) -> bytes:
         if self._kek_type(kek_label) is KekType.RSA_OAEP_SHA256:
@@ -748,6 +754,7 @@ class Token:
             obj.destroy()
         self._conn.handles = {k: v for k, v in self._conn.handles.items() if k[0] != label}
         self._conn.public_keys.pop(label, None)
+        self._conn.kek_types.pop(label, None)
 
 
 def _reason(exc: Exception) -> str:
