@@ -28,9 +28,9 @@ def _env(tpm: TpmToken) -> dict[str, str]:
 
 
 def test_status_profile_and_init_on_a_tpm(tpm: TpmToken, data_dir: Path) -> None:
-    status = run_cli(["hsm", "status"], data_dir, _env(tpm))
-    assert status.returncode == 0, status.stderr
-    rows = {line.split("  ")[0]: line for line in status.stdout.splitlines()}
+    shown = run_cli(["hsm", "status"], data_dir, _env(tpm))
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split("  ")[0]: line for line in shown.stdout.splitlines()}
     assert "CKM_ECDSA (ECDSA P-256, signed-note type 0x02)" in rows["checkpoint signing"]
     assert "CKM_RSA_PKCS_OAEP (RSA-3072 OAEP SHA-256" in rows["KEK wrap/unwrap"]
     assert "CKM_EC_EDWARDS_KEY_PAIR_GEN is not offered" in rows["witness cosigning"]
