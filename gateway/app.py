@@ -58,7 +58,7 @@ from gateway.ledger import openapi as ledger_openapi
 from gateway.ledger import witnesses_http
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.wiring import build_ledger, build_witnessing
-from gateway.node_token import token_config
+from gateway.node_token import serving_profile, token_config
 from gateway.oversight import http as oversight_http
 from gateway.oversight import openapi as oversight_openapi
 from gateway.oversight.log import OversightLog
@@ -85,6 +85,11 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def token_ctx(app: web.Application) -> AsyncIterator[None]:
     """Log in to the token once for the app's lifetime."""
     token = await Token.open(token_config(app[SETTINGS]))
+    try:
+        await serving_profile(token, app[SETTINGS])
+    except BaseException:
+        await token.close()
+        raise
     app[TOKEN] = token
     yield
     await token.close()

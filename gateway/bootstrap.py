@@ -25,9 +25,12 @@ from gateway.node_token import softhsm_layout, token_config
 from gateway.signing.keymgmt import initial_keys, register_initial
 from hsm import (
     CertificateRequest,
-    KeyAlgorithm,
+    Function,
+    KekType,
+    MechanismNotSupported,
     Token,
     TokenNotFound,
+    TokenProfile,
     issue_certificate,
     provision_token,
 )
@@ -55,16 +58,31 @@ class InitReport:
         return bool(self.created)
 
 
-def key_plan(settings: Settings) -> list[tuple[str, KeyAlgorithm, str]]:
-    """The token keys a node needs: label, algorithm, purpose."""
+def key_plan(settings: Settings) -> list[tuple[str, Function, str]]:
+    """The token keys a node needs: label, the function it serves, purpose."""
     keys = settings.keys
     return [
-        (keys.ca, KeyAlgorithm.EC_P256, "certificate authority for the signing keys"),
-        (keys.ledger, KeyAlgorithm.ED25519, "signs ledger checkpoints (C2SP signed note)"),
-        (keys.kek, KeyAlgorithm.AES_256, "wraps document data keys (CKM_AES_KEY_WRAP_PAD)"),
-        (keys.signing, KeyAlgorithm.EC_P256, "signing API key (ECDSA P-256)"),
-        (keys.tsa, KeyAlgorithm.EC_P256, "RFC 3161 time-stamping key (ECDSA P-256)"),
+        (keys.ca, Function.CA, "certificate authority for the signing keys"),
+        (keys.ledger, Function.CHECKPOINT, "signs ledger checkpoints (C2SP signed note)"),
+        (keys.kek, Function.KEK, "wraps document data keys"),
+        (keys.signing, Function.NAMED_ECDSA, "signing API key"),
+        (keys.tsa, Function.TIMESTAMP, "RFC 3161 time-stamping key"),
     ]
+
+
+def check_profile(profile: TokenProfile, plan: list[tuple[str, Function, str]]) -> None:
+    """Refuse, before creating anything, a token that cannot do every function of the plan.
+
+    One line: each missing function with its key label, the mechanism it needs and why not.
+    """
+    missing: list[str] = []
+    for label, function, _purpose in plan:
+        try:
+            profile.require(function, label)
+        except MechanismNotSupported as exc:
+            missing.append(exc.message)
+    if missing:
+        raise MechanismNotSupported("; ".join(missing) + " (see 'sekisho hsm status')")
 
 
 async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
@@ -128,26 +146,37 @@ async def _open_or_provision_token(settings: Settings, report: InitReport) -> To
 
 
 async def _ensure_keys(token: Token, settings: Settings, report: InitReport) -> None:
-    for label, algorithm, purpose in key_plan(settings):
-        if not await token.has_key(label):
+    plan = key_plan(settings)
+    absent = [item for item in plan if not await token.has_key(item[0])]
+    if not absent:
+        return
+    profile = await token.profile()
+    check_profile(profile, absent)
+    for label, function, purpose in absent:
+        option = profile.require(function, label)
+        algorithm = option.algorithm
+        if function is Function.KEK:
+            info = await token.generate_kek(label, KekType.for_algorithm(algorithm))
+            await token.check_kek(label)
+        else:
             info = await token.generate_key(label, algorithm)
-            report.created.append(f"key {label} ({algorithm.value}): {purpose}")
-            spki = (
-                hashlib.sha256(await token.public_key_der(label)).hexdigest()
-                if algorithm.is_asymmetric
-                else None
+        report.created.append(f"key {label} ({algorithm.value}, {option.mechanism}): {purpose}")
+        spki = (
+            hashlib.sha256(await token.public_key_der(label)).hexdigest()
+            if algorithm.is_asymmetric
+            else None
+        )
+        report.entries.append(
+            make_entry(
+                "key.created",
+                settings.node.name,
+                key=label,
+                algorithm=algorithm.value,
+                key_id=info.key_id,
+                actor="init",
+                spki_sha256=spki,
             )
-            report.entries.append(
-                make_entry(
-                    "key.created",
-                    settings.node.name,
-                    key=label,
-                    algorithm=algorithm.value,
-                    key_id=info.key_id,
-                    actor="init",
-                    spki_sha256=spki,
-                )
-            )
+        )
 
 
 async def _ensure_certificates(token: Token, settings: Settings, report: InitReport) -> None:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from gateway.config import Settings
 from hsm import (
+    Function,
     HsmConfigError,
     HsmError,
     KeyInfo,
     SoftHsmLayout,
     Token,
     TokenConfig,
+    TokenProfile,
     TokenStatus,
     find_softhsm_module,
     read_pin,
 )
 
 PIN_ENV = "SEKISHO_HSM_PIN"
+log = logging.getLogger("sekisho.token")
 
 
 def softhsm_layout(settings: Settings) -> SoftHsmLayout:
@@ -69,3 +73,19 @@ async def token_inventory(token: Token, ca_label: str) -> TokenInventory:
     except HsmError as exc:
         return TokenInventory(None, [], None, exc.message)
     return TokenInventory(status, keys, ca)
+
+
+async def serving_profile(token: Token, settings: Settings) -> TokenProfile:
+    """Read the token's capability profile once at start, log it, and refuse to serve
+    when the token cannot sign checkpoints or wrap data keys (one line naming the key)."""
+    profile = await token.profile()
+    for choice in profile.choices:
+        chosen = choice.chosen
+        log.info(
+            "token profile: %s: %s",
+            choice.function.value,
+            f"{chosen.mechanism} ({chosen.name})" if chosen else "not possible on this token",
+        )
+    profile.require(Function.CHECKPOINT, settings.keys.ledger)
+    profile.require(Function.KEK, settings.keys.kek)
+    return profile

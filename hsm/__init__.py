@@ -4,6 +4,14 @@ Nothing outside this package imports ``pkcs11``. The public surface is what
 this module exports; the rest is internal.
 """
 
+from hsm.capabilities import (
+    Choice,
+    Function,
+    MechanismSupport,
+    Option,
+    TokenProfile,
+    choose_profile,
+)
 from hsm.certs import CertificateRequest, issue_certificate
 from hsm.config import Secret, TokenConfig, find_softhsm_module, read_pin
 from hsm.errors import (
@@ -24,18 +32,24 @@ from hsm.softhsm import SoftHsmLayout, provision_token
 from hsm.token import Token, TokenStatus
 from hsm.uri import Pkcs11Uri, format_pkcs11_uri, parse_pkcs11_uri
 from hsm.verify import verify_signature
+from hsm.wrapping import KekType
 
 __all__ = [
     "DIGEST_SIZES",
     "CertificateRequest",
+    "Choice",
+    "Function",
     "HsmConfigError",
     "HsmError",
+    "KekType",
     "KeyAlgorithm",
     "KeyInfo",
     "KeyNotFound",
     "MechanismNotSupported",
+    "MechanismSupport",
     "ModuleMissing",
     "OperationFailed",
+    "Option",
     "PinLocked",
     "Pkcs11Uri",
     "Secret",
@@ -44,9 +58,11 @@ __all__ = [
     "Token",
     "TokenConfig",
     "TokenNotFound",
+    "TokenProfile",
     "TokenRemoved",
     "TokenStatus",
     "WrongPin",
+    "choose_profile",
     "find_softhsm_module",
     "format_pkcs11_uri",
     "issue_certificate",

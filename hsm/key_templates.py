@@ -81,8 +81,31 @@ KEK_TEMPLATE: dict[Attribute, Any] = {
 }
 
 
+# tpm2-pkcs11 makes every key pair able to sign and decrypt (one TPM object) and refuses a
+# template that asks for only one half ("attr mismatch", CKR_GENERAL_ERROR): it gets the
+# pair with ENCRYPT/DECRYPT added, and only after the plain template failed.
+_PAIRED_PRIVATE = {**PRIVATE_TEMPLATE, Attribute.DECRYPT: True}
+_PAIRED_PUBLIC = {**PUBLIC_TEMPLATE, Attribute.ENCRYPT: True}
+
+
 def generate(session: Any, label: str, algorithm: KeyAlgorithm, key_id: bytes) -> None:
     """Create a key (pair) as sensitive, non-extractable token objects."""
+    try:
+        _generate(session, label, algorithm, key_id, PUBLIC_TEMPLATE, PRIVATE_TEMPLATE)
+    except pkcs11.GeneralError:
+        if not algorithm.is_asymmetric:
+            raise
+        _generate(session, label, algorithm, key_id, _PAIRED_PUBLIC, _PAIRED_PRIVATE)
+
+
+def _generate(
+    session: Any,
+    label: str,
+    algorithm: KeyAlgorithm,
+    key_id: bytes,
+    public_template: dict[Attribute, Any],
+    private_template: dict[Attribute, Any],
+) -> None:
     if algorithm is KeyAlgorithm.AES_256:
         session.generate_key(
             KeyType.AES, 256, label=label, id=key_id, store=True, template=KEK_TEMPLATE
@@ -95,8 +118,8 @@ def generate(session: Any, label: str, algorithm: KeyAlgorithm, key_id: bytes) -
             label=label,
             id=key_id,
             store=True,
-            public_template=PUBLIC_TEMPLATE,
-            private_template=PRIVATE_TEMPLATE,
+            public_template=public_template,
+            private_template=private_template,
         )
         return
     key_type, curve = (
@@ -111,9 +134,56 @@ def generate(session: Any, label: str, algorithm: KeyAlgorithm, key_id: bytes) -
         label=label,
         id=key_id,
         store=True,
-        public_template=PUBLIC_TEMPLATE,
-        private_template=PRIVATE_TEMPLATE,
+        public_template=public_template,
+        private_template=private_template,
     )
+
+
+def generation_mechanism(algorithm: KeyAlgorithm) -> str:
+    """The PKCS#11 mechanism name :func:`generate` uses (without ``CKM_``)."""
+    return {
+        KeyAlgorithm.AES_256: "AES_KEY_GEN",
+        KeyAlgorithm.RSA_3072: "RSA_PKCS_KEY_PAIR_GEN",
+        KeyAlgorithm.EC_P256: "EC_KEY_PAIR_GEN",
+        KeyAlgorithm.ED25519: "EC_EDWARDS_KEY_PAIR_GEN",
+    }[algorithm]
+
+
+RSA_KEK_PRIVATE: dict[Attribute, Any] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: True,
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.DECRYPT: True,
+}
+RSA_KEK_PUBLIC: dict[Attribute, Any] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: False,
+    Attribute.ENCRYPT: True,
+}
+
+
+def generate_rsa_kek(session: Any, label: str, key_id: bytes) -> None:
+    """An RSA-3072 key pair that decrypts (OAEP) data keys; paired like signing keys on a TPM."""
+    templates = (
+        (RSA_KEK_PUBLIC, RSA_KEK_PRIVATE),
+        ({**RSA_KEK_PUBLIC, Attribute.VERIFY: True}, {**RSA_KEK_PRIVATE, Attribute.SIGN: True}),
+    )
+    for attempt, (public, private) in enumerate(templates):
+        try:
+            session.generate_keypair(
+                KeyType.RSA,
+                3072,
+                label=label,
+                id=key_id,
+                store=True,
+                public_template=public,
+                private_template=private,
+            )
+            return
+        except pkcs11.GeneralError:
+            if attempt:
+                raise
 
 
 def find_one(session: Any, label: str, object_class: ObjectClass) -> Any:

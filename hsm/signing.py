@@ -72,6 +72,18 @@ def sign_with(private_key: Any, request: SignRequest) -> bytes:
     raise MechanismNotSupported(f"no signing mechanism for key type {key_type!r}")
 
 
+def signing_mechanism(private_key: Any) -> str:
+    """The PKCS#11 mechanism name :func:`sign_with` uses for this key."""
+    key_type = private_key.key_type
+    if key_type == KeyType.EC_EDWARDS:
+        return "EDDSA"
+    if key_type == KeyType.EC:
+        return "ECDSA"
+    if key_type == KeyType.RSA:
+        return "RSA_PKCS_PSS"
+    return f"unknown for key type {key_type!r}"
+
+
 def raw_to_der(raw: bytes) -> bytes:
     """ECDSA r||s to a DER ECDSA-Sig-Value."""
     half = len(raw) // 2

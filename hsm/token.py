@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pkcs11
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from pkcs11 import Attribute, CertificateType, Mechanism, ObjectClass
 
 from hsm import key_templates as keyops
+from hsm.capabilities import OPTIONS, MechanismSupport, TokenProfile, choose_profile
 from hsm.config import TokenConfig
 from hsm.errors import (
     HsmError,
@@ -36,8 +38,9 @@ from hsm.errors import (
 )
 from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.pubkeys import public_key_of, spki_der
-from hsm.signing import SignRequest, sign_with
+from hsm.signing import SignRequest, sign_with, signing_mechanism
 from hsm.worker import TokenThread
+from hsm.wrapping import OAEP_PARAMS, KekType, oaep_encrypt
 
 T = TypeVar("T")
 _HASH_BY_SIZE = {32: "sha256", 48: "sha384", 64: "sha512"}
@@ -51,6 +54,12 @@ _REMOVAL_ERRORS: tuple[type[Exception], ...] = (
     pkcs11.DeviceError,
     pkcs11.UserNotLoggedIn,
 )
+_MECHANISM_ERRORS: tuple[type[Exception], ...] = (
+    pkcs11.MechanismInvalid,
+    pkcs11.MechanismParamInvalid,
+    pkcs11.DomainParamsInvalid,
+)
+_OAEP_ERRORS: tuple[type[Exception], ...] = (*_MECHANISM_ERRORS, pkcs11.ArgumentsBad)
 _STALE_HANDLE_ERRORS: tuple[type[Exception], ...] = (
     pkcs11.ObjectHandleInvalid,
     pkcs11.KeyHandleInvalid,
@@ -104,6 +113,8 @@ class _Connection:
     handles: dict[tuple[str, int], Any] = field(default_factory=dict)
     public_keys: dict[str, PublicKeyTypes] = field(default_factory=dict)
     data_objects: dict[str, list[Any]] = field(default_factory=dict)
+    profile: TokenProfile | None = None
+    kek_types: dict[str, KekType] = field(default_factory=dict)
 
 
 class Token:
@@ -143,6 +154,14 @@ class Token:
     async def status(self) -> TokenStatus:
         """Module, token and mechanism details."""
         return await self._run(self._status)
+
+    async def profile(self) -> TokenProfile:
+        """Which mechanism this token gives each Sekisho function (read once per login)."""
+        return await self._run(self._profile)
+
+    def profile_sync(self) -> TokenProfile:
+        """:meth:`profile` for synchronous callers."""
+        return self._call(self._profile)
 
     async def list_keys(self) -> list[KeyInfo]:
         """Every key object on the token with its protection attributes."""
@@ -200,12 +219,29 @@ class Token:
         """Many signatures in one trip to the token thread; per-item errors are returned."""
         return await self._run(lambda: self._sign_many(requests))
 
+    async def generate_kek(self, label: str, kek_type: KekType) -> KeyInfo:
+        """Create a key-encryption key of this type (AES-256, or an RSA-3072 pair)."""
+        if kek_type is KekType.AES_KEY_WRAP_PAD:
+            return await self.generate_key(label, KeyAlgorithm.AES_256)
+        return await self._run(lambda: self._generate_rsa_kek(label))
+
+    async def check_kek(self, label: str) -> None:
+        """Wrap and unwrap a random key with the KEK: a token that offers the mechanism
+        but not with Sekisho's parameters is refused here, before any data key uses it."""
+        probe = os.urandom(32)
+        if await self.unwrap_data_key(label, await self.wrap_data_key(label, probe)) != probe:
+            raise OperationFailed(f"the KEK {label!r} does not give back what it wrapped")
+
+    async def kek_type(self, label: str) -> KekType:
+        """The type of the KEK with this label, from the object on the token."""
+        return await self._run(lambda: self._kek_type(label))
+
     async def wrap_data_key(self, kek_label: str, data_key: bytes) -> bytes:
-        """Wrap a data key under the KEK with CKM_AES_KEY_WRAP_PAD."""
+        """Wrap a data key under the KEK: AES key wrap on the token, or RSA-OAEP in software."""
         return await self._run(lambda: self._wrap(kek_label, data_key))
 
     async def unwrap_data_key(self, kek_label: str, wrapped: bytes) -> bytes:
-        """Unwrap a data key wrapped by :meth:`wrap_data_key`."""
+        """Unwrap a data key wrapped by :meth:`wrap_data_key` (always on the token)."""
         return await self._run(lambda: self._unwrap(kek_label, wrapped))
 
     async def store_certificate(self, label: str, der: bytes, subject_der: bytes) -> None:
@@ -307,10 +343,11 @@ class Token:
                     f"the {self.config.describe()} went away ({type(exc).__name__}); "
                     "it will be reopened on the next request"
                 ) from None
-            except pkcs11.MechanismInvalid as exc:
+            except (pkcs11.MechanismInvalid, pkcs11.MechanismParamInvalid) as exc:
                 raise MechanismNotSupported(
-                    "the token does not support the mechanism this operation needs"
-                ) from exc
+                    f"the token refused a mechanism this operation needs ({_reason(exc)}); "
+                    "see 'sekisho hsm status' for what it offers"
+                ) from None
             except pkcs11.PKCS11Error as exc:
                 raise OperationFailed(
                     f"the token refused the operation ({type(exc).__name__})"
@@ -369,7 +406,9 @@ class Token:
                 module.lib = pkcs11.lib(module.path)
             except pkcs11.PKCS11Error as exc:
                 raise ModuleMissing(
-                    f"PKCS#11 module {module.path} could not be loaded: {exc}"
+                    f"PKCS#11 module {module.path} could not be loaded: C_Initialize failed "
+                    f"({_reason(exc)}); if the module needs a daemon (opencryptoki: "
+                    "pkcsslotd; tpm2-pkcs11: the TPM or tpm2-abrmd), check that it runs"
                 ) from None
         return module.lib
 
@@ -453,6 +492,23 @@ class Token:
             mechanisms=mechanisms,
         )
 
+    def _profile(self) -> TokenProfile:
+        assert self._conn is not None
+        if self._conn.profile is None:
+            wanted = {r.mechanism for options in OPTIONS.values() for o in options for r in o.needs}
+            slot = self._conn.token.slot
+            offered: dict[str, MechanismSupport] = {}
+            for mechanism in slot.get_mechanisms():
+                name = getattr(mechanism, "name", None)
+                if name not in wanted:
+                    continue
+                info = slot.get_mechanism_info(mechanism)
+                offered[name] = MechanismSupport(
+                    name, info.min_key_length, info.max_key_length, int(info.flags)
+                )
+            self._conn.profile = choose_profile(offered)
+        return self._conn.profile
+
     def _list_keys(self) -> list[KeyInfo]:
         infos: list[KeyInfo] = []
         for object_class in (
@@ -476,9 +532,18 @@ class Token:
     def _generate(self, label: str, algorithm: KeyAlgorithm) -> KeyInfo:
         if self._has_key(label):
             raise OperationFailed(f"a key labelled {label!r} already exists on the token")
-        keyops.generate(
-            self._session, label, algorithm, key_id=hashlib.sha256(label.encode()).digest()[:8]
-        )
+        try:
+            keyops.generate(
+                self._session,
+                label,
+                algorithm,
+                key_id=hashlib.sha256(label.encode()).digest()[:8],
+            )
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"generating key {label!r} ({algorithm.value}): the token refused "
+                f"CKM_{keyops.generation_mechanism(algorithm)} ({_reason(exc)})"
+            ) from None
         object_class = (
             ObjectClass.PRIVATE_KEY if algorithm.is_asymmetric else ObjectClass.SECRET_KEY
         )
@@ -494,7 +559,13 @@ class Token:
 
     def _sign(self, request: SignRequest) -> bytes:
         private = self._handle(request.label, ObjectClass.PRIVATE_KEY)
-        return sign_with(private, request)
+        try:
+            return sign_with(private, request)
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"signing with key {request.label!r}: the token refused "
+                f"CKM_{signing_mechanism(private)} ({_reason(exc)})"
+            ) from None
 
     def _sign_many(self, requests: Sequence[SignRequest]) -> list[bytes | HsmError]:
         results: list[bytes | HsmError] = []
@@ -505,7 +576,39 @@ class Token:
                 results.append(exc)
         return results
 
+    def _generate_rsa_kek(self, label: str) -> KeyInfo:
+        if self._has_key(label):
+            raise OperationFailed(f"a key labelled {label!r} already exists on the token")
+        try:
+            keyops.generate_rsa_kek(
+                self._session, label, key_id=hashlib.sha256(label.encode()).digest()[:8]
+            )
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"generating KEK {label!r} (rsa-3072): the token refused "
+                f"CKM_RSA_PKCS_KEY_PAIR_GEN ({_reason(exc)})"
+            ) from None
+        return keyops.describe(self._handle(label, ObjectClass.PRIVATE_KEY))
+
+    def _kek_type(self, label: str) -> KekType:
+        assert self._conn is not None
+        known = self._conn.kek_types.get(label)
+        if known is None:
+            try:
+                self._handle(label, ObjectClass.SECRET_KEY)
+                known = KekType.AES_KEY_WRAP_PAD
+            except KeyNotFound:
+                self._handle(label, ObjectClass.PRIVATE_KEY)
+                known = KekType.RSA_OAEP_SHA256
+            self._conn.kek_types[label] = known
+        return known
+
     def _wrap(self, kek_label: str, data_key: bytes) -> bytes:
+        if self._kek_type(kek_label) is KekType.RSA_OAEP_SHA256:
+            public = self._public_key(kek_label)
+            if not isinstance(public, rsa.RSAPublicKey):
+                raise OperationFailed(f"the KEK {kek_label!r} is not an RSA key pair")
+            return oaep_encrypt(public, data_key)
         kek = self._handle(kek_label, ObjectClass.SECRET_KEY)
         transient = self._session.create_object(
             {
@@ -519,10 +622,17 @@ class Token:
         )
         try:
             return bytes(kek.wrap_key(transient, mechanism=Mechanism.AES_KEY_WRAP_PAD))
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"KEK wrap with key {kek_label!r}: the token refused CKM_AES_KEY_WRAP_PAD "
+                f"({_reason(exc)})"
+            ) from None
         finally:
             transient.destroy()
 
     def _unwrap(self, kek_label: str, wrapped: bytes) -> bytes:
+        if self._kek_type(kek_label) is KekType.RSA_OAEP_SHA256:
+            return self._oaep_decrypt(kek_label, wrapped)
         kek = self._handle(kek_label, ObjectClass.SECRET_KEY)
         try:
             transient = kek.unwrap_key(
@@ -533,6 +643,11 @@ class Token:
                 store=False,
                 template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True},
             )
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"KEK unwrap with key {kek_label!r}: the token refused CKM_AES_KEY_WRAP_PAD "
+                f"({_reason(exc)})"
+            ) from None
         except (
             pkcs11.WrappedKeyInvalid,
             pkcs11.WrappedKeyLenRange,
@@ -547,6 +662,31 @@ class Token:
             return bytes(transient[Attribute.VALUE])
         finally:
             transient.destroy()
+
+    def _oaep_decrypt(self, kek_label: str, wrapped: bytes) -> bytes:
+        private = self._handle(kek_label, ObjectClass.PRIVATE_KEY)
+        try:
+            return bytes(
+                private.decrypt(
+                    wrapped, mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=OAEP_PARAMS
+                )
+            )
+        except _OAEP_ERRORS as exc:
+            # SoftHSM 2.6 offers CKM_RSA_PKCS_OAEP but refuses any hash but SHA-1.
+            raise MechanismNotSupported(
+                f"KEK unwrap with key {kek_label!r}: the token refused CKM_RSA_PKCS_OAEP "
+                f"with SHA-256 ({_reason(exc)})"
+            ) from None
+        except (
+            pkcs11.EncryptedDataInvalid,
+            pkcs11.EncryptedDataLenRange,
+            pkcs11.GeneralError,
+            pkcs11.FunctionFailed,  # opencryptoki, for a changed ciphertext
+        ):
+            raise OperationFailed(
+                f"the wrapped data key does not unwrap under {kek_label!r}: "
+                "it was changed or belongs to another key"
+            ) from None
 
     def _store_certificate(self, label: str, der: bytes, subject_der: bytes) -> None:
         for old in self._session.get_objects(
@@ -614,3 +754,9 @@ class Token:
             obj.destroy()
         self._conn.handles = {k: v for k, v in self._conn.handles.items() if k[0] != label}
         self._conn.public_keys.pop(label, None)
+        self._conn.kek_types.pop(label, None)
+
+
+def _reason(exc: Exception) -> str:
+    """A PKCS#11 error as text: python-pkcs11's message, else its CKR name (never empty)."""
+    return str(exc).strip() or f"CKR {type(exc).__name__}"

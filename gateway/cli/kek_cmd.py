@@ -26,7 +26,7 @@ from gateway.documents.kek import (
 from gateway.errors import SekishoError
 from gateway.ledger.queued import QueuedLedger
 from gateway.node_token import token_config
-from hsm import Token
+from hsm import KekType, Token
 
 TokenAction = Callable[[Token, QueuedLedger], Awaitable[int]]
 
@@ -46,6 +46,11 @@ def add_kek_commands(sub: Any) -> None:
         "--batch", type=_positive, default=DEFAULT_BATCH, help="rows per transaction"
     )
     rotate.add_argument("--limit", type=_positive, help="stop after N rows; run again to continue")
+    rotate.add_argument(
+        "--kek-type",
+        choices=[t.value for t in KekType],
+        help="type of the new KEK (default: what 'sekisho hsm status' shows the token chooses)",
+    )
     rotate.set_defaults(handler=run_rotate)
     remove = sub.add_parser("remove-kek", help="destroy a retired key-encryption key")
     remove.add_argument("--version", type=_positive, required=True, help="the KEK version")
@@ -91,6 +96,7 @@ def run_rotate(args: argparse.Namespace, settings: Settings) -> int:
                 limit=args.limit,
                 ledger=ledger,
                 actor=operator_actor(),
+                kek_type=KekType(args.kek_type) if args.kek_type else None,
             )
         finally:
             bar.close()

@@ -37,7 +37,7 @@ from gateway.documents.models import DocumentVersion, KekVersion
 from gateway.errors import Conflict, NotFound
 from gateway.ledger.leadership import FileLeadership, Leadership, PostgresLeadership
 from gateway.ledger.queued import EntryRecorder, QueuedLedger
-from hsm import KeyAlgorithm, OperationFailed, Token
+from hsm import Function, HsmError, KekType, OperationFailed, Token
 
 log = logging.getLogger("sekisho.kek")
 
@@ -46,7 +46,6 @@ DEFAULT_BATCH = 200
 SETTLE_SECONDS = 60
 MAX_SWEEPS = 5
 DEFAULT_ACTOR = "operator"
-ALGORITHM = KeyAlgorithm.AES_256
 Progress = Callable[[int, int], None]
 
 
@@ -140,11 +139,14 @@ async def rotate_kek(
     limit: int | None = None,
     ledger: EntryRecorder | None = None,
     actor: str = DEFAULT_ACTOR,
+    kek_type: KekType | None = None,
 ) -> RotationReport:
     """Rotate to a new KEK (or resume an unfinished rotation) and rewrap data keys.
 
     Needs the database open. ``limit`` stops after that many rows (re-run to
-    continue); ``progress(done, total)`` is called after each batch.
+    continue); ``progress(done, total)`` is called after each batch. The new
+    KEK is of ``kek_type``, by default the one the token's capability profile
+    chooses, so rotation can move every document to another KEK type.
     """
     if batch < 1 or (limit is not None and limit < 0):
         raise ValueError("batch must be >= 1 and limit >= 0")
@@ -152,7 +154,7 @@ async def rotate_kek(
     recorder = ledger or QueuedLedger(settings.node.name)
     async with _exclusive(settings):
         await ensure_initial_version(settings)
-        report = await _target(token, settings, recorder, actor)
+        report = await _target(token, settings, recorder, actor, kek_type)
         await _rewrap_all(token, report, recorder, actor, batch, limit, progress)
     report.seconds = time.monotonic() - started_at
     return report
@@ -186,14 +188,16 @@ async def remove_kek(
                 "removed (rotate first)"
             )
         await _check_unused(version, settle_seconds)
+        on_token = await token.has_key(row.label)
+        kind = await token.kek_type(row.label) if on_token else None
         await recorder.record(
             "key.removed",
             key=settings.keys.kek,
             version=version,
-            algorithm=ALGORITHM.value,
+            algorithm=kind.algorithm.value if kind else None,
             actor=actor,
         )
-        if await token.has_key(row.label):
+        if on_token:
             await token.destroy_key(row.label)
         await KekVersion.filter(version=version).update(status=REMOVED)
         log.info("KEK version %d (%s) destroyed", version, row.label)
@@ -219,7 +223,11 @@ async def _check_unused(version: int, settle_seconds: float) -> None:
 
 
 async def _target(
-    token: Token, settings: Settings, ledger: EntryRecorder, actor: str
+    token: Token,
+    settings: Settings,
+    ledger: EntryRecorder,
+    actor: str,
+    kek_type: KekType | None = None,
 ) -> RotationReport:
     """The version to rewrap to: a pending one, the active one if unfinished, or a new one."""
     versions = await KekVersion.all().order_by("version")
@@ -240,14 +248,16 @@ async def _target(
             )
         target = await KekVersion.create(version=number, label=label, status=PENDING)
     if not await token.has_key(target.label):
-        await token.generate_key(target.label, ALGORITHM)
+        await token.generate_kek(target.label, await _new_kek_type(token, target.label, kek_type))
+    await _check_new_kek(token, target)
+    made = await token.kek_type(target.label)
     old = current.version if current else None
     await ledger.record(
         "key.rotated",
         key=settings.keys.kek,
         old_version=old,
         new_version=target.version,
-        algorithm=ALGORITHM.value,
+        algorithm=made.algorithm.value,
         actor=actor,
     )
     async with transaction():
@@ -257,6 +267,31 @@ async def _target(
     return RotationReport(
         settings.keys.kek, target.version, target.label, started=True, old_version=old
     )
+
+
+async def _check_new_kek(token: Token, target: KekVersion) -> None:
+    """A new KEK must unwrap what it wraps before it is activated; else it is removed."""
+    try:
+        await token.check_kek(target.label)
+    except HsmError as exc:
+        await token.destroy_key(target.label)
+        await KekVersion.filter(version=target.version, status=PENDING).delete()
+        raise KekConflict(
+            f"the new KEK {target.label!r} failed its wrap/unwrap test and was removed; "
+            f"no document moved: {exc.message}"
+        ) from None
+
+
+async def _new_kek_type(token: Token, label: str, wanted: KekType | None) -> KekType:
+    """The asked-for KEK type, else the token profile's choice; refused if the token cannot."""
+    profile = await token.profile()
+    choice = profile.choice(Function.KEK)
+    if wanted is None:
+        return KekType.for_algorithm(profile.require(Function.KEK, label).algorithm)
+    usable = [o for o in (choice.chosen, *choice.alternatives) if o is not None and o.supported]
+    if not any(KekType.for_algorithm(o.algorithm) is wanted for o in usable):
+        raise KekConflict(f"KEK type {wanted.value} (key {label!r}) is not possible on this token")
+    return wanted
 
 
 async def _rows_below(version: int, exclude: set[int] | None = None) -> int:

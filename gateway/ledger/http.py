@@ -146,7 +146,8 @@ async def log_key(request: web.Request) -> web.Response:
         {
             "origin": signer.origin,
             "name": signer.origin,
-            "algorithm": "Ed25519",
+            "algorithm": signer.algorithm,
+            "note_signature_type": signer.sig_type,
             "key_id": signer.key_id.hex(),
             "public_key": _b64(signer.public_key),
             "vkey": signer.verifier_key,

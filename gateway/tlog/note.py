@@ -12,6 +12,15 @@ a plain Ed25519 note signature, 0x04 a tlog-cosignature/v1 witness
 cosignature. Verifier keys ("vkeys") are ``name+hex(key ID)+base64(type ||
 public key)``.
 
+Type 0x02 is ECDSA as github.com/transparency-dev/witness and the C2SP spec
+define it, for log keys on tokens without EdDSA: the public key is the DER
+SubjectPublicKeyInfo (P-256, P-384 or P-521), the key ID is
+``SHA-256(SPKI DER)[:4]`` (no name, no type byte), the signature is the ASN.1
+DER ECDSA signature over SHA-256 of the note text, and the vkey is
+``name+hex(key ID)+base64(0x02 || SPKI DER)``. A log key is handled as bytes:
+32 raw bytes are Ed25519 (type 0x01), anything else must be an ECDSA SPKI
+(type 0x02); :func:`log_key_type` tells which.
+
 Parsing is strict: the note must be valid UTF-8 with no ASCII control
 characters but newline, no larger than ``MAX_NOTE_SIZE`` bytes, with at most
 ``MAX_SIGNATURES`` signature lines, and every base64 value must be in its one
@@ -30,13 +39,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from gateway.tlog.errors import FormatError
 
@@ -47,6 +60,7 @@ __all__ = [
     "MAX_NOTE_SIZE",
     "MAX_SIGNATURES",
     "SIGNATURE_PREFIX",
+    "SIG_ECDSA",
     "SIG_ED25519",
     "SIG_ED25519_COSIGNATURE",
     "Note",
@@ -59,15 +73,21 @@ __all__ = [
     "decode_base64",
     "decode_hash",
     "decode_utf8",
+    "ecdsa_key_id",
+    "ecdsa_verifies",
     "ed25519_key_id",
     "ed25519_verifies",
     "format_note",
     "format_signature_line",
     "is_valid_key_name",
+    "load_ecdsa_public_key",
     "load_public_key",
+    "log_key_id",
+    "log_key_type",
     "matching_signatures",
     "note_signing_message",
     "parse_decimal",
+    "parse_log_verifier_key",
     "parse_note",
     "parse_signature_line",
     "parse_verifier_key",
@@ -80,6 +100,8 @@ __all__ = [
 
 SIG_ED25519 = 0x01
 """Signature type byte of plain Ed25519 note signatures."""
+SIG_ECDSA = 0x02
+"""Signature type byte of ECDSA note signatures (transparency-dev/witness; SPKI DER key)."""
 SIG_ED25519_COSIGNATURE = 0x04
 """Signature type byte of timestamped Ed25519 cosignatures (tlog-cosignature/v1)."""
 
@@ -108,7 +130,9 @@ _CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
 _DECIMAL = re.compile("0|[1-9][0-9]*")
 _DIGITS = re.compile("[0-9]+")
 _HEX_KEY_ID = re.compile("[0-9a-fA-F]{8}")
-_SIGNED_TYPES = (SIG_ED25519, SIG_ED25519_COSIGNATURE)
+_SIGNED_TYPES = (SIG_ED25519, SIG_ECDSA, SIG_ED25519_COSIGNATURE)
+_ECDSA_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+_MAX_SPKI_SIZE = 256
 
 
 class NoteError(FormatError):
@@ -263,6 +287,25 @@ def ed25519_key_id(name: str, public_key: bytes) -> bytes:
     return _key_id(name, SIG_ED25519, public_key)
 
 
+def ecdsa_key_id(spki_der: bytes) -> bytes:
+    """Return the 4-byte key ID of an ECDSA note signer (type 0x02): SHA-256 of the SPKI DER."""
+    load_ecdsa_public_key(spki_der)
+    return hashlib.sha256(spki_der).digest()[:KEY_ID_SIZE]
+
+
+def log_key_type(public_key: bytes) -> int:
+    """The note signature type of a log key: 0x01 for 32 raw Ed25519 bytes, else 0x02 (SPKI)."""
+    return SIG_ED25519 if len(public_key) == ED25519_PUBLIC_KEY_SIZE else SIG_ECDSA
+
+
+def log_key_id(name: str, public_key: bytes) -> bytes:
+    """The key ID a log key signs checkpoints under (type 0x01 or 0x02)."""
+    if log_key_type(public_key) == SIG_ECDSA:
+        _check_name(name)
+        return ecdsa_key_id(public_key)
+    return ed25519_key_id(name, public_key)
+
+
 def cosignature_key_id(name: str, public_key: bytes) -> bytes:
     """Return the 4-byte key ID of an Ed25519 tlog-cosignature/v1 cosigner (type 0x04)."""
     return _key_id(name, SIG_ED25519_COSIGNATURE, public_key)
@@ -272,14 +315,18 @@ def _check_sig_type(sig_type: int) -> None:
     if sig_type not in _SIGNED_TYPES:
         raise NoteError(
             f"signature type 0x{sig_type:02x} is not supported; "
-            "use 0x01 (Ed25519) or 0x04 (Ed25519 cosignature)"
+            "use 0x01 (Ed25519), 0x02 (ECDSA) or 0x04 (Ed25519 cosignature)"
         )
 
 
 def verifier_key(name: str, public_key: bytes, *, sig_type: int = SIG_ED25519) -> str:
     """Return the vkey ``name+hex(key ID)+base64(type || public key)``."""
     _check_sig_type(sig_type)
-    kid = _key_id(name, sig_type, public_key)
+    if sig_type == SIG_ECDSA:
+        _check_name(name)
+        kid = ecdsa_key_id(public_key)
+    else:
+        kid = _key_id(name, sig_type, public_key)
     material = base64.b64encode(bytes([sig_type]) + public_key).decode("ascii")
     return f"{name}+{kid.hex()}+{material}"
 
@@ -305,24 +352,41 @@ def parse_verifier_key(vkey: str, *, sig_type: int = SIG_ED25519) -> tuple[str, 
             f"the verifier key ID {shorten(hex_id, 20)} must be exactly 8 hexadecimal digits"
         )
     material = decode_base64(material_b64, "the verifier key material")
-    if len(material) != 1 + ED25519_PUBLIC_KEY_SIZE:
+    if sig_type != SIG_ECDSA and len(material) != 1 + ED25519_PUBLIC_KEY_SIZE:
         raise NoteError(
             f"the verifier key material is {len(material)} bytes; an Ed25519 vkey holds "
             f"a type byte and a {ED25519_PUBLIC_KEY_SIZE}-byte public key"
         )
-    if material[0] != sig_type:
-        raise NoteError(
-            f"the verifier key has signature type 0x{material[0]:02x}, expected 0x{sig_type:02x}"
-        )
+    if material[:1] != bytes([sig_type]):
+        found = f"0x{material[0]:02x}" if material else "none"
+        raise NoteError(f"the verifier key has signature type {found}, expected 0x{sig_type:02x}")
     public_key = material[1:]
     key_id = bytes.fromhex(hex_id)
-    expected = _key_id(name, sig_type, public_key)
+    expected = (
+        ecdsa_key_id(public_key) if sig_type == SIG_ECDSA else _key_id(name, sig_type, public_key)
+    )
     if key_id != expected:
         raise NoteError(
             f"the verifier key ID {hex_id} does not match its name and key "
             f"(expected {expected.hex()}); the key is corrupt or mislabelled"
         )
     return name, key_id, public_key
+
+
+def parse_log_verifier_key(vkey: str) -> tuple[str, bytes, bytes]:
+    """Parse a log's vkey, Ed25519 (type 0x01) or ECDSA (type 0x02), into
+    ``(name, key_id, public_key)``: 32 raw bytes for Ed25519, the SPKI DER for ECDSA.
+
+    The type is read from the key material's first byte; anything but 0x02 is
+    parsed (and its errors worded) as an Ed25519 vkey.
+    """
+    parts = vkey.split("+", 2)
+    sig_type = SIG_ED25519
+    if len(parts) == 3:
+        with contextlib.suppress(binascii.Error, ValueError):
+            if base64.b64decode(parts[2], validate=True)[:1] == bytes([SIG_ECDSA]):
+                sig_type = SIG_ECDSA
+    return parse_verifier_key(vkey, sig_type=sig_type)
 
 
 # --- data model ----------------------------------------------------------------------------
@@ -430,8 +494,14 @@ def note_signing_message(text: str) -> bytes:
     return _check_text(text)
 
 
-def signature_for(name: str, key_id: bytes, sig: bytes) -> Signature:
-    """Wrap a 64-byte Ed25519 signature from the token as a note signature."""
+def signature_for(
+    name: str, key_id: bytes, sig: bytes, *, sig_type: int = SIG_ED25519
+) -> Signature:
+    """Wrap a token's signature as a note signature: 64 bytes Ed25519, or DER ECDSA."""
+    if sig_type == SIG_ECDSA:
+        if not sig or sig[0] != 0x30 or len(sig) > 2 * 66 + 9:
+            raise NoteError("the signer returned something that is not a DER ECDSA signature")
+        return Signature(name, bytes(key_id), bytes(sig))
     if len(sig) != ED25519_SIGNATURE_SIZE:
         raise NoteError(
             f"the signer returned {len(sig)} bytes; an Ed25519 signature is "
@@ -454,6 +524,28 @@ def load_public_key(public_key: bytes) -> Ed25519PublicKey:
         raise NoteError("the Ed25519 public key is not a valid key encoding") from None
 
 
+def load_ecdsa_public_key(spki_der: bytes) -> ec.EllipticCurvePublicKey:
+    """Load a DER SubjectPublicKeyInfo holding a P-256, P-384 or P-521 key."""
+    if len(spki_der) > _MAX_SPKI_SIZE:
+        raise NoteError("the ECDSA public key is too long to be a P-256/384/521 SPKI")
+    try:
+        key = load_der_public_key(spki_der)
+    except (ValueError, UnsupportedAlgorithm):
+        raise NoteError("the ECDSA public key is not a DER SubjectPublicKeyInfo") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, _ECDSA_CURVES):
+        raise NoteError("a type 0x02 note key must be an ECDSA P-256, P-384 or P-521 key")
+    return key
+
+
+def ecdsa_verifies(public_key: ec.EllipticCurvePublicKey, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` is a DER ECDSA signature over SHA-256 of ``message``."""
+    try:
+        public_key.verify(signature, message, ec.ECDSA(SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 def ed25519_verifies(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     """Whether ``signature`` is a valid Ed25519 signature of ``message``."""
     if len(signature) != ED25519_SIGNATURE_SIZE:
@@ -473,13 +565,25 @@ def matching_signatures(
 
 
 def verify_note(note: Note, name: str, public_key: bytes) -> Signature:
-    """Verify the Ed25519 signature of key (``name``, ``public_key``) on ``note``.
+    """Verify the signature of log key (``name``, ``public_key``) on ``note``.
+
+    ``public_key`` is 32 raw bytes (Ed25519, type 0x01) or an SPKI DER (ECDSA, type 0x02).
 
     Lines from other keys are ignored. Every line naming this key must verify;
     the first one is returned.
     """
-    key_id = ed25519_key_id(name, public_key)
-    key = load_public_key(public_key)
+    key_id = log_key_id(name, public_key)
+    if log_key_type(public_key) == SIG_ECDSA:
+        ecdsa_key = load_ecdsa_public_key(public_key)
+
+        def verifies(signature: bytes, message: bytes) -> bool:
+            return ecdsa_verifies(ecdsa_key, signature, message)
+    else:
+        ed_key = load_public_key(public_key)
+
+        def verifies(signature: bytes, message: bytes) -> bool:
+            return ed25519_verifies(ed_key, signature, message)
+
     message = _check_text(note.text)
     found = matching_signatures(note.signatures, name, key_id)
     if not found:
@@ -488,7 +592,7 @@ def verify_note(note: Note, name: str, public_key: bytes) -> Signature:
             "check that the expected key signed it"
         )
     for sig in found:
-        if not ed25519_verifies(key, sig.signature, message):
+        if not verifies(sig.signature, message):
             raise NoteVerificationError(
                 f"the signature from key {name}+{key_id.hex()} does not verify: "
                 "the note was altered or signed by another key"

@@ -10,7 +10,7 @@ from tortoise.functions import Count
 from gateway.errors import BadRequest, Conflict
 from gateway.tlog.checkpoint import Checkpoint, CheckpointError
 from gateway.tlog.merkle import EMPTY_ROOT
-from gateway.tlog.note import NoteError, parse_verifier_key
+from gateway.tlog.note import NoteError, parse_log_verifier_key
 from gateway.witness.core import EvidenceRecord, LogRecord
 from gateway.witness.models import Evidence, WitnessedLog
 
@@ -19,7 +19,7 @@ __all__ = ["WitnessStore", "log_record"]
 
 def log_record(row: WitnessedLog) -> LogRecord:
     """The checking view of a stored log."""
-    name, _, public_key = parse_verifier_key(row.vkey)
+    name, _, public_key = parse_log_verifier_key(row.vkey)
     return LogRecord(row.id, row.origin, name, public_key, row.size, bytes(row.root), row.note)
 
 
@@ -78,7 +78,7 @@ class WitnessStore:
         """
         try:
             Checkpoint(origin, 0, EMPTY_ROOT)
-            parse_verifier_key(vkey)
+            parse_log_verifier_key(vkey)
         except (CheckpointError, NoteError) as exc:
             raise BadRequest(exc.message) from None
         if mirror and not url:

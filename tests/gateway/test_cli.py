@@ -52,6 +52,11 @@ def test_init_twice_is_idempotent_and_creates_protected_keys(data_dir: Path) -> 
     assert status.returncode == 0
     assert "EDDSA" in status.stdout
     assert "AES_KEY_WRAP_PAD" in status.stdout
+    rows = {line.split("  ")[0]: line for line in status.stdout.splitlines()}
+    assert "CKM_EDDSA (Ed25519, signed-note type 0x01)" in rows["checkpoint signing"]
+    assert "CKM_AES_KEY_WRAP_PAD (AES-256 key wrap with padding" in rows["KEK wrap/unwrap"]
+    assert "CKM_EDDSA" in rows["witness cosigning"]
+    assert "not possible" not in status.stdout
 
 
 def test_serve_answers_health_and_readiness(data_dir: Path) -> None:

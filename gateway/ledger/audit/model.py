@@ -9,7 +9,7 @@ from typing import Protocol
 from gateway.errors import SekishoError
 from gateway.ledger.store import StoredCheckpoint
 from gateway.tlog.checkpoint import open_signed_checkpoint
-from gateway.tlog.note import NoteError, NoteVerificationError, parse_verifier_key
+from gateway.tlog.note import NoteError, NoteVerificationError, parse_log_verifier_key
 
 __all__ = [
     "AuditProblem",
@@ -31,7 +31,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class LogKey:
-    """Whose signature the checkpoints must carry: key name, Ed25519 key and origin line."""
+    """Whose signature the checkpoints carry: key name, log key (Ed25519 or ECDSA SPKI), origin."""
 
     name: str
     public_key: bytes
@@ -40,7 +40,7 @@ class LogKey:
     @classmethod
     def from_vkey(cls, vkey: str, origin: str | None = None) -> LogKey:
         """Parse a note verifier key; the origin defaults to the key name."""
-        name, _, public_key = parse_verifier_key(vkey.strip())
+        name, _, public_key = parse_log_verifier_key(vkey.strip())
         return cls(name, public_key, origin or name)
 
 

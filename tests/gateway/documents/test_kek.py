@@ -23,7 +23,7 @@ from gateway.documents.kek import (
 )
 from gateway.documents.models import DocumentVersion, KekVersion
 from gateway.errors import NotFound
-from hsm import KeyAlgorithm, Token
+from hsm import KekType, KeyAlgorithm, Token
 from tests.gateway.databases import database_url, opened
 from tests.gateway.documents.kek_rows import check_keys, seed_versions
 from tests.gateway.ledger_rows import ledger_entries, raw_ledger_bytes
@@ -99,6 +99,23 @@ async def test_rotation_rewraps_every_data_key_to_the_same_key(node: Node) -> No
     assert await check_keys(node.token, keys) == {3: 249}
     raw = await raw_ledger_bytes()
     assert not any(key.hex().encode() in raw for key in keys.values())
+
+
+async def test_a_kek_type_the_token_cannot_unwrap_is_refused_before_any_row_moves(
+    node: Node,
+) -> None:
+    # SoftHSM offers CKM_RSA_PKCS_OAEP but only with SHA-1: the new KEK fails its
+    # wrap/unwrap test, is removed, and every document stays under the old KEK.
+    keys = await seed_versions(node.token, node.kek, 10)
+    with pytest.raises(KekConflict, match="failed its wrap/unwrap test") as caught:
+        await node.rotate(kek_type=KekType.RSA_OAEP_SHA256)
+    assert "CKM_RSA_PKCS_OAEP" in caught.value.message
+    assert not await node.token.has_key(version_label(node.kek, 2))
+    assert await check_keys(node.token, keys) == {1: 10}
+    assert [(s.version, s.status) for s in await kek_states(node.settings)] == [(1, "active")]
+    assert await ledger_entries("key.rotated", key=node.kek) == []
+    moved = await node.rotate()  # the profile's choice (AES key wrap) still works
+    assert moved.complete and await check_keys(node.token, keys) == {2: 10}
 
 
 async def test_an_interrupted_rotation_resumes_where_it_stopped(node: Node) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,17 +20,21 @@ from gateway.tlog.errors import FormatError
 from gateway.tlog.note import (
     MAX_NOTE_SIZE,
     MAX_SIGNATURES,
+    SIG_ECDSA,
     SIG_ED25519_COSIGNATURE,
     Note,
     NoteError,
     NoteVerificationError,
     Signature,
     cosignature_key_id,
+    ecdsa_key_id,
     ed25519_key_id,
     format_note,
     format_signature_line,
     is_valid_key_name,
+    log_key_type,
     note_signing_message,
+    parse_log_verifier_key,
     parse_note,
     parse_signature_line,
     parse_verifier_key,
@@ -155,7 +162,7 @@ def test_key_id_rejects_bad_inputs() -> None:
     with pytest.raises(NoteError, match="key name"):
         ed25519_key_id("a+b", b"\x00" * 32)
     with pytest.raises(NoteError, match="signature type"):
-        verifier_key("a", b"\x00" * 32, sig_type=2)
+        verifier_key("a", b"\x00" * 32, sig_type=3)  # 0x03 is reserved
 
 
 @pytest.mark.parametrize(
@@ -424,3 +431,55 @@ def test_parse_signature_line_random(data: str) -> None:
 def test_format_parse_round_trip(text: str, sigs: list[tuple[str, bytes, bytes]]) -> None:
     note = Note(text, [Signature(n, k, s) for n, k, s in sigs])
     assert parse_note(format_note(note)) == note
+
+
+# --- type 0x02: ECDSA log keys (transparency-dev/witness, C2SP signed-note) ---------------
+
+
+def _ecdsa_key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    private = ec.generate_private_key(ec.SECP256R1())
+    spki = private.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return private, spki
+
+
+def test_ecdsa_vkey_key_id_is_the_spki_hash_and_round_trips() -> None:
+    _, spki = _ecdsa_key()
+    vkey = verifier_key("log.example/a", spki, sig_type=SIG_ECDSA)
+    name, hex_id, material = vkey.split("+", 2)
+    assert name == "log.example/a"
+    assert hex_id == hashlib.sha256(spki).digest()[:4].hex()  # no name, no type byte
+    assert base64.b64decode(material) == b"\x02" + spki
+    assert parse_log_verifier_key(vkey) == (name, bytes.fromhex(hex_id), spki)
+    assert log_key_type(spki) == SIG_ECDSA
+    with pytest.raises(NoteError, match="does not match"):
+        parse_log_verifier_key(f"{name}+00000000+{material}")
+
+
+def test_ecdsa_note_verifies_and_rejects_changes() -> None:
+    private, spki = _ecdsa_key()
+    text = "log.example/a\n5\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    der = private.sign(text.encode(), ec.ECDSA(SHA256()))
+    sig = signature_for("log.example/a", ecdsa_key_id(spki), der, sig_type=SIG_ECDSA)
+    signed = format_note(Note(text, [sig]))
+    assert verify_note(parse_note(signed), "log.example/a", spki) == sig
+    altered = signed.replace("\n5\n", "\n6\n")
+    with pytest.raises(NoteVerificationError, match="does not verify"):
+        verify_note(parse_note(altered), "log.example/a", spki)
+    _, stranger = _ecdsa_key()
+    with pytest.raises(NoteVerificationError, match="no signature from key"):
+        verify_note(parse_note(signed), "log.example/a", stranger)
+
+
+def test_log_vkeys_of_other_types_and_curves_are_refused() -> None:
+    ed = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    ed_vkey = verifier_key("log.example/a", ed)
+    assert parse_log_verifier_key(ed_vkey)[2] == ed
+    cosigner = verifier_key("w.example", ed, sig_type=SIG_ED25519_COSIGNATURE)
+    with pytest.raises(NoteError, match="type 0x04, expected 0x01"):
+        parse_log_verifier_key(cosigner)
+    k1 = ec.generate_private_key(ec.SECP256K1()).public_key()
+    spki = k1.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(NoteError, match="P-256, P-384 or P-521"):
+        verifier_key("log.example/a", spki, sig_type=SIG_ECDSA)
+    with pytest.raises(NoteError, match="not a DER SubjectPublicKeyInfo"):
+        verifier_key("log.example/a", b"\x30" + bytes(40), sig_type=SIG_ECDSA)

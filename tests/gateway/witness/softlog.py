@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.tlog.checkpoint import Checkpoint
 from gateway.tlog.merkle import consistency_proof_from_leaves, leaf_hash, root_from_leaves
 from gateway.tlog.note import (
+    SIG_ECDSA,
     Note,
+    ecdsa_key_id,
     ed25519_key_id,
     format_note,
     sign_note_text,
+    signature_for,
     verifier_key,
 )
 from gateway.tlog.witness_protocol import AddCheckpointRequest, format_add_checkpoint
@@ -70,3 +75,30 @@ class SoftLog:
         forged = list(self.leaves)
         forged[at] = leaf_hash(b"rewritten history")
         return forged
+
+
+@dataclass
+class EcdsaSoftLog(SoftLog):
+    """The same, with an ECDSA P-256 log key (signed-note type 0x02, as a TPM-held key)."""
+
+    ec_key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
+
+    @property
+    def public_key(self) -> bytes:
+        return self.ec_key.public_key().public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+        )
+
+    @property
+    def vkey(self) -> str:
+        return verifier_key(self.origin, self.public_key, sig_type=SIG_ECDSA)
+
+    def sign(self, checkpoint: Checkpoint) -> str:
+        text = checkpoint.to_text()
+        der = self.ec_key.sign(text.encode(), ec.ECDSA(SHA256()))
+        signature = signature_for(
+            self.origin, ecdsa_key_id(self.public_key), der, sig_type=SIG_ECDSA
+        )
+        return format_note(Note(text, [signature]))

@@ -8,6 +8,7 @@ from gateway.http.errors import format_status
 from gateway.tlog.checkpoint import Checkpoint
 from gateway.tlog.errors import FormatError
 from gateway.tlog.merkle import EMPTY_ROOT, root_from_leaves
+from gateway.tlog.note import parse_log_verifier_key
 from gateway.tlog.witness_protocol import (
     AddCheckpointRequest,
     WitnessRequestError,
@@ -24,7 +25,7 @@ from gateway.witness.core import (
     check_submission,
     parse_submission,
 )
-from tests.gateway.witness.softlog import SoftLog
+from tests.gateway.witness.softlog import EcdsaSoftLog, SoftLog
 
 LOG = SoftLog("example.test/log")
 
@@ -55,6 +56,17 @@ def test_other_key_is_403() -> None:
     with pytest.raises(BadLogSignature) as caught:
         check(held(0), impostor.request(0, 5))
     assert caught.value.status == 403
+
+
+def test_a_log_with_an_ecdsa_key_is_witnessed_and_an_ed25519_impostor_refused() -> None:
+    log = EcdsaSoftLog("example.test/ecdsa-log")
+    assert parse_log_verifier_key(log.vkey)[::2] == (log.origin, log.public_key)  # as stored
+    check(held(0, log=log), log.request(0, 10))
+    check(held(10, log=log), log.request(10, 200))
+    with pytest.raises(BadLogSignature):
+        check(held(0, log=log), EcdsaSoftLog(log.origin).request(0, 5))
+    with pytest.raises(BadLogSignature):
+        check(held(0, log=log), SoftLog(log.origin).request(0, 5))
 
 
 def test_old_size_above_checkpoint_is_400() -> None:

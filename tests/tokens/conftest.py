@@ -1,0 +1,26 @@
+"""Session fixtures for tokens other than SoftHSM (started once per test session)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.tokens.opencryptoki import OpencryptokiToken, opencryptoki_token
+from tests.tokens.tpm import TpmToken, tpm_token
+
+
+@pytest.fixture(scope="session")
+def opencryptoki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpencryptokiToken]:
+    """opencryptoki's software token behind a running pkcsslotd (shared by xdist workers)."""
+    # With xdist every worker has its own base temp under one shared parent.
+    shared = tmp_path_factory.getbasetemp().parent / "tokens-shared"
+    with opencryptoki_token(shared) as token:
+        yield token
+
+
+@pytest.fixture(scope="session")
+def tpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TpmToken]:
+    """A software TPM 2.0 behind tpm2-abrmd and tpm2-pkcs11 (one per xdist worker)."""
+    with tpm_token(tmp_path_factory.mktemp("tpm")) as token:
+        yield token

@@ -1,0 +1,214 @@
+"""A real TPM 2.0 for tests: swtpm on loopback, tpm2-abrmd on a private D-Bus, tpm2-pkcs11.
+
+One instance per test session (so per xdist worker): its own directory, ports,
+session bus and PKCS#11 store, nothing machine-wide. The resource manager is
+needed: without it the TPM's three object slots are shared by every client and
+a second key fails with 0x902. ``TPM2_PKCS11_TCTI`` is always set, or the
+module probes other devices and ports. The variables go into this process's
+environment (the module reads them when loaded) and so to CLI subprocesses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import in_ci
+
+MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so"
+TABRMD_TCTI = "/usr/lib/x86_64-linux-gnu/libtss2-tcti-tabrmd.so.0"
+BINARIES = ("swtpm", "tpm2-abrmd", "tpm2_ptool", "dbus-daemon", "tpm2_createprimary")
+LABEL = "sekisho-tpm"
+# Throwaway test PINs; tpm2_ptool takes them only as arguments.
+SO_PIN = "so-7531"
+USER_PIN = "user-8642"
+
+
+@dataclass(frozen=True)
+class TpmToken:
+    """How to reach the TPM-backed PKCS#11 token."""
+
+    module: str
+    label: str
+    pin_file: Path
+
+    @property
+    def uri(self) -> str:
+        """The RFC 7512 URI naming the token and module."""
+        return f"pkcs11:token={self.label}?module-path={self.module}"
+
+
+def _missing_reason() -> str | None:
+    for name in BINARIES:
+        if shutil.which(name) is None and not Path("/usr/sbin", name).exists():
+            return f"{name} is missing: apt-get install the TPM packages (./dev test does)"
+    for path in (MODULE, TABRMD_TCTI):
+        if not Path(path).exists():
+            return f"{path} is missing: apt-get install libtpm2-pkcs11-1 libtss2-tcti-tabrmd0"
+    return None
+
+
+def _free_port_pair() -> int:
+    """A loopback port P with P + 1 free too: the swtpm TCTI controls the TPM on P + 1."""
+    for _ in range(100):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no two adjacent free loopback ports")
+
+
+def _stop(pid: int | None) -> None:
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+
+def _wait_for(path: Path, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} did not appear")
+        time.sleep(0.05)
+
+
+def _wait_listening(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"swtpm does not listen on port {port}") from None
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def tpm_token(root: Path) -> Iterator[TpmToken]:
+    """Start swtpm, a session bus and tpm2-abrmd; make the tpm2-pkcs11 store and token."""
+    reason = _missing_reason()
+    if reason is not None:
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "state").mkdir()
+    store = root / "store"
+    store.mkdir()
+    bus = f"unix:path={root / 'bus'}"
+    port = _free_port_pair()
+    pids: list[int] = []
+    abrmd: subprocess.Popen[bytes] | None = None
+    names = ("DBUS_SESSION_BUS_ADDRESS", "TPM2_PKCS11_TCTI", "TPM2_PKCS11_STORE")
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        dbus = subprocess.run(
+            ["dbus-daemon", "--session", "--fork", f"--address={bus}", "--print-pid"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        pids.append(int(dbus.stdout.split()[0]))
+        subprocess.run(
+            [
+                "swtpm",
+                "socket",
+                "--tpm2",
+                "--tpmstate",
+                f"dir={root / 'state'}",
+                "--server",
+                f"type=tcp,port={port},bindaddr=127.0.0.1",
+                "--ctrl",
+                f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
+                "--flags",
+                "not-need-init,startup-clear",
+                "--daemon",
+                "--pid",
+                f"file={root / 'swtpm.pid'}",
+            ],
+            check=True,
+            timeout=30,
+        )
+        _wait_for(root / "swtpm.pid")
+        pids.append(int((root / "swtpm.pid").read_text().split()[0]))
+        _wait_listening(port)
+        os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus
+        os.environ["TPM2_PKCS11_TCTI"] = "tabrmd:bus_type=session"
+        abrmd = subprocess.Popen(
+            [
+                "tpm2-abrmd",
+                "--allow-root",
+                "--session",
+                f"--tcti=swtpm:host=127.0.0.1,port={port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(root / "abrmd.log").open("wb"),
+        )
+        env = {**os.environ, "TPM2TOOLS_TCTI": "tabrmd:bus_type=session"}
+        deadline = time.monotonic() + 60  # abrmd needs a moment to claim its bus name
+        while True:
+            ready = subprocess.run(
+                ["tpm2_ptool", "init", "--path", str(store)],
+                env=env,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            if ready.returncode == 0:
+                break
+            if abrmd.poll() is not None or time.monotonic() > deadline:
+                log = (root / "abrmd.log").read_text(errors="replace")[-300:]
+                raise RuntimeError(
+                    f"tpm2_ptool init failed: {ready.stderr.decode()[-300:]}; abrmd: {log}"
+                )
+            time.sleep(0.2)
+        subprocess.run(
+            [
+                "tpm2_ptool",
+                "addtoken",
+                "--pid=1",
+                f"--label={LABEL}",
+                f"--sopin={SO_PIN}",
+                f"--userpin={USER_PIN}",
+                "--path",
+                str(store),
+            ],
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        os.environ["TPM2_PKCS11_STORE"] = str(store)
+        pin_file = root / "user.pin"
+        pin_file.write_text(USER_PIN)
+        pin_file.chmod(0o600)
+        yield TpmToken(MODULE, LABEL, pin_file)
+    finally:
+        if abrmd is not None:
+            abrmd.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                abrmd.wait(timeout=10)
+        for pid in reversed(pids):
+            _stop(pid)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
