@@ -19,22 +19,22 @@ import base64
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.auth.identity import Identity
+from gateway.custody.bodies import HandoverBody, HandoverSignatureBody
 from gateway.custody.guard import CustodyRefused, state_of
 from gateway.custody.models import CustodyHandover
 from gateway.custody.rules import PARTY
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict, Forbidden, NotFound
+from gateway.http.models import validate_body
 from gateway.ledger.entries import canonical_json, utc_timestamp
 from gateway.signing.anchors import (
     AnchorService,
     HandoverProof,
     NewAnchor,
-    anchor_request,
     may_use_chains,
 )
 from gateway.signing.ledgering import queue_entry
@@ -42,25 +42,10 @@ from gateway.signing.models import AnchorRecord
 from gateway.signing.requests import (
     InputError,
     SignInput,
-    decode_base64,
 )
 from gateway.signing.service import Signature, SigningService
 
 DOCUMENT_TYPE = "sekisho.custody.handover/v1"
-
-
-def require_object(body: Any, what: str = "the request body") -> Mapping[str, Any]:
-    """A JSON object, or InputError."""
-    if not isinstance(body, dict):
-        raise InputError(f"{what} must be a JSON object", code="bad_json")
-    return body
-
-
-def check_fields(body: Mapping[str, Any], allowed: Iterable[str], what: str) -> None:
-    """Refuse fields other than ``allowed``."""
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise InputError(f"{what} has unknown field(s): {', '.join(unknown)}", code="unknown_field")
 
 
 _PARTY = re.compile(PARTY)
@@ -75,26 +60,22 @@ class HandoverRequest:
     receiver: str
 
 
-def _party(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not _PARTY.fullmatch(value):
-        raise InputError(
-            f"{name!r} must be a party: 'client:NAME' or 'person:NAME'", code="bad_party"
-        )
-    return value
-
-
 def handover_request(body: Any) -> HandoverRequest:
     """``{subject, kind, digest, hash?, metadata (with "state"), owner?, giver, receiver}``."""
-    body = require_object(body)
-    link = {k: v for k, v in body.items() if k not in ("giver", "receiver")}
-    new = anchor_request(link)
+    parsed = validate_body(HandoverBody, body, InputError)
+    new = NewAnchor(
+        parsed.subject,
+        parsed.kind,
+        parsed.hash or "sha256",
+        parsed.digest,
+        parsed.metadata,
+        parsed.owner,
+    )
     if state_of(new.metadata) is None:
         raise InputError("a hand-over's 'metadata' names the new 'state'", code="bad_metadata")
-    giver, receiver = _party(body, "giver"), _party(body, "receiver")
-    if giver == receiver:
+    if parsed.giver == parsed.receiver:
         raise InputError("the giver and the receiver are two parties", code="bad_party")
-    return HandoverRequest(new, giver, receiver)
+    return HandoverRequest(new, parsed.giver, parsed.receiver)
 
 
 def document_sha256(document: dict[str, Any]) -> str:
@@ -204,16 +185,8 @@ class HandoverService:
     async def sign(self, caller: Identity, handover_id: str, body: Any) -> CustodyHandover:
         """Add the caller's signature; anchors the link once both parties' verify."""
         row = await self.get(caller, handover_id)
-        body = require_object(body)
-        check_fields(body, {"key", "version", "signature"}, "the request")
-        key, version = body.get("key"), body.get("version")
-        if not isinstance(key, str):
-            raise InputError("'key' names the signing key", code="missing_input")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise InputError("'version' is the key version that signed", code="bad_version")
-        if body.get("signature") is None:
-            raise InputError("'signature' is required", code="missing_signature")
-        signature = decode_base64("signature", body["signature"])
+        parsed = validate_body(HandoverSignatureBody, body, InputError)
+        key, version, signature = parsed.key, parsed.version, parsed.signature
         party = f"client:{caller.name}"
         role = "giver" if party == row.giver else "receiver" if party == row.receiver else None
         if role is None:

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi import error_responses
+from gateway.custody.bodies import HandoverBody, HandoverSignatureBody
+from gateway.custody.rules import Rule
+from gateway.http.openapi import error_responses, json_body
+
+_TOML = "the same rule document as TOML (docs/signing.md, 'Custody rules')"
 
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _B64 = {"type": "string", "contentEncoding": "base64"}
 _PARTY = {"type": "string", "pattern": "^client:[A-Za-z0-9._@-]{1,64}$"}
-_RULE_DOCUMENT = {
-    "type": "object",
-    "description": "a custody rule (docs/signing.md, 'Custody rules'); unknown fields are 400",
-    "required": ["name", "match", "states", "transitions"],
-    "properties": {
-        "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,63}$"},
-        "description": {"type": "string"},
-        "match": {
-            "type": "object",
-            "properties": {"subject": {"type": "string"}, "kind": {"type": "string"}},
-        },
-        "states": {"type": "array", "items": {}},
-        "transitions": {"type": "array", "items": {"type": "object"}},
-        "on_violation": {"enum": ["refuse", "record-and-alert"]},
-    },
-}
 _RULE = {
     "type": "object",
     "required": ["name", "version", "sha256", "document"],
@@ -54,31 +42,6 @@ _HANDOVER = {
         "created_at": {"type": "string", "format": "date-time"},
         "link": {"type": "object", "description": "the anchored link, once both signed"},
     },
-}
-_HANDOVER_BODY = {
-    "type": "object",
-    "required": ["subject", "kind", "digest", "metadata", "giver", "receiver"],
-    "properties": {
-        "subject": {"type": "string", "minLength": 1, "maxLength": 256},
-        "kind": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
-        "digest": _B64,
-        "hash": {"enum": ["sha256", "sha384", "sha512"]},
-        "metadata": {"type": "object", "required": ["state"]},
-        "owner": {"type": "string"},
-        "giver": _PARTY,
-        "receiver": _PARTY,
-    },
-    "additionalProperties": False,
-}
-_SIGNATURE_BODY = {
-    "type": "object",
-    "required": ["key", "version", "signature"],
-    "properties": {
-        "key": {"type": "string"},
-        "version": {"type": "integer", "minimum": 1},
-        "signature": _B64,
-    },
-    "additionalProperties": False,
 }
 _CHAIN = {
     "type": "object",
@@ -142,13 +105,12 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Store the next version of a custody rule (officer or admin); ledgered",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": _RULE_DOCUMENT},
-                    "application/toml": {"schema": {"type": "string"}},
+            "requestBody": json_body(
+                Rule,
+                other_content={
+                    "application/toml": {"schema": {"type": "string", "description": _TOML}}
                 },
-            },
+            ),
             "responses": {
                 "201": _json(_RULE, "the stored version"),
                 **error_responses(400, 401, 403, 413, 415, 503),
@@ -192,10 +154,7 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Open a two-party hand-over for the next link of a chain (scope anchor)",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _HANDOVER_BODY}},
-            },
+            "requestBody": json_body(HandoverBody),
             "responses": {
                 "201": _json(_HANDOVER, "the pending hand-over"),
                 **error_responses(400, 401, 403, 404, 413, 415, 429, 503),
@@ -214,10 +173,7 @@ PATHS: dict[str, Any] = {
             "summary": "Add a party's signature over the document's SHA-256; anchors the link "
             "once both verify",
             "parameters": [_path("handover", "the hand-over id")],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _SIGNATURE_BODY}},
-            },
+            "requestBody": json_body(HandoverSignatureBody),
             "responses": {
                 "200": _json(_HANDOVER),
                 **error_responses(400, 401, 403, 404, 409, 413, 415, 429, 503),

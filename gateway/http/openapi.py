@@ -64,9 +64,12 @@ class ModelBody(dict[str, Any]):
         self.mode = mode
 
 
-def json_body(*models: type[BaseModel]) -> ModelBody:
-    """A required JSON request body validated by ``models`` (one of them, if several)."""
-    return ModelBody(models, "validation", required=True)
+def json_body(
+    *models: type[BaseModel], other_content: Mapping[str, Any] | None = None
+) -> ModelBody:
+    """A required JSON request body validated by ``models`` (one of them, if several);
+    ``other_content``: the media types the operation also takes instead of JSON."""
+    return ModelBody(models, "validation", other_content, required=True)
 
 
 def json_answer(

@@ -21,6 +21,8 @@ from gateway.accounts.bodies import (
 )
 from gateway.app import build_app
 from gateway.config import load_settings
+from gateway.custody.bodies import HandoverBody, HandoverSignatureBody
+from gateway.custody.rules import Rule
 from gateway.documents.bodies import DowngradeBody
 from gateway.http.openapi import OPENAPI_DOCUMENT, model_schema
 from gateway.signing.requests import (
@@ -107,6 +109,9 @@ def body_models(max_batch: int) -> dict[tuple[str, str], tuple[type[BaseModel], 
         ("/api/v1/admin/users", "post"): (NewAccountBody,),
         ("/api/v1/admin/users/{username}", "patch"): (AccountChangesBody,),
         ("/api/v1/documents/{id}/downgrade", "post"): (DowngradeBody,),
+        ("/api/v1/custody/rules", "post"): (Rule,),
+        ("/api/v1/custody/handovers", "post"): (HandoverBody,),
+        ("/api/v1/custody/handovers/{handover}/signatures", "post"): (HandoverSignatureBody,),
     }
 
 
