@@ -129,6 +129,16 @@ PATHS: dict[str, Any] = {
             "responses": {"200": _json(_CHANGED), **error_responses(401, 403, 404, 409, 503)},
         },
     },
+    "/api/v1/admin/users/{username}/unlock": {
+        "post": {
+            "summary": "End an account's sign-in lock-out now",
+            "description": "Clears the lock-out of the account name set by too many failed "
+            "passwords (lock-outs of client addresses stay); changed is false, and nothing is "
+            "written, when the account was not locked out." + _LEDGERED,
+            "parameters": [_USERNAME],
+            "responses": {"200": _json(_CHANGED), **error_responses(401, 403, 404, 503)},
+        },
+    },
     "/api/v1/admin/users/{username}/enable": {
         "post": {
             "summary": "Enable a disabled account",

@@ -19,7 +19,7 @@ from gateway.auth.sessions import SessionPolicy, SessionStore
 from gateway.auth.signin import SignInService, ThrottlePolicy
 from gateway.http.errors import ERROR_PAGE
 from gateway.oversight.verification import LedgerVerifier
-from web.portal import admin, auth, documents, ledger, officer
+from web.portal import admin, admin_clients, admin_keys, auth, documents, explorer, ledger, officer
 from web.portal.app_keys import PORTAL, Portal
 from web.portal.errors import error_page
 from web.portal.render import STATIC_DIR, setup_templates, static_versions
@@ -65,5 +65,5 @@ def setup_portal(app: web.Application) -> None:
     app[ERROR_PAGE] = error_page
     app.cleanup_ctx.append(portal_ctx)
     app.router.add_static("/static", STATIC_DIR)
-    for module in (auth, documents, officer, ledger, admin):
+    for module in (auth, documents, officer, ledger, admin, admin_clients, admin_keys, explorer):
         app.add_routes(module.routes)
