@@ -10,16 +10,14 @@ in test-output/screenshots/.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.nodes import run_cli, running_node
+from tests.nodes import http_get, run_cli, running_node
 from tests.web.browser import (
     browser,
     console_errors,
@@ -84,12 +82,8 @@ def signed_in(browser: Browser, node: Node, username: str) -> Page:
 
 def api_status(node: Node, token: str, path: str = "/api/v1/keys") -> int:
     """The status of an API call made with a bearer token (outside the browser)."""
-    request = urllib.request.Request(node.base + path, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
+    status, _ = http_get(node.base + path, headers={"Authorization": f"Bearer {token}"})
+    return status
 
 
 def problems(page: Page, *expected: str) -> list[str]:
@@ -244,7 +238,7 @@ def test_non_administrators_get_the_refusal_of_other_admin_pages(
     page.context.close()
 
 
-def same_origin_only(base: str, blocked: list[str]) -> object:
+def same_origin_only(base: str, blocked: list[str]) -> Callable[[Route], None]:
     """A route handler that lets same-origin requests through and aborts (and notes) others."""
 
     def handle(route: Route) -> None:
@@ -274,7 +268,7 @@ def test_the_api_explorer_renders_every_operation_under_the_csp_from_this_origin
     csp = response.headers["content-security-policy"]
     assert "'unsafe-inline'" not in csp and "script-src 'self'" in csp
     page.locator(".opblock").first.wait_for()
-    document = json.loads(urllib.request.urlopen(node.base + "/api/openapi.json").read())
+    document = json.loads(http_get(node.base + "/api/openapi.json")[1])
     operations = sum(
         1
         for item in document["paths"].values()
