@@ -117,6 +117,10 @@ async def test_keys_are_created_and_rotated_with_the_cli_checks(portal: Portal) 
         answer = await client.post("/admin/keys", data={"csrf": csrf, **data})
         assert answer.status in (400, 409), data
         assert words in await answer.text(), data
+    spoof = await client.get(
+        "/admin/keys", params={"created": "1", "key": "Pay ME", "version": "1"}
+    )
+    assert "Pay ME" not in await spoof.text()  # only this page's own redirect is echoed
     unknown = await client.post("/admin/keys/ghost/rotate", data={"csrf": csrf})
     assert unknown.status == 400 and "no signing key named" in await unknown.text()
     registered = await ledger_entries(portal.app, "key.registered")

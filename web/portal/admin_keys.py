@@ -18,7 +18,7 @@ from gateway.app_keys import LEDGER, SETTINGS, SIGNING, TOKEN
 from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
 from gateway.node_token import token_inventory
-from gateway.signing.keymgmt import KeyManager, check_algorithm, check_purpose
+from gateway.signing.keymgmt import KEY_NAME, KeyManager, check_algorithm, check_purpose
 from gateway.signing.named_keys import PURPOSES, SIGNING_ALGORITHMS
 from web.portal.admin import admin
 from web.portal.app_keys import Viewer
@@ -103,8 +103,10 @@ async def _keys_page(
 
 
 def _done_message(query: Any) -> str:
-    name = str(query.get("key", ""))[:MAX_NAME]
-    version = str(query.get("version", ""))[:12]
+    name = str(query.get("key", ""))
+    version = str(query.get("version", ""))
+    if not KEY_NAME.fullmatch(name) or not version.isdigit() or len(version) > 9:
+        return ""  # only what this page's own redirect can say
     if query.get("created"):
         return f"Signing key {name} created (version {version}); the change is ledgered."
     if query.get("rotated"):
