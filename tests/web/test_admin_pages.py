@@ -26,7 +26,7 @@ async def test_clients_are_added_changed_and_revoked_as_the_cli_does(portal: Por
         data={"csrf": csrf, "name": "signer", "scopes": "sign", "rate": "600"},
     )
     text = await bad.text()
-    assert bad.status == 400 and "naming the keys allowed" in text, text
+    assert bad.status == 400 and "need the keys the client may use" in text, text
 
     added = await client.post(
         "/admin/clients",
