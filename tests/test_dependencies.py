@@ -36,6 +36,7 @@ WEB_MAY_IMPORT = frozenset(
         "gateway.http.errors",
         "gateway.http.headers",
         "gateway.http.multipart",
+        "gateway.http.openapi",
         "gateway.http.params",
         "gateway.http.paths",
         # the features' public modules: services and their value types
@@ -70,6 +71,8 @@ WEB_MAY_IMPORT = frozenset(
         "gateway.policy.labels",
         "gateway.signing.anchors",
         "gateway.signing.clients",
+        "gateway.signing.keymgmt",
+        "gateway.signing.named_keys",
         "gateway.trail.export",
         "gateway.trail.own_view",
         "gateway.trail.query",

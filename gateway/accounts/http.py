@@ -81,3 +81,11 @@ async def enable_user(request: web.Request) -> web.Response:
     service, actor = _service(request)
     person, changed = await service.set_disabled(request.match_info["username"], False, actor)
     return web.json_response(answer(SwitchedAccount(user=AccountView.of(person), changed=changed)))
+
+
+@routes.post(BASE + "/{username}/unlock")
+async def unlock_user(request: web.Request) -> web.Response:
+    """End an account's sign-in lock-out."""
+    service, actor = _service(request)
+    person, changed = await service.unlock(request.match_info["username"], actor)
+    return web.json_response(answer(SwitchedAccount(user=AccountView.of(person), changed=changed)))

@@ -61,6 +61,19 @@ PATHS: dict[str, Any] = {
             },
         },
     },
+    "/api/v1/admin/users/{username}/unlock": {
+        "post": {
+            "summary": "End an account's sign-in lock-out now",
+            "description": "Clears the lock-out of the account name set by too many failed "
+            "passwords (lock-outs of client addresses stay); changed is false, and nothing is "
+            "written, when the account was not locked out." + _LEDGERED,
+            "parameters": [_USERNAME],
+            "responses": {
+                "200": json_answer(SwitchedAccount),
+                **error_responses(401, 403, 404, 503),
+            },
+        },
+    },
     "/api/v1/admin/users/{username}/enable": {
         "post": {
             "summary": "Enable a disabled account",

@@ -13,6 +13,9 @@ live token, an enabled account) are made inside the transaction that writes,
 so two administrators acting at once, in one process or in several, cannot
 both pass a check that only one of them may pass.
 
+Unlocking an account ends a sign-in lock-out of its name (too many failed
+passwords) before it runs out; lock-outs of client addresses stay.
+
 Disabling an account, removing roles or lowering a clearance (a lower level,
 fewer compartments, another nationality) ends the person's portal sessions in
 the same transaction; disabling also revokes their personal API tokens, so
@@ -25,12 +28,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
 from gateway.accounts import rules
-from gateway.auth.models import PortalSession
+from gateway.auth import throttle
+from gateway.auth.models import PortalSession, SignInLock
 from gateway.auth.passwords import hash_password, one_time_password
 from gateway.auth.principals import ApiToken, Principal
 from gateway.auth.tokens import identity_cache, issue_token, token_digest
@@ -178,6 +183,27 @@ class AccountService:
                 await live.update(revoked=True)
                 await PortalSession.filter(principal_id=person.id).delete()
         identity_cache.clear()
+        return person, True
+
+    async def locked_until(self, username: str) -> datetime | None:
+        """When the sign-in lock-out of this account ends, or None when it is not locked."""
+        person = await self.get(username)
+        return await throttle.locked_until("account", person.username, datetime.now(UTC))
+
+    async def unlock(self, username: str, actor: Actor) -> tuple[Principal, bool]:
+        """End the account's sign-in lock-out now; False (nothing written) if not locked."""
+        await self.get(username)
+        async with serialised("accounts"):
+            person = await self.get(username)
+            now = datetime.now(UTC)
+            if await throttle.locked_until("account", person.username, now) is None:
+                return person, False
+            values = {"level": person.level, "roles": person.roles}
+            await self._ledger_change(person.username, "unlocked", ["lockout"], values, actor)
+            await throttle.unlock("account", person.username, now)
+            await SignInLock.filter(scope="account", subject=person.username, until__gt=now).update(
+                until=now
+            )
         return person, True
 
     async def issue_token(self, username: str, label: str, actor: Actor) -> tuple[str, str]:

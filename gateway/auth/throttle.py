@@ -69,6 +69,10 @@ _PURGE = (
     "DELETE FROM sign_in_throttle WHERE pending = 0 AND window_start <= ? AND locked_until <= ?"
 )
 _LOCKED_UNTIL = "SELECT locked_until FROM sign_in_throttle WHERE scope = ? AND subject = ?"
+_UNLOCK = (
+    "UPDATE sign_in_throttle SET failures = 0, locked_until = 0, window_start = 0 "
+    "WHERE scope = ? AND subject = ? AND locked_until > ?"
+)
 
 
 def millis(moment: datetime) -> int:
@@ -165,3 +169,21 @@ class Throttle:
         """
         at = millis(now)
         return await self._run(_PURGE, [at - int(self.window.total_seconds() * 1000), at])
+
+
+async def locked_until(scope: str, subject: str, now: datetime) -> datetime | None:
+    """When the lock-out of ``subject`` ends, or None when it is not locked out now."""
+    conn: BaseDBAsyncClient = connections.get("default")
+    rows = await conn.execute_query_dict(for_connection(_LOCKED_UNTIL, conn), [scope, subject])
+    until = int(rows[0]["locked_until"]) if rows else 0
+    return from_millis(until) if until > millis(now) else None
+
+
+async def unlock(scope: str, subject: str, now: datetime) -> bool:
+    """End a lock-out in force and forget its failures (attempts being checked keep their
+    slots); False when ``subject`` was not locked out."""
+    conn: BaseDBAsyncClient = connections.get("default")
+    changed, _ = await conn.execute_query(
+        for_connection(_UNLOCK, conn), [scope, subject, millis(now)]
+    )
+    return bool(changed)

@@ -48,6 +48,10 @@ def register(commands: Any) -> None:
         parser.add_argument("username")
         parser.set_defaults(handler=run_disable if name == "disable" else run_enable)
 
+    unlock = sub.add_parser("unlock", help="end an account's sign-in lock-out now")
+    unlock.add_argument("username")
+    unlock.set_defaults(handler=run_unlock)
+
     listing = sub.add_parser("list", help="every account")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=run_list)
@@ -136,6 +140,18 @@ def run_disable(args: argparse.Namespace, settings: Settings) -> int:
 def run_enable(args: argparse.Namespace, settings: Settings) -> int:
     """Enable an account."""
     return _run(settings, _toggle(args.username, disabled=False))
+
+
+def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    """End a sign-in lock-out."""
+
+    async def action(service: AccountService, actor: Actor) -> int:
+        _, changed = await service.unlock(args.username, actor)
+        name = args.username
+        print(f"user {name!r} unlocked" if changed else f"user {name!r} was not locked out")
+        return 0
+
+    return _run(settings, action)
 
 
 def _toggle(username: str, *, disabled: bool) -> Action:

@@ -152,7 +152,22 @@ def _add_common_errors(operation: dict[str, Any]) -> None:
 
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
 OPENAPI_PATH = "/api/openapi.json"
+EXPLORER_PATH = "/api/docs"
 PATHS: dict[str, Any] = {
+    EXPLORER_PATH: {
+        "get": {
+            "summary": "The API explorer: this document in a browser (Swagger UI)",
+            "description": "An HTML page for people; it reads this OpenAPI document and can "
+            "send requests with a bearer token typed into its Authorize dialog.",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "the explorer page",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
     OPENAPI_PATH: {
         "get": {
             "summary": "This OpenAPI document",
@@ -168,7 +183,7 @@ PATHS: dict[str, Any] = {
                 }
             },
         }
-    }
+    },
 }
 
 

@@ -258,7 +258,8 @@ class ClientService:
             raise BadRequest("keys only matter with the sign, verify or cms scope", code="bad_keys")
         if KEY_SCOPES.intersection(scopes) and not names:
             raise BadRequest(
-                "the sign, verify and cms scopes need --keys naming the keys allowed",
+                "the sign, verify and cms scopes need the keys the client may use "
+                "(--keys on the CLI)",
                 code="bad_keys",
             )
         rows = {k.name: k for k in await SigningKey.filter(name__in=list(names))}

@@ -155,6 +155,7 @@ RESPONSE_MODELS: dict[tuple[str, str], tuple[type[BaseModel], ...]] = {
     ("/api/v1/admin/users/{username}", "patch"): (UpdatedAccount,),
     ("/api/v1/admin/users/{username}/disable", "post"): (SwitchedAccount,),
     ("/api/v1/admin/users/{username}/enable", "post"): (SwitchedAccount,),
+    ("/api/v1/admin/users/{username}/unlock", "post"): (SwitchedAccount,),
 }
 """Responses built with models (the rest are still hand-written schemas)."""
 

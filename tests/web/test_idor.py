@@ -36,6 +36,7 @@ SECRET_BODY = b"nightjar mission plan: grid 31U DQ 48251 11932"
 PUBLIC_BY_DESIGN = {
     ("GET", "/api/v1/ledger/receipts/{index}"): "inclusion receipts: hashes and checkpoints",
     ("GET", "/ledger/tile/{path}"): "C2SP hash tiles (entry bundles need an entry reader)",
+    ("GET", "/static/swagger-ui/{name}"): "the API explorer's Swagger UI files (public code)",
 }
 # (A witness node's /mirror/{log}/... routes live in its own app and serve the same
 # public hash tiles; entry bundles only to its registered readers.)
@@ -95,6 +96,13 @@ REFUSED = {
     ("GET", "/api/v1/approvals/{id}"): "person",
     ("POST", "/api/v1/approvals/{id}/approve"): "person",
     ("POST", "/api/v1/approvals/{id}/refuse"): "person",
+    ("GET", "/admin/clients/{name}"): "person",
+    ("POST", "/admin/clients/{name}"): "person",
+    ("POST", "/admin/clients/{name}/tokens"): "person",
+    ("POST", "/admin/clients/{name}/tokens/{prefix}/revoke"): "person",
+    ("POST", "/admin/keys/{name}/rotate"): "person",
+    ("POST", "/admin/people/{username}/unlock"): "person",
+    ("POST", "/api/v1/admin/users/{username}/unlock"): "person",
 }
 
 
@@ -147,6 +155,7 @@ def fill(path: str, values: Mapping[str, str], route: tuple[str, str]) -> str:
         "handover": values["handover"],
         "index": "0",
         "path": "0/000",
+        "prefix": values["client_token"],
     }
     for name, value in names.items():
         path = path.replace("{" + name + "}", value)
@@ -256,6 +265,7 @@ async def build_world(portal: Portal) -> World:
         "record": record,
         "handover": handover,
         "key": other_key,
+        "client_token": anchorer[:12],
     }
     return World(
         values,

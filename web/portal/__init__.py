@@ -22,11 +22,14 @@ from gateway.http.errors import ERROR_PAGE
 from gateway.oversight.verification import LedgerVerifier
 from web.portal import (
     admin,
+    admin_clients,
+    admin_keys,
     approvals,
     auth,
     custody,
     doc_changes,
     documents,
+    explorer,
     handovers,
     ledger,
     officer,
@@ -98,6 +101,9 @@ def setup_portal(app: web.Application) -> None:
         handovers,
         ledger,
         admin,
+        admin_clients,
+        admin_keys,
+        explorer,
         security_keys,
     ):
         app.add_routes(module.routes)

@@ -1,28 +1,22 @@
-"""Administrators' pages: people (create, clearance, roles, disable, certificates), API clients,
-keys and certificates. Every change goes through the gateway's services, which ledger it."""
+"""Administrators' pages for people (create, clearance, roles, disable, unlock, certificates).
+
+API clients are in :mod:`web.portal.admin_clients`, keys in :mod:`web.portal.admin_keys`.
+Every change goes through the gateway's services, which check and ledger it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 
 from gateway.accounts import Account
 from gateway.accounts.rules import split_list
 from gateway.accounts.service import AccountChanges, AccountService, Actor, NewAccount
-from gateway.app_keys import ACCOUNTS, LEDGER, SETTINGS, SIGNING, TOKEN
+from gateway.app_keys import ACCOUNTS
 from gateway.auth.certificates import CertificateActor
 from gateway.auth.identity import PERSON_ROLES
-from gateway.documents.kek import kek_states
 from gateway.errors import SekishoError
 from gateway.http.params import MAX_INT32, path_int
-from gateway.node_token import token_inventory
-from gateway.signing.clients import ClientService
 from web.portal.app_keys import PORTAL, Viewer
 from web.portal.auth import source_of
 from web.portal.render import page, scheme_of
@@ -121,6 +115,7 @@ async def _person_page(
         "error": error,
         "saved": request.query.get("saved", ""),
         "is_self": person.id == viewer.person.id,
+        "locked_until": await service.locked_until(username),
     }
     return page(request, "person.html", context, status=status)
 
@@ -181,6 +176,16 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     return see_other(f"/admin/people/{username}?saved={'disabled' if disabled else 'enabled'}")
 
 
+@routes.post("/admin/people/{username}/unlock")
+async def unlock_person(request: web.Request) -> web.Response:
+    """End the account's sign-in lock-out now (ledgered; nothing written if not locked)."""
+    viewer = admin(request)
+    service, actor = _accounts(request, viewer)
+    username = request.match_info["username"]
+    _, changed = await service.unlock(username, actor)
+    return see_other(f"/admin/people/{username}?saved={'unlocked' if changed else 'not_locked'}")
+
+
 @routes.post("/admin/people/{username}/certificates")
 async def add_certificate(request: web.Request) -> web.Response:
     """Register a TLS client certificate (PEM or SHA-256 fingerprint) for sign-in."""
@@ -212,82 +217,3 @@ async def remove_certificate(request: web.Request) -> web.Response:
     certificate = path_int(request.match_info, "id", high=MAX_INT32)
     await request.app[PORTAL].certificates.remove(person, certificate, actor)
     return see_other(f"/admin/people/{username}?saved=certificate_removed")
-
-
-def _clients(request: web.Request, viewer: Viewer) -> ClientService:
-    return ClientService(
-        request.app[LEDGER], actor=viewer.identity.actor, source=source_of(request)
-    )
-
-
-@routes.get("/admin/clients")
-async def clients(request: web.Request) -> web.Response:
-    """API clients: scopes, keys, rate, certificate, live tokens."""
-    viewer = admin(request)
-    views = await _clients(request, viewer).all()
-    context = {"title": "API clients", "clients": views, "revoked": request.query.get("revoked")}
-    return page(request, "clients.html", context)
-
-
-@routes.post("/admin/clients/{name}/revoke")
-async def revoke_client(request: web.Request) -> web.Response:
-    """Revoke a client and all its tokens."""
-    viewer = admin(request)
-    name = request.match_info["name"]
-    await _clients(request, viewer).revoke(name)
-    return see_other(f"/admin/clients?revoked={name}")
-
-
-@dataclass(frozen=True)
-class CertificateView:
-    """What an administrator checks about a certificate."""
-
-    subject: str
-    issuer: str
-    not_before: datetime
-    not_after: datetime
-    sha256: str
-
-
-def certificate_view(der: bytes) -> CertificateView | None:
-    """Subject, issuer, validity and fingerprint of a DER certificate (None if unreadable)."""
-    try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError:
-        return None
-    return CertificateView(
-        subject=_common_name(cert.subject),
-        issuer=_common_name(cert.issuer),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        sha256=cert.fingerprint(hashes.SHA256()).hex(),
-    )
-
-
-def _common_name(name: x509.Name) -> str:
-    found = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(found[0].value) if found else name.rfc4514_string()
-
-
-@routes.get("/admin/keys")
-async def keys(request: web.Request) -> web.Response:
-    """The token, its keys, KEK versions and the signing keys with their certificates."""
-    admin(request)
-    settings = request.app[SETTINGS]
-    token = request.app[TOKEN]
-    inventory = await token_inventory(token, settings.keys.ca)
-    context: dict[str, Any] = {
-        "title": "Keys and certificates",
-        "token_error": inventory.error,
-        "status": inventory.status,
-        "token_keys": inventory.keys,
-    }
-    ca = inventory.ca_certificate
-    context["ca"] = certificate_view(ca) if ca else None
-    context["keks"] = await kek_states(settings)
-    named = await request.app[SIGNING].registry.all()
-    context["signing_keys"] = [
-        {"key": key, "versions": [(v, certificate_view(v.certificate)) for v in key.versions]}
-        for key in named
-    ]
-    return page(request, "keys.html", context)

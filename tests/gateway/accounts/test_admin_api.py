@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from gateway.auth.models import SignInThrottle
+from gateway.auth.throttle import millis
 from gateway.auth.tokens import REFUSED_TOKEN
 from tests.gateway.app_fixtures import AppNode, MakePerson
 from tests.gateway.ledger_rows import ledger_entries, raw_ledger_bytes
@@ -22,6 +26,7 @@ async def test_only_admins_may_use_it(app_node: AppNode, make_person: MakePerson
         ("PATCH", USERS + "/rita", {"level": "TOP SECRET"}),
         ("POST", USERS + "/rita/disable", None),
         ("POST", USERS + "/rita/enable", None),
+        ("POST", USERS + "/rita/unlock", None),
     ]
     for method, path, body in calls:
         response = await client.request(method, path, json=body)
@@ -149,3 +154,26 @@ async def test_a_name_no_account_can_have_is_a_404_not_a_500(
         response = await app_node.client.request(method, path, json=body, headers=boss)
         assert response.status == 404, (path, await response.text())
         assert (await response.json())["error"]
+
+
+async def test_unlock_ends_a_lock_out_once(app_node: AppNode, make_person: MakePerson) -> None:
+    client = app_node.client
+    boss = await make_person("boss", roles=("admin",))
+    await make_person("rita")
+    until = millis(datetime.now(UTC) + timedelta(minutes=10))
+    await SignInThrottle.create(
+        scope="account", subject="rita", failures=5, window_start=1, locked_until=until
+    )
+    response = await client.post(USERS + "/rita/unlock", headers=boss)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["changed"] is True
+    row = await SignInThrottle.get(scope="account", subject="rita")
+    assert (row.failures, row.locked_until) == (0, 0)
+    again = await client.post(USERS + "/rita/unlock", headers=boss)
+    assert (await again.json())["changed"] is False
+    entries = await ledger_entries("principal.changed", principal="rita")
+    assert [(e["change"], e["fields"], e["actor"]) for e in entries] == [
+        ("unlocked", ["lockout"], "person:boss")
+    ]
+    missing = await client.post(USERS + "/nobody/unlock", headers=boss)
+    assert missing.status == 404 and (await missing.json())["error"]

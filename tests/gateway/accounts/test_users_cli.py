@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.auth.identity import Unauthenticated
+from gateway.auth.models import SignInThrottle
+from gateway.auth.throttle import millis
 from gateway.auth.tokens import authenticate_bearer, identity_cache
 from gateway.config import load_settings
 from gateway.db.setup import close_database, open_database
@@ -158,3 +161,23 @@ def test_users_before_init_says_where_it_looked(data_dir: Path) -> None:
     assert_one_line_error(result.stderr, f"no initialised node in data dir {data_dir.resolve()}")
     assert "SEKISHO_DATA" in result.stderr
     assert "--config" in result.stderr
+
+
+async def test_users_unlock_ends_a_lock_out_and_is_ledgered(node_db: Path) -> None:
+    ok(["users", "add", "dave", "--level", "SECRET"], node_db)
+    settings = load_settings(environ={"SEKISHO_DATA": str(node_db)})
+    await open_database(settings.database_url)
+    try:
+        until = millis(datetime.now(UTC) + timedelta(minutes=10))
+        await SignInThrottle.create(
+            scope="account", subject="dave", failures=5, window_start=1, locked_until=until
+        )
+    finally:
+        await close_database()
+    assert ok(["users", "unlock", "dave"], node_db).strip() == "user 'dave' unlocked"
+    assert ok(["users", "unlock", "dave"], node_db).strip() == "user 'dave' was not locked out"
+    changes = [e["change"] for e in await entries_for(node_db, "dave")]
+    assert changes == ["created", "unlocked"]
+    failed = run_cli(["users", "unlock", "nobody"], node_db)
+    assert failed.returncode != 0
+    assert_one_line_error(failed.stderr, "no user 'nobody'")
