@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.accounts.service import AccountService
+from gateway.anchoring.service import Anchoring
 from gateway.config import Settings
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.ledger.audit.auditor import LedgerAuditor
@@ -26,3 +27,5 @@ POLICY = web.AppKey("policy", PolicyDecisionPoint)
 """The one policy decision point: documents, accounts and the portal ask it."""
 ACCOUNTS = web.AppKey("accounts", AccountService)
 TRAIL = web.AppKey("trail", TrailService)
+ANCHORING = web.AppKey("anchoring", Anchoring)
+"""Public anchoring at external TSAs (present on every node; acts only while sequencing)."""

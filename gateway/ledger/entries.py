@@ -133,6 +133,7 @@ ENTRY_FIELDS: dict[str, set[str]] = {
         "source",
         "reason",
     },
+    "checkpoint.anchored": {"tsa", "size", "root_hash", "token_sha256", "gen_time"},
     "auth.sign_in": {"principal", "method", "outcome", "reason", "source"},
     "auth.locked_out": {"principal", "scope", "source", "failures", "until"},
 }
