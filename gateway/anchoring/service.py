@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,8 @@ log = logging.getLogger("sekisho.anchoring")
 ALERT = "ledger.anchoring_overdue"
 ACTOR = "ledger-anchoring"
 _ALERT_KEY = "anchoring.overdue:"
+QUIET_SCAN = 256
+"""At most this many entries after a TSA's last anchoring are looked at for anything new."""
 TICK_SECONDS = 1.0
 """How often the background task looks whether a TSA is due."""
 
@@ -121,7 +124,7 @@ class Anchoring:
     async def _anchor_one(self, checkpoint: StoredCheckpoint, tsa: TrustedTsa) -> AnchorOutcome:
         state = self.states[tsa.name]
         state.attempts += 1
-        if await AnchorRow.exists(size=checkpoint.size, tsa=tsa.name):
+        if await self._nothing_new(checkpoint, tsa):
             self._succeeded(state)
             return AnchorOutcome(tsa.name, "already", checkpoint.size, checkpoint.root)
         try:
@@ -133,6 +136,17 @@ class Anchoring:
             )
         self._succeeded(state)
         return outcome
+
+    async def _nothing_new(self, checkpoint: StoredCheckpoint, tsa: TrustedTsa) -> bool:
+        """True when ``tsa`` anchored this checkpoint, or one after which the log holds
+        only anchoring records (else every anchoring would call for another)."""
+        last = await AnchorRow.filter(tsa=tsa.name).order_by("-size").first()
+        if last is None or last.size > checkpoint.size:
+            return False
+        if checkpoint.size - last.size > QUIET_SCAN:
+            return False
+        leaves = await self.store.leaves(last.size, checkpoint.size)
+        return all(_entry_type(leaf) == "checkpoint.anchored" for leaf in leaves)
 
     async def _ask(self, checkpoint: StoredCheckpoint, tsa: TrustedTsa) -> AnchorOutcome:
         message = checkpoint.note.encode("utf-8")
@@ -256,3 +270,13 @@ class Anchoring:
         except SekishoError as exc:
             log.warning("could not record the anchoring alert (retrying): %s", exc.message)
             await NodeState.filter(key=key).delete()
+
+
+def _entry_type(leaf: bytes) -> str | None:
+    """The clear ``type`` of a leaf (every entry format shows it), None if unreadable."""
+    try:
+        value = json.loads(leaf)
+    except ValueError:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) else None
