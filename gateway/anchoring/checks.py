@@ -8,6 +8,7 @@ when one is given) and the current tree has that root at that size.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +44,11 @@ class AnchorCheck:
     token_sha256: str
     token_problem: str | None
     tree_problem: str | None
+
+    @property
+    def root_b64(self) -> str:
+        """The anchored root hash as checkpoints spell it (base64)."""
+        return base64.b64encode(self.root).decode()
 
     @property
     def token_ok(self) -> bool:

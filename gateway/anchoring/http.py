@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.anchoring.checks import AnchorCheck, LogIdentity, check_anchors
+from gateway.anchoring.checks import LIST_LIMIT, AnchorCheck, LogIdentity, check_anchors
 from gateway.anchoring.models import AnchorRow
 from gateway.anchoring.service import AnchorOutcome
 from gateway.app_keys import ANCHORING, LEDGER
@@ -31,10 +31,12 @@ def log_identity(signer: CheckpointSigner) -> LogIdentity:
     return LogIdentity(signer.origin, signer.origin, signer.public_key)
 
 
-async def current_checks(app: web.Application) -> list[AnchorCheck]:
-    """Every recent anchoring, re-checked against the configured TSAs and the current tree."""
+async def current_checks(app: web.Application, limit: int = LIST_LIMIT) -> list[AnchorCheck]:
+    """The newest anchorings, re-checked against the configured TSAs and the current tree."""
     ledger = app[LEDGER]
-    return await check_anchors(ledger.store, app[ANCHORING].tsas, log_identity(ledger.signer))
+    return await check_anchors(
+        ledger.store, app[ANCHORING].tsas, log_identity(ledger.signer), limit
+    )
 
 
 def check_json(check: AnchorCheck) -> dict[str, Any]:
