@@ -258,7 +258,9 @@ class Anchoring:
         except IntegrityError:
             return  # already raised for this outage, by this process or another
         errors = "; ".join(f"{n}: {s.last_error}" for n, s in self.states.items() if s.last_error)
-        log.error("the log has not been anchored for %d s: %s", self._settings.alert_after_seconds, errors)
+        log.error(
+            "the log has not been anchored for %d s: %s", self._settings.alert_after_seconds, errors
+        )
         try:
             await self._recorder.record(
                 "alert.raised",

@@ -65,7 +65,7 @@ async def verify(request: web.Request) -> web.Response:
 
 @routes.post("/officer/ledger/anchor")
 async def anchor(request: web.Request) -> web.Response:
-    """Have every configured TSA timestamp the newest checkpoint now (each anchoring is ledgered)."""
+    """Have every configured TSA timestamp the newest checkpoint now (each one is ledgered)."""
     officer(request)
     await request.app[ANCHORING].anchor_now()
     return see_other("/officer/ledger#anchoring")

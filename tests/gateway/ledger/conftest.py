@@ -125,4 +125,3 @@ async def make_node(
 
     yield make
     EXECUTOR_CACHE.clear()  # leave no backend-specific SQL behind for later tests
-

@@ -18,9 +18,9 @@ from gateway.app_keys import ANCHORING
 from gateway.config import TsaEndpoint, load_settings
 from gateway.errors import ConfigError
 from gateway.ledger.models import NodeRow
+from gateway.ledger.store import pack_coord
 from gateway.oversight.alerts import recent_ledger_alerts
 from gateway.tlog.merkle import root_coords
-from gateway.ledger.store import pack_coord
 from tests.gateway.ledger.conftest import LedgerNode, MakeNode
 from tests.nodes import free_port
 from tests.tsa_server import OPENSSL, OpensslTsa, make_ca
@@ -48,7 +48,9 @@ async def entries_of(node: LedgerNode, entry_type: str) -> list[dict[str, Any]]:
     return [e for e in await node.ledger.opened_entries(0, size) if e["type"] == entry_type]
 
 
-def openssl_verify(tmp_path: Path, reply: bytes, note: str, ca: Path) -> subprocess.CompletedProcess[str]:
+def openssl_verify(
+    tmp_path: Path, reply: bytes, note: str, ca: Path
+) -> subprocess.CompletedProcess[str]:
     reply_path, note_path = tmp_path / "anchor.tsr", tmp_path / "checkpoint.note"
     reply_path.write_bytes(reply)
     note_path.write_bytes(note.encode())
@@ -241,15 +243,36 @@ def test_bad_anchoring_settings_are_one_line_errors(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="needs a url"):
         load(SEKISHO_ANCHORING_TSAS=tsas({"name": "a", "url": "ftp://x", "certs": "c"}))
+    item = {"name": "a", "url": "http://x", "certs": "c"}
     with pytest.raises(ConfigError, match="listed twice"):
-        item = {"name": "a", "url": "http://x", "certs": "c"}
         load(SEKISHO_ANCHORING_TSAS=tsas(item, item))
     with pytest.raises(ConfigError, match="hash is sha256"):
-        load(SEKISHO_ANCHORING_TSAS=tsas({"name": "a", "url": "http://x", "certs": "c", "hash": "md5"}))
+        load(
+            SEKISHO_ANCHORING_TSAS=tsas(
+                {"name": "a", "url": "http://x", "certs": "c", "hash": "md5"}
+            )
+        )
     with pytest.raises(ConfigError, match="alert_after_seconds"):
         load(SEKISHO_ANCHORING_ALERT_AFTER_SECONDS="0")
     with pytest.raises(ConfigError, match="cannot read certs file"):
         TrustedTsa.from_endpoint(TsaEndpoint(name="a", url="http://x", certs=str(tmp_path / "no")))
     (tmp_path / "junk.pem").write_text("not a certificate")
     with pytest.raises(ConfigError, match="no PEM certificate"):
-        TrustedTsa.from_endpoint(TsaEndpoint(name="a", url="http://x", certs=str(tmp_path / "junk.pem")))
+        TrustedTsa.from_endpoint(
+            TsaEndpoint(name="a", url="http://x", certs=str(tmp_path / "junk.pem"))
+        )
+
+
+async def test_anchoring_on_postgres(
+    make_node: MakeNode, openssl_tsa: OpensslTsa, pg_database_url: str
+) -> None:
+    node = await make_node(
+        pg_database_url,
+        SEKISHO_ANCHORING_TSAS=tsas(openssl_tsa.setting()),
+        SEKISHO_ANCHORING_INTERVAL_SECONDS="0",
+    )
+    await node.append(3)
+    first, second = await asyncio.gather(anchoring(node).anchor_now(), anchoring(node).anchor_now())
+    assert sorted(o.state for o in first + second) == ["already", "anchored"]
+    [check] = await check_anchors(node.ledger.store, anchoring(node).tsas)
+    assert check.ok and check.gen_time.tzinfo is not None

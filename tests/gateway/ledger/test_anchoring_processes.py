@@ -94,10 +94,16 @@ def test_the_cli_anchors_at_openssl_and_at_another_sekisho_node_and_verify_lists
         assert all(ln.startswith("already anchored at ") for ln in done.stdout.splitlines())
 
         # an unreachable TSA: one line per TSA, exit 1, no traceback
-        dead = {"name": "down", "url": f"http://127.0.0.1:{free_port()}/", "certs": str(openssl_tsa.ca)}
+        dead = {
+            "name": "down",
+            "url": f"http://127.0.0.1:{free_port()}/",
+            "certs": str(openssl_tsa.ca),
+        }
         done = anchor_with_only(node, dead)
         assert done.returncode == 1
-        assert re.fullmatch(r"anchoring FAILED at down: TSA down: cannot reach \S+: .+\n", done.stdout)
+        assert re.fullmatch(
+            r"anchoring FAILED at down: TSA down: cannot reach \S+: .+\n", done.stdout
+        )
         assert "Traceback" not in done.stderr
 
     # a tampered token is reported by ledger verify (node stopped, database edited)
