@@ -185,7 +185,7 @@ PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                **error_responses(401, 403, 503),
+                **error_responses(401, 403, 409, 503),
             },
         },
     },

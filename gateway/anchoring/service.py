@@ -27,7 +27,7 @@ from gateway.anchoring.models import AnchorRow
 from gateway.anchoring.tsa import TrustedTsa, timestamp_query, verify_reply
 from gateway.auth.principals import NodeState
 from gateway.config import AnchoringSettings
-from gateway.errors import SekishoError, Unavailable
+from gateway.errors import Conflict, SekishoError, Unavailable
 from gateway.ledger.queued import EntryRecorder
 from gateway.ledger.store import LedgerStore, StoredCheckpoint
 
@@ -102,6 +102,7 @@ class Anchoring:
         self._clock = clock
         self.states = {tsa.name: TsaState() for tsa in tsas}
         self._last_ok: float | None = None
+        self._alerted: str | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -109,6 +110,8 @@ class Anchoring:
 
     async def anchor_now(self) -> list[AnchorOutcome]:
         """Anchor the newest checkpoint at every TSA now (whatever their schedule)."""
+        if not self.tsas:
+            raise Conflict("no TSA is configured: add [[anchoring.tsas]] (docs/deployment.md)")
         return await self._round(self.tsas)
 
     async def _round(self, tsas: list[TrustedTsa]) -> list[AnchorOutcome]:
@@ -119,6 +122,9 @@ class Anchoring:
             outcomes = [await self._anchor_one(checkpoint, tsa) for tsa in tsas]
             if any(o.state != "failed" for o in outcomes):
                 self._last_ok = self._clock()
+                if self._alerted is not None:  # the outage is over: the next one alerts again
+                    await NodeState.filter(key=self._alerted).delete()
+                    self._alerted = None
             return outcomes
 
     async def _anchor_one(self, checkpoint: StoredCheckpoint, tsa: TrustedTsa) -> AnchorOutcome:
@@ -256,7 +262,9 @@ class Anchoring:
         try:
             await NodeState.create(key=key, value="raised")
         except IntegrityError:
+            self._alerted = key
             return  # already raised for this outage, by this process or another
+        self._alerted = key
         errors = "; ".join(f"{n}: {s.last_error}" for n, s in self.states.items() if s.last_error)
         log.error(
             "the log has not been anchored for %d s: %s", self._settings.alert_after_seconds, errors
@@ -272,6 +280,7 @@ class Anchoring:
         except SekishoError as exc:
             log.warning("could not record the anchoring alert (retrying): %s", exc.message)
             await NodeState.filter(key=key).delete()
+            self._alerted = None
 
 
 def _entry_type(leaf: bytes) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from gateway.ledger.store import pack_coord
 from gateway.oversight.alerts import recent_ledger_alerts
 from gateway.tlog.merkle import root_coords
 from tests.gateway.ledger.conftest import LedgerNode, MakeNode
-from tests.nodes import free_port
+from tests.nodes import free_port, run_cli
 from tests.tsa_server import OPENSSL, OpensslTsa, make_ca
 
 
@@ -276,3 +277,49 @@ async def test_anchoring_on_postgres(
     assert sorted(o.state for o in first + second) == ["already", "anchored"]
     [check] = await check_anchors(node.ledger.store, anchoring(node).tsas)
     assert check.ok and check.gen_time.tzinfo is not None
+
+
+def test_the_cli_without_tsas_is_one_line(tmp_path: Path) -> None:
+    done = run_cli(["ledger", "anchor"], tmp_path / "var")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "sekisho: error: no TSA is configured: add [[anchoring.tsas]] (docs/deployment.md)\n"
+    )
+
+
+async def test_asking_without_tsas_is_a_409(make_node: MakeNode) -> None:
+    node = await make_node()
+    response = await node.client.post(
+        "/api/v1/ledger/anchors", headers=await node.officer_headers()
+    )
+    assert response.status == 409 and (await response.json())["error"] == "conflict"
+    listing = await node.get_json("/api/v1/ledger/anchors")
+    assert listing == {"tsas": [], "anchors": []}
+
+
+async def test_each_outage_raises_its_own_alert_once(
+    make_node: MakeNode, openssl_tsa: OpensslTsa
+) -> None:
+    broken = openssl_tsa.setting("flaky", url=openssl_tsa.url + "nowhere")  # answers 404
+    node = await make_node(
+        SEKISHO_ANCHORING_TSAS=tsas(broken),
+        SEKISHO_ANCHORING_INTERVAL_SECONDS="1",
+        SEKISHO_ANCHORING_RETRY_SECONDS="1",
+        SEKISHO_ANCHORING_RETRY_MAX_SECONDS="1",
+        SEKISHO_ANCHORING_ALERT_AFTER_SECONDS="2",
+    )
+    service = anchoring(node)
+    while len(await entries_of(node, "alert.raised")) < 1:
+        await asyncio.sleep(0.1)
+    assert "answered HTTP 404" in service.states["flaky"].last_error
+    failing = service.tsas[0]
+    service.tsas[0] = replace(failing, url=openssl_tsa.url)  # the TSA comes back
+    while service.states["flaky"].last_error or not await AnchorRow.exists():
+        await asyncio.sleep(0.1)
+    assert len(await entries_of(node, "alert.raised")) == 1
+    service.tsas[0] = failing  # and goes away again: a second outage, a second alert
+    while len(await entries_of(node, "alert.raised")) < 2:
+        await node.append(1)  # something new to anchor (a quiet log stays anchored)
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2.5)
+    assert len(await entries_of(node, "alert.raised")) == 2
