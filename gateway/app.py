@@ -12,8 +12,11 @@ from aiohttp import web
 from gateway.accounts import http as accounts_http
 from gateway.accounts import openapi as accounts_openapi
 from gateway.accounts.service import AccountService
+from gateway.anchoring import http as anchoring_http
+from gateway.anchoring.wiring import build_anchoring
 from gateway.app_keys import (
     ACCOUNTS,
+    ANCHORING,
     AUDITOR,
     CUSTODY,
     DOCUMENTS,
@@ -116,6 +119,21 @@ async def witnessing_ctx(app: web.Application) -> AsyncIterator[None]:
     await witnessing.stop()
 
 
+async def anchoring_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Anchor the log at the configured TSAs (on the schedule only while this process sequences)."""
+    ledger = app[LEDGER]
+    anchoring, transport = build_anchoring(
+        app[SETTINGS], ledger.store, ledger, is_leader=lambda: ledger.is_leader
+    )
+    app[ANCHORING] = anchoring
+    await transport.start()
+    if anchoring.tsas:
+        await anchoring.start()
+    yield
+    await anchoring.stop()
+    await transport.close()
+
+
 async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the periodic ledger auditor (incremental, with a periodic full pass)."""
     settings = app[SETTINGS].ledger
@@ -203,6 +221,7 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(token_ctx)
     app.cleanup_ctx.append(ledger_ctx)
     app.cleanup_ctx.append(witnessing_ctx)
+    app.cleanup_ctx.append(anchoring_ctx)
     app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(documents_ctx)
     app.cleanup_ctx.append(signing_ctx)
@@ -213,6 +232,7 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(metrics.routes)
     app.add_routes(ledger_http.routes)
     app.add_routes(witnesses_http.routes)
+    app.add_routes(anchoring_http.routes)
     app.add_routes(documents_http.routes)
     app.add_routes(approvals_http.routes)
     app.add_routes(signing_http.routes)
@@ -236,6 +256,7 @@ def api_descriptions(settings: Settings | None = None) -> dict[str, dict[str, ob
         **approvals_openapi.PATHS,
         **ledger_openapi.PATHS,
         **witnesses_http.PATHS,
+        **anchoring_http.PATHS,
         **signing_openapi.paths(max_batch),
         **accounts_openapi.PATHS,
         **trail_openapi.PATHS,

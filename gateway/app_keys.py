@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.accounts.service import AccountService
+from gateway.anchoring.service import Anchoring
 from gateway.config import Settings
 from gateway.custody.wiring import CustodyApi
 from gateway.documents.catalogue import DocumentCatalogue
@@ -31,3 +32,5 @@ ACCOUNTS = web.AppKey("accounts", AccountService)
 TRAIL = web.AppKey("trail", TrailService)
 OVERSIGHT = web.AppKey("oversight", OversightLog)
 """Who looked at the trail, alerts, activity and the ledger (officers, auditors)."""
+ANCHORING = web.AppKey("anchoring", Anchoring)
+"""Public anchoring at external TSAs (present on every node; acts only while sequencing)."""

@@ -113,6 +113,37 @@ class LedgerSettings:
 
 
 @dataclass(frozen=True)
+class TsaEndpoint:
+    """One external RFC 3161 time-stamping authority that anchors the log.
+
+    ``certs`` names a PEM file with the CA certificate(s) the TSA's certificate must
+    chain to (intermediates may follow); ``token_file`` an optional file holding a
+    bearer token to send (a Sekisho node's ``/api/v1/timestamp`` needs one).
+    In TOML an array of tables ``[[anchoring.tsas]]``; in the environment
+    ``SEKISHO_ANCHORING_TSAS`` holds the same list as JSON.
+    """
+
+    name: str = ""
+    url: str = ""
+    certs: str = ""
+    hash: str = "sha256"
+    policy: str = ""
+    token_file: str = ""
+
+
+@dataclass(frozen=True)
+class AnchoringSettings:
+    """Public anchoring: which TSAs timestamp the newest checkpoint, how often, when to alert."""
+
+    tsas: tuple[TsaEndpoint, ...] = ()
+    interval_seconds: int = 3600
+    alert_after_seconds: int = 86_400
+    retry_seconds: int = 30
+    retry_max_seconds: int = 1800
+    timeout_ms: int = 10_000
+
+
+@dataclass(frozen=True)
 class WitnessSettings:
     """A witness node (``sekisho witness``): cosigner name, token key, database, mirroring."""
 
@@ -235,6 +266,7 @@ class Settings:
     portal: PortalSettings = field(default_factory=PortalSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     witness: WitnessSettings = field(default_factory=WitnessSettings)
+    anchoring: AnchoringSettings = field(default_factory=AnchoringSettings)
 
     @property
     def worker_processes(self) -> int:
@@ -494,6 +526,7 @@ def _validate(settings: Settings) -> None:
             "must be 0-2592000 (0 makes every audit a full pass)"
         )
     _validate_witnessing(settings)
+    _validate_anchoring(settings.anchoring)
     _validate_signing(settings.signing)
     _validate_blobs(settings.blobs)
     _validate_portal(settings.portal)
@@ -543,6 +576,39 @@ def _validate_blobs(blobs: BlobSettings) -> None:
         raise ConfigError(
             "setting blobs.s3_endpoint (SEKISHO_BLOBS_S3_ENDPOINT): an http:// or https:// URL"
         )
+
+
+_ANCHOR_LIMITS = {
+    "interval_seconds": (0, 30 * 86_400),
+    "alert_after_seconds": (1, 365 * 86_400),
+    "retry_seconds": (1, 86_400),
+    "retry_max_seconds": (1, 7 * 86_400),
+    "timeout_ms": (100, 300_000),
+}
+
+
+def _validate_anchoring(anchoring: AnchoringSettings) -> None:
+    for name, (low, high) in _ANCHOR_LIMITS.items():
+        if not low <= getattr(anchoring, name) <= high:
+            raise ConfigError(
+                f"setting anchoring.{name} (SEKISHO_ANCHORING_{name.upper()}): must be {low}-{high}"
+            )
+    where = "setting anchoring.tsas (SEKISHO_ANCHORING_TSAS)"
+    names: set[str] = set()
+    for number, tsa in enumerate(anchoring.tsas, start=1):
+        if not tsa.name or not tsa.name.isascii() or not tsa.name.isprintable():
+            raise ConfigError(f"{where}: TSA {number} needs a name (printable ASCII)")
+        if len(tsa.name) > 64 or tsa.name in names:
+            raise ConfigError(f"{where}: TSA name {tsa.name!r} is too long or listed twice")
+        names.add(tsa.name)
+        if not tsa.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: TSA {tsa.name!r} needs a url starting http(s)://")
+        if not tsa.certs:
+            raise ConfigError(f"{where}: TSA {tsa.name!r} needs certs (a PEM file of its CA)")
+        if tsa.hash not in {"sha256", "sha384", "sha512"}:
+            raise ConfigError(f"{where}: TSA {tsa.name!r}: hash is sha256, sha384 or sha512")
+        if tsa.policy and not _OID.fullmatch(tsa.policy):
+            raise ConfigError(f"{where}: TSA {tsa.name!r}: policy must be a dotted OID")
 
 
 def _validate_signing(signing: SigningSettings) -> None:

@@ -40,6 +40,7 @@ WEB_MAY_IMPORT = frozenset(
         "gateway.http.params",
         "gateway.http.paths",
         # the features' public modules: services and their value types
+        "gateway.anchoring.report",
         "gateway.accounts",
         "gateway.accounts.rules",
         "gateway.accounts.service",

@@ -1,5 +1,8 @@
 """``sekisho ledger verify|checkpoint`` and ``sekisho verify RECEIPT``.
 
+Local ``ledger verify`` also lists every recent anchoring at an external TSA
+(gateway/anchoring/) and whether its token and its checkpoint still hold.
+
 ``ledger verify`` audits the local database (log key read from the token)
 or, with ``--url``, a running node through its tlog-tiles resources. Remote
 verification is only as good as the key it checks against: pin it with
@@ -20,7 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gateway.cli import rollback_cmd
+from gateway.anchoring.checks import AnchorCheck
+from gateway.cli import anchor_cmd, rollback_cmd
 from gateway.cli.progress import ProgressBar
 from gateway.cli.wording import count_of
 from gateway.config import Settings
@@ -77,6 +81,7 @@ def register(commands: Any) -> None:
     checkpoint.add_argument("--url", help="read it from a running node instead")
     checkpoint.set_defaults(handler=run_ledger_checkpoint)
     rollback_cmd.register(sub)
+    anchor_cmd.register(sub)
 
     receipt = commands.add_parser(
         "verify", help="verify a ledger receipt (c2sp.org/tlog-proof) offline"
@@ -140,17 +145,20 @@ def read_key(value: str, origin: str | None = None) -> LogKey:
 
 
 def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Audit the ledger; exit 0 when intact, 1 with the first problem otherwise."""
+    """Audit the ledger and its anchorings; exit 0 when intact, 1 with the problems otherwise."""
     bar = ProgressBar(sys.stderr, "verifying ledger")
     rollback: str | None = None
+    anchors: list[AnchorCheck] = []
     try:
         if args.url:
             result = asyncio.run(_verify_remote(args, bar))
         else:
             _require_database(settings)
-            result, rollback = asyncio.run(_verify_local(args, settings, bar))
+            result, rollback, anchors = asyncio.run(_verify_local(args, settings, bar))
     finally:
         bar.close()
+    for check in anchors:
+        print(anchor_cmd.check_line(check))
     if result.finding is not None:
         print(f"ledger TAMPERED: {result.finding.message}")
         return 1
@@ -160,6 +168,12 @@ def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     state = result.state
     entries = count_of(state.size, "entry", "entries")
     print(f"ledger OK: {entries}, {count_of(state.checkpoints, 'checkpoint')} verified")
+    failing = [c for c in anchors if not c.ok]
+    if failing:
+        print(f"anchorings NOT OK: {len(failing)} of {count_of(len(anchors), 'anchoring')} fail")
+        return 1
+    if anchors:
+        print(f"anchorings OK: {count_of(len(anchors), 'anchoring')} verified")
     return 0
 
 
@@ -177,8 +191,9 @@ def _require_database(settings: Settings) -> None:
 
 async def _verify_local(
     args: argparse.Namespace, settings: Settings, bar: ProgressBar
-) -> tuple[AuditResult, str | None]:
-    """The audit, and why the database contradicts the token's kept checkpoint (or None)."""
+) -> tuple[AuditResult, str | None, list[AnchorCheck]]:
+    """The audit, why the database contradicts the token's kept checkpoint (or None), and
+    every recent anchoring re-checked."""
     token = await Token.open(token_config(settings))
     try:
         key = read_key(args.key, args.origin) if args.key else await _token_key(token, settings)
@@ -189,7 +204,9 @@ async def _verify_local(
                 store = TortoiseLedgerStore()
                 finding = await check_openings(store, result.state.size, bar.update)
                 result = replace(result, finding=finding)
-            return result, await rollback_cmd.kept_checkpoint_finding(token, settings)
+            anchors = await anchor_cmd.anchor_checks(settings, key)
+            rollback = await rollback_cmd.kept_checkpoint_finding(token, settings)
+            return result, rollback, anchors
         finally:
             await close_database()
     finally:

@@ -13,6 +13,7 @@ from gateway.errors import Unavailable
 MODEL_MODULES = [
     "gateway.auth.principals",
     "gateway.ledger.models",
+    "gateway.anchoring.models",
     "gateway.documents.models",
     "gateway.signing.models",
     "gateway.auth.models",

@@ -6,7 +6,8 @@ import base64
 
 from aiohttp import web
 
-from gateway.app_keys import AUDITOR, LEDGER
+from gateway.anchoring.report import current_checks
+from gateway.app_keys import ANCHORING, AUDITOR, LEDGER
 from gateway.oversight.record import record_view
 from web.portal.anchoring import cosigning
 from web.portal.app_keys import PORTAL
@@ -16,6 +17,7 @@ from web.portal.security import see_other
 
 routes = web.RouteTableDef()
 REFRESH_SECONDS = 1
+ANCHORS_SHOWN = 20
 
 
 @routes.get("/officer/ledger")
@@ -43,6 +45,11 @@ async def ledger_page(request: web.Request) -> web.Response:
         "pending": await ledger.pending_count(),
         "leader": ledger.is_leader,
         "can_verify": viewer.has_role("officer", "admin"),
+        "anchors": await current_checks(request.app[LEDGER], request.app[ANCHORING], ANCHORS_SHOWN),
+        "tsas": [
+            (tsa.name, request.app[ANCHORING].states[tsa.name])
+            for tsa in request.app[ANCHORING].tsas
+        ],
     }
     return page(request, "ledger.html", context)
 
@@ -54,3 +61,11 @@ async def verify(request: web.Request) -> web.Response:
     run = request.app[PORTAL].verifier.start(viewer.identity.actor)
     await record_view(request.app[LEDGER], viewer.identity, "ledger.verify", {"run": run.number})
     return see_other(f"/officer/ledger?run={run.number}")
+
+
+@routes.post("/officer/ledger/anchor")
+async def anchor(request: web.Request) -> web.Response:
+    """Have every configured TSA timestamp the newest checkpoint now (each one is ledgered)."""
+    officer(request)
+    await request.app[ANCHORING].anchor_now()
+    return see_other("/officer/ledger#anchoring")

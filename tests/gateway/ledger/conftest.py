@@ -22,6 +22,7 @@ from gateway.config import Settings, load_settings
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.service import LedgerService
 from hsm import SoftHsmLayout, TokenConfig
+from tests.tsa_server import openssl_tsa  # noqa: F401 - a session fixture for the anchoring tests
 
 AiohttpClient = Callable[[web.Application], Awaitable["TestClient[Any, Any]"]]
 
