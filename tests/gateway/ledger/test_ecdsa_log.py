@@ -8,11 +8,12 @@ all work with it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -45,6 +46,14 @@ async def make_ecdsa_ledger_key(data_dir: Path) -> None:
         await token.close()
 
 
+ROOT = Path(__file__).resolve().parents[3]
+_MAKE_KEY = (
+    "import asyncio, sys; from pathlib import Path; "
+    "from tests.gateway.ledger.test_ecdsa_log import make_ecdsa_ledger_key; "
+    "asyncio.run(make_ecdsa_ledger_key(Path(sys.argv[1])))"
+)
+
+
 def leaf_hex(data_dir: Path, index: int) -> str:
     with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
         (data,) = db.execute("SELECT data FROM ledger_leaf WHERE idx = ?", (index,)).fetchone()
@@ -53,7 +62,17 @@ def leaf_hex(data_dir: Path, index: int) -> str:
 
 def test_ecdsa_checkpoints_verify_everywhere(data_dir: Path, tmp_path: Path) -> None:
     data_dir.mkdir(parents=True, mode=0o700)
-    asyncio.run(make_ecdsa_ledger_key(data_dir))
+    # In a process of its own: opening this node's token here would leave this test
+    # worker's PKCS#11 module on the node's SoftHSM configuration, not the suite's.
+    made = subprocess.run(
+        [sys.executable, "-c", _MAKE_KEY, str(data_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
     init = run_cli(["init"], data_dir)
     assert init.returncode == 0, init.stderr
     assert "key sekisho-ledger" not in init.stdout  # kept: it already exists
