@@ -23,6 +23,7 @@ from gateway.ledger.access import may_open, require_entry_access
 from gateway.ledger.commitments import decode_opening, expand
 from gateway.ledger.entries import EntryError, open_entry
 from gateway.ledger.service import LedgerService
+from gateway.oversight.record import record_view
 from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.note import shorten
 from gateway.tlog.tiles import parse_tile_path
@@ -185,6 +186,9 @@ async def entry_opening(request: web.Request) -> web.Response:
         raise not_found from None
     if opening is None or not may_open(caller, fields):
         raise not_found
+    if caller is not None and fields.get("actor") != caller.actor:
+        # an officer, auditor or admin reading what someone else did: an oversight action
+        await record_view(ledger, caller, "ledger.opening", {"index": index})
     return web.json_response(
         {
             "index": index,

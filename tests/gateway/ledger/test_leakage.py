@@ -185,6 +185,28 @@ async def test_a_person_opens_only_entries_of_their_own_actions(
         assert (await gateway.client.get(url, headers=officer)).status == 200
 
 
+async def test_an_officer_opening_what_another_person_did_is_ledgered_as_oversight(
+    gateway: Gateway, make_person: MakePerson
+) -> None:
+    alice = await make_person("alice", "SECRET")
+    officer = await make_person("olivia", "SECRET", roles=("reader", "officer"))
+    await upload(gateway, alice, "SECRET", b"alice's report")
+    ledger = gateway.client.app[LEDGER]
+    size = await drained(gateway)
+    opened = await ledger.opened_entries(0, size)
+    index = next(i for i, e in enumerate(opened) if e.get("actor") == "person:alice")
+    url = f"/api/v1/ledger/entries/{index}/opening"
+    assert (await gateway.client.get(url, headers=alice)).status == 200
+    assert await drained(gateway) == size  # a person reading their own entry: not oversight
+    assert (await gateway.client.get(url, headers=officer)).status == 200
+    after = await drained(gateway)
+    new = await ledger.opened_entries(size, after)
+    assert [(e["type"], e["actor"], e["view"]) for e in new] == [
+        ("oversight.viewed", "person:olivia", "ledger.opening")
+    ]
+    assert str(index) in json.dumps(new[0]["filters"])
+
+
 async def test_a_cleared_reader_checks_a_file_against_the_anchor_offline(
     gateway: Gateway, make_person: MakePerson, tmp_path: Path
 ) -> None:
