@@ -37,6 +37,8 @@ PUBLIC_BY_DESIGN = {
     ("GET", "/api/v1/ledger/receipts/{index}"): "inclusion receipts: hashes and checkpoints",
     ("GET", "/ledger/tile/{path}"): "C2SP hash tiles (entry bundles need an entry reader)",
     ("GET", "/static/swagger-ui/{name}"): "the API explorer's Swagger UI files (public code)",
+    ("GET", "/api/v1/ledger/anchors/{id}/reply"): "public anchoring: a TSA's token",
+    ("GET", "/api/v1/ledger/anchors/{id}/checkpoint"): "the signed checkpoint a TSA stamped",
 }
 # (A witness node's /mirror/{log}/... routes live in its own app and serve the same
 # public hash tiles; entry bundles only to its registered readers.)
