@@ -16,8 +16,8 @@ from typing import Any
 
 from gateway.ledger.entries import utc_timestamp
 from gateway.oversight.models import OversightEvent
-from gateway.trail.query import MAX_LIMIT, TrailQuery, TrailQueryError, parse_query
-from gateway.trail.service import IndexSource
+from gateway.trail.paging import Fetch, IndexSource, chunks, one_page, resolve_indexes
+from gateway.trail.query import TrailQuery, TrailQueryError, parse_query
 
 PARAMETERS = ("person", "view", "from", "to", "limit", "cursor", "format")
 COLUMNS = ("id", "at", "actor", "view", "filters", "node", "ledger_index")
@@ -100,27 +100,17 @@ class OversightLog:
 
     async def page(self, query: OversightQuery) -> OversightPage:
         """Up to ``limit`` actions older than ``cursor``, newest first."""
-        limit = query.base.limit
-        rows = await self._rows(query, query.base.cursor, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return OversightPage(await self._resolved(rows), rows[-1].id if more and rows else None)
+        rows, cursor = await one_page(self._fetch(query), query.base.cursor, query.base.limit)
+        return OversightPage(await self._resolved(rows), cursor)
 
     async def export(self, query: OversightQuery) -> AsyncIterator[list[OversightAction]]:
         """Every matching action (at most ``limit`` if one was given), in chunks."""
-        left = query.base.limit if query.base.limit_given else None
-        cursor = query.base.cursor
-        while left is None or left > 0:
-            size = MAX_LIMIT if left is None else min(MAX_LIMIT, left)
-            rows = await self._rows(query, cursor, size)
-            if not rows:
-                return
+        limit = query.base.limit if query.base.limit_given else None
+        async for rows in chunks(self._fetch(query), query.base.cursor, limit):
             yield await self._resolved(rows)
-            cursor = rows[-1].id
-            if left is not None:
-                left -= len(rows)
-            if len(rows) < size:
-                return
+
+    def _fetch(self, query: OversightQuery) -> Fetch[OversightEvent]:
+        return lambda cursor, limit: self._rows(query, cursor, limit)
 
     async def _rows(
         self, query: OversightQuery, cursor: int | None, limit: int
@@ -138,14 +128,7 @@ class OversightLog:
         return await OversightEvent.filter(**chosen).order_by("-id").limit(limit)
 
     async def _resolved(self, rows: list[OversightEvent]) -> list[OversightAction]:
-        missing = [row for row in rows if row.ledger_index is None]
-        if missing:
-            found = await self._indexes.indexes_for_queue_ids([r.ledger_queue_id for r in missing])
-            resolved = [row for row in missing if row.ledger_queue_id in found]
-            for row in resolved:
-                row.ledger_index = found[row.ledger_queue_id]
-            if resolved:
-                await OversightEvent.bulk_update(resolved, fields=["ledger_index"], batch_size=100)
+        await resolve_indexes(rows, self._indexes)
         return [
             OversightAction(
                 id=row.id,

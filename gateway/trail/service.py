@@ -8,17 +8,16 @@ is resolved at most once after integration.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.documents.models import AccessEvent
 from gateway.ledger.entries import utc_timestamp
-from gateway.trail.query import MAX_LIMIT, TrailQuery
+from gateway.trail.paging import Fetch, IndexSource, chunks, one_page, resolve_indexes
+from gateway.trail.query import TrailQuery
 
-log = logging.getLogger("sekisho.trail")
 COLUMNS = (
     "id",
     "at",
@@ -32,14 +31,6 @@ COLUMNS = (
     "node",
     "ledger_index",
 )
-
-
-class IndexSource(Protocol):
-    """Where integrated entries landed (the ledger store)."""
-
-    async def indexes_for_queue_ids(self, queue_ids: Sequence[int]) -> dict[int, int]:
-        """Ledger index by queue id, for the entries already integrated."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -79,27 +70,17 @@ class TrailService:
 
     async def page(self, query: TrailQuery) -> TrailPage:
         """Up to ``query.limit`` events older than ``query.cursor``, newest first."""
-        rows = await self._rows(query, query.cursor, query.limit + 1)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        events = await self._resolved(rows)
-        return TrailPage(events, rows[-1].id if more and rows else None)
+        rows, cursor = await one_page(self._fetch(query), query.cursor, query.limit)
+        return TrailPage(await self._resolved(rows), cursor)
 
     async def export(self, query: TrailQuery) -> AsyncIterator[list[TrailEvent]]:
         """Every matching event (at most ``limit`` if one was given), in chunks."""
-        left = query.limit if query.limit_given else None
-        cursor = query.cursor
-        while left is None or left > 0:
-            size = MAX_LIMIT if left is None else min(MAX_LIMIT, left)
-            rows = await self._rows(query, cursor, size)
-            if not rows:
-                return
+        limit = query.limit if query.limit_given else None
+        async for rows in chunks(self._fetch(query), query.cursor, limit):
             yield await self._resolved(rows)
-            cursor = rows[-1].id
-            if left is not None:
-                left -= len(rows)
-            if len(rows) < size:
-                return
+
+    def _fetch(self, query: TrailQuery) -> Fetch[AccessEvent]:
+        return lambda cursor, limit: self._rows(query, cursor, limit)
 
     async def _rows(self, query: TrailQuery, cursor: int | None, limit: int) -> list[AccessEvent]:
         filters: dict[str, Any] = {
@@ -116,23 +97,8 @@ class TrailService:
         return await AccessEvent.filter(**chosen).order_by("-id").limit(limit)
 
     async def _resolved(self, rows: list[AccessEvent]) -> list[TrailEvent]:
-        missing = [row for row in rows if row.ledger_index is None]
-        if missing:
-            found = await self._indexes.indexes_for_queue_ids([r.ledger_queue_id for r in missing])
-            resolved = [row for row in missing if row.ledger_queue_id in found]
-            for row in resolved:
-                row.ledger_index = found[row.ledger_queue_id]
-            if resolved:
-                await _persist(resolved)
+        await resolve_indexes(rows, self._indexes)
         return [_event(row) for row in rows]
-
-
-async def _persist(rows: list[AccessEvent]) -> None:
-    """Write resolved indexes back; a failure only means resolving again next time."""
-    try:
-        await AccessEvent.bulk_update(rows, fields=["ledger_index"], batch_size=100)
-    except Exception as exc:  # reads must not fail because the write-back did
-        log.warning("could not store %d resolved ledger indexes: %s", len(rows), exc)
 
 
 def _event(row: AccessEvent) -> TrailEvent:
