@@ -61,7 +61,7 @@ from gateway.ledger import openapi as ledger_openapi
 from gateway.ledger import witnesses_http
 from gateway.ledger.audit.auditor import LedgerAuditor
 from gateway.ledger.wiring import build_ledger, build_witnessing
-from gateway.node_token import serving_profile, token_config
+from gateway.node_token import open_node_token, serving_profile
 from gateway.oversight import http as oversight_http
 from gateway.oversight import openapi as oversight_openapi
 from gateway.oversight.log import OversightLog
@@ -73,7 +73,6 @@ from gateway.signing.wiring import build_signing
 from gateway.trail import http as trail_http
 from gateway.trail import openapi as trail_openapi
 from gateway.trail.service import TrailService
-from hsm import Token
 from web.portal import setup_portal
 
 
@@ -87,7 +86,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def token_ctx(app: web.Application) -> AsyncIterator[None]:
     """Log in to the token once for the app's lifetime."""
-    token = await Token.open(token_config(app[SETTINGS]))
+    token = await open_node_token(app[SETTINGS])
     try:
         await serving_profile(token, app[SETTINGS])
     except BaseException:

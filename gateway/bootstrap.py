@@ -21,7 +21,7 @@ from gateway.documents.kek import ensure_initial_version
 from gateway.documents.s3_client import S3BlobStore
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
-from gateway.node_token import softhsm_layout, token_config
+from gateway.node_token import open_node_token, softhsm_layout
 from gateway.signing.keymgmt import initial_keys, register_initial
 from hsm import (
     CertificateRequest,
@@ -68,21 +68,6 @@ def key_plan(settings: Settings) -> list[tuple[str, Function, str]]:
         (keys.signing, Function.NAMED_ECDSA, "signing API key"),
         (keys.tsa, Function.TIMESTAMP, "RFC 3161 time-stamping key"),
     ]
-
-
-def check_profile(profile: TokenProfile, plan: list[tuple[str, Function, str]]) -> None:
-    """Refuse, before creating anything, a token that cannot do every function of the plan.
-
-    One line: each missing function with its key label, the mechanism it needs and why not.
-    """
-    missing: list[str] = []
-    for label, function, _purpose in plan:
-        try:
-            profile.require(function, label)
-        except MechanismNotSupported as exc:
-            missing.append(exc.message)
-    if missing:
-        raise MechanismNotSupported("; ".join(missing) + " (see 'sekisho hsm status')")
 
 
 async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
@@ -136,13 +121,13 @@ async def _open_or_provision_token(settings: Settings, report: InitReport) -> To
         if not layout.conf.exists():
             provision_token(layout, settings.hsm.token_label)
             report.created.append(f"SoftHSM token {settings.hsm.token_label!r} in {layout.root}")
-            return await Token.open(token_config(settings))
+            return await open_node_token(settings)
         try:
-            return await Token.open(token_config(settings))
+            return await open_node_token(settings)
         except TokenNotFound:
             provision_token(layout, settings.hsm.token_label)
             report.created.append(f"SoftHSM token {settings.hsm.token_label!r} in {layout.root}")
-    return await Token.open(token_config(settings))
+    return await open_node_token(settings)
 
 
 async def _ensure_keys(token: Token, settings: Settings, report: InitReport) -> None:
@@ -150,10 +135,24 @@ async def _ensure_keys(token: Token, settings: Settings, report: InitReport) -> 
     absent = [item for item in plan if not await token.has_key(item[0])]
     if not absent:
         return
-    profile = await token.profile()
-    check_profile(profile, absent)
+    # Each key is checked against the profile of the token it lives on, all before any
+    # key is made: one line naming every key, its token and the mechanism it lacks.
+    profiles: dict[int, TokenProfile] = {}
+    missing: list[str] = []
+    for label, function, _purpose in absent:
+        owner = token.owner(label)
+        if id(owner) not in profiles:
+            profiles[id(owner)] = await owner.profile()
+        try:
+            profiles[id(owner)].require(function, label)
+        except MechanismNotSupported as exc:
+            several = len(token.members()) > 1
+            where = f"on the {owner.config.describe()}" if several else "on this token"
+            missing.append(exc.message.replace("on this token", where))
+    if missing:
+        raise MechanismNotSupported("; ".join(missing) + " (see 'sekisho hsm status')")
     for label, function, purpose in absent:
-        option = profile.require(function, label)
+        option = profiles[id(token.owner(label))].require(function, label)
         algorithm = option.algorithm
         if function is Function.KEK:
             info = await token.generate_kek(label, KekType.for_algorithm(algorithm))

@@ -63,13 +63,48 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class KeyPlacements:
+    """Where each key lives when not on the default token: an RFC 7512 ``pkcs11:`` URI.
+
+    In TOML the table ``[hsm.keys]``; in the environment ``SEKISHO_HSM_KEYS_<NAME>``.
+    Empty: the key lives on the default token (``hsm.module``/``hsm.uri``). The
+    token's PIN comes from the URI's ``pin-source`` (a file, or ``env:VARIABLE``),
+    else from the node's PIN; ``pin-value`` is refused (see docs/deployment.md).
+    """
+
+    ledger: str = ""
+    kek: str = ""
+    ca: str = ""
+    signing: str = ""
+    tsa: str = ""
+    witness: str = ""
+
+
+@dataclass(frozen=True)
+class NamedKeyPlacement:
+    """A named signing key (``keys create NAME``) on its own token: every version of it.
+
+    In TOML an array of tables ``[[hsm.named_keys]]`` with ``name`` and ``uri``; in
+    the environment ``SEKISHO_HSM_NAMED_KEYS`` holds the same list as JSON.
+    """
+
+    name: str = ""
+    uri: str = ""
+
+
+@dataclass(frozen=True)
 class HsmSettings:
-    """The PKCS#11 token. Empty module and uri mean a SoftHSM token under the data dir."""
+    """The PKCS#11 token. Empty module and uri mean a SoftHSM token under the data dir.
+
+    ``keys`` and ``named_keys`` put single keys on other tokens (default: all on this one).
+    """
 
     module: str = ""
     uri: str = ""
     token_label: str = "sekisho"  # noqa: S105 - a label, not a secret
     pin_file: str = ""
+    keys: KeyPlacements = field(default_factory=KeyPlacements)
+    named_keys: tuple[NamedKeyPlacement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -381,8 +416,13 @@ def _build_section(
         if key not in hints:
             raise ConfigError(f"unknown setting {section}.{key}")
     for key, hint in hints.items():
-        env_name = f"SEKISHO_{section}_{key}".upper()
-        if env_name in env:
+        env_name = f"SEKISHO_{section}_{key}".upper().replace(".", "_")
+        if isinstance(hint, type) and is_dataclass(hint):  # a sub-table such as [hsm.keys]
+            sub = raw.get(key, {})
+            if not isinstance(sub, dict):
+                raise ConfigError(f"setting [{section}.{key}] must be a table")
+            values[key] = _build_section(f"{section}.{key}", hint, sub, env)
+        elif env_name in env:
             values[key] = _coerce(section, key, env_name, hint, env[env_name], from_env=True)
         elif key in raw:
             values[key] = _coerce(section, key, env_name, hint, raw[key], from_env=False)
@@ -526,6 +566,7 @@ def _validate(settings: Settings) -> None:
             "must be 0-2592000 (0 makes every audit a full pass)"
         )
     _validate_witnessing(settings)
+    _validate_placements(settings)
     _validate_anchoring(settings.anchoring)
     _validate_signing(settings.signing)
     _validate_blobs(settings.blobs)
@@ -552,6 +593,68 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "setting node.name (SEKISHO_NODE_NAME): must be a word without spaces or /"
         )
+
+
+_PLACEMENT_PATH = {"token", "serial", "object"}
+_PLACEMENT_QUERY = {"module-path", "pin-source"}
+_NAMED_KEY = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
+def placement_labels(settings: Settings) -> dict[str, str]:
+    """The key label each ``[hsm.keys]`` entry places (its versions follow it)."""
+    keys = settings.keys
+    return {
+        "ledger": keys.ledger,
+        "kek": keys.kek,
+        "ca": keys.ca,
+        "signing": keys.signing,
+        "tsa": keys.tsa,
+        "witness": settings.witness.key,
+    }
+
+
+def check_placement_uri(where: str, uri: str, label: str | None) -> None:
+    """One line naming the setting when a key's URI is unusable (checked at load time)."""
+    from hsm import HsmConfigError, parse_pkcs11_uri
+
+    try:
+        parsed = parse_pkcs11_uri(uri)
+    except HsmConfigError as exc:
+        raise ConfigError(f"{where}: {exc.message}") from None
+    extra = sorted((set(parsed.path) - _PLACEMENT_PATH) | (set(parsed.query) - _PLACEMENT_QUERY))
+    if extra:
+        raise ConfigError(
+            f"{where}: pkcs11 URI attribute {extra[0]!r} is not supported for a key's token "
+            "(use token or serial, object, module-path and pin-source)"
+        )
+    if parsed.token is None and parsed.serial is None:
+        raise ConfigError(f"{where}: the pkcs11 URI must name the token (token=LABEL or serial=)")
+    if parsed.object is not None and parsed.object != label:
+        expected = f"the key label {label!r}" if label else "no object (labels are per version)"
+        raise ConfigError(f"{where}: the URI names object {parsed.object!r}, expected {expected}")
+    pin_source = parsed.pin_source or ""
+    if pin_source.startswith("env:") and not re.fullmatch(
+        r"[A-Za-z_][A-Za-z0-9_]*", pin_source[4:]
+    ):
+        raise ConfigError(f"{where}: pin-source env:NAME needs a variable name")
+
+
+def _validate_placements(settings: Settings) -> None:
+    for role, label in placement_labels(settings).items():
+        uri = getattr(settings.hsm.keys, role)
+        if uri:
+            check_placement_uri(
+                f"setting hsm.keys.{role} (SEKISHO_HSM_KEYS_{role.upper()})", uri, label
+            )
+    where = "setting hsm.named_keys (SEKISHO_HSM_NAMED_KEYS)"
+    names: set[str] = set()
+    for number, named in enumerate(settings.hsm.named_keys, start=1):
+        if not _NAMED_KEY.fullmatch(named.name) or named.name in names:
+            raise ConfigError(f"{where}: item {number} needs a key name (a-z, 0-9, -) listed once")
+        names.add(named.name)
+        if not named.uri:
+            raise ConfigError(f"{where}: key {named.name!r} needs a uri")
+        check_placement_uri(f"{where}: key {named.name!r}", named.uri, None)
 
 
 def _validate_blobs(blobs: BlobSettings) -> None:

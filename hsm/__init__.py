@@ -30,6 +30,7 @@ from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.signing import DIGEST_SIZES, SignRequest
 from hsm.softhsm import SoftHsmLayout, provision_token
 from hsm.token import Token, TokenStatus
+from hsm.tokenset import Placement, TokenSet
 from hsm.uri import Pkcs11Uri, format_pkcs11_uri, parse_pkcs11_uri
 from hsm.verify import verify_signature
 from hsm.wrapping import KekType
@@ -52,6 +53,7 @@ __all__ = [
     "Option",
     "PinLocked",
     "Pkcs11Uri",
+    "Placement",
     "Secret",
     "SignRequest",
     "SoftHsmLayout",
@@ -60,6 +62,7 @@ __all__ = [
     "TokenNotFound",
     "TokenProfile",
     "TokenRemoved",
+    "TokenSet",
     "TokenStatus",
     "WrongPin",
     "choose_profile",

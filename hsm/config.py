@@ -97,6 +97,11 @@ class TokenConfig:
             softhsm_conf=softhsm_conf,
         )
 
+    @property
+    def identity(self) -> tuple[str, str | None, str | None]:
+        """Which token this is: the module's real path (symlinks resolved), label, serial."""
+        return (os.path.realpath(self.module_path), self.token_label, self.token_serial)
+
     def describe(self) -> str:
         """A short, PIN-free description for messages."""
         name = (

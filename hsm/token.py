@@ -97,11 +97,15 @@ _modules_lock = threading.Lock()
 
 
 def _module_state(path: str) -> _ModuleState:
+    """The one state of a module, keyed by its real path: python-pkcs11 caches libraries by
+    the path string, and loading the same library under a second name (a symlink) calls
+    C_Initialize again, which fails with "already initialized"."""
+    real = os.path.realpath(path)
     with _modules_lock:
-        state = _modules.get(path)
+        state = _modules.get(real)
         if state is None:
             state = _ModuleState(path=path, thread=TokenThread(f"pkcs11-{Path(path).stem}"))
-            _modules[path] = state
+            _modules[real] = state
         return state
 
 
@@ -149,6 +153,15 @@ class Token:
         """Like :meth:`close`, for synchronous callers."""
         self._module.thread.call(self._disconnect)
 
+    def owner(self, label: str) -> Token:
+        """The token that holds the key ``label`` (itself; a :class:`~hsm.TokenSet` routes)."""
+        del label
+        return self
+
+    def members(self) -> list[Token]:
+        """Every distinct token behind this facade (itself; a TokenSet lists each)."""
+        return [self]
+
     # ----- async API -------------------------------------------------------------
 
     async def status(self) -> TokenStatus:
@@ -162,6 +175,10 @@ class Token:
     def profile_sync(self) -> TokenProfile:
         """:meth:`profile` for synchronous callers."""
         return self._call(self._profile)
+
+    async def ping(self) -> None:
+        """The token still answers: TokenRemoved (or a typed error) when it does not."""
+        await self._run(self._ping)
 
     async def list_keys(self) -> list[KeyInfo]:
         """Every key object on the token with its protection attributes."""
@@ -476,6 +493,14 @@ class Token:
             handle = keyops.find_one(self._session, label, object_class)
             self._conn.handles[cache_key] = handle
         return handle
+
+    def _ping(self) -> None:
+        if not self._token_still_present():
+            self._drop_connection()
+            raise TokenRemoved(
+                f"the {self.config.describe()} does not answer; "
+                "it will be reopened on the next request"
+            )
 
     def _status(self) -> TokenStatus:
         assert self._conn is not None

@@ -19,8 +19,7 @@ from gateway.config import load_settings
 from gateway.db.setup import close_database, open_database
 from gateway.ledger.service import LedgerService
 from gateway.ledger.wiring import build_ledger
-from gateway.node_token import token_config
-from hsm import Token
+from gateway.node_token import open_node_token
 
 
 async def append_one(ledger: LedgerService, n: int, ack: TextIO) -> None:
@@ -39,7 +38,7 @@ async def main(count: int, ack_path: str) -> None:
     """Append ``count`` entries with bounded concurrency, or drain the queue."""
     settings = load_settings()
     await open_database(settings.database_url)
-    token = await Token.open(token_config(settings))
+    token = await open_node_token(settings)
     ledger = await build_ledger(settings, token)
     await ledger.start()
     try:

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from gateway.config import Settings
-from gateway.node_token import token_config
-from hsm import Token, TokenProfile
+from gateway.node_token import open_node_token_sync, token_uses
+from hsm import TokenProfile, TokenStatus
 
 
 def register(commands: Any) -> None:
@@ -24,26 +24,38 @@ def register(commands: Any) -> None:
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    """Print module, token and mechanism details."""
-    token = Token.open_sync(token_config(settings))
+    """Print module, token and mechanism details of each token, and which keys live there."""
+    token = open_node_token_sync(settings)
+    shown: list[tuple[TokenStatus, TokenProfile, list[str]]] = []
     try:
-        status = token.status_sync()
-        profile = token.profile_sync()
+        for member in token.members():
+            shown.append((member.status_sync(), member.profile_sync(), token_uses(token, member)))
     finally:
         token.close_sync()
     if args.json:
-        print(json.dumps({**status.__dict__, "profile": profile.as_dicts()}, indent=2))
+        views = [
+            {**status.__dict__, "profile": profile.as_dicts(), "keys": uses}
+            for status, profile, uses in shown
+        ]
+        # One token: the object as before; several: a list, the default token first.
+        print(json.dumps(views[0] if len(views) == 1 else views, indent=2))
         return 0
-    print(f"module:        {status.module_path}")
-    print(f"library:       {status.library} {status.library_version}")
-    print(f"token:         {status.token_label} (serial {status.serial})")
-    print(f"manufacturer:  {status.manufacturer}, model {status.model}")
-    print()
-    print(profile_table(profile))
-    print()
-    print(f"mechanisms:    {len(status.mechanisms)}")
-    for mechanism in status.mechanisms:
-        print(f"  {mechanism}")
+    for number, (status, profile, uses) in enumerate(shown):
+        if number:
+            print()
+            print("-" * 72)
+        print(f"module:        {status.module_path}")
+        print(f"library:       {status.library} {status.library_version}")
+        print(f"token:         {status.token_label} (serial {status.serial})")
+        print(f"manufacturer:  {status.manufacturer}, model {status.model}")
+        if len(shown) > 1:
+            print(f"holds:         {', '.join(uses)}")
+        print()
+        print(profile_table(profile))
+        print()
+        print(f"mechanisms:    {len(status.mechanisms)}")
+        for mechanism in status.mechanisms:
+            print(f"  {mechanism}")
     return 0
 
 
@@ -65,9 +77,9 @@ def profile_table(profile: TokenProfile) -> str:
 
 def run_keys(args: argparse.Namespace, settings: Settings) -> int:
     """Print each key object with label, id, type and its sensitive/extractable attributes."""
-    token = Token.open_sync(token_config(settings))
+    token = open_node_token_sync(settings)
     try:
-        keys = token.list_keys_sync()
+        keys = [key for member in token.members() for key in member.list_keys_sync()]
     finally:
         token.close_sync()
     if args.json:

@@ -25,7 +25,7 @@ from gateway.documents.kek import (
 )
 from gateway.errors import SekishoError
 from gateway.ledger.queued import QueuedLedger
-from gateway.node_token import token_config
+from gateway.node_token import open_node_token
 from hsm import KekType, Token
 
 TokenAction = Callable[[Token, QueuedLedger], Awaitable[int]]
@@ -73,7 +73,7 @@ def _positive(text: str) -> int:
 def _with_token(settings: Settings, action: TokenAction) -> int:
     async def main() -> int:
         async with node_database(settings) as ledger:
-            token = await Token.open(token_config(settings))
+            token = await open_node_token(settings)
             try:
                 return await action(token, ledger)
             finally:

@@ -15,7 +15,7 @@ from gateway.cli import kek_cmd
 from gateway.cli.offline import node_database, operator_actor
 from gateway.config import Settings
 from gateway.ledger.queued import QueuedLedger
-from gateway.node_token import token_config
+from gateway.node_token import open_node_token
 from gateway.signing.keymgmt import KeyManager, check_algorithm, check_purpose
 from gateway.signing.named_keys import SIGNING_ALGORITHMS, KeyVersion, all_keys
 from hsm import Token
@@ -51,7 +51,7 @@ def register(commands: Any) -> None:
 def _with_token(settings: Settings, action: Action) -> int:
     async def main() -> int:
         async with node_database(settings) as ledger:
-            token = await Token.open(token_config(settings))
+            token = await open_node_token(settings)
             try:
                 return await action(token, ledger)
             finally:

@@ -39,7 +39,7 @@ from gateway.ledger.commitments import OpeningError, check_opening, decode_openi
 from gateway.ledger.entries import EntryError, parse_entry
 from gateway.ledger.reader_token import reader_token
 from gateway.ledger.store import TortoiseLedgerStore
-from gateway.node_token import token_config
+from gateway.node_token import open_node_token
 from gateway.tlog.checkpoint import open_signed_checkpoint
 from gateway.tlog.merkle import ProofError, root_from_inclusion_proof
 from gateway.tlog.note import SIG_ED25519_COSIGNATURE, NoteError, parse_verifier_key
@@ -194,7 +194,7 @@ async def _verify_local(
 ) -> tuple[AuditResult, str | None, list[AnchorCheck]]:
     """The audit, why the database contradicts the token's kept checkpoint (or None), and
     every recent anchoring re-checked."""
-    token = await Token.open(token_config(settings))
+    token = await open_node_token(settings)
     try:
         key = read_key(args.key, args.origin) if args.key else await _token_key(token, settings)
         await open_database(settings.database_url)

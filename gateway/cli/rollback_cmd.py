@@ -21,7 +21,7 @@ from gateway.errors import BadRequest, Conflict
 from gateway.ledger.rollback import TokenCheckpoint, history_finding
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.ledger.wiring import leadership_for
-from gateway.node_token import token_config
+from gateway.node_token import open_node_token
 from hsm import Token
 
 ALERT = "ledger.rolled_back"
@@ -79,7 +79,7 @@ async def _accept(settings: Settings, reason: str) -> str:
     if not await leadership.try_acquire():
         raise Conflict("the node is running (it holds the sequencer lock): stop it first")
     try:
-        token = await Token.open(token_config(settings))
+        token = await open_node_token(settings)
         try:
             async with node_database(settings) as ledger:
                 store = TortoiseLedgerStore()

@@ -7,7 +7,8 @@ from aiohttp import web
 from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, TOKEN
 from gateway.db.setup import database_ready
 from gateway.documents.blob_backends import blob_store_problem
-from hsm import HsmError
+from gateway.node_token import token_uses
+from hsm import HsmError, Token
 
 routes = web.RouteTableDef()
 
@@ -29,6 +30,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["token"] = {"ok": True}
     except HsmError as exc:
         checks["token"] = {"ok": False, "error": exc.message}
+    token = request.app[TOKEN]
+    if len(token.members()) > 1:  # keys on several tokens: each one's state and keys
+        checks["tokens"] = await _each_token(token)
     documents = request.app.get(DOCUMENTS)
     if documents is not None:
         problem = await blob_store_problem(documents.context.blobs)
@@ -49,3 +53,22 @@ async def readyz(request: web.Request) -> web.Response:
         checks["ledger"] = auditor.status.as_check()
     ready = all(bool(check["ok"]) for check in checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def _each_token(token: Token) -> dict[str, object]:
+    """Ping every token; one that is gone fails only the functions whose keys it holds."""
+    states: list[dict[str, object]] = []
+    for member in token.members():
+        state: dict[str, object] = {"token": member.config.describe()}
+        state["keys"] = token_uses(token, member)
+        try:
+            await member.ping()
+            state["ok"] = True
+        except HsmError as exc:
+            state.update(ok=False, error=exc.message)
+        states.append(state)
+    failed = [s for s in states if not s["ok"]]
+    result: dict[str, object] = {"ok": not failed, "tokens": states}
+    if failed:
+        result["error"] = "; ".join(str(s["error"]) for s in failed)
+    return result

@@ -13,7 +13,7 @@ from gateway.health.prometheus import METRICS, Metrics
 from gateway.http.client_tls import client_ssl_context
 from gateway.ledger.audit.sources import Fetcher
 from gateway.ledger.client import HttpLedgerClient
-from gateway.node_token import token_config
+from gateway.node_token import open_node_token
 from gateway.tlog.witness_protocol import MAX_ADD_CHECKPOINT_BODY
 from gateway.witness import http
 from gateway.witness.app_keys import MIRRORS, REQUESTS, SERVICE, SETTINGS, ResponseCounts
@@ -21,7 +21,6 @@ from gateway.witness.cosigner import Cosigner
 from gateway.witness.runner import MirrorRunner
 from gateway.witness.service import WitnessService
 from gateway.witness.store import WitnessStore
-from hsm import Token
 
 WITNESS_MODELS = ["gateway.witness.models"]
 _FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
@@ -41,7 +40,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def service_ctx(app: web.Application) -> AsyncIterator[None]:
     """Log in to the witness token once; cosign with its key."""
     settings = app[SETTINGS]
-    token = await Token.open(token_config(settings))
+    token = await open_node_token(settings)
     try:
         cosigner = await Cosigner.create(token, settings.witness.key, settings.witness_name)
         app[SERVICE] = WitnessService(WitnessStore(), cosigner)

@@ -22,7 +22,7 @@ from gateway.errors import SekishoError
 from gateway.witness.app import WITNESS_MODELS
 from gateway.witness.cosigner import Cosigner
 from gateway.witness.models import WitnessedLog
-from hsm import Function, KeyAlgorithm
+from hsm import Function, KeyAlgorithm, MechanismNotSupported
 
 __all__ = ["WitnessInit", "WitnessNotInitialised", "initialise_witness", "witness_database"]
 
@@ -52,8 +52,16 @@ async def initialise_witness(settings: Settings) -> WitnessInit:
     try:
         label = settings.witness.key
         if not await token.has_key(label):
-            # tlog-cosignature/v1 is Ed25519 only: say so now if the token lacks CKM_EDDSA.
-            (await token.profile()).require(Function.WITNESS, label)
+            # tlog-cosignature/v1 is Ed25519 only: say so now if the key's token (the
+            # default one, or the one hsm.keys.witness names) lacks CKM_EDDSA.
+            owner = token.owner(label)
+            try:
+                (await owner.profile()).require(Function.WITNESS, label)
+            except MechanismNotSupported as exc:
+                if owner is token:
+                    raise
+                where = f"on the {owner.config.describe()}"
+                raise MechanismNotSupported(exc.message.replace("on this token", where)) from None
             await token.generate_key(label, KeyAlgorithm.ED25519)
             report.created.append(f"key {label} (ed25519): cosigns checkpoints (tlog-cosignature)")
         cosigner = await Cosigner.create(token, label, settings.witness_name)
