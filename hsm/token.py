@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ from hsm.worker import TokenThread
 from hsm.wrapping import OAEP_PARAMS, KekType, oaep_encrypt
 
 T = TypeVar("T")
+RESCAN_SECONDS = 5.0
+"""How often a token that went away is looked for again by reinitialising its module."""
 _HASH_BY_SIZE = {32: "sha256", 48: "sha384", 64: "sha512"}
 
 _REMOVAL_ERRORS: tuple[type[Exception], ...] = (
@@ -63,6 +66,9 @@ _OAEP_ERRORS: tuple[type[Exception], ...] = (*_MECHANISM_ERRORS, pkcs11.Argument
 _STALE_HANDLE_ERRORS: tuple[type[Exception], ...] = (
     pkcs11.ObjectHandleInvalid,
     pkcs11.KeyHandleInvalid,
+    # A KEK handle that went stale (its token came back): SoftHSM names the role.
+    pkcs11.WrappingKeyHandleInvalid,
+    pkcs11.UnwrappingKeyHandleInvalid,
 )
 
 
@@ -90,6 +96,7 @@ class _ModuleState:
     softhsm_conf: str | None = None
     generation: int = 0
     needs_reinit: bool = False
+    last_rescan: float = 0.0
 
 
 _modules: dict[str, _ModuleState] = {}
@@ -385,6 +392,19 @@ class Token:
         """Connect again after a removal; a module that cannot start yet is still removed."""
         try:
             self._connect()
+        except TokenNotFound:
+            # The module still loads but no longer lists the token (one of several on it
+            # was removed). SoftHSM lists tokens at C_Initialize only, so rescan by
+            # reinitialising the module, at most every RESCAN_SECONDS: a rescan logs the
+            # other tokens on this module out, and they log in again on their next call.
+            now = time.monotonic()
+            if now - self._module.last_rescan >= RESCAN_SECONDS:
+                self._module.last_rescan = now
+                self._module.needs_reinit = True
+            raise TokenRemoved(
+                f"the {self.config.describe()} went away (its module no longer lists it); "
+                "it will be looked for again on the next request"
+            ) from None
         except HsmError:
             raise
         except pkcs11.PKCS11Error as exc:
