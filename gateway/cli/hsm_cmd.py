@@ -76,19 +76,31 @@ def profile_table(profile: TokenProfile) -> str:
 
 
 def run_keys(args: argparse.Namespace, settings: Settings) -> int:
-    """Print each key object with label, id, type and its sensitive/extractable attributes."""
+    """Print each key object with label, id, type and its sensitive/extractable attributes.
+
+    With keys on several tokens each key also names its token (label) in a TOKEN column.
+    """
     token = open_node_token_sync(settings)
     try:
-        keys = [key for member in token.members() for key in member.list_keys_sync()]
+        members = token.members()
+        keys = [
+            (member.config.token_label or member.config.token_serial or "", key)
+            for member in members
+            for key in member.list_keys_sync()
+        ]
     finally:
         token.close_sync()
+    several = len(members) > 1
     if args.json:
-        print(json.dumps([k.as_dict() for k in keys], indent=2))
+        views = [{**key.as_dict(), **({"token": name} if several else {})} for name, key in keys]
+        print(json.dumps(views, indent=2))
         return 0
-    print(f"{'LABEL':<20} {'CLASS':<8} {'TYPE':<11} {'ID':<17} SENSITIVE EXTRACTABLE")
-    for key in keys:
+    column = "TOKEN".ljust(16) + " " if several else ""
+    print(f"{column}{'LABEL':<20} {'CLASS':<8} {'TYPE':<11} {'ID':<17} SENSITIVE EXTRACTABLE")
+    for name, key in keys:
+        prefix = f"{name:<16} " if several else ""
         print(
-            f"{key.label:<20} {key.object_class:<8} {key.key_type:<11} {key.key_id:<17} "
+            f"{prefix}{key.label:<20} {key.object_class:<8} {key.key_type:<11} {key.key_id:<17} "
             f"{_flag(key.sensitive):<9} {_flag(key.extractable)}"
         )
     return 0
