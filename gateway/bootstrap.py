@@ -21,7 +21,7 @@ from gateway.documents.kek import ensure_initial_version
 from gateway.documents.s3_client import S3BlobStore
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
-from gateway.node_token import open_node_token, softhsm_layout
+from gateway.node_token import open_node_token, softhsm_layout, token_config
 from gateway.signing.keymgmt import initial_keys, register_initial
 from hsm import (
     CertificateRequest,
@@ -118,13 +118,15 @@ async def _ensure_blob_store(settings: Settings, report: InitReport) -> None:
 async def _open_or_provision_token(settings: Settings, report: InitReport) -> Token:
     if settings.uses_embedded_softhsm:
         layout = softhsm_layout(settings)
-        if not layout.conf.exists():
-            provision_token(layout, settings.hsm.token_label)
-            report.created.append(f"SoftHSM token {settings.hsm.token_label!r} in {layout.root}")
-            return await open_node_token(settings)
-        try:
-            return await open_node_token(settings)
-        except TokenNotFound:
+        missing = not layout.conf.exists()
+        if not missing:
+            # Only the embedded token itself may be provisioned: a token that [hsm.keys]
+            # names and that is missing is the operator's to create (one line, below).
+            try:
+                await (await Token.open(token_config(settings))).close()
+            except TokenNotFound:
+                missing = True
+        if missing:
             provision_token(layout, settings.hsm.token_label)
             report.created.append(f"SoftHSM token {settings.hsm.token_label!r} in {layout.root}")
     return await open_node_token(settings)

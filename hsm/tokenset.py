@@ -72,10 +72,11 @@ class TokenSet(Token):
                 await member._module.thread.run(member._connect)
                 opened.append(member)
         except HsmError as exc:
-            for member in opened:
+            failed = member
+            for done in opened:
                 with contextlib.suppress(HsmError):
-                    await member._module.thread.run(member._disconnect)
-            raise type(exc)(tokens._with_uses(member, exc.message)) from None
+                    await done._module.thread.run(done._disconnect)
+            raise type(exc)(tokens._with_uses(failed, exc.message)) from None
         return tokens
 
     @classmethod
@@ -88,10 +89,11 @@ class TokenSet(Token):
                 member._module.thread.call(member._connect)
                 opened.append(member)
         except HsmError as exc:
-            for member in opened:
+            failed = member
+            for done in opened:
                 with contextlib.suppress(HsmError):
-                    member._module.thread.call(member._disconnect)
-            raise type(exc)(tokens._with_uses(member, exc.message)) from None
+                    done._module.thread.call(done._disconnect)
+            raise type(exc)(tokens._with_uses(failed, exc.message)) from None
         return tokens
 
     async def close(self) -> None:

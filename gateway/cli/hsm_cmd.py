@@ -92,7 +92,7 @@ def run_keys(args: argparse.Namespace, settings: Settings) -> int:
         token.close_sync()
     several = len(members) > 1
     if args.json:
-        views = [{**key.as_dict(), **({"token": name} if several else {})} for name, key in keys]
+        views = [key.as_dict() | ({"token_label": name} if several else {}) for name, key in keys]
         print(json.dumps(views, indent=2))
         return 0
     column = "TOKEN".ljust(16) + " " if several else ""
