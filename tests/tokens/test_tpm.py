@@ -98,3 +98,54 @@ def test_witness_init_says_cosigning_needs_ed25519(tpm: TpmToken, data_dir: Path
     assert len(lines) == 1 and lines[0].startswith("sekisho: error: "), result.stderr
     assert "witness cosigning (key 'sekisho-witness') is not possible on this token" in lines[0]
     assert "CKM_EDDSA" in lines[0]
+
+
+def test_witness_key_placed_on_a_tpm_says_cosigning_needs_ed25519(
+    tpm: TpmToken, data_dir: Path
+) -> None:
+    """The node's own token (embedded SoftHSM) has EdDSA; the witness key's token does not."""
+    env = {
+        "SEKISHO_HSM_KEYS_WITNESS": f"{tpm.uri}&pin-source=file:{tpm.pin_file}",
+        "SEKISHO_WITNESS_NAME": "w.test",
+    }
+    result = run_cli(["witness", "init"], data_dir, env)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sekisho: error: "), result.stderr
+    assert (
+        f"witness cosigning (key 'sekisho-witness') is not possible on the token with label "
+        f"{tpm.label!r}" in lines[0]
+    )
+    assert "CKM_EDDSA" in lines[0]
+
+
+def test_log_key_on_a_tpm_and_the_kek_on_softhsm(tpm: TpmToken, data_dir: Path) -> None:
+    """The issue's case: the log key on a TPM, everything else (KEK included) on the node's
+    SoftHSM token. Each key is made with what its own token offers."""
+    env = {
+        "SEKISHO_KEYS_LEDGER": "placed-ledger",  # its own label: the TPM store is per session
+        "SEKISHO_HSM_KEYS_LEDGER": f"{tpm.uri}&pin-source=file:{tpm.pin_file}",
+    }
+    init = run_cli(["init", "--demo"], data_dir, env, timeout=600)
+    assert init.returncode == 0, init.stderr
+    assert "key placed-ledger (ec-p256, CKM_ECDSA)" in init.stdout  # the TPM has no EdDSA
+    assert "key sekisho-kek (aes-256, CKM_AES_KEY_WRAP_PAD)" in init.stdout  # SoftHSM's
+    keys = json.loads(run_cli(["hsm", "keys", "--json"], data_dir, env).stdout)
+    tokens = {k["label"]: k["token_label"] for k in keys if k["class"] in {"private", "secret"}}
+    assert tokens["placed-ledger"] == tpm.label
+    assert tokens["sekisho-kek"] == tokens["sekisho-ca"] == "sekisho"
+
+    alice = person_token(data_dir, "alice", env)
+    secret = b"log key on the TPM, data keys under SoftHSM\n" * 50
+    with running_node(data_dir, env) as base:
+        key = json.loads(http_get(base + "/api/v1/ledger/key")[1])
+        assert key["algorithm"] == "ECDSA P-256"
+        status, raw = call("POST", upload_url(base, "split"), alice, secret)
+        assert status == 201, raw
+        doc = json.loads(raw)["id"]
+        status, raw = call("GET", f"{base}/api/v1/documents/{doc}/content", alice)
+        assert (status, raw) == (200, secret), raw[:300]
+        wait_for(lambda: http_get(base + "/ledger/checkpoint")[0] == 200, seconds=60)
+    verified = run_cli(["ledger", "verify"], data_dir, env)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith("ledger OK: ")
