@@ -21,7 +21,7 @@ from gateway.documents.kek import ensure_initial_version
 from gateway.documents.s3_client import S3BlobStore
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
-from gateway.node_token import open_node_token, softhsm_layout, token_config
+from gateway.node_token import open_node_token, require_on_token, softhsm_layout, token_config
 from gateway.signing.keymgmt import initial_keys, register_initial
 from hsm import (
     CertificateRequest,
@@ -30,7 +30,6 @@ from hsm import (
     MechanismNotSupported,
     Token,
     TokenNotFound,
-    TokenProfile,
     issue_certificate,
     provision_token,
 )
@@ -139,22 +138,16 @@ async def _ensure_keys(token: Token, settings: Settings, report: InitReport) -> 
         return
     # Each key is checked against the profile of the token it lives on, all before any
     # key is made: one line naming every key, its token and the mechanism it lacks.
-    profiles: dict[int, TokenProfile] = {}
     missing: list[str] = []
     for label, function, _purpose in absent:
-        owner = token.owner(label)
-        if id(owner) not in profiles:
-            profiles[id(owner)] = await owner.profile()
         try:
-            profiles[id(owner)].require(function, label)
+            await require_on_token(token, function, label)
         except MechanismNotSupported as exc:
-            several = len(token.members()) > 1
-            where = f"on the {owner.config.describe()}" if several else "on this token"
-            missing.append(exc.message.replace("on this token", where))
+            missing.append(exc.message)
     if missing:
         raise MechanismNotSupported("; ".join(missing) + " (see 'sekisho hsm status')")
     for label, function, purpose in absent:
-        option = profiles[id(token.owner(label))].require(function, label)
+        option = await require_on_token(token, function, label)
         algorithm = option.algorithm
         if function is Function.KEK:
             info = await token.generate_kek(label, KekType.for_algorithm(algorithm))

@@ -14,6 +14,8 @@ from hsm import (
     HsmConfigError,
     HsmError,
     KeyInfo,
+    MechanismNotSupported,
+    Option,
     Placement,
     Secret,
     SoftHsmLayout,
@@ -164,16 +166,34 @@ async def token_inventory(token: Token, ca_label: str) -> TokenInventory:
 
 
 async def serving_profile(token: Token, settings: Settings) -> TokenProfile:
-    """Read the token's capability profile once at start, log it, and refuse to serve
-    when the token cannot sign checkpoints or wrap data keys (one line naming the key)."""
-    profile = await token.profile()
-    for choice in profile.choices:
-        chosen = choice.chosen
-        log.info(
-            "token profile: %s: %s",
-            choice.function.value,
-            f"{chosen.mechanism} ({chosen.name})" if chosen else "not possible on this token",
-        )
-    profile.require(Function.CHECKPOINT, settings.keys.ledger)
-    profile.require(Function.KEK, settings.keys.kek)
-    return profile
+    """Read each token's capability profile once at start, log it, and refuse to serve
+    when the log key's token cannot sign checkpoints or the KEK's cannot wrap data keys
+    (one line naming the key)."""
+    several = len(token.members()) > 1
+    for member in token.members():
+        profile = await member.profile()
+        where = f"{member.config.describe()}: " if several else ""
+        for choice in profile.choices:
+            chosen = choice.chosen
+            log.info(
+                "token profile: %s%s: %s",
+                where,
+                choice.function.value,
+                f"{chosen.mechanism} ({chosen.name})" if chosen else "not possible on this token",
+            )
+    await require_on_token(token, Function.CHECKPOINT, settings.keys.ledger)
+    await require_on_token(token, Function.KEK, settings.keys.kek)
+    return await token.profile()
+
+
+async def require_on_token(token: Token, function: Function, label: str) -> Option:
+    """The option the profile of the token holding ``label`` chooses for ``function``, or
+    MechanismNotSupported naming the key, the mechanism and (with several) the token."""
+    owner = token.owner(label)
+    try:
+        return (await owner.profile()).require(function, label)
+    except MechanismNotSupported as exc:
+        if len(token.members()) == 1:
+            raise
+        where = f"on the {owner.config.describe()}"
+        raise MechanismNotSupported(exc.message.replace("on this token", where)) from None

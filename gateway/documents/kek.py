@@ -284,7 +284,7 @@ async def _check_new_kek(token: Token, target: KekVersion) -> None:
 
 async def _new_kek_type(token: Token, label: str, wanted: KekType | None) -> KekType:
     """The asked-for KEK type, else the token profile's choice; refused if the token cannot."""
-    profile = await token.profile()
+    profile = await token.owner(label).profile()  # the KEK's token ([hsm.keys] kek)
     choice = profile.choice(Function.KEK)
     if wanted is None:
         return KekType.for_algorithm(profile.require(Function.KEK, label).algorithm)

@@ -116,7 +116,7 @@ class KeyManager:
         """A new named key with version 1 (or finish one a crash left pending)."""
         check_key_name(name)
         check_purpose(purpose)
-        await self._check_mechanism(algorithm)
+        await self._check_mechanism(algorithm, name)
         key = await SigningKey.get_or_none(name=name)
         if key is None:
             try:
@@ -153,9 +153,10 @@ class KeyManager:
                 ) from None
         return await self._complete(key, pending)
 
-    async def _check_mechanism(self, algorithm: KeyAlgorithm) -> None:
+    async def _check_mechanism(self, algorithm: KeyAlgorithm, name: str) -> None:
         if algorithm is KeyAlgorithm.RSA_3072:
-            status = await self._token.status()
+            # The token the key's versions live on ([[hsm.named_keys]]), else the default.
+            status = await self._token.owner(version_label(name, 1)).status()
             if RSA_PSS_MECHANISM not in status.mechanisms:
                 raise BadRequest(
                     "this token does not offer RSA-PSS (CKM_RSA_PKCS_PSS); use ec-p256 or ed25519",

@@ -19,10 +19,11 @@ from gateway.bootstrap import InitReport, _open_or_provision_token
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.errors import SekishoError
+from gateway.node_token import require_on_token
 from gateway.witness.app import WITNESS_MODELS
 from gateway.witness.cosigner import Cosigner
 from gateway.witness.models import WitnessedLog
-from hsm import Function, KeyAlgorithm, MechanismNotSupported
+from hsm import Function, KeyAlgorithm
 
 __all__ = ["WitnessInit", "WitnessNotInitialised", "initialise_witness", "witness_database"]
 
@@ -54,14 +55,7 @@ async def initialise_witness(settings: Settings) -> WitnessInit:
         if not await token.has_key(label):
             # tlog-cosignature/v1 is Ed25519 only: say so now if the key's token (the
             # default one, or the one hsm.keys.witness names) lacks CKM_EDDSA.
-            owner = token.owner(label)
-            try:
-                (await owner.profile()).require(Function.WITNESS, label)
-            except MechanismNotSupported as exc:
-                if owner is token:
-                    raise
-                where = f"on the {owner.config.describe()}"
-                raise MechanismNotSupported(exc.message.replace("on this token", where)) from None
+            await require_on_token(token, Function.WITNESS, label)
             await token.generate_key(label, KeyAlgorithm.ED25519)
             report.created.append(f"key {label} (ed25519): cosigns checkpoints (tlog-cosignature)")
         cosigner = await Cosigner.create(token, label, settings.witness_name)
