@@ -7,6 +7,7 @@ missing tokens stop start-up in one line."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -45,8 +46,9 @@ def three_tokens(data_dir: Path) -> tuple[SoftHsmLayout, dict[str, str]]:
     pin_file.chmod(0o600)
     env = {
         "SEKISHO_DOCUMENTS_KEY_CACHE_SECONDS": "0",  # every download unwraps on the KEK token
-        # No pin-source: the node's PIN. The symlinked module path is the same module.
-        "SEKISHO_HSM_KEYS_LEDGER": "pkcs11:token=log-b?module-path=/usr/lib/softhsm/libsofthsm2.so",
+        # No pin-source: the node's PIN. The module under its real path (the default is
+        # found through a symlink) is the same module, loaded once.
+        "SEKISHO_HSM_KEYS_LEDGER": f"pkcs11:token=log-b?module-path={os.path.realpath(module)}",
         "SEKISHO_HSM_KEYS_KEK": f"pkcs11:token=kek-c;object=sekisho-kek?pin-source=file:{pin_file}",
     }
     return layout, env
