@@ -2,7 +2,8 @@
 
 Precedence: environment over file over embedded defaults. Every setting has an
 environment name ``SEKISHO_<SECTION>_<KEY>`` (upper case); the data directory
-is also ``SEKISHO_DATA``. A bad value stops start-up with one line naming the
+is also ``SEKISHO_DATA``; a sub-table such as ``[hsm.keys]`` is
+``SEKISHO_HSM_KEYS_<KEY>``. A bad value stops start-up with one line naming the
 setting. PINs are never settings: the token PIN comes from ``SEKISHO_HSM_PIN``
 or the file named by ``hsm.pin_file``.
 """
