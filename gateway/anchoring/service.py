@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 
 from tortoise.exceptions import IntegrityError
 
+from gateway.anchoring.checks import CheckMemo
 from gateway.anchoring.models import AnchorRow
 from gateway.anchoring.tsa import TrustedTsa, timestamp_query, verify_reply
 from gateway.auth.principals import NodeState
@@ -101,6 +102,7 @@ class Anchoring:
         self._is_leader = is_leader
         self._clock = clock
         self.states = {tsa.name: TsaState() for tsa in tsas}
+        self.memo = CheckMemo()  # verified tokens and notes of the public list, by content
         self._last_ok: float | None = None
         self._alerted: str | None = None
         self._lock = asyncio.Lock()

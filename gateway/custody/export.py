@@ -127,7 +127,8 @@ async def _rule_export(ledger: LedgerService, row: CustodyRule) -> dict[str, Any
             receipt = await ledger.receipt(index)
         except NotFound:
             receipt = None
-    openings = await ledger.store.openings([bytes.fromhex(row.leaf_hash)])
+    queued = [] if index is not None else [row.queue_id]
+    openings = await ledger.store.openings([bytes.fromhex(row.leaf_hash)], queued=queued)
     opening = openings.get(bytes.fromhex(row.leaf_hash))
     return {
         "name": row.name,

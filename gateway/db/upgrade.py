@@ -46,6 +46,16 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
     AddedColumn("anchor_record", "rule", "VARCHAR(64)"),  # the custody rule it was checked by
     AddedColumn("anchor_record", "rule_version", "INT"),
     AddedColumn("anchor_record", "handover", "CHAR(36)", postgres_definition="UUID"),
+    # openings moved from the randomly keyed ledger_opening table into the entry's row
+    AddedColumn("ledger_pending", "opening", "BLOB", postgres_definition="BYTEA"),
+    AddedColumn(
+        "ledger_leaf",
+        "opening",
+        "BLOB",
+        "UPDATE ledger_leaf SET opening = (SELECT o.opening FROM ledger_opening AS o "
+        "WHERE o.leaf_hash = ledger_leaf.leaf_hash) WHERE opening IS NULL",
+        postgres_definition="BYTEA",
+    ),
 )
 
 

@@ -215,6 +215,21 @@ class CommittedEntry(bytes):
     opening: bytes
 
 
+def opening_of(data: bytes) -> bytes | None:
+    """The opening an entry carries to the store (None for bytes without one)."""
+    opening: bytes | None = getattr(data, "opening", None)
+    return opening
+
+
+def with_opening(data: bytes, opening: bytes | None) -> bytes:
+    """Stored entry bytes again carrying their stored opening (plain bytes without one)."""
+    if opening is None:
+        return bytes(data)
+    entry = CommittedEntry(data)
+    entry.opening = bytes(opening)
+    return entry
+
+
 def make_entry(
     entry_type: str, node: str, /, *, at: datetime | None = None, **fields: Any
 ) -> CommittedEntry:

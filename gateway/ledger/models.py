@@ -11,6 +11,7 @@ class PendingEntry(Model):
 
     id = fields.BigIntField(primary_key=True)
     data = fields.BinaryField()
+    opening = fields.BinaryField(null=True)  # never served: see OpeningRow
 
     class Meta:
         table = "ledger_pending"
@@ -23,16 +24,23 @@ class LeafRow(Model):
     data = fields.BinaryField()
     leaf_hash = fields.CharField(max_length=64, db_index=True)
     queue_id = fields.BigIntField(unique=True)
+    # The entry's opening, kept in the row that holds the entry (one sequential write
+    # instead of a second, randomly keyed table). Never served to the public, never
+    # sent to witnesses or mirrors: every read of public leaves names its columns.
+    opening = fields.BinaryField(null=True)
 
     class Meta:
         table = "ledger_leaf"
 
 
 class OpeningRow(Model):
-    """The opening (values and salts) of a committed entry, by the entry's leaf hash (hex).
+    """Where the previous release kept openings (values and salts), by leaf hash (hex).
 
-    Never part of the tree, never served to the public, never sent to witnesses
-    or mirrors: see gateway/ledger/commitments.py and docs/security.md.
+    Read only: this release keeps an opening in the entry's own row
+    (``ledger_pending.opening``, then ``ledger_leaf.opening``); the upgrade copies
+    these rows there, and the store still reads this table for an entry it does not
+    find there. Never part of the tree, never served to the public, never sent to
+    witnesses or mirrors: see gateway/ledger/commitments.py and docs/security.md.
     """
 
     leaf_hash = fields.CharField(max_length=64, primary_key=True)

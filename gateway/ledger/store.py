@@ -17,6 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from gateway.db.sql import for_connection, is_postgres
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict
+from gateway.ledger.entries import opening_of, with_opening
 from gateway.tlog.merkle import Coord, leaf_hash
 
 LEVEL_SHIFT = 56
@@ -104,8 +105,11 @@ class LedgerStore(Protocol):
         """How many entries wait for integration."""
         ...
 
-    async def openings(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, bytes]:
-        """The stored openings of committed entries, by leaf hash (those that exist)."""
+    async def openings(
+        self, leaf_hashes: Sequence[bytes], *, queued: Sequence[int] = ()
+    ) -> dict[bytes, bytes]:
+        """The stored openings of committed entries, by leaf hash (those that exist);
+        ``queued``: queue ids of entries that may not be integrated yet."""
         ...
 
 
@@ -125,6 +129,7 @@ class TortoiseLedgerStore:
 
     def __init__(self, connection_name: str = "default") -> None:
         self._name = connection_name
+        self._legacy_openings: bool | None = None
 
     @property
     def _conn(self) -> BaseDBAsyncClient:
@@ -146,30 +151,32 @@ class TortoiseLedgerStore:
         return await self._conn.execute_query_dict(self._sql(query), list(values))
 
     async def enqueue(self, entries: Sequence[bytes]) -> list[int]:
-        """Insert queued rows in one transaction and return their ids."""
+        """Insert queued rows (each with its opening, if any) in one transaction; their ids."""
         if not entries:
             return []
+        rows = [[bytes(data), opening_of(data)] for data in entries]
         async with transaction(self._name) as conn:
             if self._postgres:
-                rows = await conn.execute_query_dict(
-                    "INSERT INTO ledger_pending (data) SELECT unnest($1::bytea[]) RETURNING id",
-                    [[bytes(data) for data in entries]],
+                inserted = await conn.execute_query_dict(
+                    "INSERT INTO ledger_pending (data, opening) "
+                    "SELECT * FROM unnest($1::bytea[], $2::bytea[]) RETURNING id",
+                    [[r[0] for r in rows], [r[1] for r in rows]],
                 )
-                await self._write_openings(conn, entries)
-                return sorted(int(r["id"]) for r in rows)
+                return sorted(int(r["id"]) for r in inserted)
             # One writer holds the transaction, so AUTOINCREMENT ids are contiguous.
             await conn.execute_many(
-                "INSERT INTO ledger_pending (data) VALUES (?)", [[data] for data in entries]
+                "INSERT INTO ledger_pending (data, opening) VALUES (?, ?)", rows
             )
-            rows = await conn.execute_query_dict("SELECT MAX(id) AS last FROM ledger_pending")
-            last = int(rows[0]["last"])
-            await self._write_openings(conn, entries)
+            found = await conn.execute_query_dict("SELECT MAX(id) AS last FROM ledger_pending")
+            last = int(found[0]["last"])
             return list(range(last - len(entries) + 1, last + 1))
 
     async def take_pending(self, limit: int) -> list[tuple[int, bytes]]:
-        """Oldest queued entries first."""
-        rows = await self._rows("SELECT id, data FROM ledger_pending ORDER BY id LIMIT ?", [limit])
-        return [(int(r["id"]), bytes(r["data"])) for r in rows]
+        """Oldest queued entries first, each carrying its opening to integration."""
+        rows = await self._rows(
+            "SELECT id, data, opening FROM ledger_pending ORDER BY id LIMIT ?", [limit]
+        )
+        return [(int(r["id"]), with_opening(r["data"], r["opening"])) for r in rows]
 
     async def integrate(self, batch: IntegrationBatch) -> None:
         """Leaves, nodes and checkpoint in one transaction; queued rows removed."""
@@ -193,43 +200,53 @@ class TortoiseLedgerStore:
                 [checkpoint.size, checkpoint.root, checkpoint.note],
             )
 
-    async def _write_openings(self, conn: BaseDBAsyncClient, entries: Iterable[bytes]) -> None:
-        """Keep the opening of each committed entry, in the transaction that keeps the entry."""
-        rows = [
-            [leaf_hash(data).hex(), opening]
-            for data in entries
-            if (opening := getattr(data, "opening", None)) is not None
-        ]
-        if not rows:
-            return
-        if self._postgres:  # one statement for the batch, as for the queue
-            await conn.execute_query(
-                "INSERT INTO ledger_opening (leaf_hash, opening) "
-                "SELECT * FROM unnest($1::text[], $2::bytea[])",
-                [[r[0] for r in rows], [r[1] for r in rows]],
-            )
-        else:
-            await conn.execute_many(
-                "INSERT INTO ledger_opening (leaf_hash, opening) VALUES (?, ?)", rows
-            )
+    async def openings(
+        self, leaf_hashes: Sequence[bytes], *, queued: Sequence[int] = ()
+    ) -> dict[bytes, bytes]:
+        """Stored openings by leaf hash; ``queued`` names queue ids of entries that may
+        still wait for integration (read first: integration moves a row from the queue
+        to the leaves in one transaction, so an entry is found in one or the other)."""
+        found: dict[bytes, bytes] = {}
+        if queued:
+            where = self._in_list("id", len(queued))
+            query = f"SELECT data, opening FROM ledger_pending WHERE {where}"  # noqa: S608
+            for row in await self._rows(query, list(queued)):
+                if row["opening"] is not None:
+                    found[leaf_hash(bytes(row["data"]))] = bytes(row["opening"])
+        wanted = [h.hex() for h in dict.fromkeys(leaf_hashes) if h not in found]
+        if wanted:
+            where = self._in_list("leaf_hash", len(wanted))
+            query = f"SELECT leaf_hash, opening FROM ledger_leaf WHERE {where}"  # noqa: S608
+            for row in await self._rows(query, wanted):
+                if row["opening"] is not None:
+                    found.setdefault(bytes.fromhex(row["leaf_hash"]), bytes(row["opening"]))
+        missing = [h.hex() for h in dict.fromkeys(leaf_hashes) if h not in found]
+        if missing and await self._has_legacy_openings():
+            where = self._in_list("leaf_hash", len(missing))
+            query = f"SELECT leaf_hash, opening FROM ledger_opening WHERE {where}"  # noqa: S608
+            for row in await self._rows(query, missing):
+                found[bytes.fromhex(row["leaf_hash"])] = bytes(row["opening"])
+        return found
 
-    async def openings(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, bytes]:
-        """Stored openings by leaf hash."""
-        if not leaf_hashes:
-            return {}
-        keys = [h.hex() for h in leaf_hashes]
-        where = self._in_list("leaf_hash", len(keys))
-        query = f"SELECT leaf_hash, opening FROM ledger_opening WHERE {where}"  # noqa: S608
-        rows = await self._rows(query, keys)
-        return {bytes.fromhex(r["leaf_hash"]): bytes(r["opening"]) for r in rows}
+    async def _has_legacy_openings(self) -> bool:
+        """Whether the earlier release's ``ledger_opening`` table holds rows (asked once:
+        this release never writes it)."""
+        if self._legacy_openings is None:
+            rows = await self._rows("SELECT 1 AS one FROM ledger_opening LIMIT 1")
+            self._legacy_openings = bool(rows)
+        return self._legacy_openings
 
     async def _write_tree(self, conn: BaseDBAsyncClient, batch: IntegrationBatch) -> None:
-        await self._write_openings(conn, (leaf.data for leaf in batch.leaves))
         await conn.execute_many(
             self._sql(
-                "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id) VALUES (?, ?, ?, ?)"
+                "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) "
+                "VALUES (?, ?, ?, ?, ?)"
             ),
-            [[leaf.index, leaf.data, leaf.leaf_hash.hex(), leaf.queue_id] for leaf in batch.leaves],
+            [
+                [leaf.index, bytes(leaf.data), leaf.leaf_hash.hex(), leaf.queue_id, opening]
+                for leaf in batch.leaves
+                for opening in [opening_of(leaf.data)]
+            ],
         )
         await conn.execute_many(
             self._sql("INSERT INTO ledger_node (key, hash) VALUES (?, ?)"),

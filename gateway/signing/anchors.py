@@ -384,7 +384,10 @@ class AnchorService:
 
     async def _openings(self, rows: Sequence[AnchorRecord]) -> dict[str, bytes]:
         """The stored openings of the rows' entries, by hex leaf hash."""
-        found = await self._ledger.store.openings([bytes.fromhex(r.leaf_hash) for r in rows])
+        found = await self._ledger.store.openings(
+            [bytes.fromhex(r.leaf_hash) for r in rows],
+            queued=[r.queue_id for r in rows if r.ledger_index is None],
+        )
         return {digest.hex(): opening for digest, opening in found.items()}
 
     async def _receipt(self, index: int | None) -> str | None:

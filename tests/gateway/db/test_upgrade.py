@@ -11,8 +11,13 @@ from tortoise import connections
 from tortoise.models import Model
 
 from gateway.auth.principals import ApiClient
+from gateway.db.sql import for_connection
 from gateway.db.upgrade import ADDED_COLUMNS, add_missing_columns
+from gateway.ledger.entries import make_entry, open_entry
+from gateway.ledger.models import OpeningRow
+from gateway.ledger.store import TortoiseLedgerStore
 from gateway.signing.models import AnchorRecord
+from gateway.tlog.merkle import leaf_hash
 from tests.gateway.databases import database_url, opened
 
 
@@ -75,3 +80,34 @@ async def test_columns_of_earlier_releases_are_added_and_filled(database: None) 
     client = await ApiClient.create(name="mirror", scopes=["ledger-read"])
     assert (await ApiClient.get(id=client.id)).chain_writers == []
     assert await add_missing_columns() == []  # once only
+
+
+async def test_openings_of_the_earlier_release_stay_readable(database: None) -> None:
+    """The previous release kept openings in ledger_opening; after the upgrade the leaves
+    carry them, and a queued entry of that release is still opened after integration."""
+    connection = connections.get("default")
+    integrated = make_entry("auth.sign_in", "node-a", principal="alice", outcome="ok")
+    queued = make_entry("auth.sign_in", "node-a", principal="bob", outcome="refused")
+    for table in ("ledger_leaf", "ledger_pending"):
+        await without_column(table, "opening")
+    # what the earlier release wrote: bytes in the rows, openings beside them
+    old_leaf = "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id) VALUES (?, ?, ?, ?)"
+    old_queue = "INSERT INTO ledger_pending (id, data) VALUES (?, ?)"
+    await connection.execute_query(
+        for_connection(old_leaf, connection),
+        [0, bytes(integrated), leaf_hash(integrated).hex(), -1],
+    )
+    await connection.execute_query(for_connection(old_queue, connection), [7, bytes(queued)])
+    for entry in (integrated, queued):
+        await OpeningRow.create(leaf_hash=leaf_hash(entry).hex(), opening=entry.opening)
+
+    assert await add_missing_columns() == ["ledger_pending.opening", "ledger_leaf.opening"]
+
+    _, rows = await connection.execute_query("SELECT opening FROM ledger_leaf WHERE idx = 0")
+    assert bytes(rows[0]["opening"]) == integrated.opening  # copied into the leaf's row
+    store = TortoiseLedgerStore()
+    ((queue_id, data),) = await store.take_pending(10)
+    assert (queue_id, data) == (7, bytes(queued))
+    found = await store.openings([leaf_hash(integrated), leaf_hash(queued)])
+    assert open_entry(integrated, found[leaf_hash(integrated)])["principal"] == "alice"
+    assert open_entry(queued, found[leaf_hash(queued)])["principal"] == "bob"  # from the old table

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gateway.anchoring import checks as checks_module
 from gateway.anchoring.checks import check_anchors
 from gateway.anchoring.models import AnchorRow
 from gateway.anchoring.service import ALERT, Anchoring
@@ -323,3 +324,36 @@ async def test_each_outage_raises_its_own_alert_once(
         await asyncio.sleep(0.1)
     await asyncio.sleep(2.5)
     assert len(await entries_of(node, "alert.raised")) == 2
+
+
+async def test_the_public_list_verifies_each_token_once_and_still_sees_tampering(
+    make_node: MakeNode, openssl_tsa: OpensslTsa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anonymous callers cannot make the node re-verify every TSA token per request, and
+    a stored reply changed afterwards is checked afresh (the memo is keyed by content)."""
+    node = await anchored_node(make_node, openssl_tsa)
+    for _ in range(3):
+        await node.append(2)
+        await anchoring(node).anchor_now()
+    verified: list[bytes] = []
+    real = checks_module.verify_reply
+
+    def counting(reply: bytes, data: bytes, tsa: TrustedTsa) -> Any:
+        verified.append(reply)
+        return real(reply, data, tsa)
+
+    monkeypatch.setattr(checks_module, "verify_reply", counting)
+    first = await node.get_json("/api/v1/ledger/anchors")
+    assert len(first["anchors"]) == 3 and len(verified) == 3
+    for _ in range(5):
+        assert await node.get_json("/api/v1/ledger/anchors") == first
+    assert len(verified) == 3  # nothing verified again for the same stored bytes
+
+    row = await AnchorRow.get(id=first["anchors"][0]["id"])
+    reply = bytearray(row.reply)
+    reply[bytes(reply).index(b"Z\x30") - 3] ^= 0x01  # inside the signed genTime
+    await AnchorRow.filter(id=row.id).update(reply=bytes(reply))
+    listing = await node.get_json("/api/v1/ledger/anchors")
+    assert not listing["anchors"][0]["token_verifies"]
+    assert all(a["token_verifies"] for a in listing["anchors"][1:])
+    assert len(verified) == 4

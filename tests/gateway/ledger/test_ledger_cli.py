@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.cli.progress import ProgressBar
 from gateway.ledger.entries import open_entry
-from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.note import verifier_key
 from tests.nodes import SEKISHO, http_get, node_env, run_cli, running_node
 
@@ -94,8 +93,8 @@ def first_opened(data_dir: Path) -> tuple[int, str, dict[str, object]]:
     """The first entry with a stored opening: index, leaf hash, opening."""
     with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
         index, digest, opening = db.execute(
-            "SELECT l.idx, o.leaf_hash, o.opening FROM ledger_leaf l "
-            "JOIN ledger_opening o ON o.leaf_hash = l.leaf_hash ORDER BY l.idx LIMIT 1"
+            "SELECT idx, leaf_hash, opening FROM ledger_leaf "
+            "WHERE opening IS NOT NULL ORDER BY idx LIMIT 1"
         ).fetchone()
     return int(index), str(digest), json.loads(opening)
 
@@ -108,7 +107,7 @@ def change_opening(data_dir: Path) -> int:
     fields["actor"] = "operator:someone-else"
     update(
         data_dir,
-        "UPDATE ledger_opening SET opening = ? WHERE leaf_hash = ?",
+        "UPDATE ledger_leaf SET opening = ? WHERE leaf_hash = ?",
         json.dumps(opening).encode(),
         digest,
     )
@@ -117,7 +116,7 @@ def change_opening(data_dir: Path) -> int:
 
 def drop_opening(data_dir: Path) -> int:
     index, digest, _ = first_opened(data_dir)
-    update(data_dir, "DELETE FROM ledger_opening WHERE leaf_hash = ?", digest)
+    update(data_dir, "UPDATE ledger_leaf SET opening = NULL WHERE leaf_hash = ?", digest)
     return index
 
 
@@ -218,11 +217,10 @@ def add_client(data_dir: Path, name: str, scopes: str) -> str:
 def opened_on_disk(data_dir: Path, index: int) -> dict[str, Any]:
     """An entry opened with the opening the node keeps (as officers read it)."""
     with sqlite3.connect(data_dir / "sekisho.sqlite3", timeout=10) as db:
-        (data,) = db.execute("SELECT data FROM ledger_leaf WHERE idx = ?", (index,)).fetchone()
-        row = db.execute(
-            "SELECT opening FROM ledger_opening WHERE leaf_hash = ?", (leaf_hash(data).hex(),)
+        data, opening = db.execute(
+            "SELECT data, opening FROM ledger_leaf WHERE idx = ?", (index,)
         ).fetchone()
-    return open_entry(bytes(data), None if row is None else bytes(row[0]))
+    return open_entry(bytes(data), None if opening is None else bytes(opening))
 
 
 def get_entry(base: str, index: int, token: str) -> dict[str, object]:
