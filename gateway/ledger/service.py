@@ -107,6 +107,7 @@ class LedgerService:
         self._kept_size = 0
         self._kept_next: StoredCheckpoint | None = None
         self._kept_writer: asyncio.Task[None] | None = None
+        self._kept_due = 0.0  # monotonic time before which the next token write waits
         self.rollback: str | None = None
         """Why the database ledger cannot be trusted (rolled back or forked); None while sound."""
 
@@ -335,6 +336,15 @@ class LedgerService:
     async def _write_kept(self) -> None:
         assert self._kept is not None
         while self._kept_next is not None:
+            wait = self._kept_due - time.monotonic()
+            if wait > 0 and not self._stopping:
+                # Leave the token to checkpoint signing: a slow token (or a loaded
+                # machine) spaces the writes out further. The spacing holds across
+                # writers too: one that ends and a new one started by the next
+                # checkpoint wait the same.
+                await asyncio.sleep(wait)
+            if self._kept_next is None:
+                return
             checkpoint, self._kept_next = self._kept_next, None
             started = time.monotonic()
             try:
@@ -345,14 +355,11 @@ class LedgerService:
                     return
                 if self._kept_next is None:
                     self._kept_next = checkpoint
-                await asyncio.sleep(0.5)
+                self._kept_due = time.monotonic() + 0.5
                 continue
+            took = time.monotonic() - started
+            self._kept_due = started + max(KEEP_INTERVAL, took / KEEP_SHARE)
             self._kept_size = max(self._kept_size, checkpoint.size)
-            if self._kept_next is not None and not self._stopping:
-                # Leave the token to checkpoint signing: a slow token (or a loaded
-                # machine) spaces the writes out further.
-                took = time.monotonic() - started
-                await asyncio.sleep(max(KEEP_INTERVAL, took / KEEP_SHARE))
 
     async def _flush_kept(self) -> None:
         if self._kept_writer is not None:

@@ -243,9 +243,8 @@ class TortoiseLedgerStore:
                 "VALUES (?, ?, ?, ?, ?)"
             ),
             [
-                [leaf.index, bytes(leaf.data), leaf.leaf_hash.hex(), leaf.queue_id, opening]
+                [leaf.index, leaf.data, leaf.leaf_hash.hex(), leaf.queue_id, opening_of(leaf.data)]
                 for leaf in batch.leaves
-                for opening in [opening_of(leaf.data)]
             ],
         )
         await conn.execute_many(

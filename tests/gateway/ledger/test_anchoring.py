@@ -15,7 +15,7 @@ from gateway.anchoring import checks as checks_module
 from gateway.anchoring.checks import check_anchors
 from gateway.anchoring.models import AnchorRow
 from gateway.anchoring.service import ALERT, Anchoring
-from gateway.anchoring.tsa import TrustedTsa
+from gateway.anchoring.tsa import TrustedTsa, verify_reply
 from gateway.app_keys import ANCHORING
 from gateway.config import TsaEndpoint, load_settings
 from gateway.errors import ConfigError
@@ -336,13 +336,13 @@ async def test_the_public_list_verifies_each_token_once_and_still_sees_tampering
         await node.append(2)
         await anchoring(node).anchor_now()
     verified: list[bytes] = []
-    real = checks_module.verify_reply
+    real = verify_reply
 
     def counting(reply: bytes, data: bytes, tsa: TrustedTsa) -> Any:
         verified.append(reply)
         return real(reply, data, tsa)
 
-    monkeypatch.setattr(checks_module, "verify_reply", counting)
+    monkeypatch.setattr(checks_module, "verify_reply", counting)  # where checks call it
     first = await node.get_json("/api/v1/ledger/anchors")
     assert len(first["anchors"]) == 3 and len(verified) == 3
     for _ in range(5):
