@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.anchoring.answers import AnchorList, AnchorResults
 from gateway.anchoring.checks import AnchorCheck
 from gateway.anchoring.models import AnchorRow
 from gateway.anchoring.report import current_checks
@@ -19,7 +20,7 @@ from gateway.app_keys import ANCHORING, LEDGER
 from gateway.errors import NotFound
 from gateway.http.auth import identity
 from gateway.http.headers import attachment
-from gateway.http.openapi import error_responses
+from gateway.http.openapi import error_responses, json_answer
 from gateway.http.params import path_int
 
 routes = web.RouteTableDef()
@@ -101,58 +102,13 @@ async def checkpoint(request: web.Request) -> web.Response:
 
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
-_OUTCOME = {
-    "type": "object",
-    "required": ["tsa", "state", "size", "root"],
-    "properties": {
-        "tsa": {"type": "string"},
-        "state": {"type": "string", "enum": ["anchored", "already", "failed"]},
-        "size": {"type": "integer", "minimum": 0},
-        "root": {"type": "string"},
-        "gen_time": {"type": ["string", "null"], "format": "date-time"},
-        "token_sha256": {"type": ["string", "null"]},
-        "error": {"type": ["string", "null"]},
-    },
-}
-_ANCHOR = {
-    "type": "object",
-    "required": ["id", "size", "root", "tsa", "gen_time", "token_verifies", "tree_consistent"],
-    "properties": {
-        "id": {"type": "integer"},
-        "size": {"type": "integer", "minimum": 0},
-        "root": {"type": "string"},
-        "tsa": {"type": "string"},
-        "gen_time": {"type": "string", "format": "date-time"},
-        "token_sha256": {"type": "string"},
-        "token_verifies": {"type": "boolean"},
-        "token_problem": {"type": ["string", "null"]},
-        "tree_consistent": {"type": "boolean"},
-        "tree_problem": {"type": ["string", "null"]},
-        "reply": {"type": "string"},
-        "checkpoint": {"type": "string"},
-    },
-}
 PATHS: dict[str, Any] = {
     API: {
         "get": {
             "summary": "Anchorings of the log at external RFC 3161 TSAs, each re-checked",
             "security": [],
             "responses": {
-                "200": {
-                    "description": "ok",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["tsas", "anchors"],
-                                "properties": {
-                                    "tsas": {"type": "array", "items": {"type": "string"}},
-                                    "anchors": {"type": "array", "items": _ANCHOR},
-                                },
-                            }
-                        }
-                    },
-                },
+                "200": json_answer(AnchorList),
                 **error_responses(503),
             },
         },
@@ -161,18 +117,7 @@ PATHS: dict[str, Any] = {
             "description": "Officers and admins. Each TSA's result: anchored, already "
             "(that TSA anchored this checkpoint before) or failed (with the error).",
             "responses": {
-                "200": {
-                    "description": "one result per configured TSA",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["results"],
-                                "properties": {"results": {"type": "array", "items": _OUTCOME}},
-                            }
-                        }
-                    },
-                },
+                "200": json_answer(AnchorResults, description="one result per configured TSA"),
                 **error_responses(401, 403, 409, 503),
             },
         },

@@ -4,84 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.documents.approvals_openapi import PENDING
+from gateway.documents.answers import (
+    Destroyed,
+    DocumentAnchor,
+    DocumentList,
+    DocumentView,
+    FileCheck,
+    VersionList,
+)
+from gateway.documents.approvals_openapi import APPROVAL_PENDING
 from gateway.documents.bodies import DowngradeBody
-from gateway.http.openapi import error_responses, json_body
+from gateway.http.openapi import error_responses, json_answer, json_body
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _VERSION = {
     "name": "version",
     "in": "query",
     "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
-}
-_HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_TIME = {"type": "string", "format": "date-time"}
-_VERSION_VIEW: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "version",
-        "label",
-        "size",
-        "filename",
-        "media_type",
-        "plaintext_sha256",
-        "ciphertext_sha256",
-        "ledger_index",
-        "created_by",
-        "created_at",
-        "destroyed",
-    ],
-    "properties": {
-        "version": {"type": "integer", "minimum": 1},
-        "label": {"type": "string"},
-        "size": {"type": "integer", "minimum": 0},
-        "filename": {"type": "string"},
-        "media_type": {"type": "string"},
-        "plaintext_sha256": _HEX,
-        "ciphertext_sha256": _HEX,
-        "ledger_index": {
-            "type": ["integer", "null"],
-            "minimum": 0,
-            "description": "index of the registration entry; null until integrated",
-        },
-        "created_by": {"type": "string"},
-        "created_at": _TIME,
-        "destroyed": {"type": "boolean"},
-    },
-}
-_DOC: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "id",
-        "title",
-        "tags",
-        "label",
-        "current_version",
-        "created_by",
-        "created_at",
-        "destroyed",
-        "version",
-    ],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "title": {"type": "string"},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "label": {"type": "string", "description": "the label of the version this view is of"},
-        "current_version": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "the newest version the caller is cleared for",
-        },
-        "created_by": {"type": "string"},
-        "created_at": _TIME,
-        "destroyed": {"type": "boolean"},
-        "version": {**_VERSION_VIEW, "description": "the version this view is of"},
-        "versions": {
-            "type": "array",
-            "items": _VERSION_VIEW,
-            "description": "metadata only: the versions the caller may see",
-        },
-    },
 }
 _FORM_FIELDS: dict[str, Any] = {
     "title": {"type": "string", "minLength": 1, "maxLength": 256},
@@ -129,10 +68,6 @@ def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     return {**ok, **error_responses(*errors)}
 
 
-def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
 PATHS: dict[str, Any] = {
     "/api/v1/documents": {
         "get": {
@@ -154,16 +89,7 @@ PATHS: dict[str, Any] = {
             ],
             "responses": _responses(
                 {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["documents", "count"],
-                            "properties": {
-                                "documents": {"type": "array", "items": _DOC},
-                                "count": {"type": "integer", "minimum": 0},
-                            },
-                        }
-                    ),
+                    "200": json_answer(DocumentList),
                 },
                 400,
                 401,
@@ -177,7 +103,7 @@ PATHS: dict[str, Any] = {
             "requestBody": _NEW_DOCUMENT_BODY,
             "responses": _responses(
                 {
-                    "201": _json(_DOC, "registered"),
+                    "201": json_answer(DocumentView, description="registered"),
                 },
                 400,
                 401,
@@ -192,7 +118,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Metadata of a document (404 when absent or not cleared)",
             "parameters": [_ID, _VERSION],
-            "responses": _responses({"200": _json(_DOC)}, 400, 401, 403, 404, 503),
+            "responses": _responses({"200": json_answer(DocumentView)}, 400, 401, 403, 404, 503),
         },
         "delete": {
             "summary": "Destroy a document by crypto-shredding (officers); 202 with a request "
@@ -200,14 +126,8 @@ PATHS: dict[str, Any] = {
             "parameters": [_ID],
             "responses": _responses(
                 {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["destroyed_versions"],
-                            "properties": {"destroyed_versions": {"type": "integer", "minimum": 0}},
-                        }
-                    ),
-                    "202": PENDING,
+                    "200": json_answer(Destroyed),
+                    "202": APPROVAL_PENDING,
                 },
                 401,
                 403,
@@ -223,13 +143,7 @@ PATHS: dict[str, Any] = {
             "parameters": [_ID],
             "responses": _responses(
                 {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["versions"],
-                            "properties": {"versions": {"type": "array", "items": _VERSION_VIEW}},
-                        }
-                    ),
+                    "200": json_answer(VersionList),
                 },
                 401,
                 403,
@@ -243,7 +157,7 @@ PATHS: dict[str, Any] = {
             "requestBody": _NEW_VERSION_BODY,
             "responses": _responses(
                 {
-                    "201": _json(_DOC, "registered"),
+                    "201": json_answer(DocumentView, description="registered"),
                 },
                 400,
                 401,
@@ -313,23 +227,7 @@ PATHS: dict[str, Any] = {
             "parameters": [_ID, _VERSION],
             "responses": _responses(
                 {
-                    "200": {
-                        "description": "entry, opening and receipt",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["index", "entry", "opening", "receipt"],
-                                    "properties": {
-                                        "index": {"type": "integer"},
-                                        "entry": {"type": "string"},
-                                        "opening": {"type": ["object", "null"]},
-                                        "receipt": {"type": "string"},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "200": json_answer(DocumentAnchor, description="entry, opening and receipt"),
                 },
                 400,
                 401,
@@ -347,34 +245,7 @@ PATHS: dict[str, Any] = {
             "parameters": [_ID, _VERSION],
             "requestBody": _upload_body(["file"], ("file",)),
             "responses": _responses(
-                {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": [
-                                "document_id",
-                                "version",
-                                "size",
-                                "sha256",
-                                "anchored_sha256",
-                                "matches",
-                                "catalogue_agrees",
-                                "ledger_index",
-                            ],
-                            "properties": {
-                                "document_id": {"type": "string"},
-                                "version": {"type": "integer", "minimum": 1},
-                                "size": {"type": "integer", "minimum": 0},
-                                "sha256": _HEX,
-                                "anchored_sha256": {"type": "string"},
-                                "matches": {"type": "boolean"},
-                                "catalogue_agrees": {"type": "boolean"},
-                                "ledger_index": {"type": ["integer", "null"]},
-                            },
-                        },
-                        "the file's hash and the anchored one",
-                    )
-                },
+                {"200": json_answer(FileCheck, description="the file's hash and the anchored one")},
                 400,
                 401,
                 403,
@@ -392,8 +263,8 @@ PATHS: dict[str, Any] = {
             "requestBody": json_body(DowngradeBody),
             "responses": _responses(
                 {
-                    "201": _json(_DOC, "downgraded"),
-                    "202": PENDING,
+                    "201": json_answer(DocumentView, description="downgraded"),
+                    "202": APPROVAL_PENDING,
                 },
                 400,
                 401,

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi import error_responses
+from gateway.http.openapi import error_responses, json_answer
+from gateway.ledger.answers import (
+    CheckpointView,
+    ConsistencyProofView,
+    EntryOpening,
+    EntryView,
+    InclusionProofView,
+    LogKeyView,
+)
 
 _INT = {"type": "integer", "minimum": 0}
-_B64 = {"type": "string", "contentEncoding": "base64"}
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _INDEX = {"name": "index", "in": "path", "required": True, "schema": _INT}
 
@@ -24,11 +31,6 @@ def _query(name: str, description: str, *, required: bool = False) -> dict[str, 
         "schema": _INT,
         "description": description,
     }
-
-
-def _json(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
-    schema = {"type": "object", "required": required, "properties": properties}
-    return {"description": "ok", "content": {"application/json": {"schema": schema}}}
 
 
 def _text(description: str) -> dict[str, Any]:
@@ -51,35 +53,17 @@ def _get(
 PATHS: dict[str, Any] = {
     "/api/v1/ledger/checkpoint": _get(
         "The latest signed checkpoint",
-        _json(["size", "root", "note"], {"size": _INT, "root": _B64, "note": {"type": "string"}}),
+        json_answer(CheckpointView),
         503,
     ),
     "/api/v1/ledger/key": _get(
         "The log's checkpoint verification key (C2SP signed-note vkey)",
-        _json(
-            ["origin", "vkey", "public_key", "algorithm"],
-            {
-                "origin": {"type": "string"},
-                "name": {"type": "string"},
-                "algorithm": {"type": "string", "const": "Ed25519"},
-                "key_id": {"type": "string"},
-                "public_key": _B64,
-                "vkey": {"type": "string"},
-            },
-        ),
+        json_answer(LogKeyView),
     ),
     "/api/v1/ledger/entries/{index}": _get(
         "One ledger entry with its leaf hash (officers, auditors, admins and ledger-read "
         "clients; anyone when the node sets ledger.public_entries)",
-        _json(
-            ["index", "entry", "leaf_hash"],
-            {
-                "index": _INT,
-                "entry": {"type": ["object", "null"], "description": "the entry's JSON"},
-                "leaf_hash": _HEX,
-                "data": {**_B64, "description": "the raw entry, when it is not JSON"},
-            },
-        ),
+        json_answer(EntryView),
         400,
         401,
         403,
@@ -92,16 +76,7 @@ PATHS: dict[str, Any] = {
         "officers, auditors and admins, and for a person whose own action the entry records; "
         "anyone else gets the 404 of an index without an entry. Check it offline with "
         "sekisho verify RECEIPT --key VKEY --entry ENTRY --opening OPENING",
-        _json(
-            ["index", "leaf_hash", "entry", "opening", "fields"],
-            {
-                "index": _INT,
-                "leaf_hash": _HEX,
-                "entry": {"type": "string", "description": "the exact entry bytes (UTF-8)"},
-                "opening": {"type": "object", "description": "fields and salts"},
-                "fields": {"type": "object", "description": "the opened entry"},
-            },
-        ),
+        json_answer(EntryOpening),
         400,
         401,
         404,
@@ -110,17 +85,7 @@ PATHS: dict[str, Any] = {
     ),
     "/api/v1/ledger/proof/inclusion": _get(
         "RFC 9162 inclusion proof, by entry index or leaf hash",
-        _json(
-            ["index", "size", "leaf_hash", "root", "proof"],
-            {
-                "index": _INT,
-                "size": _INT,
-                "leaf_hash": _HEX,
-                "root": _B64,
-                "proof": {"type": "array", "items": _B64},
-                "checkpoint": {"type": "string"},
-            },
-        ),
+        json_answer(InclusionProofView),
         400,
         404,
         parameters=[
@@ -136,17 +101,7 @@ PATHS: dict[str, Any] = {
     ),
     "/api/v1/ledger/proof/consistency": _get(
         "RFC 9162 consistency proof between two tree sizes",
-        _json(
-            ["old", "new", "old_root", "new_root", "proof"],
-            {
-                "old": _INT,
-                "new": _INT,
-                "old_root": _B64,
-                "new_root": _B64,
-                "proof": {"type": "array", "items": _B64},
-                "checkpoint": {"type": "string"},
-            },
-        ),
+        json_answer(ConsistencyProofView),
         400,
         parameters=[
             _query("old", "the older tree size", required=True),

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from gateway.app_keys import LEDGER, SETTINGS, WITNESSING
 from gateway.errors import NotFound
-from gateway.http.openapi import error_responses
+from gateway.http.openapi import error_responses, json_answer
+from gateway.ledger.answers import WitnessesView
 from gateway.ledger.cosignatures import (
     CosignatureStore,
     Finality,
@@ -141,46 +142,13 @@ async def witness_gauges(app: web.Application) -> list[Gauge]:
     return gauges
 
 
-_TIME = {"type": ["string", "null"], "format": "date-time"}
-_INT = {"type": "integer", "minimum": 0}
-_WITNESS = {
-    "type": "object",
-    "required": ["name", "url", "size", "lag", "last_error"],
-    "properties": {
-        "name": {"type": "string"},
-        "url": {"type": "string"},
-        "size": _INT,
-        "lag": _INT,
-        "last_error": {"type": ["string", "null"]},
-        "last_attempt_at": _TIME,
-        "last_success_at": _TIME,
-    },
-}
 PATHS: dict[str, Any] = {
     API + "/witnesses": {
         "get": {
             "summary": "Finality (k-of-n witness quorum) and each witness's size, lag and error",
             "security": [],
             "responses": {
-                "200": {
-                    "description": "ok",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["quorum", "latest_size", "final_size", "witnesses"],
-                                "properties": {
-                                    "quorum": _INT,
-                                    "latest_size": _INT,
-                                    "final_size": {"type": ["integer", "null"]},
-                                    "final_lag": _INT,
-                                    "witnesses": {"type": "array", "items": _WITNESS},
-                                    "cosigning_latency": {"type": ["object", "null"]},
-                                },
-                            }
-                        }
-                    },
-                },
+                "200": json_answer(WitnessesView),
                 **error_responses(503),
             },
         }

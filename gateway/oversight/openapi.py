@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi import error_responses
+from gateway.http.openapi import error_responses, json_answer
+from gateway.oversight.answers import OversightPage
 from gateway.trail.query import DEFAULT_LIMIT, FORMATS, MAX_LIMIT
 
 PATH = "/api/v1/oversight"
@@ -14,29 +15,6 @@ def _param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
-_ACTION = {
-    "type": "object",
-    "required": ["id", "at", "actor", "view", "filters", "node", "ledger_index"],
-    "properties": {
-        "id": {"type": "integer"},
-        "at": {"type": "string", "format": "date-time"},
-        "actor": {"type": "string", "example": "person:olivia"},
-        "view": {
-            "type": "string",
-            "description": "trail, trail.export, alerts, activity, ledger.verify, oversight, ...",
-        },
-        "filters": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "description": "the filters used; a long or non-ASCII value as sha256:<32 hex>",
-        },
-        "node": {"type": "string"},
-        "ledger_index": {
-            "type": ["integer", "null"],
-            "description": "index of the oversight.viewed entry; null until integrated",
-        },
-    },
-}
 _TIME = {"type": "string", "format": "date-time"}
 
 PATHS: dict[str, Any] = {
@@ -66,22 +44,11 @@ PATHS: dict[str, Any] = {
                 _param("format", "json (default) or csv", {"enum": list(FORMATS)}),
             ],
             "responses": {
-                "200": {
-                    "description": "a page of actions, or the CSV export",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["actions", "next_cursor"],
-                                "properties": {
-                                    "actions": {"type": "array", "items": _ACTION},
-                                    "next_cursor": {"type": ["string", "null"]},
-                                },
-                            }
-                        },
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
+                "200": json_answer(
+                    OversightPage,
+                    description="a page of actions, or the CSV export",
+                    other_content={"text/csv": {"schema": {"type": "string"}}},
+                ),
                 **error_responses(400, 401, 403, 503),
             },
         }

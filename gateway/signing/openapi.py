@@ -6,83 +6,30 @@ from typing import Any
 
 from gateway.http.openapi import error_responses, json_answer, json_body
 from gateway.signing.requests import (
-    BASE64_SCHEMA,
     AnchorRequest,
     CmsRequest,
     SignItem,
     VerifyRequest,
     batch_model,
 )
-from gateway.signing.responses import BatchResult, CmsResult, SignResult, VerifyResult
+from gateway.signing.responses import (
+    BatchResult,
+    ChainPage,
+    CmsResult,
+    KeyList,
+    KeyView,
+    LinkView,
+    SignResult,
+    VerifyResult,
+)
 
-_B64 = BASE64_SCHEMA
-_HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_HASH = {"type": "string", "enum": ["sha256", "sha384", "sha512"], "default": "sha256"}
+_CLIENT_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}
 _KEY_PARAM = {
     "name": "key",
     "in": "path",
     "required": True,
     "schema": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"},
 }
-_ALGORITHM = {"type": "string", "enum": ["ec-p256", "ed25519", "rsa-3072"]}
-_VERSION = {
-    "type": "object",
-    "required": ["version", "status", "public_key_pem", "certificate_pem"],
-    "properties": {
-        "version": {"type": "integer", "minimum": 1},
-        "status": {"type": "string", "enum": ["active", "retired"]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "retired_at": {"type": ["string", "null"], "format": "date-time"},
-        "public_key_pem": {"type": "string"},
-        "spki_sha256": _HEX,
-        "certificate_pem": {"type": "string"},
-        "certificate_sha256": _HEX,
-        "certificate_chain_pem": {"type": "string"},
-    },
-}
-_KEY = {
-    "type": "object",
-    "required": ["name", "algorithm", "purpose", "status", "versions"],
-    "properties": {
-        "name": {"type": "string"},
-        "algorithm": _ALGORITHM,
-        "purpose": {"type": "string", "enum": ["sign", "timestamp"]},
-        "status": {"type": "string", "enum": ["active", "retired"]},
-        "current_version": {"type": ["integer", "null"]},
-        "versions": {"type": "array", "items": _VERSION},
-    },
-}
-_CLIENT_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}
-_LINK = {
-    "type": "object",
-    "required": ["record", "subject", "sequence", "kind", "digest", "entry", "leaf_hash"],
-    "properties": {
-        "record": {"type": "string", "format": "uuid"},
-        "owner": {"type": "string", "description": "the client whose chain this is"},
-        "subject": {"type": "string"},
-        "subject_sha256": _HEX,
-        "sequence": {"type": "integer", "minimum": 1},
-        "kind": {"type": "string"},
-        "hash": _HASH,
-        "digest": _B64,
-        "metadata": {"type": "object"},
-        "metadata_sha256": _HEX,
-        "client": {"type": "string"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "previous": {"type": ["string", "null"]},
-        "rule": {"type": ["string", "null"], "description": "the custody rule it was checked by"},
-        "rule_version": {"type": ["integer", "null"]},
-        "handover": {"type": ["string", "null"], "description": "the two-party hand-over"},
-        "entry": {"type": "string", "description": "the exact ledger entry (canonical JSON)"},
-        "leaf_hash": _HEX,
-        "index": {"type": ["integer", "null"]},
-        "receipt": {"type": ["string", "null"], "description": "c2sp.org/tlog-proof"},
-    },
-}
-
-
-def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _op(summary: str, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
@@ -96,15 +43,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/keys": {
         "get": _op(
             "Named signing keys visible to the caller, with versions and certificates",
-            {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["keys"],
-                        "properties": {"keys": {"type": "array", "items": _KEY}},
-                    }
-                )
-            },
+            {"200": json_answer(KeyList)},
             401,
             429,
             503,
@@ -113,7 +52,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/keys/{name}": {
         "get": _op(
             "One named key: algorithm, versions, public keys, certificate chains, status",
-            {"200": _json(_KEY)},
+            {"200": json_answer(KeyView)},
             401,
             404,
             429,
@@ -203,8 +142,8 @@ PATHS: dict[str, Any] = {
         "post": _op(
             "Anchor a record in its subject's custody chain (scope anchor)",
             {
-                "201": _json(_LINK, "anchored (with receipt when wait=true)"),
-                "202": _json(_LINK, "queued; not integrated within the wait"),
+                "201": json_answer(LinkView, description="anchored (with receipt when wait=true)"),
+                "202": json_answer(LinkView, description="queued; not integrated within the wait"),
             },
             400,
             401,
@@ -220,20 +159,7 @@ PATHS: dict[str, Any] = {
         ),
         "get": _op(
             "A subject's custody chain in order, each link with its receipt (scope anchor)",
-            {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["owner", "subject", "links", "next_after"],
-                        "properties": {
-                            "owner": {"type": "string"},
-                            "subject": {"type": "string"},
-                            "links": {"type": "array", "items": _LINK},
-                            "next_after": {"type": ["integer", "null"]},
-                        },
-                    }
-                )
-            },
+            {"200": json_answer(ChainPage)},
             400,
             401,
             403,
@@ -265,7 +191,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/anchors/{record}": {
         "get": _op(
             "One anchored record with its receipt (scope anchor)",
-            {"200": _json(_LINK)},
+            {"200": json_answer(LinkView)},
             401,
             403,
             404,

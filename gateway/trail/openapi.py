@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi import error_responses
+from gateway.http.openapi import error_responses, json_answer
+from gateway.trail.answers import TrailPage
 from gateway.trail.query import DEFAULT_LIMIT, FORMATS, MAX_LIMIT, OUTCOMES
 
 PATH = "/api/v1/trail"
@@ -14,26 +15,6 @@ def _param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
-_EVENT = {
-    "type": "object",
-    "required": ["id", "at", "actor", "action", "outcome", "reason", "node", "ledger_index"],
-    "properties": {
-        "id": {"type": "integer"},
-        "at": {"type": "string", "format": "date-time"},
-        "actor": {"type": "string", "example": "person:alice"},
-        "document_id": {"type": ["string", "null"]},
-        "version": {"type": ["integer", "null"]},
-        "action": {"type": "string", "example": "download"},
-        "outcome": {"enum": list(OUTCOMES)},
-        "reason": {"type": "string", "example": "compartments"},
-        "source": {"type": "string", "description": "client address"},
-        "node": {"type": "string"},
-        "ledger_index": {
-            "type": ["integer", "null"],
-            "description": "index of the document.accessed entry; null until integrated",
-        },
-    },
-}
 _TIME = {"type": "string", "format": "date-time"}
 
 PATHS: dict[str, Any] = {
@@ -66,22 +47,11 @@ PATHS: dict[str, Any] = {
                 _param("format", "json (default) or csv", {"enum": list(FORMATS)}),
             ],
             "responses": {
-                "200": {
-                    "description": "a page of events, or the CSV export",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["events", "next_cursor"],
-                                "properties": {
-                                    "events": {"type": "array", "items": _EVENT},
-                                    "next_cursor": {"type": ["string", "null"]},
-                                },
-                            }
-                        },
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
+                "200": json_answer(
+                    TrailPage,
+                    description="a page of events, or the CSV export",
+                    other_content={"text/csv": {"schema": {"type": "string"}}},
+                ),
                 **error_responses(400, 401, 403, 503),
             },
         }
