@@ -1,10 +1,9 @@
 """People and their clearance: accounts, roles and personal API tokens.
 
-:data:`Account` is the type in which the services (accounts, sign-in,
-certificates, sessions) hand a person to their callers. The portal reads its
-fields and passes it back to those services; it never queries or saves it.
+:class:`Account` (defined beside the principals in :mod:`gateway.auth.account`) is
+the read-only type in which the services hand a person to their callers.
 """
 
-from gateway.auth.principals import Principal as Account
+from gateway.auth.account import Account
 
 __all__ = ["Account"]

@@ -35,6 +35,7 @@ from tortoise.exceptions import IntegrityError
 
 from gateway.accounts import rules
 from gateway.auth import throttle
+from gateway.auth.account import Account
 from gateway.auth.models import PortalSession, SignInLock
 from gateway.auth.passwords import hash_password, one_time_password
 from gateway.auth.principals import ApiToken, Principal
@@ -310,7 +311,7 @@ class AccountService:
         )
 
 
-def account_view(person: Principal) -> dict[str, object]:
+def account_view(person: Account) -> dict[str, object]:
     """The JSON form of an account (never the password hash)."""
     return {
         "username": person.username,

@@ -40,9 +40,9 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from gateway.auth.account import Account
 from gateway.auth.key_trail import trail_row
 from gateway.auth.models import PortalSession, SecurityKey, WebAuthnChallenge
-from gateway.auth.principals import Principal
 from gateway.db.serialised import serialised
 from gateway.errors import BadRequest, Conflict, NotFound, TooManyRequests
 from gateway.ledger.queued import EntryRecorder, QueuedLedger
@@ -92,7 +92,7 @@ def key_digest(credential_id: str) -> str:
     return hashlib.sha256(credential_id.encode()).hexdigest()[:32]
 
 
-def user_handle(person: Principal) -> bytes:
+def user_handle(person: Account) -> bytes:
     """The WebAuthn user handle of a person (no personal data in it)."""
     return hashlib.sha256(f"sekisho person {person.id}".encode()).digest()
 
@@ -133,7 +133,7 @@ class SecurityKeys:
         self._ledger = QueuedLedger(ledger.node)  # queued inside each change's transaction
         self.relying_party = relying_party
 
-    async def of(self, person: Principal) -> list[SecurityKey]:
+    async def of(self, person: Account) -> list[SecurityKey]:
         """A person's keys, newest first."""
         return await SecurityKey.filter(principal_id=person.id).order_by("-id")
 
@@ -147,7 +147,7 @@ class SecurityKeys:
     # ----- challenges ---------------------------------------------------------------
 
     async def _issue(
-        self, secret: str, purpose: str, challenge: bytes, person: Principal | None, name: str = ""
+        self, secret: str, purpose: str, challenge: bytes, person: Account | None, name: str = ""
     ) -> None:
         now = datetime.now(UTC)
         await WebAuthnChallenge.filter(expires_at__lte=now).delete()
@@ -179,7 +179,7 @@ class SecurityKeys:
 
     # ----- registration -------------------------------------------------------------
 
-    async def registration_options(self, person: Principal, name: str, secret: str) -> str:
+    async def registration_options(self, person: Account, name: str, secret: str) -> str:
         """Options (JSON) for navigator.credentials.create, registering a key for ``person``."""
         name = check_name(name)
         existing = await self.of(person)
@@ -201,7 +201,7 @@ class SecurityKeys:
 
     async def register(
         self,
-        person: Principal,
+        person: Account,
         credential: str,
         secret: str,
         origins: list[str],
@@ -234,7 +234,7 @@ class SecurityKeys:
                 await self._record(person, "registered", credential_id, challenge.name, actor)
                 return await SecurityKey.create(
                     credential_id=credential_id,
-                    principal=person,
+                    principal_id=person.id,
                     public_key=verified.credential_public_key,
                     sign_count=verified.sign_count,
                     transports=kept,
@@ -243,7 +243,7 @@ class SecurityKeys:
         except IntegrityError:
             raise taken from None
 
-    async def remove(self, person: Principal, key_id: int, actor: KeyActor) -> None:
+    async def remove(self, person: Account, key_id: int, actor: KeyActor) -> None:
         """Remove one of ``person``'s keys; sessions it may have opened or stepped up end."""
         async with serialised("accounts"):
             row = await SecurityKey.get_or_none(id=key_id, principal_id=person.id)
@@ -257,7 +257,7 @@ class SecurityKeys:
             await PortalSession.filter(principal_id=person.id).update(step_up="")
 
     async def _record(
-        self, person: Principal, change: str, credential_id: str, name: str, actor: KeyActor
+        self, person: Account, change: str, credential_id: str, name: str, actor: KeyActor
     ) -> None:
         recorded = await self._ledger.record(
             "auth.security_key",
@@ -282,7 +282,7 @@ class SecurityKeys:
     # ----- assertions ---------------------------------------------------------------
 
     async def assertion_options(
-        self, secret: str, purpose: str, person: Principal | None = None
+        self, secret: str, purpose: str, person: Account | None = None
     ) -> str:
         """Options (JSON) for navigator.credentials.get: any discoverable key, or ``person``'s."""
         allowed = [_descriptor(k) for k in await self.of(person)] if person is not None else []

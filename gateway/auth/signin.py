@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
+from gateway.auth.account import Account
 from gateway.auth.identity import Unauthenticated
 from gateway.auth.key_trail import trail_row
 from gateway.auth.models import PersonCertificate, SignInAttempt, SignInLock
@@ -203,7 +204,7 @@ class SignInService:
 
     async def step_up(
         self,
-        person: Principal,
+        person: Account,
         session_id: str,
         credential: str,
         secret: str,
@@ -280,10 +281,11 @@ class SignInService:
         await self._settle_success(counters)
 
     async def change_password(
-        self, person: Principal, current: str, new: str, repeated: str, *, source: str, keep: str
+        self, account: Account, current: str, new: str, repeated: str, *, source: str, keep: str
     ) -> None:
         """Change a person's own password; ledgered; their other sessions end."""
-        check_new_password(person.username, current, new, repeated)
+        check_new_password(account.username, current, new, repeated)
+        person = await Principal.get(id=account.id)  # the row, with its password hash
         await self.check_password(person, current, source)
         await self._ledger.record(
             "principal.changed",
@@ -424,7 +426,7 @@ class SignInService:
         )
         return recorded
 
-    async def _trail(self, person: Principal, action: str, source: str, recorded: object) -> None:
+    async def _trail(self, person: Account, action: str, source: str, recorded: object) -> None:
         await trail_row(
             actor=f"person:{person.username}",
             action=action,

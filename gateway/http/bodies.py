@@ -208,9 +208,12 @@ async def read_json(request: web.Request, limit: int | None = None) -> Any:
     return parse_json(await read_body(request, "application/json", limit))
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """A JSON body that must be an object."""
-    body = await read_json(request)
+async def read_json_object(
+    request: web.Request, limit: int | None = None, *, empty: bool = False
+) -> dict[str, Any]:
+    """A JSON body that must be an object (``empty``: no body at all reads as ``{}``)."""
+    raw = await read_body(request, "application/json", limit)
+    body = parse_json(raw) if raw or not empty else {}
     if not isinstance(body, dict):
         raise BadJson("the body must be a JSON object")
     return body

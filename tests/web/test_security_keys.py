@@ -356,3 +356,27 @@ async def test_open_sign_in_challenges_are_bounded(
     assert statuses == [200, 200, 429]
     assert "Retry-After" in answer.headers and (await answer.json())["error"] == "rate_limited"
     assert await WebAuthnChallenge.all().count() == 2
+
+
+async def test_bad_json_bodies_get_one_json_answer_each(portal: Portal) -> None:
+    """The key pages read their JSON with the API's reader: strict JSON, an object, bounded
+    nesting, application/json; each refusal is a 400 the page's script can show."""
+    await signed_in_person(portal)
+    token = await token_on(portal.client, "/me/security")
+    headers = {**HOST, "X-CSRF-Token": token}
+    cases = [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"name": NaN}', "application/json"),
+        (b"[" * 200 + b"]" * 200, "application/json"),
+        (b'{"name": "k"}', "text/plain"),
+    ]
+    for raw, media_type in cases:
+        response = await portal.client.post(
+            "/me/security/keys/options",
+            data=raw,
+            headers={**headers, "Content-Type": media_type},
+        )
+        assert response.status == 400, (raw[:20], response.status)
+        body = await response.json()
+        assert body["error"] and body["message"], raw[:20]

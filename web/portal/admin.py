@@ -5,6 +5,7 @@ Every change goes through the gateway's services, which check and ledger it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -36,7 +37,9 @@ def _accounts(request: web.Request, viewer: Viewer) -> tuple[AccountService, Act
     return request.app[ACCOUNTS], Actor(viewer.identity.actor, source_of(request))
 
 
-def _people_context(request: web.Request, people: list[Account], **extra: Any) -> dict[str, Any]:
+def _people_context(
+    request: web.Request, people: Sequence[Account], **extra: Any
+) -> dict[str, Any]:
     context: dict[str, Any] = {
         "title": "People",
         "people": people,

@@ -19,7 +19,14 @@ from gateway.accounts import Account
 from gateway.app_keys import ACCOUNTS
 from gateway.auth.security_keys import MAX_CREDENTIAL_JSON, KeyActor, SecurityKeys
 from gateway.auth.signin import LockedOut, SignInFailed
-from gateway.errors import BadRequest, SekishoError, TooManyRequests
+from gateway.errors import (
+    BadRequest,
+    SekishoError,
+    TooLarge,
+    TooManyRequests,
+    UnsupportedMediaType,
+)
+from gateway.http.bodies import read_json_object
 from gateway.http.params import MAX_INT32, path_int
 from web.portal.admin import admin
 from web.portal.app_keys import PORTAL, SECRET, VIEWER, Viewer
@@ -47,17 +54,14 @@ def _origins(request: web.Request) -> list[str]:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    """The posted JSON object (at most MAX_CREDENTIAL_JSON bytes), else BadRequest."""
-    raw = await request.content.read(MAX_CREDENTIAL_JSON + 1)
-    if len(raw) > MAX_CREDENTIAL_JSON:
-        raise BadRequest("The request is too large.", code="too_large")
+    """The posted JSON object (at most MAX_CREDENTIAL_JSON bytes; none reads as ``{}``).
+
+    Every refusal is a BadRequest here: the pages' script shows its message.
+    """
     try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The request is not JSON.", code="bad_json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request is not a JSON object.", code="bad_json")
-    return body
+        return await read_json_object(request, MAX_CREDENTIAL_JSON, empty=True)
+    except (TooLarge, UnsupportedMediaType) as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
 
 
 def _credential(body: dict[str, Any]) -> str:
