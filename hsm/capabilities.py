@@ -173,7 +173,6 @@ OPTIONS: dict[Function, tuple[Option, ...]] = {
             "ECDH P-256 with an ephemeral key and HKDF",
             KeyAlgorithm.EC_P256,
             (_EC_GEN, Requirement("ECDH1_DERIVE", CKF_DERIVE)),
-            supported=False,
         ),
     ),
     Function.CA: (

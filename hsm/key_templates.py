@@ -186,6 +186,30 @@ def generate_rsa_kek(session: Any, label: str, key_id: bytes) -> None:
                 raise
 
 
+EC_KEK_PRIVATE: dict[Attribute, Any] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: True,
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.DERIVE: True,
+}
+EC_KEK_PUBLIC: dict[Attribute, Any] = {Attribute.TOKEN: True, Attribute.PRIVATE: False}
+
+
+def generate_ec_kek(session: Any, label: str, key_id: bytes) -> None:
+    """A P-256 key pair whose private half derives ECDH secrets (ECDH KEKs)."""
+    params = session.create_domain_parameters(
+        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(P256_OID)}, local=True
+    )
+    params.generate_keypair(
+        label=label,
+        id=key_id,
+        store=True,
+        public_template=EC_KEK_PUBLIC,
+        private_template=EC_KEK_PRIVATE,
+    )
+
+
 def find_one(session: Any, label: str, object_class: ObjectClass) -> Any:
     """The one object with this label and class, or KeyNotFound."""
     try:

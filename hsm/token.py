@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pkcs11
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap
 from pkcs11 import Attribute, CertificateType, Mechanism, ObjectClass
 
 from hsm import key_templates as keyops
@@ -41,7 +42,14 @@ from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.pubkeys import public_key_of, spki_der
 from hsm.signing import SignRequest, sign_with, signing_mechanism
 from hsm.worker import TokenThread
-from hsm.wrapping import OAEP_PARAMS, KekType, oaep_encrypt
+from hsm.wrapping import (
+    OAEP_PARAMS,
+    KekType,
+    ecdh_parts,
+    ecdh_unwrap,
+    ecdh_wrap,
+    oaep_encrypt,
+)
 
 T = TypeVar("T")
 RESCAN_SECONDS = 5.0
@@ -244,9 +252,11 @@ class Token:
         return await self._run(lambda: self._sign_many(requests))
 
     async def generate_kek(self, label: str, kek_type: KekType) -> KeyInfo:
-        """Create a key-encryption key of this type (AES-256, or an RSA-3072 pair)."""
+        """Create a key-encryption key of this type (AES-256, an RSA-3072 or a P-256 pair)."""
         if kek_type is KekType.AES_KEY_WRAP_PAD:
             return await self.generate_key(label, KeyAlgorithm.AES_256)
+        if kek_type is KekType.ECDH_P256_HKDF_SHA256:
+            return await self._run(lambda: self._generate_ec_kek(label))
         return await self._run(lambda: self._generate_rsa_kek(label))
 
     async def check_kek(self, label: str) -> None:
@@ -261,7 +271,8 @@ class Token:
         return await self._run(lambda: self._kek_type(label))
 
     async def wrap_data_key(self, kek_label: str, data_key: bytes) -> bytes:
-        """Wrap a data key under the KEK: AES key wrap on the token, or RSA-OAEP in software."""
+        """Wrap a data key under the KEK: AES key wrap on the token, or RSA-OAEP or ECDH in
+        software with the KEK's public key."""
         return await self._run(lambda: self._wrap(kek_label, data_key))
 
     async def unwrap_data_key(self, kek_label: str, wrapped: bytes) -> bytes:
@@ -643,12 +654,70 @@ class Token:
                 self._handle(label, ObjectClass.SECRET_KEY)
                 known = KekType.AES_KEY_WRAP_PAD
             except KeyNotFound:
-                self._handle(label, ObjectClass.PRIVATE_KEY)
-                known = KekType.RSA_OAEP_SHA256
+                private = self._handle(label, ObjectClass.PRIVATE_KEY)
+                is_ec = private[Attribute.KEY_TYPE] == pkcs11.KeyType.EC
+                known = KekType.ECDH_P256_HKDF_SHA256 if is_ec else KekType.RSA_OAEP_SHA256
             self._conn.kek_types[label] = known
         return known
 
+    def _generate_ec_kek(self, label: str) -> KeyInfo:
+        if self._has_key(label):
+            raise OperationFailed(f"a key labelled {label!r} already exists on the token")
+        try:
+            keyops.generate_ec_kek(
+                self._session, label, key_id=hashlib.sha256(label.encode()).digest()[:8]
+            )
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"generating KEK {label!r} (ec-p256, derive): the token refused "
+                f"CKM_EC_KEY_PAIR_GEN ({_reason(exc)})"
+            ) from None
+        return keyops.describe(self._handle(label, ObjectClass.PRIVATE_KEY))
+
+    def _ec_kek_public(self, kek_label: str) -> ec.EllipticCurvePublicKey:
+        public = self._public_key(kek_label)
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise OperationFailed(f"the KEK {kek_label!r} is not a P-256 key pair")
+        return public
+
+    def _ecdh_unwrap(self, kek_label: str, wrapped: bytes) -> bytes:
+        try:
+            point, wrap = ecdh_parts(wrapped)
+        except ValueError:
+            raise OperationFailed(
+                f"the wrapped data key does not unwrap under {kek_label!r}: "
+                "it was changed or belongs to another key"
+            ) from None
+        private = self._handle(kek_label, ObjectClass.PRIVATE_KEY)
+        try:
+            secret = private.derive_key(
+                pkcs11.KeyType.GENERIC_SECRET,
+                256,
+                mechanism=Mechanism.ECDH1_DERIVE,
+                mechanism_param=(pkcs11.KDF.NULL, None, point),
+                store=False,
+                template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True},
+            )
+        except _MECHANISM_ERRORS as exc:
+            raise MechanismNotSupported(
+                f"KEK unwrap with key {kek_label!r}: the token refused CKM_ECDH1_DERIVE "
+                f"({_reason(exc)})"
+            ) from None
+        try:
+            shared = bytes(secret[Attribute.VALUE])
+        finally:
+            secret.destroy()
+        try:
+            return ecdh_unwrap(shared, point, self._ec_kek_public(kek_label), wrap)
+        except InvalidUnwrap:
+            raise OperationFailed(
+                f"the wrapped data key does not unwrap under {kek_label!r}: "
+                "it was changed or belongs to another key"
+            ) from None
+
     def _wrap(self, kek_label: str, data_key: bytes) -> bytes:
+        if self._kek_type(kek_label) is KekType.ECDH_P256_HKDF_SHA256:
+            return ecdh_wrap(self._ec_kek_public(kek_label), data_key)
         if self._kek_type(kek_label) is KekType.RSA_OAEP_SHA256:
             public = self._public_key(kek_label)
             if not isinstance(public, rsa.RSAPublicKey):
@@ -676,6 +745,8 @@ class Token:
             transient.destroy()
 
     def _unwrap(self, kek_label: str, wrapped: bytes) -> bytes:
+        if self._kek_type(kek_label) is KekType.ECDH_P256_HKDF_SHA256:
+            return self._ecdh_unwrap(kek_label, wrapped)
         if self._kek_type(kek_label) is KekType.RSA_OAEP_SHA256:
             return self._oaep_decrypt(kek_label, wrapped)
         kek = self._handle(kek_label, ObjectClass.SECRET_KEY)

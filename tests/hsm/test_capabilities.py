@@ -6,6 +6,7 @@ import pytest
 
 from hsm import (
     Function,
+    KekType,
     MechanismNotSupported,
     MechanismSupport,
     Token,
@@ -41,7 +42,8 @@ async def test_softhsm_gets_every_function(token: Token) -> None:
     # SoftHSM also offers the other KEK types; those Sekisho cannot use yet say so.
     described = [o.describe() for o in kek.alternatives]
     assert "CKM_RSA_PKCS_OAEP (RSA-3072 OAEP SHA-256, unwrap on the token)" in described
-    assert any("CKM_ECDH1_DERIVE" in d and "not yet supported" in d for d in described)
+    assert any("RFC 3394" in d and "not yet supported" in d for d in described)
+    assert any("CKM_ECDH1_DERIVE" in d and "not yet" not in d for d in described)
     assert profile.choice(Function.WITNESS).possible
     checkpoint = profile.choice(Function.CHECKPOINT)
     assert [o.mechanism for o in checkpoint.alternatives] == ["CKM_ECDSA"]
@@ -97,3 +99,14 @@ def test_aes_sizes_reported_in_bits_still_count() -> None:
     too_small = {**in_bits, "AES_KEY_GEN": MechanismSupport("AES_KEY_GEN", 16, 24, GEN)}
     kek = choose_profile(too_small).choice(Function.KEK)
     assert "CKM_AES_KEY_GEN takes keys of 16-24, not 32" in kek.reason
+
+
+def test_a_token_with_ecdh_but_no_key_wrap_gets_an_ecdh_kek() -> None:
+    ecdh_only = {
+        "EC_KEY_PAIR_GEN": MechanismSupport("EC_KEY_PAIR_GEN", 256, 384, GEN_PAIR),
+        "ECDSA": MechanismSupport("ECDSA", 256, 384, SIGN),
+        "ECDH1_DERIVE": MechanismSupport("ECDH1_DERIVE", 256, 384, DERIVE),
+    }
+    kek = choose_profile(ecdh_only).choice(Function.KEK)
+    assert kek.chosen is not None and kek.chosen.mechanism == "CKM_ECDH1_DERIVE"
+    assert KekType.for_algorithm(kek.chosen.algorithm) is KekType.ECDH_P256_HKDF_SHA256

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from hsm import (
     CertificateRequest,
+    KekType,
     KeyAlgorithm,
     OperationFailed,
     SignRequest,
@@ -227,3 +228,42 @@ async def test_data_objects_are_replaced_whole_and_survive_a_new_session(
         await other.close()
     await token.destroy_key(label)
     assert await token.read_data(label) == []
+
+
+async def test_an_ecdh_kek_wraps_in_software_and_unwraps_on_the_token(token: Token) -> None:
+    """Tokens with ECDH but no AES key wrap: a P-256 KEK whose private half only derives."""
+    kek = fresh("kek-ecdh")
+    await token.generate_kek(kek, KekType.ECDH_P256_HKDF_SHA256)
+    assert await token.kek_type(kek) is KekType.ECDH_P256_HKDF_SHA256
+    await token.check_kek(kek)
+    data_key = os.urandom(32)
+    wrapped = await token.wrap_data_key(kek, data_key)
+    again = await token.wrap_data_key(kek, data_key)
+    assert wrapped != again  # a fresh ephemeral key every time
+    assert data_key not in wrapped and wrapped[0] == 0x01 and len(wrapped) == 1 + 65 + 40
+    assert await token.unwrap_data_key(kek, wrapped) == data_key
+    assert await token.unwrap_data_key(kek, again) == data_key
+    [private] = [
+        k for k in await token.list_keys() if k.label == kek and k.object_class == "private"
+    ]
+    assert private.sensitive and not private.extractable
+
+
+async def test_a_changed_or_foreign_ecdh_wrap_is_refused_cleanly(token: Token) -> None:
+    kek, other = fresh("kek-ecdh"), fresh("kek-ecdh")
+    for label in (kek, other):
+        await token.generate_kek(label, KekType.ECDH_P256_HKDF_SHA256)
+    wrapped = await token.wrap_data_key(kek, os.urandom(32))
+    other_point = (await token.wrap_data_key(other, os.urandom(32)))[1:66]
+    changed = [
+        wrapped[:-1] + bytes([wrapped[-1] ^ 1]),  # the wrap itself
+        wrapped[:1] + other_point + wrapped[66:],  # a valid point of another exchange
+        wrapped[:1] + b"\x04" + bytes(64) + wrapped[66:],  # not on the curve
+        b"\x02" + wrapped[1:],  # unknown format
+        wrapped[:50],  # cut short
+    ]
+    for blob in changed:
+        with pytest.raises(OperationFailed, match="does not unwrap"):
+            await token.unwrap_data_key(kek, blob)
+    with pytest.raises(OperationFailed, match="does not unwrap"):
+        await token.unwrap_data_key(other, wrapped)  # another KEK's blob

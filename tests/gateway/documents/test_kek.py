@@ -118,6 +118,27 @@ async def test_a_kek_type_the_token_cannot_unwrap_is_refused_before_any_row_move
     assert moved.complete and await check_keys(node.token, keys) == {2: 10}
 
 
+async def test_rotation_moves_documents_between_every_kek_type(node: Node) -> None:
+    """AES key wrap -> ECDH P-256 -> AES key wrap: every data key the same, each rotation
+    ledgered with the new KEK's algorithm, the old KEK's wraps no longer in use."""
+    keys = await seed_versions(node.token, node.kek, 40)
+
+    to_ecdh = await node.rotate(kek_type=KekType.ECDH_P256_HKDF_SHA256)
+    assert to_ecdh.complete and to_ecdh.rewrapped == 40
+    assert await node.token.kek_type(to_ecdh.new_label) is KekType.ECDH_P256_HKDF_SHA256
+    assert await check_keys(node.token, keys) == {2: 40}
+    rows = await DocumentVersion.filter(id__in=list(keys)).values_list("wrapped_key", flat=True)
+    assert all(bytes(w)[0] == 0x01 and len(bytes(w)) == 106 for w in rows)
+
+    back = await node.rotate(kek_type=KekType.AES_KEY_WRAP_PAD)
+    assert back.complete and await check_keys(node.token, keys) == {3: 40}
+    entries = await ledger_entries("key.rotated", key=node.kek)
+    assert [(e["old_version"], e["new_version"], e["algorithm"]) for e in entries] == [
+        (1, 2, "ec-p256"),
+        (2, 3, "aes-256"),
+    ]
+
+
 async def test_an_interrupted_rotation_resumes_where_it_stopped(node: Node) -> None:
     keys = await seed_versions(node.token, node.kek, 30)
     first = await node.rotate(limit=12, batch=5)
