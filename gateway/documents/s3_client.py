@@ -44,8 +44,6 @@ from gateway.errors import ConfigError, NotFound, Unavailable
 log = logging.getLogger("sekisho.blobs")
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (all but the last)
-WINDOW = 4 * 1024 * 1024  # bytes per ranged GET of a large read
-READ_AHEAD_WINDOWS = 3  # GETs in flight ahead of the window being processed
 _MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
 _CREDENTIAL_CODES = {
     "InvalidAccessKeyId",
@@ -205,148 +203,58 @@ class S3BlobStore:
         expected_size: int | None = None,
         transform: Callable[[bytes], bytes] | None = None,
     ) -> AsyncIterator[bytes]:
-        """Stream a byte range: one GET for a small read, else ranged GETs read ahead.
+        """Stream a byte range with one ranged GET, in chunks of about 1 MiB.
 
-        A read of more than one window (whose end is known from ``length`` or
-        ``expected_size``) keeps up to ``READ_AHEAD_WINDOWS`` ranged GETs of
-        ``WINDOW`` bytes in flight, and runs ``on_chunk`` and ``transform`` on a
-        worker thread, a window at a time in order, so the event loop only
-        receives and sends. The last window's GET is open-ended when no length
-        was asked for, so bytes past the expected size are still read.
+        When the read is larger than one chunk, ``on_chunk`` and ``transform`` run
+        on a worker thread, one chunk at a time and in order, while the event loop
+        receives the next chunk and sends the one before: the loop only moves
+        bytes. (Several GETs in flight were measured slower: each botocore
+        request costs milliseconds of CPU on the loop.)
         """
         if length == 0:
             return
-        size = length if length is not None else expected_size
-        if size is None or size <= WINDOW:
-            async for chunk in self._read_one(key, offset, length, on_chunk, transform):
-                yield chunk
-            return
-        async for chunk in self._read_ahead(key, offset, size, length is None, on_chunk, transform):
-            yield chunk
-
-    async def _get(self, name: str, span: str) -> Any:
-        """The response of one ranged GET, or None when the range starts past the end."""
-        try:
-            return await self.client.get_object(Bucket=self.location.bucket, Key=name, Range=span)
-        except ClientError as exc:
-            if _error_code(exc) in {"InvalidRange", "416"}:
-                return None  # the range starts at or past the end: nothing to read
-            raise store_error(self.location, exc) from None
-        except _FAILURES as exc:
-            raise store_error(self.location, exc) from None
-
-    async def _read_one(
-        self,
-        key: str,
-        offset: int,
-        length: int | None,
-        on_chunk: Callable[[bytes], object] | None,
-        transform: Callable[[bytes], bytes] | None,
-    ) -> AsyncIterator[bytes]:
-        """One ranged GET streamed in chunks of at most 1 MiB, processed on the loop."""
         name = self.object_name(key)
         span = f"bytes={offset}-" if length is None else f"bytes={offset}-{offset + length - 1}"
-        response = await self._get(name, span)
-        if response is None:
-            return
+        try:
+            response = await self.client.get_object(
+                Bucket=self.location.bucket, Key=name, Range=span
+            )
+        except ClientError as exc:
+            if _error_code(exc) in {"InvalidRange", "416"}:
+                return  # the range starts at or past the end: nothing to read
+            raise store_error(self.location, exc) from None
+        except _FAILURES as exc:
+            raise store_error(self.location, exc) from None
+        size = length if length is not None else expected_size
+        threaded = size is not None and size > READ_CHUNK
+
+        def process(chunk: bytes) -> bytes:
+            if on_chunk is not None:
+                on_chunk(chunk)
+            return chunk if transform is None else transform(chunk)
+
         body = response["Body"]
+        working: asyncio.Future[bytes] | None = None
         try:
             while True:
-                chunk = await body.read(READ_CHUNK)
-                if not chunk:
+                chunk = await _read_chunk(body)  # the thread works on the chunk before
+                done = b"" if working is None else await working
+                working = None
+                if chunk:
+                    if threaded:
+                        working = asyncio.ensure_future(asyncio.to_thread(process, chunk))
+                    else:
+                        done += process(chunk)
+                if done:
+                    yield done
+                if not chunk and working is None:
                     return
-                if on_chunk is not None:
-                    on_chunk(chunk)
-                if transform is not None:
-                    chunk = transform(chunk)
-                if chunk:
-                    yield chunk
         except _FAILURES as exc:
             raise store_error(self.location, exc) from None
         finally:
+            if working is not None:  # a thread already at work finishes on its own
+                await asyncio.gather(working, return_exceptions=True)
             body.close()
-
-    async def _window(self, name: str, start: int, end: int | None) -> bytes:
-        """The bytes of one window (``end`` inclusive, None: to the end of the object)."""
-        response = await self._get(
-            name, f"bytes={start}-" if end is None else f"bytes={start}-{end}"
-        )
-        if response is None:
-            return b""
-        body = response["Body"]
-        try:
-            return bytes(await body.read())
-        except _FAILURES as exc:
-            raise store_error(self.location, exc) from None
-        finally:
-            body.close()
-
-    async def _read_ahead(
-        self,
-        key: str,
-        offset: int,
-        size: int,
-        open_ended: bool,
-        on_chunk: Callable[[bytes], object] | None,
-        transform: Callable[[bytes], bytes] | None,
-    ) -> AsyncIterator[bytes]:
-        """Windows fetched ahead, processed on a thread in order, handed over in 1 MiB chunks."""
-        name = self.object_name(key)
-        starts = list(range(offset, offset + size, WINDOW))
-
-        def fetch(n: int) -> asyncio.Task[bytes]:
-            first = starts[n]
-            last = (
-                None
-                if open_ended and n == len(starts) - 1
-                else min(first + WINDOW, offset + size) - 1
-            )
-            return asyncio.ensure_future(self._window(name, first, last))
-
-        def process(window: bytes) -> list[bytes]:
-            out = []
-            view = memoryview(window)
-            for at in range(0, len(window), READ_CHUNK):
-                chunk = view[at : at + READ_CHUNK].tobytes() if len(window) > READ_CHUNK else window
-                if on_chunk is not None:
-                    on_chunk(chunk)
-                if transform is not None:
-                    chunk = transform(chunk)
-                if chunk:
-                    out.append(chunk)
-            return out
-
-        pending = [fetch(n) for n in range(min(READ_AHEAD_WINDOWS, len(starts)))]
-        fetched = len(pending)
-
-        async def fetch_and_process(task: asyncio.Task[bytes]) -> list[bytes]:
-            return await asyncio.to_thread(process, await task)
-
-        def start_next() -> asyncio.Task[list[bytes]] | None:
-            nonlocal fetched
-            if not pending:
-                return None
-            task = pending.pop(0)
-            if fetched < len(starts):
-                pending.append(fetch(fetched))
-                fetched += 1
-            return asyncio.ensure_future(fetch_and_process(task))
-
-        current = start_next()
-        try:
-            while current is not None:
-                chunks = await current
-                current = start_next()  # the next window is processed while this one is sent
-                for chunk in chunks:
-                    yield chunk
-        finally:
-            waiting: list[asyncio.Future[Any]] = [*pending]
-            if current is not None:
-                waiting.append(current)
-            for task in waiting:
-                task.cancel()
-            # a thread already processing a window finishes it on its own
-            await asyncio.gather(*waiting, return_exceptions=True)
 
     async def delete(self, key: str) -> None:
         """Delete an object (a missing one is fine)."""
@@ -426,6 +334,19 @@ class S3BlobStore:
         except _FAILURES as exc:
             raise store_error(self.location, exc) from None
         return aborted
+
+
+async def _read_chunk(body: Any) -> bytes:
+    """Up to READ_CHUNK bytes of a response body (less only at its end)."""
+    parts: list[bytes] = []
+    have = 0
+    while have < READ_CHUNK:
+        part = await body.read(READ_CHUNK - have)
+        if not part:
+            break
+        parts.append(part)
+        have += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 @contextlib.asynccontextmanager
