@@ -62,12 +62,16 @@ class BlobStore(Protocol):
         *,
         on_chunk: Callable[[bytes], object] | None = None,
         expected_size: int | None = None,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream ``length`` bytes (or to the end) starting at ``offset``.
 
         ``on_chunk`` (e.g. a hash's ``update``) sees each chunk, in order, on the
-        reading thread, before the chunk is yielded. ``expected_size`` (the blob's
-        size when known) lets a store pick how to read; it never limits the read.
+        reading thread, before the chunk is yielded. ``transform`` (e.g. check and
+        decrypt) then runs on the same thread, in order, and what it returns is
+        yielded instead of the chunk (empty results are skipped), so the event
+        loop only sends. ``expected_size`` (the blob's size when known) lets a
+        store pick how to read; it never limits the read.
         """
         ...
 
@@ -157,9 +161,11 @@ class _RangeReader:
         offset: int,
         length: int | None,
         on_chunk: Callable[[bytes], object] | None,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self._path, self._offset, self._remaining = path, offset, length
         self._on_chunk = on_chunk
+        self._transform = transform
         self._handle: BinaryIO | None = None
         self.done = False
 
@@ -174,7 +180,9 @@ class _RangeReader:
             self._remaining -= len(chunk)
         self.done = len(chunk) < READ_CHUNK or self._remaining == 0
         if chunk and self._on_chunk is not None:
-            self._on_chunk(chunk)  # hashlib releases the GIL: this overlaps decryption
+            self._on_chunk(chunk)  # hashlib releases the GIL: this overlaps sending
+        if chunk and self._transform is not None:
+            return self._transform(chunk)
         return chunk
 
     def close(self) -> None:
@@ -209,6 +217,7 @@ class FilesystemBlobStore:
         *,
         on_chunk: Callable[[bytes], object] | None = None,
         expected_size: int | None = None,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream a byte range in 1 MiB chunks, read ahead of their use.
 
@@ -219,7 +228,7 @@ class FilesystemBlobStore:
         page-cache read of a few KiB costs less than a hand-off to a thread.
         """
         path = self.path_for(key)
-        reader = _RangeReader(path, offset, length, on_chunk)
+        reader = _RangeReader(path, offset, length, on_chunk, transform)
         size = length if length is not None else expected_size
         try:
             if size is not None and size <= INLINE_READ_MAX:

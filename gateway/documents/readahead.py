@@ -1,7 +1,7 @@
 """A reading thread that stays a few chunks ahead of the event loop.
 
-A large download has three stages: read and hash a chunk (a thread; hashlib
-releases the GIL), decrypt it and send it (the event loop). When the loop
+A large download has three stages: read a chunk, check and decrypt it (a
+thread; hashlib and AES-GCM release the GIL), and send it (the event loop). When the loop
 submitted each next read itself, the reading thread sat idle from the moment it
 handed a chunk over until the loop woke up and asked for the next one. Here one
 thread per stream reads on by itself, up to ``depth`` chunks ahead, and hands

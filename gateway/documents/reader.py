@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from gateway.auth.identity import Identity
@@ -211,17 +211,18 @@ class DocumentReader:
         decryptor = StreamDecryptor(key, ad)
         digest = hashlib.sha256()
         held = b""
-        # the store hashes each chunk on its reading thread (hashlib releases the
-        # GIL) while this thread decrypts the one before
+        # the store hashes and decrypts each chunk on its reading thread (hashlib
+        # and AES-GCM release the GIL) while this thread sends the one before
         blob = self._ctx.blobs.read(
-            row.blob_key, on_chunk=digest.update, expected_size=row.ciphertext_size
+            row.blob_key,
+            on_chunk=digest.update,
+            expected_size=row.ciphertext_size,
+            transform=decryptor.update,
         )
-        async for chunk in blob:
-            plain = decryptor.update(chunk)
-            if plain:
-                if held:
-                    yield held
-                held = plain
+        async for plain in blob:
+            if held:
+                yield held
+            held = plain
         tail = decryptor.finalize()
         if digest.hexdigest() != row.ciphertext_sha256:
             raise AnchorMismatch("the stored ciphertext does not match its ledger anchor")
@@ -231,16 +232,20 @@ class DocumentReader:
     async def _whole_anchored(
         self, row: DocumentVersion, key: bytes, ad: bytes, leaves: list[bytes]
     ) -> AsyncIterator[bytes]:
-        """Every piece checked against its leaf (on the reading thread) before decryption."""
+        """Every piece checked against its leaf, then decrypted, on the reading thread.
+
+        The loop only sends: a chunk's pieces are verified before the decryptor
+        sees the chunk, so no byte of a piece that fails reaches the loop.
+        """
         verifier = PieceVerifier(leaves, row.segment_size, row.ciphertext_size, 0, len(leaves) - 1)
         decryptor = StreamDecryptor(key, ad)
         blob = self._ctx.blobs.read(
-            row.blob_key, on_chunk=verifier.update, expected_size=row.ciphertext_size
+            row.blob_key,
+            expected_size=row.ciphertext_size,
+            transform=_checked(verifier, decryptor.update),
         )
-        async for chunk in blob:
-            plain = decryptor.update(chunk)
-            if plain:
-                yield plain
+        async for plain in blob:
+            yield plain
         verifier.finish()
         tail = decryptor.finalize()
         if tail:
@@ -282,13 +287,12 @@ class DocumentReader:
             key, ad, header, span.first_segment, segment_count(row.size, row.segment_size)
         )
         skip, remaining = span.skip, end - start + 1
-        async for chunk in self._ctx.blobs.read(
+        async for plain in self._ctx.blobs.read(
             row.blob_key,
             span.ciphertext_offset,
             span.ciphertext_length,
-            on_chunk=None if verifier is None else verifier.update,
+            transform=_checked(verifier, decryptor.update),
         ):
-            plain = decryptor.update(chunk)
             out, skip, remaining = _trim(plain, skip, remaining)
             if out:
                 yield out
@@ -297,6 +301,20 @@ class DocumentReader:
         out, _, remaining = _trim(decryptor.finalize(), skip, remaining)
         if out:
             yield out
+
+
+def _checked(
+    verifier: PieceVerifier | None, decrypt: Callable[[bytes], bytes]
+) -> Callable[[bytes], bytes]:
+    """Check a chunk's pieces against their leaves, then decrypt it (on the reading thread)."""
+    if verifier is None:
+        return decrypt
+
+    def step(chunk: bytes) -> bytes:
+        verifier.update(chunk)  # raises before the decryptor sees a piece that fails
+        return decrypt(chunk)
+
+    return step
 
 
 def _trim(plain: bytes, skip: int, remaining: int) -> tuple[bytes, int, int]:

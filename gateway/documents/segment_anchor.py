@@ -15,10 +15,13 @@ segments it covers against the same leaves, whose root is the anchored one.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from gateway.documents.stream_aead import HEADER_SIZE, TAG_SIZE, DecryptionError
 from gateway.tlog.merkle import HASH_SIZE, leaf_hash, root_from_leaves
+
+_LEAF_PREFIX = b"\x00"  # RFC 6962 leaf hashes: SHA-256(0x00 || piece)
 
 
 class AnchorMismatch(DecryptionError):
@@ -109,22 +112,33 @@ class PieceVerifier:
         self._buffer = bytearray()
 
     def update(self, data: bytes) -> None:
-        """Feed the next bytes of the run."""
+        """Feed the next bytes of the run.
+
+        A piece that lies whole inside ``data`` is hashed in place (no copy);
+        only a piece split across calls is gathered in a buffer.
+        """
         view = memoryview(data)
         while view:
             if self._index > self._last:
                 raise AnchorMismatch("the stored ciphertext runs past its anchored end")
+            need = self._need
+            if not self._buffer and len(view) >= need:
+                self._check(view[:need])
+                view = view[need:]
+                continue
             take = min(self._need - len(self._buffer), len(view))
             self._buffer += view[:take]
             view = view[take:]
             if len(self._buffer) == self._need:
-                self._check()
+                self._check(self._buffer)
+                self._buffer.clear()
 
-    def _check(self) -> None:
-        if leaf_hash(bytes(self._buffer)) != self._leaves[self._index]:
+    def _check(self, piece: bytes | bytearray | memoryview) -> None:
+        digest = hashlib.sha256(_LEAF_PREFIX)
+        digest.update(piece)  # releases the GIL for pieces of 2 KiB and more
+        if digest.digest() != self._leaves[self._index]:
             what = "header" if self._index == 0 else f"segment {self._index - 1}"
             raise AnchorMismatch(f"the stored ciphertext's {what} does not match its anchor")
-        self._buffer.clear()
         self._index += 1
         if self._index <= self._last:
             self._need = piece_bounds(self._index, self._segment_size, self._stream_size)[1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,29 @@ async def test_whole_object_round_trips_and_feeds_the_hash(store: BlobStore, siz
     assert await read(store, key, on_chunk=digest.update) == data
     assert digest.digest() == hashlib.sha256(data).digest()
     assert await store.exists(key)
+
+
+async def test_a_large_read_is_transformed_in_order_off_the_event_loop(store: BlobStore) -> None:
+    """Check-and-decrypt runs on the reading thread, in order, so the loop only sends."""
+    data = os.urandom(3 * READ_CHUNK + 5)
+    key = await put(store, data, pieces=5)
+    loop_thread = threading.get_ident()
+    threads: set[int] = set()
+    seen = hashlib.sha256()
+
+    def transform(chunk: bytes) -> bytes:
+        threads.add(threading.get_ident())
+        return chunk[::-1]  # what comes out is the transform's, chunk by chunk
+
+    out = [
+        c
+        async for c in store.read(
+            key, on_chunk=seen.update, expected_size=len(data), transform=transform
+        )
+    ]
+    assert b"".join(chunk[::-1] for chunk in out) == data
+    assert seen.digest() == hashlib.sha256(data).digest()
+    assert threads and loop_thread not in threads
 
 
 async def test_empty_object(store: BlobStore) -> None:
