@@ -113,6 +113,11 @@ class LedgerStore(Protocol):
         ...
 
 
+def _leaf_row(leaf: NewLeaf) -> tuple[int, bytes, str, int, bytes | None]:
+    """A leaf as its ``ledger_leaf`` columns (idx, data, leaf_hash, queue_id, opening)."""
+    return leaf.index, bytes(leaf.data), leaf.leaf_hash.hex(), leaf.queue_id, opening_of(leaf.data)
+
+
 def pack_coord(coord: Coord) -> int:
     """One integer key for a (level, index) coordinate."""
     level, index = coord
@@ -237,20 +242,38 @@ class TortoiseLedgerStore:
         return self._legacy_openings
 
     async def _write_tree(self, conn: BaseDBAsyncClient, batch: IntegrationBatch) -> None:
-        await conn.execute_many(
-            self._sql(
+        leaves = [
+            (
+                leaf.index,
+                bytes(leaf.data),
+                leaf.leaf_hash.hex(),
+                leaf.queue_id,
+                opening_of(leaf.data),
+            )
+            for leaf in batch.leaves
+        ]
+        nodes = [(pack_coord(coord), digest) for coord, digest in batch.nodes]
+        if self._postgres:  # one statement per table for the batch, as for the queue
+            await conn.execute_query(
+                "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) SELECT * FROM "
+                "unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::bytea[])",
+                [list(column) for column in zip(*leaves, strict=True)],
+            )
+            if nodes:
+                await conn.execute_query(
+                    "INSERT INTO ledger_node (key, hash) "
+                    "SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                    [list(column) for column in zip(*nodes, strict=True)],
+                )
+        else:
+            await conn.execute_many(
                 "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) "
-                "VALUES (?, ?, ?, ?, ?)"
-            ),
-            [
-                [leaf.index, leaf.data, leaf.leaf_hash.hex(), leaf.queue_id, opening_of(leaf.data)]
-                for leaf in batch.leaves
-            ],
-        )
-        await conn.execute_many(
-            self._sql("INSERT INTO ledger_node (key, hash) VALUES (?, ?)"),
-            [[pack_coord(coord), digest] for coord, digest in batch.nodes],
-        )
+                "VALUES (?, ?, ?, ?, ?)",
+                [list(row) for row in leaves],
+            )
+            await conn.execute_many(
+                "INSERT INTO ledger_node (key, hash) VALUES (?, ?)", [list(row) for row in nodes]
+            )
         queue_ids = [leaf.queue_id for leaf in batch.leaves if leaf.queue_id > 0]
         if not queue_ids:
             return
