@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from gateway.http.models import ResponseModel
+from gateway.http.models import ResponseModel, Timestamp
 
 
 class AnchorCheckView(ResponseModel):
@@ -16,7 +16,7 @@ class AnchorCheckView(ResponseModel):
     size: Annotated[int, Field(ge=0)]
     root: str
     tsa: str
-    gen_time: AwareDatetime
+    gen_time: Timestamp
     token_sha256: str | None = None
     token_verifies: bool
     token_problem: str | None = None
@@ -40,7 +40,7 @@ class TsaOutcomeView(ResponseModel):
     state: Literal["anchored", "already", "failed"]
     size: Annotated[int, Field(ge=0)]
     root: str
-    gen_time: AwareDatetime | None = None
+    gen_time: Timestamp | None = None
     token_sha256: str | None = None
     error: str | None = None
 

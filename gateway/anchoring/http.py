@@ -20,6 +20,7 @@ from gateway.app_keys import ANCHORING, LEDGER
 from gateway.errors import NotFound
 from gateway.http.auth import identity
 from gateway.http.headers import attachment
+from gateway.http.models import answer
 from gateway.http.openapi import error_responses, json_answer
 from gateway.http.params import path_int
 
@@ -72,7 +73,8 @@ async def anchors(request: web.Request) -> web.Response:
     """The newest anchorings, each with whether its token and its checkpoint still hold."""
     checks = await current_checks(request.app[LEDGER], request.app[ANCHORING])
     tsas = [t.name for t in request.app[ANCHORING].tsas]
-    return web.json_response({"tsas": tsas, "anchors": [check_json(c) for c in checks]})
+    view = AnchorList.model_validate({"tsas": tsas, "anchors": [check_json(c) for c in checks]})
+    return web.json_response(answer(view))
 
 
 @routes.post(API)
@@ -80,7 +82,8 @@ async def anchor_now(request: web.Request) -> web.Response:
     """Anchor the newest checkpoint at every configured TSA now (officers and admins)."""
     identity(request).require_role("officer", "admin")
     outcomes = await request.app[ANCHORING].anchor_now()
-    return web.json_response({"results": [outcome_json(o) for o in outcomes]})
+    view = AnchorResults.model_validate({"results": [outcome_json(o) for o in outcomes]})
+    return web.json_response(answer(view))
 
 
 @routes.get(API + "/{id}/reply")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from gateway.http.models import ResponseModel
+from gateway.http.models import ResponseModel, Timestamp
 
 Sha256Hex = Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
 
@@ -20,7 +20,7 @@ class StoredRule(ResponseModel):
     sha256: Sha256Hex
     document: dict[str, Any]
     actor: str | None = None
-    created_at: AwareDatetime | None = None
+    created_at: Timestamp | None = None
 
 
 class RuleList(ResponseModel):
@@ -55,7 +55,7 @@ class HandoverView(ResponseModel):
     sha256: Sha256Hex
     signatures: dict[str, Any] | None = None
     record: str | None = None
-    created_at: AwareDatetime | None = None
+    created_at: Timestamp | None = None
     link: Annotated[
         dict[str, Any] | None, Field(description="the anchored link, once both signed")
     ] = None

@@ -11,6 +11,15 @@ from aiohttp import web
 
 from gateway.app_keys import CUSTODY, LEDGER, SIGNING
 from gateway.auth.identity import Identity
+from gateway.custody.answers import (
+    ChainExport,
+    HandoverList,
+    HandoverView,
+    RuleItems,
+    RuleList,
+    RuleVersions,
+    StoredRule,
+)
 from gateway.custody.export import chain_view, export_chain, handover_view, timeline
 from gateway.custody.handovers import handover_request
 from gateway.custody.items import rule_items
@@ -20,6 +29,7 @@ from gateway.errors import NotFound
 from gateway.http import bodies
 from gateway.http.auth import identity
 from gateway.http.headers import attachment
+from gateway.http.models import ResponseModel, answer
 from gateway.oversight.record import record_view
 from gateway.signing.anchors import check_owner, check_subject, link_view, may_use_chains
 from gateway.signing.http import client
@@ -57,14 +67,14 @@ async def add(request: web.Request) -> web.Response:
     data = await bodies.read_body(request, TOML if toml else "application/json", MAX_RULE_BYTES)
     rule = parse_rule(data, toml=toml)
     version = await add_rule(rule, node=request.app[LEDGER].node, actor=caller.actor, source="api")
-    return web.json_response(_rule_view(version), status=201)
+    return _send(StoredRule, _rule_view(version), status=201)
 
 
 @routes.get(API + "/rules")
 async def listing(request: web.Request) -> web.Response:
     """The newest version of every rule."""
     identity(request).require_role(*CHAIN_READERS)
-    return web.json_response({"rules": [_rule_view(v) for v in await latest_rules()]})
+    return _send(RuleList, {"rules": [_rule_view(v) for v in await latest_rules()]})
 
 
 @routes.get(API + "/rules/{name}")
@@ -72,7 +82,7 @@ async def show(request: web.Request) -> web.Response:
     """Every version of one rule, oldest first."""
     identity(request).require_role(*CHAIN_READERS)
     versions = await rule_versions(request.match_info["name"])
-    return web.json_response({"versions": [_rule_view(v) for v in versions]})
+    return _send(RuleVersions, {"versions": [_rule_view(v) for v in versions]})
 
 
 @routes.get(API + "/rules/{name}/items")
@@ -84,7 +94,7 @@ async def items(request: web.Request) -> web.Response:
     await rule_versions(name)  # 404 for an unknown rule
     await record_view(request.app[LEDGER], caller, "custody-rule", {"rule": name})
     found = await rule_items(name, datetime.now(UTC))
-    return web.json_response({"rule": name, "items": found})
+    return _send(RuleItems, {"rule": name, "items": found})
 
 
 @routes.post(API + "/handovers")
@@ -93,7 +103,7 @@ async def open_handover(request: web.Request) -> web.Response:
     caller = client(request, "anchor")
     new = handover_request(await bodies.read_json(request))
     row = await request.app[CUSTODY].handovers.open(caller, new)
-    return web.json_response(handover_view(row), status=201)
+    return _send(HandoverView, handover_view(row), status=201)
 
 
 @routes.get(API + "/handovers")
@@ -101,7 +111,7 @@ async def pending(request: web.Request) -> web.Response:
     """Pending hand-overs the caller is a party to or writes the chain of."""
     caller = client(request, "anchor")
     rows = await request.app[CUSTODY].handovers.pending(caller)
-    return web.json_response({"handovers": [handover_view(row) for row in rows]})
+    return _send(HandoverList, {"handovers": [handover_view(row) for row in rows]})
 
 
 @routes.get(API + "/handovers/{handover}")
@@ -109,7 +119,7 @@ async def get_handover(request: web.Request) -> web.Response:
     """One hand-over (404 unless the caller is a party or a chain writer)."""
     caller = client(request, "anchor")
     row = await request.app[CUSTODY].handovers.get(caller, request.match_info["handover"])
-    return web.json_response(handover_view(row))
+    return _send(HandoverView, handover_view(row))
 
 
 @routes.post(API + "/handovers/{handover}/signatures")
@@ -124,7 +134,7 @@ async def sign_handover(request: web.Request) -> web.Response:
     if row.record is not None:
         link = await request.app[SIGNING].anchors.new_link(await _record(row.record))
         view["link"] = link_view(link)
-    return web.json_response(view)
+    return _send(HandoverView, view)
 
 
 async def _record(record_id: Any) -> AnchorRecord:
@@ -161,7 +171,12 @@ async def chain(request: web.Request) -> web.StreamResponse:
     export = await export_chain(request.app[LEDGER], view)
     export["rule"] = view.rule
     export["overdue"] = view.overdue
-    return web.json_response(export, headers={"Cache-Control": "no-store"})
+    return _send(ChainExport, export, headers={"Cache-Control": "no-store"})
+
+
+def _send(model: type[ResponseModel], data: dict[str, Any], **kwargs: Any) -> web.Response:
+    """``data`` checked by and sent as ``model`` (what OpenAPI says the answer is)."""
+    return web.json_response(answer(model.model_validate(data)), **kwargs)
 
 
 def _csv(rows: list[dict[str, Any]], name: str) -> web.Response:

@@ -33,9 +33,12 @@ from typing import Any, TypeVar
 from aiohttp import StreamReader, web
 
 from gateway.errors import BadRequest, SekishoError, TooLarge, UnsupportedMediaType
+from gateway.http.models import BodyModel as BodyModel  # re-exported: web/ reads models here
+from gateway.http.models import validate_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
+M = TypeVar("M", bound=BodyModel)
 BODY_IDLE_SECONDS: web.AppKey[float] = web.AppKey("body_idle_seconds", float)
 BODY_TOTAL_SECONDS: web.AppKey[float] = web.AppKey("body_total_seconds", float)
 LARGE_BODY_BYTES: web.AppKey[int] = web.AppKey("large_body_bytes", int)
@@ -208,12 +211,6 @@ async def read_json(request: web.Request, limit: int | None = None) -> Any:
     return parse_json(await read_body(request, "application/json", limit))
 
 
-async def read_json_object(
-    request: web.Request, limit: int | None = None, *, empty: bool = False
-) -> dict[str, Any]:
-    """A JSON body that must be an object (``empty``: no body at all reads as ``{}``)."""
-    raw = await read_body(request, "application/json", limit)
-    body = parse_json(raw) if raw or not empty else {}
-    if not isinstance(body, dict):
-        raise BadJson("the body must be a JSON object")
-    return body
+async def read_model(request: web.Request, model: type[M], limit: int | None = None) -> M:
+    """A JSON body checked by ``model`` (the API's codes); for callers outside the API."""
+    return validate_body(model, await read_json(request, limit))

@@ -15,14 +15,17 @@ model maps pydantic's own errors on a field to a code in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from gateway.errors import BadRequest
 
 M = TypeVar("M", bound="BodyModel")
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+"""A time already written as RFC 3339 text by the feature: answers keep each feature's
+precision and ``Z``/``+00:00`` (pydantic would write every datetime its own way)."""
 _OWN_CODES: set[str] = set()
 
 

@@ -34,6 +34,9 @@ class LogKeyView(ResponseModel):
         Literal["Ed25519", "ECDSA P-256"],
         Field(description="signed-note type 0x01 (Ed25519) or 0x02 (ECDSA P-256)"),
     ]
+    note_signature_type: Annotated[
+        Literal[1, 2], Field(description="the signed-note signature type byte")
+    ]
     key_id: str | None = None
     public_key: Base64Text
     vkey: str

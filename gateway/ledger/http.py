@@ -10,16 +10,24 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Any
 
 from aiohttp import web
 
 from gateway.app_keys import LEDGER, SETTINGS
 from gateway.errors import InvalidParameter, NotFound
 from gateway.http.auth import identity, optional_identity
+from gateway.http.models import answer as dump
 from gateway.http.params import optional_query_int, path_int, single
 from gateway.ledger import reads
 from gateway.ledger.access import may_open, require_entry_access
+from gateway.ledger.answers import (
+    CheckpointView,
+    ConsistencyProofView,
+    EntryOpening,
+    EntryView,
+    InclusionProofView,
+    LogKeyView,
+)
 from gateway.ledger.commitments import decode_opening, expand
 from gateway.ledger.entries import EntryError, open_entry
 from gateway.ledger.service import LedgerService
@@ -136,24 +144,24 @@ async def tile(request: web.Request) -> web.Response:
 async def checkpoint_json(request: web.Request) -> web.Response:
     """Size, root and note of the latest checkpoint."""
     latest = await _ledger(request).latest()
-    return web.json_response({"size": latest.size, "root": _b64(latest.root), "note": latest.note})
+    view = CheckpointView(size=latest.size, root=_b64(latest.root), note=latest.note)
+    return web.json_response(dump(view))
 
 
 @routes.get(API + "/key")
 async def log_key(request: web.Request) -> web.Response:
     """The log's checkpoint verification key."""
     signer = _ledger(request).signer
-    return web.json_response(
-        {
-            "origin": signer.origin,
-            "name": signer.origin,
-            "algorithm": signer.algorithm,
-            "note_signature_type": signer.sig_type,
-            "key_id": signer.key_id.hex(),
-            "public_key": _b64(signer.public_key),
-            "vkey": signer.verifier_key,
-        }
+    view = LogKeyView(
+        origin=signer.origin,
+        name=signer.origin,
+        algorithm=signer.algorithm,  # type: ignore[arg-type]  # checked by the model
+        note_signature_type=signer.sig_type,  # type: ignore[arg-type]
+        key_id=signer.key_id.hex(),
+        public_key=_b64(signer.public_key),
+        vkey=signer.verifier_key,
     )
+    return web.json_response(dump(view))
 
 
 @routes.get(API + "/entries/{index}")
@@ -162,13 +170,12 @@ async def entry(request: web.Request) -> web.Response:
     _check_entry_access(request)
     index = _path_int(request, "index")
     data = await reads.entry_at(_ledger(request), index)
-    body: dict[str, Any] = {"index": index, "leaf_hash": leaf_hash(data).hex()}
+    digest = leaf_hash(data).hex()
     try:
-        body["entry"] = json.loads(data.decode("utf-8"))
+        view = EntryView(index=index, leaf_hash=digest, entry=json.loads(data.decode("utf-8")))
     except ValueError:  # not JSON (a foreign or damaged entry): show the bytes instead
-        body["entry"] = None
-        body["data"] = _b64(data)
-    return web.json_response(body)  # API answers are never cached (no-store)
+        view = EntryView(index=index, leaf_hash=digest, entry=None, data=_b64(data))
+    return web.json_response(dump(view))  # API answers are never cached (no-store)
 
 
 @routes.get(API + "/entries/{index}/opening")
@@ -189,15 +196,14 @@ async def entry_opening(request: web.Request) -> web.Response:
     if caller is not None and fields.get("actor") != caller.actor:
         # an officer, auditor or admin reading what someone else did: an oversight action
         await record_view(ledger, caller, "ledger.opening", {"index": index})
-    return web.json_response(
-        {
-            "index": index,
-            "leaf_hash": leaf_hash(data).hex(),
-            "entry": data.decode("utf-8"),  # the exact bytes: `sekisho verify --entry`
-            "opening": expand(str(fields["type"]), decode_opening(opening)),  # verify --opening
-            "fields": fields,
-        }
+    view = EntryOpening(
+        index=index,
+        leaf_hash=leaf_hash(data).hex(),
+        entry=data.decode("utf-8"),  # the exact bytes: `sekisho verify --entry`
+        opening=expand(str(fields["type"]), decode_opening(opening)),  # verify --opening
+        fields=fields,
     )
+    return web.json_response(dump(view))
 
 
 @routes.get(API + "/proof/inclusion")
@@ -212,16 +218,15 @@ async def inclusion_proof(request: web.Request) -> web.Response:
     answer = await reads.inclusion(
         _ledger(request), size=_optional_int(request, "size"), index=index, leaf=leaf
     )
-    body: dict[str, Any] = {
-        "index": answer.index,
-        "size": answer.size,
-        "leaf_hash": answer.leaf_hash.hex(),
-        "root": _b64(answer.root),
-        "proof": [_b64(h) for h in answer.proof],
-    }
-    if answer.checkpoint is not None:
-        body["checkpoint"] = answer.checkpoint
-    return web.json_response(body)
+    view = InclusionProofView(
+        index=answer.index,
+        size=answer.size,
+        leaf_hash=answer.leaf_hash.hex(),
+        root=_b64(answer.root),
+        proof=[_b64(h) for h in answer.proof],
+        **_checkpoint(answer.checkpoint),
+    )
+    return web.json_response(dump(view))
 
 
 @routes.get(API + "/proof/consistency")
@@ -229,16 +234,20 @@ async def consistency_proof(request: web.Request) -> web.Response:
     """Consistency proof from size ``old`` to ``new`` (latest)."""
     old = _required_int(request, "old")
     answer = await reads.consistency(_ledger(request), old, _optional_int(request, "new"))
-    body: dict[str, Any] = {
-        "old": answer.old_size,
-        "new": answer.new_size,
-        "old_root": _b64(answer.old_root),
-        "new_root": _b64(answer.new_root),
-        "proof": [_b64(h) for h in answer.proof],
-    }
-    if answer.checkpoint is not None:
-        body["checkpoint"] = answer.checkpoint
-    return web.json_response(body)
+    view = ConsistencyProofView(
+        old=answer.old_size,
+        new=answer.new_size,
+        old_root=_b64(answer.old_root),
+        new_root=_b64(answer.new_root),
+        proof=[_b64(h) for h in answer.proof],
+        **_checkpoint(answer.checkpoint),
+    )
+    return web.json_response(dump(view))
+
+
+def _checkpoint(checkpoint: str | None) -> dict[str, str]:
+    """The ``checkpoint`` field only when there is one (the answers omit it otherwise)."""
+    return {} if checkpoint is None else {"checkpoint": checkpoint}
 
 
 @routes.get(API + "/receipts/{index}")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from gateway.http.models import ResponseModel
+from gateway.http.models import ResponseModel, Timestamp
 
 
 class OversightActionView(ResponseModel):
     """One look at the trail, the alerts or the ledger by an officer, auditor or admin."""
 
     id: int
-    at: AwareDatetime
+    at: Annotated[Timestamp, Field(description="RFC 3339 UTC, milliseconds")]
     actor: Annotated[str, Field(examples=["person:olivia"])]
     view: Annotated[
         str,

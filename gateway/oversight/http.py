@@ -13,6 +13,8 @@ from aiohttp import web
 from gateway.app_keys import LEDGER, OVERSIGHT, SETTINGS
 from gateway.http.auth import identity
 from gateway.http.headers import attachment
+from gateway.http.models import answer
+from gateway.oversight.answers import OversightActionView, OversightPage
 from gateway.oversight.log import COLUMNS, parse_oversight_query, query_filters
 from gateway.oversight.openapi import PATH
 from gateway.oversight.record import record_view
@@ -39,10 +41,9 @@ async def oversight(request: web.Request) -> web.StreamResponse:
     if query.base.format == "json":
         page = await log.page(query)
         cursor = None if page.next_cursor is None else str(page.next_cursor)
-        actions = [action.as_dict() for action in page.actions]
-        return web.json_response(
-            {"actions": actions, "next_cursor": cursor}, headers={"Cache-Control": "no-store"}
-        )
+        actions = [OversightActionView(**action.as_dict()) for action in page.actions]
+        view = OversightPage(actions=actions, next_cursor=cursor)
+        return web.json_response(answer(view), headers={"Cache-Control": "no-store"})
     name = csv_filename(request.app[SETTINGS].node.name, datetime.now(UTC), "oversight")
     response = web.StreamResponse(
         headers={

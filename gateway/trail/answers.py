@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from gateway.http.models import ResponseModel
+from gateway.http.models import ResponseModel, Timestamp
 
 
 class TrailEventView(ResponseModel):
     """One access decision."""
 
     id: int
-    at: AwareDatetime
+    at: Annotated[Timestamp, Field(description="RFC 3339 UTC, milliseconds")]
     actor: Annotated[str, Field(examples=["person:alice"])]
     document_id: str | None = None
     version: int | None = None

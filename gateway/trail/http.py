@@ -9,7 +9,9 @@ from aiohttp import web
 from gateway.app_keys import LEDGER, SETTINGS, TRAIL
 from gateway.http.auth import identity
 from gateway.http.headers import attachment
+from gateway.http.models import answer
 from gateway.oversight.record import record_view, trail_filters
+from gateway.trail.answers import TrailEventView, TrailPage
 from gateway.trail.export import csv_filename, csv_header, csv_rows
 from gateway.trail.openapi import PATH
 from gateway.trail.query import TrailQueryError, parse_query
@@ -32,10 +34,9 @@ async def trail(request: web.Request) -> web.StreamResponse:
     if query.format == "json":
         page = await service.page(query)
         cursor = None if page.next_cursor is None else str(page.next_cursor)
-        events = [event.as_dict() for event in page.events]
-        return web.json_response(
-            {"events": events, "next_cursor": cursor}, headers={"Cache-Control": "no-store"}
-        )
+        events = [TrailEventView(**event.as_dict()) for event in page.events]
+        view = TrailPage(events=events, next_cursor=cursor)
+        return web.json_response(answer(view), headers={"Cache-Control": "no-store"})
     name = csv_filename(request.app[SETTINGS].node.name, datetime.now(UTC))
     response = web.StreamResponse(
         headers={

@@ -380,3 +380,23 @@ async def test_bad_json_bodies_get_one_json_answer_each(portal: Portal) -> None:
         assert response.status == 400, (raw[:20], response.status)
         body = await response.json()
         assert body["error"] and body["message"], raw[:20]
+
+
+async def test_key_bodies_are_checked_like_the_apis(portal: Portal) -> None:
+    """The pages' bodies go through body models: a missing or non-object answer, a name
+    that is not text, and unknown fields are each a 400 the script can show."""
+    await signed_in_person(portal)
+    token = await token_on(portal.client, "/me/security")
+    cases: list[tuple[str, dict[str, Any], str | None]] = [
+        ("/me/security/keys", {"next": "/"}, "bad_credential"),
+        ("/me/security/keys", {"credential": "x"}, "bad_credential"),
+        ("/me/security/keys/options", {"name": 5}, None),
+        ("/me/security/keys/options", {"name": "k", "admin": True}, "unknown_field"),
+    ]
+    for path, body, code in cases:
+        response = await post_json(portal.client, path, body, token)
+        assert response.status == 400, (path, body, response.status)
+        answer = await response.json()
+        assert answer["message"], body
+        if code is not None:
+            assert answer["error"] == code, (body, answer)

@@ -10,7 +10,7 @@ person page (the person's key plugged into the administrator's computer).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -26,7 +26,7 @@ from gateway.errors import (
     TooManyRequests,
     UnsupportedMediaType,
 )
-from gateway.http.bodies import read_json_object
+from gateway.http.bodies import BodyModel, read_model
 from gateway.http.params import MAX_INT32, path_int
 from web.portal.admin import admin
 from web.portal.app_keys import PORTAL, SECRET, VIEWER, Viewer
@@ -53,22 +53,42 @@ def _origins(request: web.Request) -> list[str]:
     return _keys(request).relying_party.origins_for(scheme, request.host)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    """The posted JSON object (at most MAX_CREDENTIAL_JSON bytes; none reads as ``{}``).
+M = TypeVar("M", bound=BodyModel)
+NO_ANSWER = ("bad_credential", "The security key's answer is missing.")
 
-    Every refusal is a BadRequest here: the pages' script shows its message.
+
+class OptionsBody(BodyModel):
+    """What the page posts for a challenge: the name the person gave a new key."""
+
+    name: str = ""
+
+
+class AnswerBody(BodyModel):
+    """What the page posts with the key's answer, and where to go afterwards."""
+
+    credential: dict[str, Any]
+    next: str = "/"
+    MISSING: ClassVar[tuple[str, str] | None] = NO_ANSWER
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "credential": NO_ANSWER,
+        "next": ("bad_next", "Where to go next must be text."),
+    }
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    """The posted JSON object (at most MAX_CREDENTIAL_JSON bytes) as ``model``.
+
+    The API's reader and body models; every refusal is a BadRequest here: the
+    pages' script shows its message.
     """
     try:
-        return await read_json_object(request, MAX_CREDENTIAL_JSON, empty=True)
+        return await read_model(request, model, MAX_CREDENTIAL_JSON)
     except (TooLarge, UnsupportedMediaType) as exc:
         raise BadRequest(exc.message, code=exc.code) from None
 
 
-def _credential(body: dict[str, Any]) -> str:
-    credential = body.get("credential")
-    if not isinstance(credential, dict):
-        raise BadRequest("The security key's answer is missing.", code="bad_credential")
-    return json.dumps(credential)
+def _credential(body: AnswerBody) -> str:
+    return json.dumps(body.credential)
 
 
 def _json_error(exc: SekishoError) -> web.Response:
@@ -111,14 +131,14 @@ async def sign_in_options(request: web.Request) -> web.Response:
 async def sign_in(request: web.Request) -> web.Response:
     """Check the key's answer; on success a new session, and where to go next."""
     try:
-        body = await _body(request)
+        body = await _body(request, AnswerBody)
         credential = _credential(body)
         signed_in = await request.app[PORTAL].sign_in.with_security_key(
             credential, _secret(request), _origins(request), source_of(request)
         )
     except (BadRequest, SignInFailed, LockedOut) as exc:
         return _json_error(exc)
-    target = local_target(str(body.get("next") or "/"))
+    target = local_target(body.next or "/")
     redirect = await start_session(request, signed_in, target)
     response = web.json_response({"redirect": redirect.headers["Location"]})
     for cookie in redirect.cookies.values():
@@ -183,7 +203,7 @@ async def step_up(request: web.Request) -> web.Response:
     """Check the key's answer; the session counts as signed in with a key from now on."""
     viewer = viewer_of(request)
     try:
-        body = await _body(request)
+        body = await _body(request, AnswerBody)
         await request.app[PORTAL].sign_in.step_up(
             viewer.person,
             viewer.session_id,
@@ -194,7 +214,7 @@ async def step_up(request: web.Request) -> web.Response:
         )
     except (BadRequest, SignInFailed, LockedOut) as exc:
         return _json_error(exc)
-    return web.json_response({"redirect": local_target(str(body.get("next") or "/"))})
+    return web.json_response({"redirect": local_target(body.next or "/")})
 
 
 # ----- one's own keys --------------------------------------------------------------
@@ -275,9 +295,10 @@ async def _registration_options(request: web.Request, person: Account) -> web.Re
         unusable = _unusable_here(request)
         if unusable is not None:
             raise unusable
-        body = await _body(request)
-        name = str(body.get("name", ""))
-        return _options(await _keys(request).registration_options(person, name, _secret(request)))
+        body = await _body(request, OptionsBody)
+        return _options(
+            await _keys(request).registration_options(person, body.name, _secret(request))
+        )
     except (BadRequest, TooManyRequests) as exc:
         return _json_error(exc)
 
@@ -287,7 +308,7 @@ async def _register(
 ) -> web.Response:
     actor = KeyActor(viewer.identity.actor, source_of(request))
     try:
-        body = await _body(request)
+        body = await _body(request, AnswerBody)
         await _keys(request).register(
             person, _credential(body), _secret(request), _origins(request), actor
         )

@@ -249,3 +249,30 @@ async def test_bad_parameters_answer_json_errors(make_node: MakeNode) -> None:
 async def test_edges_answer(make_node: MakeNode, url: str) -> None:
     node = await make_node()
     await node.get_json(url)
+
+
+async def test_json_reads_send_only_what_their_documented_models_say(make_node: MakeNode) -> None:
+    """Each ledger JSON read is built from the model OpenAPI names for it, so a client
+    generated from the document knows every field (the key's signature type was missing)."""
+    node = await make_node()
+    await node.append(3)
+    officer = await node.officer_headers()
+    document = await node.get_json("/api/openapi.json")
+    schemas = document["components"]["schemas"]
+    reads = {
+        "/api/v1/ledger/key": "/api/v1/ledger/key",
+        "/api/v1/ledger/checkpoint": "/api/v1/ledger/checkpoint",
+        "/api/v1/ledger/entries/{index}": "/api/v1/ledger/entries/1",
+        "/api/v1/ledger/proof/inclusion": "/api/v1/ledger/proof/inclusion?index=1",
+        "/api/v1/ledger/proof/consistency": "/api/v1/ledger/proof/consistency?old=1",
+    }
+    for path, url in reads.items():
+        ok = document["paths"][path]["get"]["responses"]["200"]
+        ref = ok["content"]["application/json"]["schema"]["$ref"]
+        schema = schemas[ref.rsplit("/", 1)[1]]
+        served = await node.get_json(url, 200, officer)
+        assert set(served) <= set(schema["properties"]), (
+            path,
+            set(served) - set(schema["properties"]),
+        )
+        assert set(schema.get("required", [])) <= set(served), path
