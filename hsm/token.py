@@ -255,9 +255,7 @@ class Token:
         """Create a key-encryption key of this type (AES-256, an RSA-3072 or a P-256 pair)."""
         if kek_type is KekType.AES_KEY_WRAP_PAD:
             return await self.generate_key(label, KeyAlgorithm.AES_256)
-        if kek_type is KekType.ECDH_P256_HKDF_SHA256:
-            return await self._run(lambda: self._generate_ec_kek(label))
-        return await self._run(lambda: self._generate_rsa_kek(label))
+        return await self._run(lambda: self._generate_pair_kek(label, kek_type))
 
     async def check_kek(self, label: str) -> None:
         """Wrap and unwrap a random key with the KEK: a token that offers the mechanism
@@ -632,17 +630,23 @@ class Token:
                 results.append(exc)
         return results
 
-    def _generate_rsa_kek(self, label: str) -> KeyInfo:
+    def _generate_pair_kek(self, label: str, kek_type: KekType) -> KeyInfo:
+        """An RSA-3072 (OAEP) or P-256 (ECDH) key-encryption key pair."""
         if self._has_key(label):
             raise OperationFailed(f"a key labelled {label!r} already exists on the token")
+        ecdh = kek_type is KekType.ECDH_P256_HKDF_SHA256
+        make = keyops.generate_ec_kek if ecdh else keyops.generate_rsa_kek
         try:
-            keyops.generate_rsa_kek(
-                self._session, label, key_id=hashlib.sha256(label.encode()).digest()[:8]
-            )
+            make(self._session, label, key_id=hashlib.sha256(label.encode()).digest()[:8])
         except _MECHANISM_ERRORS as exc:
+            kind, mechanism = (
+                ("ec-p256, derive", "EC_KEY_PAIR_GEN")
+                if ecdh
+                else ("rsa-3072", "RSA_PKCS_KEY_PAIR_GEN")
+            )
             raise MechanismNotSupported(
-                f"generating KEK {label!r} (rsa-3072): the token refused "
-                f"CKM_RSA_PKCS_KEY_PAIR_GEN ({_reason(exc)})"
+                f"generating KEK {label!r} ({kind}): the token refused "
+                f"CKM_{mechanism} ({_reason(exc)})"
             ) from None
         return keyops.describe(self._handle(label, ObjectClass.PRIVATE_KEY))
 
@@ -659,20 +663,6 @@ class Token:
                 known = KekType.ECDH_P256_HKDF_SHA256 if is_ec else KekType.RSA_OAEP_SHA256
             self._conn.kek_types[label] = known
         return known
-
-    def _generate_ec_kek(self, label: str) -> KeyInfo:
-        if self._has_key(label):
-            raise OperationFailed(f"a key labelled {label!r} already exists on the token")
-        try:
-            keyops.generate_ec_kek(
-                self._session, label, key_id=hashlib.sha256(label.encode()).digest()[:8]
-            )
-        except _MECHANISM_ERRORS as exc:
-            raise MechanismNotSupported(
-                f"generating KEK {label!r} (ec-p256, derive): the token refused "
-                f"CKM_EC_KEY_PAIR_GEN ({_reason(exc)})"
-            ) from None
-        return keyops.describe(self._handle(label, ObjectClass.PRIVATE_KEY))
 
     def _ec_kek_public(self, kek_label: str) -> ec.EllipticCurvePublicKey:
         public = self._public_key(kek_label)
