@@ -12,9 +12,10 @@ from typing import Any
 from gateway.cli.ledger_cmd import read_key
 from gateway.cli.offline import SOURCE, node_database, operator_actor
 from gateway.config import Settings
+from gateway.custody.export import rule_view
 from gateway.custody.offline import ExportBroken, verify_export
 from gateway.custody.rules import MAX_DOCUMENT_BYTES, parse_rule
-from gateway.custody.store import RuleVersion, add_rule, latest_rules, rule_versions
+from gateway.custody.store import add_rule, latest_rules, rule_versions
 from gateway.errors import BadRequest
 
 _MAX_EXPORT = 64 << 20
@@ -66,18 +67,6 @@ def _run(settings: Settings, action: Callable[[str], Awaitable[int]]) -> int:
     return asyncio.run(main())
 
 
-def _view(version: RuleVersion) -> dict[str, Any]:
-    row = version.row
-    return {
-        "name": row.name,
-        "version": row.version,
-        "sha256": row.sha256,
-        "actor": row.actor,
-        "created_at": row.created_at.isoformat(),
-        "document": row.document,
-    }
-
-
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
     """Validate and store a rule version."""
     toml = args.toml or args.file.endswith(".toml")
@@ -98,7 +87,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         del node
         versions = await latest_rules()
         if args.json:
-            print(json.dumps([_view(v) for v in versions], indent=2))
+            print(json.dumps([rule_view(v) for v in versions], indent=2))
             return 0
         print(f"{'NAME':<24} {'VERSION':>7}  {'ON VIOLATION':<16} MATCH")
         for version in versions:
@@ -116,7 +105,7 @@ def run_show(args: argparse.Namespace, settings: Settings) -> int:
 
     async def action(node: str) -> int:
         del node
-        print(json.dumps([_view(v) for v in await rule_versions(args.name)], indent=2))
+        print(json.dumps([rule_view(v) for v in await rule_versions(args.name)], indent=2))
         return 0
 
     return _run(settings, action)

@@ -18,7 +18,7 @@ from gateway.custody.evaluate import overdue
 from gateway.custody.guard import entry_time, state_of, step_of
 from gateway.custody.handovers import signed_document
 from gateway.custody.models import CustodyAlert, CustodyHandover, CustodyRule
-from gateway.custody.store import rule_for, rule_version
+from gateway.custody.store import RuleVersion, rule_for, rule_version
 from gateway.errors import NotFound
 from gateway.ledger.commitments import decode_opening, expand
 from gateway.ledger.service import LedgerService
@@ -81,6 +81,19 @@ async def chain_view(anchors: AnchorService, owner: str, subject: str, now: date
         pending=list(pending),
         alerts=list(alerts),
     )
+
+
+def rule_view(version: RuleVersion) -> dict[str, Any]:
+    """One stored rule version as the API and the CLI show it."""
+    row = version.row
+    return {
+        "name": row.name,
+        "version": row.version,
+        "sha256": row.sha256,
+        "document": row.document,
+        "actor": row.actor,
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 def handover_view(row: CustodyHandover) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from gateway.custody.answers import (
     RuleVersions,
     StoredRule,
 )
-from gateway.custody.export import chain_view, export_chain, handover_view, timeline
+from gateway.custody.export import chain_view, export_chain, handover_view, rule_view, timeline
 from gateway.custody.handovers import handover_request
 from gateway.custody.items import rule_items
 from gateway.custody.rules import parse_rule
@@ -46,18 +46,6 @@ TOML = "application/toml"
 routes = web.RouteTableDef()
 
 
-def _rule_view(version: Any) -> dict[str, Any]:
-    row = version.row
-    return {
-        "name": row.name,
-        "version": row.version,
-        "sha256": row.sha256,
-        "document": row.document,
-        "actor": row.actor,
-        "created_at": row.created_at.isoformat(),
-    }
-
-
 @routes.post(API + "/rules")
 async def add(request: web.Request) -> web.Response:
     """Store a new version of a rule (JSON, or TOML with ``Content-Type: application/toml``)."""
@@ -67,14 +55,14 @@ async def add(request: web.Request) -> web.Response:
     data = await bodies.read_body(request, TOML if toml else "application/json", MAX_RULE_BYTES)
     rule = parse_rule(data, toml=toml)
     version = await add_rule(rule, node=request.app[LEDGER].node, actor=caller.actor, source="api")
-    return _send(StoredRule, _rule_view(version), status=201)
+    return _send(StoredRule, rule_view(version), status=201)
 
 
 @routes.get(API + "/rules")
 async def listing(request: web.Request) -> web.Response:
     """The newest version of every rule."""
     identity(request).require_role(*CHAIN_READERS)
-    return _send(RuleList, {"rules": [_rule_view(v) for v in await latest_rules()]})
+    return _send(RuleList, {"rules": [rule_view(v) for v in await latest_rules()]})
 
 
 @routes.get(API + "/rules/{name}")
@@ -82,7 +70,7 @@ async def show(request: web.Request) -> web.Response:
     """Every version of one rule, oldest first."""
     identity(request).require_role(*CHAIN_READERS)
     versions = await rule_versions(request.match_info["name"])
-    return _send(RuleVersions, {"versions": [_rule_view(v) for v in versions]})
+    return _send(RuleVersions, {"versions": [rule_view(v) for v in versions]})
 
 
 @routes.get(API + "/rules/{name}/items")
