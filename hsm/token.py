@@ -674,10 +674,7 @@ class Token:
         try:
             point, wrap = ecdh_parts(wrapped)
         except ValueError:
-            raise OperationFailed(
-                f"the wrapped data key does not unwrap under {kek_label!r}: "
-                "it was changed or belongs to another key"
-            ) from None
+            raise _not_unwrapped(kek_label) from None
         private = self._handle(kek_label, ObjectClass.PRIVATE_KEY)
         try:
             secret = private.derive_key(
@@ -700,10 +697,7 @@ class Token:
         try:
             return ecdh_unwrap(shared, point, self._ec_kek_public(kek_label), wrap)
         except InvalidUnwrap:
-            raise OperationFailed(
-                f"the wrapped data key does not unwrap under {kek_label!r}: "
-                "it was changed or belongs to another key"
-            ) from None
+            raise _not_unwrapped(kek_label) from None
 
     def _wrap(self, kek_label: str, data_key: bytes) -> bytes:
         if self._kek_type(kek_label) is KekType.ECDH_P256_HKDF_SHA256:
@@ -760,10 +754,7 @@ class Token:
             pkcs11.EncryptedDataInvalid,
             pkcs11.GeneralError,
         ):
-            raise OperationFailed(
-                f"the wrapped data key does not unwrap under {kek_label!r}: "
-                "it was changed or belongs to another key"
-            ) from None
+            raise _not_unwrapped(kek_label) from None
         try:
             return bytes(transient[Attribute.VALUE])
         finally:
@@ -789,10 +780,7 @@ class Token:
             pkcs11.GeneralError,
             pkcs11.FunctionFailed,  # opencryptoki, for a changed ciphertext
         ):
-            raise OperationFailed(
-                f"the wrapped data key does not unwrap under {kek_label!r}: "
-                "it was changed or belongs to another key"
-            ) from None
+            raise _not_unwrapped(kek_label) from None
 
     def _store_certificate(self, label: str, der: bytes, subject_der: bytes) -> None:
         for old in self._session.get_objects(
@@ -861,6 +849,14 @@ class Token:
         self._conn.handles = {k: v for k, v in self._conn.handles.items() if k[0] != label}
         self._conn.public_keys.pop(label, None)
         self._conn.kek_types.pop(label, None)
+
+
+def _not_unwrapped(kek_label: str) -> OperationFailed:
+    """The one answer for a wrapped data key that does not unwrap, whatever the KEK type."""
+    return OperationFailed(
+        f"the wrapped data key does not unwrap under {kek_label!r}: "
+        "it was changed or belongs to another key"
+    )
 
 
 def _reason(exc: Exception) -> str:
