@@ -20,6 +20,7 @@ from gateway.errors import BadRequest
 from gateway.ledger.commitments import (
     FORMAT,
     OpeningError,
+    canonical,
     check_opening,
     commit_fields,
     decode_opening,
@@ -200,7 +201,7 @@ class EntryError(BadRequest):
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
     """Sorted keys, no insignificant whitespace, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical(value)
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
