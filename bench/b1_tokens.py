@@ -30,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -181,9 +182,7 @@ async def _rows(token: Token) -> list[Row | tuple[str, str]]:
         label = f"b1-{algorithm.value}"
         await token.generate_key(label, algorithm)
         request = SignRequest(label, digest, prehashed=True, encoding="raw")
-        rows.append(
-            Row(what, "sig/s", lambda r=request: token.sign(r), _raw_signer(label, algorithm))
-        )
+        rows.append(Row(what, "sig/s", partial(token.sign, request), _raw_signer(label, algorithm)))
     kek = profile.choice(Function.KEK)
     if kek.chosen is None:
         rows.append(("data-key unwraps", f"no KEK type: needs {kek.blockers}"))
@@ -323,6 +322,22 @@ async def _layer_loop(row: Row, seconds: float) -> tuple[int, float]:
     return done, time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class B1Tokens:
+    """Which tokens B1 measures, and for how long per row."""
+
+    names: tuple[str, ...]
+    seconds: float
+
+    @classmethod
+    def from_args(cls, tokens: str | None, seconds: float | None, quick: bool) -> B1Tokens:
+        """From the command line: SoftHSM only and 0.3 s when quick, all three and 3 s else."""
+        names = parse_tokens(tokens) if tokens is not None else (["softhsm"] if quick else TOKENS)
+        if seconds is not None and not seconds > 0:
+            raise ValueError("--token-seconds must be above 0")
+        return cls(tuple(names), seconds or (0.3 if quick else 3.0))
+
+
 def parse_tokens(text: str) -> list[str]:
     """``softhsm,tpm`` -> the token names; ``none`` -> none; ValueError for unknown ones."""
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
@@ -341,11 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per row, raw and hsm each")
     args = parser.parse_args(argv)
     try:
-        names = parse_tokens(args.tokens)
+        chosen = B1Tokens.from_args(args.tokens, args.seconds, quick=False)
     except ValueError as exc:
         print(f"bench.b1_tokens: {exc}", file=sys.stderr)
         return 2
-    print(table(run_tokens(names, args.seconds)))
+    print(table(run_tokens(chosen.names, chosen.seconds)))
     return 0
 
 

@@ -154,9 +154,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def opencryptoki_token(
-    shared: Path, *, probe_stopped: bool = True
-) -> Iterator[OpencryptokiToken]:
+def opencryptoki_token(shared: Path, *, probe_stopped: bool = True) -> Iterator[OpencryptokiToken]:
     """Start (or join) the run's pkcsslotd and soft token; stop it with the last user.
 
     ``probe_stopped`` records what ``sekisho hsm status`` says before the daemon starts
