@@ -143,12 +143,14 @@ async def _measure(name: str, config: TokenConfig, seconds: float) -> list[Resul
         results: list[Result] = []
         for row in rows:
             if isinstance(row, tuple):
-                results.append(skipped(f"{NAMES[name]}: {row[0]}", row[1]))
+                what = f"{NAMES[name]}: {row[0]} skipped, not possible on this token"
+                results.append(skipped(what, row[1]))
                 continue
             try:
                 layer, raw = await _rates(token, config, row, seconds)
             except Exception as exc:  # one operation failing does not lose the others
-                results.append(skipped(f"{NAMES[name]}: {row.what}", exc))
+                what = f"{NAMES[name]}: {row.what} skipped, the measurement failed"
+                results.append(skipped(what, exc))
                 continue
             results.append(
                 Result(
@@ -177,7 +179,7 @@ async def _rows(token: Token) -> list[Row | tuple[str, str]]:
     ):
         choice = profile.choice(function)
         if not choice.possible:
-            rows.append((what, f"not offered: needs {choice.blockers}"))
+            rows.append((what, f"it needs {choice.blockers}"))
             continue
         label = f"b1-{algorithm.value}"
         await token.generate_key(label, algorithm)
@@ -185,7 +187,7 @@ async def _rows(token: Token) -> list[Row | tuple[str, str]]:
         rows.append(Row(what, "sig/s", partial(token.sign, request), _raw_signer(label, algorithm)))
     kek = profile.choice(Function.KEK)
     if kek.chosen is None:
-        rows.append(("data-key unwraps", f"no KEK type: needs {kek.blockers}"))
+        rows.append(("data-key unwraps", f"it needs {kek.blockers}"))
         return rows
     kek_type = KekType.for_algorithm(kek.chosen.algorithm)
     await token.generate_kek("b1-kek", kek_type)

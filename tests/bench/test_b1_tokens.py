@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench import b1_tokens
+from bench.common import table
 from hsm import TokenConfig
 from tests.tokens import TokenUnavailable
 
@@ -55,6 +56,7 @@ def test_a_token_that_cannot_start_is_a_skipped_row_with_the_reason(
     assert math.isnan(row.value)
     assert row.what.startswith("TPM 2.0 (swtpm, tpm2-pkcs11): skipped"), row.what
     assert "swtpm is missing" in row.what, row.what
+    assert f"| {row.what} | - | - | - |" in table([row])
 
 
 def test_an_unknown_token_name_is_refused_in_one_line() -> None:
