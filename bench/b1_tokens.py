@@ -292,7 +292,8 @@ def _raw_loop(config: TokenConfig, row: Row, seconds: float) -> tuple[int, float
     import pkcs11
 
     lib = pkcs11.lib(config.module_path)  # the module the hsm layer loaded (cached by path)
-    session = lib.get_token(token_label=config.token_label).open()
+    found = lib.get_token(token_label=config.token_label, token_serial=config.token_serial)
+    session = found.open()
     try:
         op = row.raw_op(session)
         done = 0
