@@ -1,5 +1,8 @@
 """Run every benchmark and print one table: ``python -m bench [--quick] [--only B2,B4]``.
 
+B1 also measures each token of ``--tokens`` (SoftHSM only with ``--quick``, else SoftHSM,
+opencryptoki and a TPM, started here) for ``--token-seconds`` per row.
+
 Each figure stands next to its baselines measured in the same run, with the
 ratio and the target. The exit status is 0 whenever the benchmarks ran,
 whatever they measured. A full run also writes docs/performance.md.
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.b1_tokens import B1Tokens
 from bench.common import Result, machine, table
 
 BENCHES: dict[str, str] = {
@@ -55,7 +59,7 @@ def postgres_url() -> str | None:
     return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
-def run_one(bench_id: str, quick: bool) -> list[Result]:
+def run_one(bench_id: str, quick: bool, tokens: B1Tokens | None = None) -> list[Result]:
     """Run one benchmark module; a failure becomes a row, not a crash."""
     try:
         module = importlib.import_module(BENCHES[bench_id])
@@ -65,6 +69,8 @@ def run_one(bench_id: str, quick: bool) -> list[Result]:
     try:
         if bench_id == "B2":
             return runner(quick, postgres_url())
+        if bench_id == "B1" and tokens is not None:
+            return runner(quick, tokens)
         return runner(quick)
     except Exception as exc:  # report and carry on with the other benchmarks
         traceback.print_exc()
@@ -79,7 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", help="Markdown file to write (default docs/performance.md on full runs)"
     )
+    parser.add_argument(
+        "--tokens",
+        help="B1's tokens, comma-separated: softhsm, opencryptoki, tpm, or none "
+        "(default: softhsm with --quick, else all three)",
+    )
+    parser.add_argument(
+        "--token-seconds", type=float, help="B1 seconds per token row (default 0.3 quick, else 3)"
+    )
     args = parser.parse_args(argv)
+    try:
+        tokens = B1Tokens.from_args(args.tokens, args.token_seconds, args.quick)
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     wanted = [b.strip().upper() for b in args.only.split(",") if b.strip()] or list(BENCHES)
     unknown = [b for b in wanted if b not in BENCHES]
     if unknown:
@@ -93,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"bench: running {bench_id} ({'quick' if args.quick else 'full'})...", file=sys.stderr
         )
-        results.extend(run_one(bench_id, args.quick))
+        results.extend(run_one(bench_id, args.quick, tokens))
     rendered = table(results)
     print(rendered)
     output = args.output or (None if args.quick else "docs/performance.md")

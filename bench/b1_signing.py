@@ -1,8 +1,9 @@
 """B1: token signing — the hsm async API, sign_many, and the HTTP signing API — against a raw
 python-pkcs11 loop on the same token and a bare aiohttp handler (framework ceiling).
 
-The raw loop is the one place outside hsm/ that imports pkcs11: it is the baseline
-the token layer is measured against, not product code.
+The raw loops (here and in bench/b1_tokens.py, which adds the rows per token) are the
+only places outside hsm/ that import pkcs11: they are the baselines the token layer is
+measured against, not product code.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from bench.b1_tokens import B1Tokens, run_tokens
 from bench.b5_small_docs import ceiling_server, init_node
 from bench.common import Result
 from bench.node import server_process, tree_cpu_seconds
@@ -94,8 +96,8 @@ def _round(config: TokenConfig, label: str, digests: list[bytes]) -> tuple[float
     return raw, single, batch
 
 
-def run(quick: bool) -> list[Result]:
-    """Measure the token layer and (when the signing API is present) the HTTP API."""
+def run(quick: bool, tokens: B1Tokens | None = None) -> list[Result]:
+    """Measure the token layer and the HTTP API, then each token of ``tokens``."""
     count = 500 if quick else 5000
     digests = [hashlib.sha256(str(i).encode()).digest() for i in range(count)]
     with tempfile.TemporaryDirectory(prefix="sekisho-b1-") as tmp:
@@ -130,6 +132,8 @@ def run(quick: bool) -> list[Result]:
             ),
         ]
         results.extend(_http_results(data_dir, quick))
+    chosen = tokens or B1Tokens.from_args(None, None, quick)
+    results.extend(run_tokens(chosen.names, chosen.seconds))
     return results
 
 

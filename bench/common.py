@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -53,8 +54,9 @@ def table(results: list[Result]) -> str:
         if r.note and r.ratio is not None:
             ratio += f" ({r.note})"
         verdict = "-" if r.meets is None else ("meets" if r.meets else "short")
+        value = "-" if math.isnan(r.value) else f"{fmt(r.value)} {r.unit}"
         lines.append(
-            f"| {r.bench} | {r.what} | {fmt(r.value)} {r.unit} | {baselines or '-'} | {ratio} "
+            f"| {r.bench} | {r.what} | {value} | {baselines or '-'} | {ratio} "
             f"| {r.target} | {verdict} |"
         )
     return "\n".join(lines)

@@ -1,13 +1,26 @@
-"""Session fixtures for tokens other than SoftHSM (started once per test session)."""
+"""Session fixtures for tokens other than SoftHSM (started once per test session).
+
+A token that cannot run here (:class:`TokenUnavailable`) skips its tests, and fails them in CI.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
+from tests.conftest import in_ci
+from tests.tokens import TokenUnavailable
 from tests.tokens.opencryptoki import OpencryptokiToken, opencryptoki_token
 from tests.tokens.tpm import TpmToken, tpm_token
+
+
+def _unavailable(exc: TokenUnavailable) -> NoReturn:
+    if in_ci():
+        pytest.fail(str(exc))
+    pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -15,12 +28,20 @@ def opencryptoki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opencrypt
     """opencryptoki's software token behind a running pkcsslotd (shared by xdist workers)."""
     # With xdist every worker has its own base temp under one shared parent.
     shared = tmp_path_factory.getbasetemp().parent / "tokens-shared"
-    with opencryptoki_token(shared) as token:
+    with contextlib.ExitStack() as stack:
+        try:
+            token = stack.enter_context(opencryptoki_token(shared))
+        except TokenUnavailable as exc:
+            _unavailable(exc)
         yield token
 
 
 @pytest.fixture(scope="session")
 def tpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TpmToken]:
     """A software TPM 2.0 behind tpm2-abrmd and tpm2-pkcs11 (one per xdist worker)."""
-    with tpm_token(tmp_path_factory.mktemp("tpm")) as token:
+    with contextlib.ExitStack() as stack:
+        try:
+            token = stack.enter_context(tpm_token(tmp_path_factory.mktemp("tpm")))
+        except TokenUnavailable as exc:
+            _unavailable(exc)
         yield token

@@ -4,7 +4,8 @@ opencryptoki keeps one machine-wide daemon and token store (/var/lib/opencryptok
 so with xdist the workers share it: a file lock lets the first worker start the
 daemon and initialise the token with ``pkcsconf``, a reference count lets the last
 one stop it. Before starting the daemon the first worker records what loading the
-module says while ``pkcsslotd`` is down (the error an operator sees).
+module says while ``pkcsslotd`` is down (the error an operator sees). No pytest here:
+the benchmarks start the token with the same code (``TokenUnavailable`` says why not).
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import in_ci
 from tests.nodes import run_cli
+from tests.tokens import TokenUnavailable
 
 MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/libopencryptoki.so"
 PKCSSLOTD = "/usr/sbin/pkcsslotd"
@@ -155,13 +154,15 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def opencryptoki_token(shared: Path) -> Iterator[OpencryptokiToken]:
-    """Start (or join) the test run's pkcsslotd and soft token; stop it with the last user."""
+def opencryptoki_token(shared: Path, *, probe_stopped: bool = True) -> Iterator[OpencryptokiToken]:
+    """Start (or join) the run's pkcsslotd and soft token; stop it with the last user.
+
+    ``probe_stopped`` records what ``sekisho hsm status`` says before the daemon starts
+    (a CLI run; the benchmarks skip it and get an empty ``stopped_error``).
+    """
     reason = _missing_reason()
     if reason is not None:
-        if in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
+        raise TokenUnavailable(reason)
     shared.mkdir(parents=True, exist_ok=True)
     state_file = shared / "opencryptoki.json"
     pin_file = shared / "opencryptoki.pin"
@@ -169,13 +170,12 @@ def opencryptoki_token(shared: Path) -> Iterator[OpencryptokiToken]:
         state = json.loads(state_file.read_text()) if state_file.exists() else None
         if state is None or _daemon_pid() is None:
             if _daemon_pid() is not None:
-                reason = "pkcsslotd runs outside the tests; stop it to let them own the soft token"
-                if in_ci():
-                    pytest.fail(reason)
-                pytest.skip(reason)
+                raise TokenUnavailable(
+                    "pkcsslotd runs outside this run; stop it to let the run own the soft token"
+                )
             pin_file.write_text(USER_PIN)
             pin_file.chmod(0o600)
-            stopped = _stopped_error(pin_file, shared)
+            stopped = _stopped_error(pin_file, shared) if probe_stopped else ""
             _wipe_store()
             Path("/run/opencryptoki/swtok").mkdir(parents=True, exist_ok=True)
             shutil.chown("/run/opencryptoki", group="pkcs11")
