@@ -6,16 +6,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.tokens.opencryptoki import OpencryptokiToken, opencryptoki_token
+from tests.tokens.opencryptoki import OpencryptokiToken, in_use, opencryptoki_token
 from tests.tokens.tpm import TpmToken, tpm_token
 
 
 @pytest.fixture(scope="session")
-def opencryptoki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpencryptokiToken]:
+def opencryptoki_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpencryptokiToken]:
     """opencryptoki's software token behind a running pkcsslotd (shared by xdist workers)."""
     # With xdist every worker has its own base temp under one shared parent.
     shared = tmp_path_factory.getbasetemp().parent / "tokens-shared"
     with opencryptoki_token(shared) as token:
+        yield token
+
+
+@pytest.fixture
+def opencryptoki(opencryptoki_daemon: OpencryptokiToken) -> Iterator[OpencryptokiToken]:
+    """The soft token for one test, which the daemon is not stopped under (a shared lock)."""
+    with in_use(opencryptoki_daemon) as token:
         yield token
 
 
