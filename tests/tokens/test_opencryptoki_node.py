@@ -15,6 +15,7 @@ another test, on any worker.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -32,7 +33,10 @@ from tests.gateway.signing.checks import openssl
 from tests.nodes import http_get, run_cli, running_node
 from tests.tokens.opencryptoki import OpencryptokiToken, daemon_stopped, in_use
 
-pytestmark = pytest.mark.slow  # a served node, RSA key generation, the CLI and openssl
+# A served node, RSA key generation, the CLI and openssl. The group keeps the module on one
+# worker (one node) where xdist runs with --dist loadgroup; under --dist load it is ignored
+# and a second worker that gets some of these tests starts its own node (labels differ).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("opencryptoki-node")]
 
 SHA256_RSA_NULL = bytes.fromhex("300d06092a864886f70d01010b0500")
 
@@ -73,12 +77,15 @@ def ock_node(
         "SEKISHO_DOCUMENTS_KEY_CACHE_SECONDS": "0",  # every download unwraps on the token
         **{f"SEKISHO_KEYS_{role.upper()}": label for role, label in labels.items()},
     }
-    with in_use(opencryptoki_daemon):
-        init = run_cli(["init", "--demo"], data_dir, env, timeout=600)
-        assert init.returncode == 0, init.stdout + init.stderr
-        alice = person_token(data_dir, "alice", env)
-        client = client_token(data_dir, "ock-client", "sign,verify,cms,timestamp,anchor", env)
-    with running_node(data_dir, env, ready_timeout=120) as base:
+    with contextlib.ExitStack() as stack:
+        # Every process that loads the module starts under the shared lock; once started,
+        # the node does not need pkcsslotd any more (docs/decisions.md, "Token quirks").
+        with in_use(opencryptoki_daemon):
+            init = run_cli(["init", "--demo"], data_dir, env, timeout=600)
+            assert init.returncode == 0, init.stdout + init.stderr
+            alice = person_token(data_dir, "alice", env)
+            client = client_token(data_dir, "ock-client", "sign,verify,cms,timestamp,anchor", env)
+            base = stack.enter_context(running_node(data_dir, env, ready_timeout=120))
         yield OckNode(base, data_dir, env, labels, init.stdout, alice, client, opencryptoki_daemon)
 
 
