@@ -64,7 +64,7 @@ def key_plan(settings: Settings) -> list[tuple[str, Function, str]]:
         (keys.ca, Function.CA, "certificate authority for the signing keys"),
         (keys.ledger, Function.CHECKPOINT, "signs ledger checkpoints (C2SP signed note)"),
         (keys.kek, Function.KEK, "wraps document data keys"),
-        (keys.signing, Function.NAMED_ECDSA, "signing API key"),
+        (keys.signing, Function.SIGNING, "signing API key"),
         (keys.tsa, Function.TIMESTAMP, "RFC 3161 time-stamping key"),
     ]
 

@@ -27,7 +27,7 @@ from hsm.errors import (
     WrongPin,
 )
 from hsm.key_templates import KeyAlgorithm, KeyInfo
-from hsm.signing import DIGEST_SIZES, SignRequest
+from hsm.signing import DIGEST_SIZES, RsaPadding, SignRequest
 from hsm.softhsm import SoftHsmLayout, provision_token
 from hsm.token import Token, TokenStatus
 from hsm.tokenset import Placement, TokenSet
@@ -54,6 +54,7 @@ __all__ = [
     "PinLocked",
     "Pkcs11Uri",
     "Placement",
+    "RsaPadding",
     "Secret",
     "SignRequest",
     "SoftHsmLayout",

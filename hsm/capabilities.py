@@ -42,6 +42,7 @@ class Function(enum.StrEnum):
     CHECKPOINT = "checkpoint signing"
     KEK = "KEK wrap/unwrap"
     CA = "CA/CMS certificates"
+    SIGNING = "document signing key"
     TIMESTAMP = "timestamping"
     NAMED_ECDSA = "named key ecdsa-p256"
     NAMED_ED25519 = "named key ed25519"
@@ -141,10 +142,8 @@ _ED25519 = Option("Ed25519", KeyAlgorithm.ED25519, (_ED_GEN, Requirement("EDDSA"
 _RSA_PSS = Option(
     "RSA-3072 PSS", KeyAlgorithm.RSA_3072, (_RSA_GEN, Requirement("RSA_PKCS_PSS", CKF_SIGN, 3072))
 )
-
-
-def _unsupported(option: Option, name: str) -> Option:
-    return Option(name, option.algorithm, option.needs, supported=False)
+_RSA_PKCS1 = (_RSA_GEN, Requirement("RSA_PKCS", CKF_SIGN, 3072))
+"""RSASSA-PKCS1-v1_5 as CKM_RSA_PKCS over a DigestInfo (no CKM_SHA256_RSA_PKCS needed)."""
 
 
 OPTIONS: dict[Function, tuple[Option, ...]] = {
@@ -176,12 +175,20 @@ OPTIONS: dict[Function, tuple[Option, ...]] = {
         ),
     ),
     Function.CA: (
-        Option("ECDSA P-256, sha256_ecdsa certificates", KeyAlgorithm.EC_P256, _ECDSA.needs),
-        _unsupported(_RSA_PSS, "RSA-3072 PSS certificates"),
+        Option("ECDSA P-256, ecdsa-with-SHA256 certificates", KeyAlgorithm.EC_P256, _ECDSA.needs),
+        Option(
+            "RSA-3072 PKCS#1 v1.5, sha256WithRSAEncryption certificates",
+            KeyAlgorithm.RSA_3072,
+            _RSA_PKCS1,
+        ),
+    ),
+    Function.SIGNING: (
+        Option("ECDSA P-256 signing key", KeyAlgorithm.EC_P256, _ECDSA.needs),
+        Option("RSA-3072 PSS signing key", KeyAlgorithm.RSA_3072, _RSA_PSS.needs),
     ),
     Function.TIMESTAMP: (
         Option("ECDSA P-256 TSA key", KeyAlgorithm.EC_P256, _ECDSA.needs),
-        _unsupported(_RSA_PSS, "RSA-3072 PSS TSA key"),
+        Option("RSA-3072 PKCS#1 v1.5 TSA key", KeyAlgorithm.RSA_3072, _RSA_PKCS1),
     ),
     Function.NAMED_ECDSA: (_ECDSA,),
     Function.NAMED_ED25519: (_ED25519,),

@@ -1,20 +1,26 @@
 """X.509 certificates for token keys, signed by the token-held CA key.
 
 asn1crypto builds the to-be-signed certificate; the CA key on the token signs
-its SHA-256 digest (ECDSA P-256). Certificates are kept on the token as
-certificate objects with the same label as their key.
+its SHA-256 digest: ECDSA P-256 (ecdsa-with-SHA256) or, on RSA-only tokens,
+RSA PKCS#1 v1.5 (sha256WithRSAEncryption, NULL parameters as RFC 4055 asks).
+Certificates are kept on the token as certificate objects with the same label
+as their key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from asn1crypto import algos, core
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from hsm.errors import OperationFailed
 from hsm.signing import SignRequest
 from hsm.token import Token
 
@@ -72,6 +78,20 @@ def _extensions(
     return extensions
 
 
+async def _signature_scheme(token: Token, ca_label: str) -> tuple[Any, SignRequest]:
+    """The CA key's signatureAlgorithm and the request (without payload) that makes it."""
+    public = await token.public_key(ca_label)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        identifier = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
+        return identifier, SignRequest(ca_label, b"", prehashed=True, encoding="der")
+    if isinstance(public, rsa.RSAPublicKey):
+        identifier = algos.SignedDigestAlgorithm(
+            {"algorithm": "sha256_rsa", "parameters": core.Null()}
+        )
+        return identifier, SignRequest(ca_label, b"", prehashed=True, rsa_padding="pkcs1v15")
+    raise OperationFailed(f"the CA key {ca_label!r} is neither ECDSA P-256 nor RSA")
+
+
 async def issue_certificate(
     token: Token,
     request: CertificateRequest,
@@ -86,6 +106,7 @@ async def issue_certificate(
     which must then be the key being certified.
     """
     now = (now or datetime.now(UTC)).replace(microsecond=0)
+    algorithm, request_template = await _signature_scheme(token, ca_label)
     spki = asn1_keys.PublicKeyInfo.load(await token.public_key_der(request.key_label))
     subject = asn1_x509.Name.build(
         {"common_name": request.common_name, "organization_name": request.organization}
@@ -101,7 +122,7 @@ async def issue_certificate(
         {
             "version": "v3",
             "serial_number": secrets.randbits(127) | (1 << 126),
-            "signature": {"algorithm": "sha256_ecdsa"},
+            "signature": algorithm,
             "issuer": issuer,
             "validity": {
                 "not_before": _time(now - timedelta(minutes=5)),
@@ -113,11 +134,11 @@ async def issue_certificate(
         }
     )
     digest = hashlib.sha256(tbs.dump()).digest()
-    signature = await token.sign(SignRequest(ca_label, digest, prehashed=True, encoding="der"))
+    signature = await token.sign(replace(request_template, payload=digest))
     certificate = asn1_x509.Certificate(
         {
             "tbs_certificate": tbs,
-            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature_algorithm": algorithm,
             "signature_value": signature,
         }
     )

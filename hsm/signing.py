@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from asn1crypto import algos, core
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import MGF, KeyType, Mechanism
 
@@ -17,6 +18,7 @@ _PSS_PARAMS = {
     "sha384": (Mechanism.SHA384, MGF.SHA384, 48),
     "sha512": (Mechanism.SHA512, MGF.SHA512, 64),
 }
+RsaPadding = Literal["pss", "pkcs1v15"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,8 @@ class SignRequest:
     """One signature to make.
 
     ``payload`` is a digest when ``prehashed`` is true, else the message. Ed25519
-    always signs the message itself. ``encoding`` picks DER or raw r||s for ECDSA.
+    always signs the message itself. ``encoding`` picks DER or raw r||s for ECDSA;
+    ``rsa_padding`` picks RSASSA-PSS (salt as long as the hash) or PKCS#1 v1.5 for RSA.
     """
 
     label: str
@@ -32,6 +35,7 @@ class SignRequest:
     hash_name: str = "sha256"
     prehashed: bool = False
     encoding: Literal["der", "raw"] = "der"
+    rsa_padding: RsaPadding = "pss"
 
 
 def digest_of(request: SignRequest) -> bytes:
@@ -62,6 +66,14 @@ def sign_with(private_key: Any, request: SignRequest) -> bytes:
         raw = bytes(private_key.sign(digest, mechanism=Mechanism.ECDSA))
         return raw if request.encoding == "raw" else raw_to_der(raw)
     if key_type == KeyType.RSA:
+        if request.rsa_padding == "pkcs1v15":
+            # CKM_RSA_PKCS over the DigestInfo: opencryptoki 3.8 has no CKM_SHA256_RSA_PKCS,
+            # and it signs precomputed digests as well.
+            return bytes(
+                private_key.sign(
+                    digest_info(request.hash_name, digest), mechanism=Mechanism.RSA_PKCS
+                )
+            )
         return bytes(
             private_key.sign(
                 digest,
@@ -72,16 +84,25 @@ def sign_with(private_key: Any, request: SignRequest) -> bytes:
     raise MechanismNotSupported(f"no signing mechanism for key type {key_type!r}")
 
 
-def signing_mechanism(private_key: Any) -> str:
-    """The PKCS#11 mechanism name :func:`sign_with` uses for this key."""
+def signing_mechanism(private_key: Any, request: SignRequest) -> str:
+    """The PKCS#11 mechanism name :func:`sign_with` uses for this key and request."""
     key_type = private_key.key_type
     if key_type == KeyType.EC_EDWARDS:
         return "EDDSA"
     if key_type == KeyType.EC:
         return "ECDSA"
     if key_type == KeyType.RSA:
-        return "RSA_PKCS_PSS"
+        return "RSA_PKCS" if request.rsa_padding == "pkcs1v15" else "RSA_PKCS_PSS"
     return f"unknown for key type {key_type!r}"
+
+
+def digest_info(hash_name: str, digest: bytes) -> bytes:
+    """The DER DigestInfo (RFC 8017 section 9.2) that PKCS#1 v1.5 signs; NULL parameters."""
+    info = algos.DigestInfo(
+        {"digest_algorithm": {"algorithm": hash_name, "parameters": core.Null()}, "digest": digest}
+    )
+    der: bytes = info.dump()
+    return der
 
 
 def raw_to_der(raw: bytes) -> bytes:

@@ -618,7 +618,7 @@ class Token:
         except _MECHANISM_ERRORS as exc:
             raise MechanismNotSupported(
                 f"signing with key {request.label!r}: the token refused "
-                f"CKM_{signing_mechanism(private)} ({_reason(exc)})"
+                f"CKM_{signing_mechanism(private, request)} ({_reason(exc)})"
             ) from None
 
     def _sign_many(self, requests: Sequence[SignRequest]) -> list[bytes | HsmError]:

@@ -36,7 +36,10 @@ def register(commands: Any) -> None:
         "--algorithm",
         required=True,
         choices=[a.value for a in SIGNING_ALGORITHMS],
-        help="rsa-3072 signs with RSA-PSS and needs a token that offers it",
+        help=(
+            "rsa-3072 signs with RSA-PSS (timestamp keys: PKCS#1 v1.5) and needs a token "
+            "that offers it"
+        ),
     )
     create.add_argument(
         "--purpose", default="sign", choices=["sign", "timestamp"], help="default: sign"

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from gateway.errors import ConfigError, Unavailable
-from gateway.signing.message_signer import KeyAlgorithm, MessageSigner
+from gateway.signing.message_signer import KeyAlgorithm, MessageSigner, rsa_padding
 from hsm.verify import verify_signature
 
 DIGEST_SIZES: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}
@@ -45,6 +45,11 @@ def signature_algorithm(algorithm: KeyAlgorithm, hash_name: str) -> Any:
     if algorithm == "rsa-pss":
         return algos.SignedDigestAlgorithm(
             {"algorithm": "rsassa_pss", "parameters": _pss_parameters(hash_name)}
+        )
+    if algorithm == "rsa-pkcs1":
+        # sha<N>WithRSAEncryption with NULL parameters (RFC 5754 section 3.2).
+        return algos.SignedDigestAlgorithm(
+            {"algorithm": f"{hash_name}_rsa", "parameters": core.Null()}
         )
     raise ConfigError(f"signer algorithm {algorithm!r} is not supported")
 
@@ -126,14 +131,17 @@ def _key_matches(algorithm: KeyAlgorithm, key: PublicKeyTypes) -> bool:
         return isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
     if algorithm == "ed25519":
         return isinstance(key, ed25519.Ed25519PublicKey)
-    return algorithm == "rsa-pss" and isinstance(key, rsa.RSAPublicKey)
+    return algorithm in ("rsa-pss", "rsa-pkcs1") and isinstance(key, rsa.RSAPublicKey)
 
 
 async def _signature(signer: MessageSigner, message: bytes, hash_name: str) -> bytes:
     """Ask the signer, and refuse a signature that does not verify (token fault or wrong key)."""
     public_key = signer_public_key(signer.algorithm, signer.certificate)
     signature = await signer.sign(message, hash_name)
-    if not verify_signature(public_key, signature, message, hash_name=hash_name):
+    padding = rsa_padding(signer.algorithm)
+    if not verify_signature(
+        public_key, signature, message, hash_name=hash_name, rsa_padding=padding
+    ):
         raise Unavailable("the signing key returned a signature its certificate does not verify")
     return signature
 

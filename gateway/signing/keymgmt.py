@@ -39,7 +39,8 @@ from gateway.signing.named_keys import (
 from hsm import CertificateRequest, KeyAlgorithm, Token, issue_certificate
 
 KEY_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
-RSA_PSS_MECHANISM = "RSA_PKCS_PSS"
+RSA_MECHANISMS = {"sign": ("RSA_PKCS_PSS", "RSA-PSS"), "timestamp": ("RSA_PKCS", "RSA PKCS#1 v1.5")}
+"""What an RSA key of each purpose signs with: PSS, or PKCS#1 v1.5 for openssl ts -verify."""
 
 
 class Recorder(Protocol):
@@ -116,7 +117,7 @@ class KeyManager:
         """A new named key with version 1 (or finish one a crash left pending)."""
         check_key_name(name)
         check_purpose(purpose)
-        await self._check_mechanism(algorithm, name)
+        await self._check_mechanism(algorithm, name, purpose)
         key = await SigningKey.get_or_none(name=name)
         if key is None:
             try:
@@ -153,13 +154,14 @@ class KeyManager:
                 ) from None
         return await self._complete(key, pending)
 
-    async def _check_mechanism(self, algorithm: KeyAlgorithm, name: str) -> None:
+    async def _check_mechanism(self, algorithm: KeyAlgorithm, name: str, purpose: str) -> None:
         if algorithm is KeyAlgorithm.RSA_3072:
             # The token the key's versions live on ([[hsm.named_keys]]), else the default.
             status = await self._token.owner(version_label(name, 1)).status()
-            if RSA_PSS_MECHANISM not in status.mechanisms:
+            mechanism, scheme = RSA_MECHANISMS[purpose]
+            if mechanism not in status.mechanisms:
                 raise BadRequest(
-                    "this token does not offer RSA-PSS (CKM_RSA_PKCS_PSS); use ec-p256 or ed25519",
+                    f"this token does not offer {scheme} (CKM_{mechanism}); use ec-p256 or ed25519",
                     code="mechanism_not_supported",
                 )
 

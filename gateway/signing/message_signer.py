@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-KeyAlgorithm = Literal["ecdsa-p256", "ed25519", "rsa-pss"]
+from hsm import RsaPadding
+
+KeyAlgorithm = Literal["ecdsa-p256", "ed25519", "rsa-pss", "rsa-pkcs1"]
+
+
+def rsa_padding(algorithm: KeyAlgorithm) -> RsaPadding:
+    """The RSA signature scheme an algorithm name stands for (PSS unless ``rsa-pkcs1``)."""
+    return "pkcs1v15" if algorithm == "rsa-pkcs1" else "pss"
 
 
 class MessageSigner(Protocol):
@@ -17,7 +24,9 @@ class MessageSigner(Protocol):
     * ``ed25519``: the 64-byte pure Ed25519 signature of ``message``
       (``hash_name`` is ignored);
     * ``rsa-pss``: an RSASSA-PSS signature over ``hash_name(message)`` with
-      MGF1 on the same hash and a salt as long as the hash.
+      MGF1 on the same hash and a salt as long as the hash;
+    * ``rsa-pkcs1``: an RSASSA-PKCS1-v1_5 signature over ``hash_name(message)``
+      (what stock ``openssl ts -verify`` accepts from an RSA TSA).
     """
 
     @property

@@ -76,7 +76,13 @@ class KeyVersion:
 
     @property
     def cms_algorithm(self) -> CmsAlgorithm:
-        """The algorithm name the CMS and RFC 3161 builders use."""
+        """The algorithm name the CMS and RFC 3161 builders use.
+
+        RSA time-stamping keys sign PKCS#1 v1.5 (stock ``openssl ts -verify`` refuses
+        RSA-PSS); RSA signing keys sign RSA-PSS, raw and in CMS.
+        """
+        if self.algorithm is KeyAlgorithm.RSA_3072 and self.purpose == "timestamp":
+            return "rsa-pkcs1"
         return _CMS_ALGORITHM[self.algorithm]
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.signing.message_signer import KeyAlgorithm
+from gateway.signing.message_signer import KeyAlgorithm, rsa_padding
 from gateway.signing.named_keys import KeyVersion
 from hsm import SignRequest, Token
 
@@ -29,6 +29,13 @@ class TokenMessageSigner:
         return self.key.certificate
 
     async def sign(self, message: bytes, hash_name: str) -> bytes:
-        """DER ECDSA or RSA-PSS over ``hash_name(message)``, or pure Ed25519 of ``message``."""
-        request = SignRequest(self.key.label, message, hash_name=hash_name, encoding="der")
+        """DER ECDSA or RSA (PSS or PKCS#1 v1.5, by :attr:`algorithm`) over
+        ``hash_name(message)``, or pure Ed25519 of ``message``."""
+        request = SignRequest(
+            self.key.label,
+            message,
+            hash_name=hash_name,
+            encoding="der",
+            rsa_padding=rsa_padding(self.algorithm),
+        )
         return await self.token.sign(request)

@@ -7,6 +7,7 @@ import pytest
 from hsm import (
     Function,
     KekType,
+    KeyAlgorithm,
     MechanismNotSupported,
     MechanismSupport,
     Token,
@@ -22,6 +23,7 @@ OPENCRYPTOKI = {
     "RSA_PKCS_KEY_PAIR_GEN": MechanismSupport("RSA_PKCS_KEY_PAIR_GEN", 512, 4096, GEN_PAIR),
     "RSA_PKCS_OAEP": MechanismSupport("RSA_PKCS_OAEP", 1024, 4096, DECRYPT | WRAP_UNWRAP),
     "RSA_PKCS_PSS": MechanismSupport("RSA_PKCS_PSS", 1024, 4096, SIGN),
+    "RSA_PKCS": MechanismSupport("RSA_PKCS", 512, 4096, SIGN | DECRYPT | WRAP_UNWRAP),
 }
 # What tpm2-pkcs11 on swtpm offers (issue #15): ECDSA P-256 and RSA, no EdDSA, no AES gen.
 TPM = {
@@ -52,7 +54,7 @@ async def test_softhsm_gets_every_function(token: Token) -> None:
 def test_rsa_only_token_cannot_sign_checkpoints_and_says_why() -> None:
     profile = choose_profile(OPENCRYPTOKI)
     assert profile.choice(Function.NAMED_RSA).possible
-    for function in (Function.CHECKPOINT, Function.CA, Function.WITNESS):
+    for function in (Function.CHECKPOINT, Function.WITNESS):
         assert not profile.choice(function).possible
     with pytest.raises(MechanismNotSupported) as caught:
         profile.require(Function.CHECKPOINT, "sekisho-ledger")
@@ -63,6 +65,29 @@ def test_rsa_only_token_cannot_sign_checkpoints_and_says_why() -> None:
     assert "CKM_EC_EDWARDS_KEY_PAIR_GEN is not offered" in message
     kek = profile.choice(Function.KEK)  # no AES key wrap: RSA-OAEP, unwrapping on the token
     assert kek.chosen is not None and kek.chosen.mechanism == "CKM_RSA_PKCS_OAEP"
+
+
+def test_an_rsa_only_token_gets_rsa_ca_tsa_and_signing_keys() -> None:
+    """PKCS#1 v1.5 (CKM_RSA_PKCS over a DigestInfo) for certificates and time-stamps, so
+    stock ``openssl ts -verify`` accepts them; RSA-PSS for the document signing key."""
+    profile = choose_profile(OPENCRYPTOKI)
+    for function in (Function.CA, Function.TIMESTAMP):
+        chosen = profile.require(function, "k")
+        assert (chosen.mechanism, chosen.algorithm) == ("CKM_RSA_PKCS", KeyAlgorithm.RSA_3072)
+        assert "PKCS#1 v1.5" in chosen.name
+    signing = profile.require(Function.SIGNING, "sekisho-sign")
+    assert (signing.mechanism, signing.algorithm) == ("CKM_RSA_PKCS_PSS", KeyAlgorithm.RSA_3072)
+    without_pkcs1 = {k: v for k, v in OPENCRYPTOKI.items() if k != "RSA_PKCS"}
+    assert "CKM_RSA_PKCS is not offered" in choose_profile(without_pkcs1).choice(Function.CA).reason
+
+
+def test_ecdsa_comes_before_rsa_for_ca_tsa_and_signing() -> None:
+    both = {**TPM, "RSA_PKCS": MechanismSupport("RSA_PKCS", 1024, 3072, SIGN)}
+    profile = choose_profile(both)
+    for function in (Function.CA, Function.TIMESTAMP, Function.SIGNING):
+        choice = profile.choice(function)
+        assert choice.chosen is not None and choice.chosen.mechanism == "CKM_ECDSA"
+        assert [o.algorithm for o in choice.alternatives] == [KeyAlgorithm.RSA_3072]
 
 
 def test_a_token_without_eddsa_signs_checkpoints_with_ecdsa() -> None:

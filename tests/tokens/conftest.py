@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import in_ci
 from tests.tokens import TokenUnavailable
-from tests.tokens.opencryptoki import OpencryptokiToken, opencryptoki_token
+from tests.tokens.opencryptoki import OpencryptokiToken, in_use, opencryptoki_token
 from tests.tokens.tpm import TpmToken, tpm_token
 
 
@@ -24,7 +24,7 @@ def _unavailable(exc: TokenUnavailable) -> NoReturn:
 
 
 @pytest.fixture(scope="session")
-def opencryptoki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpencryptokiToken]:
+def opencryptoki_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpencryptokiToken]:
     """opencryptoki's software token behind a running pkcsslotd (shared by xdist workers)."""
     # With xdist every worker has its own base temp under one shared parent.
     shared = tmp_path_factory.getbasetemp().parent / "tokens-shared"
@@ -33,6 +33,13 @@ def opencryptoki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opencrypt
             token = stack.enter_context(opencryptoki_token(shared))
         except TokenUnavailable as exc:
             _unavailable(exc)
+        yield token
+
+
+@pytest.fixture
+def opencryptoki(opencryptoki_daemon: OpencryptokiToken) -> Iterator[OpencryptokiToken]:
+    """The soft token for one test, which the daemon is not stopped under (a shared lock)."""
+    with in_use(opencryptoki_daemon) as token:
         yield token
 
 

@@ -6,6 +6,11 @@ daemon and initialise the token with ``pkcsconf``, a reference count lets the la
 one stop it. Before starting the daemon the first worker records what loading the
 module says while ``pkcsslotd`` is down (the error an operator sees). No pytest here:
 the benchmarks start the token with the same code (``TokenUnavailable`` says why not).
+
+A test that stops the daemon mid-run (tests/tokens/test_opencryptoki_node.py) holds
+:func:`daemon_stopped`, an exclusive lock; every other test of the soft token holds
+:func:`in_use`, a shared one, for its duration: the daemon is never stopped under
+another test, whichever xdist worker runs it.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class OpencryptokiToken:
     label: str
     pin_file: Path
     stopped_error: str
+    shared: Path
+    """The directory the xdist workers share (locks, state)."""
 
     @property
     def uri(self) -> str:
@@ -86,6 +93,18 @@ def _stop_daemon() -> None:
             if _daemon_pid() is None:
                 return
             time.sleep(0.1)
+
+
+def start_daemon() -> None:
+    """Start pkcsslotd and wait until it runs."""
+    Path("/run/opencryptoki/swtok").mkdir(parents=True, exist_ok=True)
+    shutil.chown("/run/opencryptoki", group="pkcs11")
+    subprocess.run([PKCSSLOTD], check=True, timeout=30)
+    deadline = time.monotonic() + 30
+    while _daemon_pid() is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("pkcsslotd did not start")
+        time.sleep(0.1)
 
 
 def _pkcsconf(*args: str, stdin: str = "") -> str:
@@ -144,9 +163,9 @@ def _stopped_error(pin_file: Path, workdir: Path) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
     with path.open("a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, mode)
         try:
             yield
         finally:
@@ -166,7 +185,11 @@ def opencryptoki_token(shared: Path, *, probe_stopped: bool = True) -> Iterator[
     shared.mkdir(parents=True, exist_ok=True)
     state_file = shared / "opencryptoki.json"
     pin_file = shared / "opencryptoki.pin"
-    with _locked(shared / "opencryptoki.lock"):
+    # Shared on the daemon lock: a daemon stopped by daemon_stopped() is not "not started".
+    with (
+        _locked(shared / "opencryptoki.daemon.lock", fcntl.LOCK_SH),
+        _locked(shared / "opencryptoki.lock"),
+    ):
         state = json.loads(state_file.read_text()) if state_file.exists() else None
         if state is None or _daemon_pid() is None:
             if _daemon_pid() is not None:
@@ -177,20 +200,14 @@ def opencryptoki_token(shared: Path, *, probe_stopped: bool = True) -> Iterator[
             pin_file.chmod(0o600)
             stopped = _stopped_error(pin_file, shared) if probe_stopped else ""
             _wipe_store()
-            Path("/run/opencryptoki/swtok").mkdir(parents=True, exist_ok=True)
-            shutil.chown("/run/opencryptoki", group="pkcs11")
-            subprocess.run([PKCSSLOTD], check=True, timeout=30)
-            for _ in range(50):
-                if _daemon_pid() is not None:
-                    break
-                time.sleep(0.1)
+            start_daemon()
             _initialise_token(_soft_slot())
             users = state["users"] if state else 0
             state = {"users": users, "started": True, "stopped_error": stopped}
         state["users"] += 1
         state_file.write_text(json.dumps(state))
     try:
-        yield OpencryptokiToken(MODULE, LABEL, pin_file, state["stopped_error"])
+        yield OpencryptokiToken(MODULE, LABEL, pin_file, state["stopped_error"], shared)
     finally:
         with _locked(shared / "opencryptoki.lock"):
             state = json.loads(state_file.read_text())
@@ -198,3 +215,21 @@ def opencryptoki_token(shared: Path, *, probe_stopped: bool = True) -> Iterator[
             state_file.write_text(json.dumps(state))
             if state["users"] == 0 and state["started"]:
                 _stop_daemon()
+
+
+@contextlib.contextmanager
+def in_use(token: OpencryptokiToken) -> Iterator[OpencryptokiToken]:
+    """Hold the daemon for one test (shared): :func:`daemon_stopped` waits for it."""
+    with _locked(token.shared / "opencryptoki.daemon.lock", fcntl.LOCK_SH):
+        yield token
+
+
+@contextlib.contextmanager
+def daemon_stopped(token: OpencryptokiToken) -> Iterator[None]:
+    """Stop pkcsslotd while no other test uses it (exclusive); start it again after."""
+    with _locked(token.shared / "opencryptoki.daemon.lock"):
+        _stop_daemon()
+        try:
+            yield
+        finally:
+            start_daemon()
