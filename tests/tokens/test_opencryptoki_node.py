@@ -34,7 +34,7 @@ from tests.nodes import http_get, run_cli, running_node
 from tests.tokens.opencryptoki import OpencryptokiToken, daemon_stopped, in_use
 
 # A served node, RSA key generation, the CLI and openssl. The group keeps the module on one
-# worker (one node) where xdist runs with --dist loadgroup; under --dist load it is ignored
+# worker (one node): ./dev test runs xdist with --dist loadgroup. Under --dist load it is ignored
 # and a second worker that gets some of these tests starts its own node (labels differ).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("opencryptoki-node")]
 
