@@ -40,6 +40,7 @@ from hsm.errors import (
 )
 from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.pubkeys import public_key_of, spki_der
+from hsm.refresh import RefreshLimiter
 from hsm.signing import SignRequest, sign_with, signing_mechanism
 from hsm.worker import TokenThread
 from hsm.wrapping import (
@@ -105,6 +106,9 @@ class _ModuleState:
     generation: int = 0
     needs_reinit: bool = False
     last_rescan: float = 0.0
+    refresh_limiter: RefreshLimiter = field(default_factory=RefreshLimiter)
+    refreshes: int = 0
+    """How often a missing key label made the module re-read its objects."""
 
 
 _modules: dict[str, _ModuleState] = {}
@@ -134,6 +138,10 @@ class _Connection:
     data_objects: dict[str, list[Any]] = field(default_factory=dict)
     profile: TokenProfile | None = None
     kek_types: dict[str, KekType] = field(default_factory=dict)
+
+
+class _Unlisted(KeyNotFound):
+    """A key label the module lists no object for at all: re-read the objects, look again."""
 
 
 class Token:
@@ -337,29 +345,30 @@ class Token:
         return self._module.thread.call(lambda: self._guarded(op))
 
     def _guarded(self, op: Callable[[], T]) -> T:
-        for attempt in (1, 2):
+        handles_retried = refreshed = False
+        while True:
             if self._conn is None or self._conn.generation != self._module.generation:
                 self._conn = None
                 self._reconnect()
             try:
                 return op()
-            except KeyNotFound:
-                # SoftHSM keeps the session when its token directory vanishes, but every
-                # object disappears: a missing key on a token that no longer answers is
-                # a removal (503, reopened later), not a configuration error.
-                if self._token_still_present():
-                    raise
+            except _Unlisted as exc:
+                if refreshed or not self._token_still_present():
+                    raise self._missing(exc) from None
+                # tpm2-pkcs11 lists objects at C_Initialize: a key another process made
+                # since then appears only after the module is initialised again.
+                refreshed = True
+                self._module.refreshes += 1
                 self._drop_connection()
-                raise TokenRemoved(
-                    f"the {self.config.describe()} went away (its objects vanished); "
-                    "it will be reopened on the next request"
-                ) from None
+            except KeyNotFound as exc:
+                raise self._missing(exc) from None
             except _STALE_HANDLE_ERRORS:
                 if self._conn is not None:
                     self._conn.handles.clear()
                     self._conn.data_objects.clear()
-                if attempt == 2:
+                if handles_retried:
                     raise TokenRemoved("the token's key handles became invalid") from None
+                handles_retried = True
             except pkcs11.GeneralError as exc:
                 if self._token_still_present():
                     raise OperationFailed(
@@ -385,7 +394,21 @@ class Token:
                 raise OperationFailed(
                     f"the token refused the operation ({type(exc).__name__})"
                 ) from None
-        raise AssertionError("unreachable")
+
+    def _missing(self, exc: KeyNotFound) -> HsmError:
+        """What a key that is not found means: KeyNotFound, or a removal when the token is gone.
+
+        SoftHSM keeps the session when its token directory vanishes, but every object
+        disappears: a missing key on a token that no longer answers is a removal (503,
+        reopened later), not a configuration error.
+        """
+        if self._token_still_present():
+            return KeyNotFound(exc.message)
+        self._drop_connection()
+        return TokenRemoved(
+            f"the {self.config.describe()} went away (its objects vanished); "
+            "it will be reopened on the next request"
+        )
 
     def _token_still_present(self) -> bool:
         if self._conn is None:
@@ -498,7 +521,8 @@ class Token:
                 conn.session.close()
 
     def _drop_connection(self) -> None:
-        """Forget the session after a removal; the next call reinitialises the module."""
+        """Forget the session and reinitialise the module (after a removal, or to re-read the
+        token's objects); every token on the module reconnects on its next call."""
         self._conn = None
         module = self._module
         if module.lib is not None:
@@ -519,9 +543,21 @@ class Token:
         cache_key = (label, int(object_class))
         handle = self._conn.handles.get(cache_key)
         if handle is None:
-            handle = keyops.find_one(self._session, label, object_class)
+            try:
+                handle = keyops.find_one(self._session, label, object_class)
+            except KeyNotFound as exc:
+                if self._may_refresh(label):
+                    raise _Unlisted(exc.message) from None
+                raise
             self._conn.handles[cache_key] = handle
         return handle
+
+    def _may_refresh(self, label: str) -> bool:
+        """True when no object at all has this label and the module may re-read its objects
+        for it now (at most every few seconds per label, see :mod:`hsm.refresh`)."""
+        if any(True for _ in self._session.get_objects({Attribute.LABEL: label})):
+            return False  # the label is listed (e.g. a key pair asked for as a secret key)
+        return self._module.refresh_limiter.allow(label, time.monotonic())
 
     def _ping(self) -> None:
         if not self._token_still_present():
@@ -579,6 +615,8 @@ class Token:
             try:
                 self._handle(label, object_class)
                 return True
+            except _Unlisted:
+                raise
             except KeyNotFound:
                 continue
         return False
@@ -657,6 +695,8 @@ class Token:
             try:
                 self._handle(label, ObjectClass.SECRET_KEY)
                 known = KekType.AES_KEY_WRAP_PAD
+            except _Unlisted:
+                raise
             except KeyNotFound:
                 private = self._handle(label, ObjectClass.PRIVATE_KEY)
                 is_ec = private[Attribute.KEY_TYPE] == pkcs11.KeyType.EC

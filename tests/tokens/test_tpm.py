@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.tlog.checkpoint import Checkpoint, open_signed_checkpoint
 from gateway.tlog.merkle import EMPTY_ROOT
 from gateway.tlog.note import SIG_ECDSA, NoteVerificationError, parse_log_verifier_key
-from hsm import KeyAlgorithm, MechanismNotSupported, Token, TokenConfig, read_pin
+from hsm import (
+    KeyAlgorithm,
+    KeyNotFound,
+    MechanismNotSupported,
+    Token,
+    TokenConfig,
+    read_pin,
+    verify_signature,
+)
+from hsm.refresh import REFRESH_SECONDS
 from tests.gateway.faults.client import call, person_token, upload_url
 from tests.gateway.ledger.test_ledger_cli import wait_for
 from tests.nodes import http_get, run_cli, running_node
@@ -85,6 +96,30 @@ async def test_a_tpm_key_signs_checkpoints_as_note_type_0x02(tpm: TpmToken) -> N
         with pytest.raises(MechanismNotSupported) as caught:
             await token.generate_key(f"ed-{os.getpid()}", KeyAlgorithm.ED25519)
         assert "CKM_EC_EDWARDS_KEY_PAIR_GEN" in caught.value.message
+    finally:
+        await token.destroy_key(label)
+        await token.close()
+
+
+async def test_a_key_made_by_another_process_is_found_without_reopening(tpm: TpmToken) -> None:
+    """tpm2-pkcs11 lists objects when the module loads: a missing label re-reads them, rationed."""
+    token = await Token.open(TokenConfig.from_uri(tpm.uri, read_pin(pin_file=tpm.pin_file)))
+    label = f"late-{os.getpid()}"
+    try:
+        tpm.add_key_elsewhere(label)  # after this process loaded the module and logged in
+        public = await token.public_key(label)
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        signature = await token.sign_message(label, b"found without a restart")
+        assert verify_signature(public, signature, b"found without a restart", hash_name="sha256")
+
+        absent = f"absent-{os.getpid()}"
+        before, started = token._module.refreshes, time.monotonic()
+        for _ in range(20):
+            with pytest.raises(KeyNotFound):
+                await token.public_key(absent)
+        elapsed = time.monotonic() - started
+        assert token._module.refreshes - before <= 1 + int(elapsed / REFRESH_SECONDS)
+        assert await token.public_key(label) == public  # the token still works between
     finally:
         await token.destroy_key(label)
         await token.close()
