@@ -55,6 +55,11 @@ from hsm.wrapping import (
 T = TypeVar("T")
 RESCAN_SECONDS = 5.0
 """How often a token that went away is looked for again by reinitialising its module."""
+REINIT_RETRY_SECONDS = 1.0
+"""How often a module that failed to initialise is tried again (tpm2-pkcs11 and the TSS
+write several ERROR lines to stderr per failed C_Initialize while the TPM is away)."""
+TPM2_PKCS11 = "tpm2-software.github.io"
+"""tpm2-pkcs11's library manufacturer ID (C_GetInfo)."""
 _HASH_BY_SIZE = {32: "sha256", 48: "sha384", 64: "sha512"}
 
 _REMOVAL_ERRORS: tuple[type[Exception], ...] = (
@@ -106,7 +111,12 @@ class _ModuleState:
     generation: int = 0
     needs_reinit: bool = False
     last_rescan: float = 0.0
+    failed_init_at: float | None = None
+    failed_inits: int = 0
+    """How often reinitialising the module failed (the token or its daemon was away)."""
     refresh_limiter: RefreshLimiter = field(default_factory=RefreshLimiter)
+    paired_templates: bool = False
+    """Key pairs need SIGN with DECRYPT and VERIFY with ENCRYPT (tpm2-pkcs11)."""
     refreshes: int = 0
     """How often a missing key label made the module re-read its objects."""
 
@@ -456,15 +466,14 @@ class Token:
                 module.lib.reinitialize()
                 module.generation += 1
         if module.lib is not None and module.needs_reinit:
-            try:
-                module.lib.reinitialize()
-            except pkcs11.PKCS11Error:
+            failed = module.failed_init_at
+            if failed is None or time.monotonic() - failed >= REINIT_RETRY_SECONDS:
+                self._reinitialise()
+            if module.needs_reinit:
                 raise TokenRemoved(
                     f"the {self.config.describe()} is still unavailable (the module "
                     "does not initialise); it will be retried on the next request"
-                ) from None
-            module.needs_reinit = False
-            module.generation += 1
+                )
         if module.lib is None:
             if not Path(module.path).is_file():
                 raise ModuleMissing(
@@ -473,6 +482,8 @@ class Token:
                 )
             try:
                 module.lib = pkcs11.lib(module.path)
+                # Known before its first key pair, so no refused template logs an ERROR.
+                module.paired_templates = module.lib.manufacturer_id.strip() == TPM2_PKCS11
             except pkcs11.PKCS11Error as exc:
                 raise ModuleMissing(
                     f"PKCS#11 module {module.path} could not be loaded: C_Initialize failed "
@@ -524,14 +535,24 @@ class Token:
         """Forget the session and reinitialise the module (after a removal, or to re-read the
         token's objects); every token on the module reconnects on its next call."""
         self._conn = None
+        if self._module.lib is not None:
+            self._reinitialise()
+
+    def _reinitialise(self) -> None:
+        """C_Finalize and C_Initialize; on failure (e.g. the token store or the TPM's
+        resource manager is gone) the module stays marked, retried at most every
+        REINIT_RETRY_SECONDS."""
         module = self._module
-        if module.lib is not None:
-            try:
-                module.lib.reinitialize()
-                module.needs_reinit = False
-            except pkcs11.PKCS11Error:
-                module.needs_reinit = True  # e.g. the token store is gone: retry later
-            module.generation += 1
+        try:
+            module.lib.reinitialize()
+        except pkcs11.PKCS11Error:
+            module.needs_reinit = True
+            module.failed_init_at = time.monotonic()
+            module.failed_inits += 1
+        else:
+            module.needs_reinit = False
+            module.failed_init_at = None
+        module.generation += 1
 
     @property
     def _session(self) -> Any:
@@ -625,12 +646,14 @@ class Token:
         if self._has_key(label):
             raise OperationFailed(f"a key labelled {label!r} already exists on the token")
         try:
-            keyops.generate(
+            if keyops.generate(
                 self._session,
                 label,
                 algorithm,
                 key_id=hashlib.sha256(label.encode()).digest()[:8],
-            )
+                paired=self._module.paired_templates,
+            ):
+                self._module.paired_templates = True
         except _MECHANISM_ERRORS as exc:
             raise MechanismNotSupported(
                 f"generating key {label!r} ({algorithm.value}): the token refused "
@@ -673,9 +696,14 @@ class Token:
         if self._has_key(label):
             raise OperationFailed(f"a key labelled {label!r} already exists on the token")
         ecdh = kek_type is KekType.ECDH_P256_HKDF_SHA256
-        make = keyops.generate_ec_kek if ecdh else keyops.generate_rsa_kek
+        key_id = hashlib.sha256(label.encode()).digest()[:8]
         try:
-            make(self._session, label, key_id=hashlib.sha256(label.encode()).digest()[:8])
+            if ecdh:
+                keyops.generate_ec_kek(self._session, label, key_id=key_id)
+            elif keyops.generate_rsa_kek(
+                self._session, label, key_id=key_id, paired=self._module.paired_templates
+            ):
+                self._module.paired_templates = True
         except _MECHANISM_ERRORS as exc:
             kind, mechanism = (
                 ("ec-p256, derive", "EC_KEY_PAIR_GEN")
