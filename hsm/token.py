@@ -576,7 +576,8 @@ class Token:
     def _may_refresh(self, label: str) -> bool:
         """True when no object at all has this label and the module may re-read its objects
         for it now (at most every few seconds per label, see :mod:`hsm.refresh`)."""
-        if any(True for _ in self._session.get_objects({Attribute.LABEL: label})):
+        # (read to the end: a search left open holds the session's operation)
+        if list(self._session.get_objects({Attribute.LABEL: label})):
             return False  # the label is listed (e.g. a key pair asked for as a secret key)
         return self._module.refresh_limiter.allow(label, time.monotonic())
 
