@@ -472,7 +472,7 @@ class Token:
             if module.needs_reinit:
                 raise TokenRemoved(
                     f"the {self.config.describe()} is still unavailable (the module "
-                    "does not initialise); it will be retried on the next request"
+                    "does not initialise); it is tried again at most once a second"
                 )
         if module.lib is None:
             if not Path(module.path).is_file():
