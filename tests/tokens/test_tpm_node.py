@@ -12,12 +12,14 @@ import base64
 import json
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from hsm.token import REINIT_RETRY_SECONDS
 from tests.gateway.faults.client import call, client_token, person_token, upload_url
 from tests.gateway.ledger.test_ecdsa_log import leaf_hex
 from tests.gateway.ledger.test_ledger_cli import one_line, tree_size, wait_for
@@ -179,23 +181,30 @@ def test_cms_and_timestamps_verify_with_openssl(tpm_node: TpmNode, tmp_path: Pat
 def test_the_tpm_going_away_and_coming_back_while_running(tpm: TpmToken, tpm_node: TpmNode) -> None:
     content = b"kept readable across a resource-manager restart\n" * 40
     doc = upload(tpm_node, content, "removal")
+    port = tpm_node.base.rsplit(":", 1)[1]
+    log_path = tpm_node.data_dir.parent / f"serve-{port}.log"
+    mark, started = log_path.stat().st_size, time.monotonic()
     answers: list[tuple[int, bytes]] = []
     tpm.resource_manager.stop()
     try:
-        answers += [download(tpm_node, doc), cms(tpm_node, STAMPED)]
-        ready = http_get(tpm_node.base + "/readyz", timeout=30)
-        answers.append(ready)
+        answers += [download(tpm_node, doc) for _ in range(10)]
+        answers += [cms(tpm_node, STAMPED), http_get(tpm_node.base + "/readyz", timeout=30)]
     finally:
         tpm.resource_manager.start()
         tpm.resource_manager.wait_ready()
+    elapsed = time.monotonic() - started
     for status, raw in answers:
         assert status == 503, raw[:300]
-    for _, raw in answers[:2]:
+    for _, raw in answers[:-1]:
         body = json.loads(raw)
         assert body["error"] == "hsm_token_removed", body
         assert f"label {tpm.label!r}" in body["message"], body
-    token_check = json.loads(answers[2][1])["checks"]["token"]
+    token_check = json.loads(answers[-1][1])["checks"]["token"]
     assert token_check["ok"] is False and f"label {tpm.label!r}" in token_check["error"]
+    # tpm2-pkcs11 writes this (among other ERROR lines) for each failed C_Initialize:
+    # twelve requests, yet the node tried again at most once a second.
+    failed = log_path.read_bytes()[mark:].count(b"Getting tokens from esysdb backend failed")
+    assert 1 <= failed <= 1 + int(elapsed / REINIT_RETRY_SECONDS)
 
     # Served again without restarting the node.
     wait_for(lambda: download(tpm_node, doc)[0] == 200, seconds=60)
@@ -203,6 +212,5 @@ def test_the_tpm_going_away_and_coming_back_while_running(tpm: TpmToken, tpm_nod
     status, signature = cms(tpm_node, STAMPED)
     assert status == 200, signature
     wait_for(lambda: http_get(tpm_node.base + "/readyz", timeout=30)[0] == 200, seconds=60)
-    port = tpm_node.base.rsplit(":", 1)[1]
-    log = (tpm_node.data_dir.parent / f"serve-{port}.log").read_text(errors="replace")
+    log = log_path.read_text(errors="replace")
     assert "unhandled error" not in log  # every failure was a typed 503, never a 500
