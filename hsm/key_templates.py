@@ -82,20 +82,31 @@ KEK_TEMPLATE: dict[Attribute, Any] = {
 
 
 # tpm2-pkcs11 makes every key pair able to sign and decrypt (one TPM object) and refuses a
-# template that asks for only one half ("attr mismatch", CKR_GENERAL_ERROR): it gets the
-# pair with ENCRYPT/DECRYPT added, and only after the plain template failed.
+# template that asks for only one half ("attr mismatch", CKR_GENERAL_ERROR, and an ERROR
+# line on stderr): it gets the pair with ENCRYPT/DECRYPT added. A module known to need it
+# (``paired``) gets that at once; any other gets it only after the plain template failed.
 _PAIRED_PRIVATE = {**PRIVATE_TEMPLATE, Attribute.DECRYPT: True}
 _PAIRED_PUBLIC = {**PUBLIC_TEMPLATE, Attribute.ENCRYPT: True}
 
 
-def generate(session: Any, label: str, algorithm: KeyAlgorithm, key_id: bytes) -> None:
-    """Create a key (pair) as sensitive, non-extractable token objects."""
+def generate(
+    session: Any, label: str, algorithm: KeyAlgorithm, key_id: bytes, *, paired: bool = False
+) -> bool:
+    """Create a key (pair) as sensitive, non-extractable token objects.
+
+    True when the pair was made with the paired template (the module needs it).
+    """
+    if paired and algorithm.is_asymmetric:
+        _generate(session, label, algorithm, key_id, _PAIRED_PUBLIC, _PAIRED_PRIVATE)
+        return True
     try:
         _generate(session, label, algorithm, key_id, PUBLIC_TEMPLATE, PRIVATE_TEMPLATE)
     except pkcs11.GeneralError:
         if not algorithm.is_asymmetric:
             raise
         _generate(session, label, algorithm, key_id, _PAIRED_PUBLIC, _PAIRED_PRIVATE)
+        return True
+    return False
 
 
 def _generate(
@@ -163,13 +174,16 @@ RSA_KEK_PUBLIC: dict[Attribute, Any] = {
 }
 
 
-def generate_rsa_kek(session: Any, label: str, key_id: bytes) -> None:
-    """An RSA-3072 key pair that decrypts (OAEP) data keys; paired like signing keys on a TPM."""
+def generate_rsa_kek(session: Any, label: str, key_id: bytes, *, paired: bool = False) -> bool:
+    """An RSA-3072 key pair that decrypts (OAEP) data keys; paired like signing keys on a TPM.
+
+    True when the pair was made with the paired template.
+    """
     templates = (
         (RSA_KEK_PUBLIC, RSA_KEK_PRIVATE),
         ({**RSA_KEK_PUBLIC, Attribute.VERIFY: True}, {**RSA_KEK_PRIVATE, Attribute.SIGN: True}),
     )
-    for attempt, (public, private) in enumerate(templates):
+    for attempt, (public, private) in enumerate(templates[1:] if paired else templates):
         try:
             session.generate_keypair(
                 KeyType.RSA,
@@ -180,10 +194,11 @@ def generate_rsa_kek(session: Any, label: str, key_id: bytes) -> None:
                 public_template=public,
                 private_template=private,
             )
-            return
+            return paired or attempt > 0
         except pkcs11.GeneralError:
-            if attempt:
+            if paired or attempt:
                 raise
+    raise AssertionError("unreachable")
 
 
 EC_KEK_PRIVATE: dict[Attribute, Any] = {

@@ -40,6 +40,7 @@ from hsm.errors import (
 )
 from hsm.key_templates import KeyAlgorithm, KeyInfo
 from hsm.pubkeys import public_key_of, spki_der
+from hsm.refresh import RefreshLimiter
 from hsm.signing import SignRequest, sign_with, signing_mechanism
 from hsm.worker import TokenThread
 from hsm.wrapping import (
@@ -54,6 +55,11 @@ from hsm.wrapping import (
 T = TypeVar("T")
 RESCAN_SECONDS = 5.0
 """How often a token that went away is looked for again by reinitialising its module."""
+REINIT_RETRY_SECONDS = 1.0
+"""How often a module that failed to initialise is tried again (tpm2-pkcs11 and the TSS
+write several ERROR lines to stderr per failed C_Initialize while the TPM is away)."""
+TPM2_PKCS11 = "tpm2-software.github.io"
+"""tpm2-pkcs11's library manufacturer ID (C_GetInfo)."""
 _HASH_BY_SIZE = {32: "sha256", 48: "sha384", 64: "sha512"}
 
 _REMOVAL_ERRORS: tuple[type[Exception], ...] = (
@@ -105,6 +111,14 @@ class _ModuleState:
     generation: int = 0
     needs_reinit: bool = False
     last_rescan: float = 0.0
+    failed_init_at: float | None = None
+    failed_inits: int = 0
+    """How often reinitialising the module failed (the token or its daemon was away)."""
+    refresh_limiter: RefreshLimiter = field(default_factory=RefreshLimiter)
+    paired_templates: bool = False
+    """Key pairs need SIGN with DECRYPT and VERIFY with ENCRYPT (tpm2-pkcs11)."""
+    refreshes: int = 0
+    """How often a missing key label made the module re-read its objects."""
 
 
 _modules: dict[str, _ModuleState] = {}
@@ -134,6 +148,10 @@ class _Connection:
     data_objects: dict[str, list[Any]] = field(default_factory=dict)
     profile: TokenProfile | None = None
     kek_types: dict[str, KekType] = field(default_factory=dict)
+
+
+class _Unlisted(KeyNotFound):
+    """A key label the module lists no object for at all: re-read the objects, look again."""
 
 
 class Token:
@@ -337,29 +355,30 @@ class Token:
         return self._module.thread.call(lambda: self._guarded(op))
 
     def _guarded(self, op: Callable[[], T]) -> T:
-        for attempt in (1, 2):
+        handles_retried = refreshed = False
+        while True:
             if self._conn is None or self._conn.generation != self._module.generation:
                 self._conn = None
                 self._reconnect()
             try:
                 return op()
-            except KeyNotFound:
-                # SoftHSM keeps the session when its token directory vanishes, but every
-                # object disappears: a missing key on a token that no longer answers is
-                # a removal (503, reopened later), not a configuration error.
-                if self._token_still_present():
-                    raise
+            except _Unlisted as exc:
+                if refreshed or not self._token_still_present():
+                    raise self._missing(exc) from None
+                # tpm2-pkcs11 lists objects at C_Initialize: a key another process made
+                # since then appears only after the module is initialised again.
+                refreshed = True
+                self._module.refreshes += 1
                 self._drop_connection()
-                raise TokenRemoved(
-                    f"the {self.config.describe()} went away (its objects vanished); "
-                    "it will be reopened on the next request"
-                ) from None
+            except KeyNotFound as exc:
+                raise self._missing(exc) from None
             except _STALE_HANDLE_ERRORS:
                 if self._conn is not None:
                     self._conn.handles.clear()
                     self._conn.data_objects.clear()
-                if attempt == 2:
+                if handles_retried:
                     raise TokenRemoved("the token's key handles became invalid") from None
+                handles_retried = True
             except pkcs11.GeneralError as exc:
                 if self._token_still_present():
                     raise OperationFailed(
@@ -385,7 +404,21 @@ class Token:
                 raise OperationFailed(
                     f"the token refused the operation ({type(exc).__name__})"
                 ) from None
-        raise AssertionError("unreachable")
+
+    def _missing(self, exc: KeyNotFound) -> HsmError:
+        """What a key that is not found means: KeyNotFound, or a removal when the token is gone.
+
+        SoftHSM keeps the session when its token directory vanishes, but every object
+        disappears: a missing key on a token that no longer answers is a removal (503,
+        reopened later), not a configuration error.
+        """
+        if self._token_still_present():
+            return KeyNotFound(exc.message)
+        self._drop_connection()
+        return TokenRemoved(
+            f"the {self.config.describe()} went away (its objects vanished); "
+            "it will be reopened on the next request"
+        )
 
     def _token_still_present(self) -> bool:
         if self._conn is None:
@@ -433,15 +466,14 @@ class Token:
                 module.lib.reinitialize()
                 module.generation += 1
         if module.lib is not None and module.needs_reinit:
-            try:
-                module.lib.reinitialize()
-            except pkcs11.PKCS11Error:
+            failed = module.failed_init_at
+            if failed is None or time.monotonic() - failed >= REINIT_RETRY_SECONDS:
+                self._reinitialise()
+            if module.needs_reinit:
                 raise TokenRemoved(
                     f"the {self.config.describe()} is still unavailable (the module "
-                    "does not initialise); it will be retried on the next request"
-                ) from None
-            module.needs_reinit = False
-            module.generation += 1
+                    "does not initialise); it is tried again at most once a second"
+                )
         if module.lib is None:
             if not Path(module.path).is_file():
                 raise ModuleMissing(
@@ -450,6 +482,8 @@ class Token:
                 )
             try:
                 module.lib = pkcs11.lib(module.path)
+                # Known before its first key pair, so no refused template logs an ERROR.
+                module.paired_templates = module.lib.manufacturer_id.strip() == TPM2_PKCS11
             except pkcs11.PKCS11Error as exc:
                 raise ModuleMissing(
                     f"PKCS#11 module {module.path} could not be loaded: C_Initialize failed "
@@ -498,16 +532,27 @@ class Token:
                 conn.session.close()
 
     def _drop_connection(self) -> None:
-        """Forget the session after a removal; the next call reinitialises the module."""
+        """Forget the session and reinitialise the module (after a removal, or to re-read the
+        token's objects); every token on the module reconnects on its next call."""
         self._conn = None
+        if self._module.lib is not None:
+            self._reinitialise()
+
+    def _reinitialise(self) -> None:
+        """C_Finalize and C_Initialize; on failure (e.g. the token store or the TPM's
+        resource manager is gone) the module stays marked, retried at most every
+        REINIT_RETRY_SECONDS."""
         module = self._module
-        if module.lib is not None:
-            try:
-                module.lib.reinitialize()
-                module.needs_reinit = False
-            except pkcs11.PKCS11Error:
-                module.needs_reinit = True  # e.g. the token store is gone: retry later
-            module.generation += 1
+        try:
+            module.lib.reinitialize()
+        except pkcs11.PKCS11Error:
+            module.needs_reinit = True
+            module.failed_init_at = time.monotonic()
+            module.failed_inits += 1
+        else:
+            module.needs_reinit = False
+            module.failed_init_at = None
+        module.generation += 1
 
     @property
     def _session(self) -> Any:
@@ -519,9 +564,22 @@ class Token:
         cache_key = (label, int(object_class))
         handle = self._conn.handles.get(cache_key)
         if handle is None:
-            handle = keyops.find_one(self._session, label, object_class)
+            try:
+                handle = keyops.find_one(self._session, label, object_class)
+            except KeyNotFound as exc:
+                if self._may_refresh(label):
+                    raise _Unlisted(exc.message) from None
+                raise
             self._conn.handles[cache_key] = handle
         return handle
+
+    def _may_refresh(self, label: str) -> bool:
+        """True when no object at all has this label and the module may re-read its objects
+        for it now (at most every few seconds per label, see :mod:`hsm.refresh`)."""
+        # (read to the end: a search left open holds the session's operation)
+        if list(self._session.get_objects({Attribute.LABEL: label})):
+            return False  # the label is listed (e.g. a key pair asked for as a secret key)
+        return self._module.refresh_limiter.allow(label, time.monotonic())
 
     def _ping(self) -> None:
         if not self._token_still_present():
@@ -579,6 +637,8 @@ class Token:
             try:
                 self._handle(label, object_class)
                 return True
+            except _Unlisted:
+                raise
             except KeyNotFound:
                 continue
         return False
@@ -587,12 +647,14 @@ class Token:
         if self._has_key(label):
             raise OperationFailed(f"a key labelled {label!r} already exists on the token")
         try:
-            keyops.generate(
+            if keyops.generate(
                 self._session,
                 label,
                 algorithm,
                 key_id=hashlib.sha256(label.encode()).digest()[:8],
-            )
+                paired=self._module.paired_templates,
+            ):
+                self._module.paired_templates = True
         except _MECHANISM_ERRORS as exc:
             raise MechanismNotSupported(
                 f"generating key {label!r} ({algorithm.value}): the token refused "
@@ -635,9 +697,14 @@ class Token:
         if self._has_key(label):
             raise OperationFailed(f"a key labelled {label!r} already exists on the token")
         ecdh = kek_type is KekType.ECDH_P256_HKDF_SHA256
-        make = keyops.generate_ec_kek if ecdh else keyops.generate_rsa_kek
+        key_id = hashlib.sha256(label.encode()).digest()[:8]
         try:
-            make(self._session, label, key_id=hashlib.sha256(label.encode()).digest()[:8])
+            if ecdh:
+                keyops.generate_ec_kek(self._session, label, key_id=key_id)
+            elif keyops.generate_rsa_kek(
+                self._session, label, key_id=key_id, paired=self._module.paired_templates
+            ):
+                self._module.paired_templates = True
         except _MECHANISM_ERRORS as exc:
             kind, mechanism = (
                 ("ec-p256, derive", "EC_KEY_PAIR_GEN")
@@ -657,6 +724,8 @@ class Token:
             try:
                 self._handle(label, ObjectClass.SECRET_KEY)
                 known = KekType.AES_KEY_WRAP_PAD
+            except _Unlisted:
+                raise
             except KeyNotFound:
                 private = self._handle(label, ObjectClass.PRIVATE_KEY)
                 is_ec = private[Attribute.KEY_TYPE] == pkcs11.KeyType.EC

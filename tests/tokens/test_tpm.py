@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.tlog.checkpoint import Checkpoint, open_signed_checkpoint
 from gateway.tlog.merkle import EMPTY_ROOT
 from gateway.tlog.note import SIG_ECDSA, NoteVerificationError, parse_log_verifier_key
-from hsm import KeyAlgorithm, MechanismNotSupported, Token, TokenConfig, read_pin
+from hsm import (
+    KeyAlgorithm,
+    KeyNotFound,
+    MechanismNotSupported,
+    Token,
+    TokenConfig,
+    TokenRemoved,
+    read_pin,
+    verify_signature,
+)
+from hsm.refresh import REFRESH_SECONDS
+from hsm.token import REINIT_RETRY_SECONDS
 from tests.gateway.faults.client import call, person_token, upload_url
 from tests.gateway.ledger.test_ledger_cli import wait_for
 from tests.nodes import http_get, run_cli, running_node
@@ -27,44 +41,14 @@ def _env(tpm: TpmToken) -> dict[str, str]:
     return {"SEKISHO_HSM_URI": tpm.uri, "SEKISHO_HSM_PIN_FILE": str(tpm.pin_file)}
 
 
-def test_status_profile_and_init_on_a_tpm(tpm: TpmToken, data_dir: Path) -> None:
+def test_status_shows_the_tpm_profile(tpm: TpmToken, data_dir: Path) -> None:
+    """(init, serving, KEK rotation and removal on a TPM: tests/tokens/test_tpm_node.py)"""
     shown = run_cli(["hsm", "status"], data_dir, _env(tpm))
     assert shown.returncode == 0, shown.stderr
     rows = {line.split("  ")[0]: line for line in shown.stdout.splitlines()}
     assert "CKM_ECDSA (ECDSA P-256, signed-note type 0x02)" in rows["checkpoint signing"]
     assert "CKM_RSA_PKCS_OAEP (RSA-3072 OAEP SHA-256" in rows["KEK wrap/unwrap"]
     assert "CKM_EC_EDWARDS_KEY_PAIR_GEN is not offered" in rows["witness cosigning"]
-
-    init = run_cli(["init", "--demo"], data_dir, _env(tpm), timeout=600)
-    assert init.returncode == 0, init.stderr
-    assert "key sekisho-ledger (ec-p256, CKM_ECDSA)" in init.stdout
-    assert "key sekisho-kek (rsa-3072, CKM_RSA_PKCS_OAEP)" in init.stdout
-    keys = json.loads(run_cli(["hsm", "keys", "--json"], data_dir, _env(tpm)).stdout)
-    private = {k["label"]: k for k in keys if k["class"] == "private"}
-    assert private["sekisho-kek"]["type"] == "RSA"
-
-    alice = person_token(data_dir, "alice", _env(tpm))
-    secret = b"convoy plan kept under a TPM-held KEK\n" * 50
-    with running_node(data_dir, _env(tpm)) as base:  # the sequencer signs on the TPM
-        key = json.loads(http_get(base + "/api/v1/ledger/key")[1])
-        assert key["algorithm"] == "ECDSA P-256"
-        status, raw = call("POST", upload_url(base, "tpm"), alice, secret)
-        assert status == 201, raw
-        doc = json.loads(raw)["id"]
-        status, raw = call("GET", f"{base}/api/v1/documents/{doc}/content", alice)
-        assert (status, raw) == (200, secret), raw[:300]
-        wait_for(lambda: http_get(base + "/ledger/checkpoint")[0] == 200, seconds=60)
-    # tpm2-pkcs11 lists a token's objects when the module loads: a KEK another process
-    # makes stays invisible to a running node until it reopens the token, so rotate
-    # while it is stopped (see docs/decisions.md).
-    rotated = run_cli(["keys", "rotate-kek"], data_dir, _env(tpm), timeout=600)
-    assert rotated.returncode == 0, rotated.stderr
-    with running_node(data_dir, _env(tpm)) as base:
-        status, raw = call("GET", f"{base}/api/v1/documents/{doc}/content", alice)
-        assert (status, raw) == (200, secret), raw[:300]  # under sekisho-kek-v2 (RSA-OAEP)
-    verified = run_cli(["ledger", "verify"], data_dir, _env(tpm))
-    assert verified.returncode == 0, verified.stderr
-    assert verified.stdout.startswith("ledger OK: ")
 
 
 async def test_a_tpm_key_signs_checkpoints_as_note_type_0x02(tpm: TpmToken) -> None:
@@ -85,6 +69,68 @@ async def test_a_tpm_key_signs_checkpoints_as_note_type_0x02(tpm: TpmToken) -> N
         with pytest.raises(MechanismNotSupported) as caught:
             await token.generate_key(f"ed-{os.getpid()}", KeyAlgorithm.ED25519)
         assert "CKM_EC_EDWARDS_KEY_PAIR_GEN" in caught.value.message
+    finally:
+        await token.destroy_key(label)
+        await token.close()
+
+
+async def test_a_key_made_by_another_process_is_found_without_reopening(tpm: TpmToken) -> None:
+    """tpm2-pkcs11 lists objects when the module loads: a missing label re-reads them, rationed."""
+    token = await Token.open(TokenConfig.from_uri(tpm.uri, read_pin(pin_file=tpm.pin_file)))
+    label = f"late-{os.getpid()}"
+    try:
+        tpm.add_key_elsewhere(label)  # after this process loaded the module and logged in
+        public = await token.public_key(label)
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        signature = await token.sign_message(label, b"found without a restart")
+        assert verify_signature(public, signature, b"found without a restart", hash_name="sha256")
+
+        absent = f"absent-{os.getpid()}"
+        before, started = token._module.refreshes, time.monotonic()
+        for _ in range(20):
+            with pytest.raises(KeyNotFound):
+                await token.public_key(absent)
+        elapsed = time.monotonic() - started
+        assert token._module.refreshes - before <= 1 + int(elapsed / REFRESH_SECONDS)
+        assert await token.public_key(label) == public  # the token still works between
+    finally:
+        await token.destroy_key(label)
+        await token.close()
+
+
+async def test_a_tpm_that_goes_away_is_tried_again_at_most_once_a_second(tpm: TpmToken) -> None:
+    """Each failed C_Initialize writes ERROR lines to stderr: requests meanwhile answer
+    TokenRemoved without one; the token is used again once it is back."""
+    token = await Token.open(TokenConfig.from_uri(tpm.uri, read_pin(pin_file=tpm.pin_file)))
+    label = f"away-{os.getpid()}"
+    module = token._module
+    try:
+        await token.generate_key(label, KeyAlgorithm.EC_P256)
+        tpm.resource_manager.stop()
+        try:
+            before, started = module.failed_inits, time.monotonic()
+            for _ in range(30):
+                with pytest.raises(TokenRemoved) as caught:
+                    await token.sign_message(label, b"while away")
+                assert f"label {tpm.label!r}" in caught.value.message
+            elapsed = time.monotonic() - started
+            tried = module.failed_inits - before
+            assert 1 <= tried <= 1 + int(elapsed / REINIT_RETRY_SECONDS)
+        finally:
+            tpm.resource_manager.start()
+            tpm.resource_manager.wait_ready()
+
+        async def signs() -> bool:
+            try:
+                await token.sign_message(label, b"back")
+            except TokenRemoved:
+                return False
+            return True
+
+        deadline = time.monotonic() + 60
+        while not await signs():
+            assert time.monotonic() < deadline, "the token did not come back"
+            await asyncio.sleep(0.1)
     finally:
         await token.destroy_key(label)
         await token.close()

@@ -19,32 +19,107 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.tokens import TokenUnavailable
 
 MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so"
 TABRMD_TCTI = "/usr/lib/x86_64-linux-gnu/libtss2-tcti-tabrmd.so.0"
-BINARIES = ("swtpm", "tpm2-abrmd", "tpm2_ptool", "dbus-daemon", "tpm2_createprimary")
+BINARIES = ("swtpm", "tpm2-abrmd", "tpm2_ptool", "dbus-daemon", "tpm2_getrandom")
 LABEL = "sekisho-tpm"
+TCTI = "tabrmd:bus_type=session"
 # Throwaway test PINs; tpm2_ptool takes them only as arguments.
 SO_PIN = "so-7531"
 USER_PIN = "user-8642"
 
 
+class ResourceManager:
+    """tpm2-abrmd on the fixture's session bus: started, stopped (a removed token), restarted."""
+
+    def __init__(self, port: int, log: Path) -> None:
+        self._command = [
+            "tpm2-abrmd",
+            "--allow-root",
+            "--session",
+            f"--tcti=swtpm:host=127.0.0.1,port={port}",
+        ]
+        self._log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it; :meth:`wait_ready` waits until it answers."""
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL, stderr=log)
+
+    def stop(self) -> None:
+        """Stop it and wait until it has exited: every client's TPM connection is gone."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def wait_ready(self, seconds: float = 60) -> None:
+        """Wait until a TPM command goes through it (it needs a moment to claim its bus name)."""
+        env = {**os.environ, "TPM2TOOLS_TCTI": TCTI}
+        deadline = time.monotonic() + seconds
+        while True:
+            probe = subprocess.run(
+                ["tpm2_getrandom", "--hex", "8"], env=env, capture_output=True, timeout=60
+            )
+            if probe.returncode == 0:
+                return
+            if not self.running or time.monotonic() > deadline:
+                log = self._log.read_text(errors="replace")[-300:]
+                raise RuntimeError(
+                    f"tpm2-abrmd does not answer: {probe.stderr.decode()[-300:]}; abrmd: {log}"
+                )
+            time.sleep(0.2)
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+
 @dataclass(frozen=True)
 class TpmToken:
-    """How to reach the TPM-backed PKCS#11 token."""
+    """How to reach the TPM-backed PKCS#11 token, and its resource manager (to remove it)."""
 
     module: str
     label: str
     pin_file: Path
+    store: Path
+    resource_manager: ResourceManager = field(compare=False, repr=False)
 
     @property
     def uri(self) -> str:
         """The RFC 7512 URI naming the token and module."""
         return f"pkcs11:token={self.label}?module-path={self.module}"
+
+    def add_key_elsewhere(self, key_label: str) -> None:
+        """Make a P-256 key pair with ``tpm2_ptool`` (another process, not Sekisho's code)."""
+        subprocess.run(
+            [
+                "tpm2_ptool",
+                "addkey",
+                f"--label={self.label}",
+                f"--key-label={key_label}",
+                "--algorithm=ecc256",
+                f"--userpin={USER_PIN}",
+                "--path",
+                str(self.store),
+            ],
+            env={**os.environ, "TPM2TOOLS_TCTI": TCTI},
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
 
 
 def _missing_reason() -> str | None:
@@ -111,7 +186,7 @@ def tpm_token(root: Path) -> Iterator[TpmToken]:
     bus = f"unix:path={root / 'bus'}"
     port = _free_port_pair()
     pids: list[int] = []
-    abrmd: subprocess.Popen[bytes] | None = None
+    abrmd = ResourceManager(port, root / "abrmd.log")
     names = ("DBUS_SESSION_BUS_ADDRESS", "TPM2_PKCS11_TCTI", "TPM2_PKCS11_STORE")
     saved = {name: os.environ.get(name) for name in names}
     try:
@@ -147,35 +222,17 @@ def tpm_token(root: Path) -> Iterator[TpmToken]:
         pids.append(int((root / "swtpm.pid").read_text().split()[0]))
         _wait_listening(port)
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus
-        os.environ["TPM2_PKCS11_TCTI"] = "tabrmd:bus_type=session"
-        abrmd = subprocess.Popen(
-            [
-                "tpm2-abrmd",
-                "--allow-root",
-                "--session",
-                f"--tcti=swtpm:host=127.0.0.1,port={port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(root / "abrmd.log").open("wb"),
+        os.environ["TPM2_PKCS11_TCTI"] = TCTI
+        abrmd.start()
+        abrmd.wait_ready()
+        env = {**os.environ, "TPM2TOOLS_TCTI": TCTI}
+        subprocess.run(
+            ["tpm2_ptool", "init", "--path", str(store)],
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
-        env = {**os.environ, "TPM2TOOLS_TCTI": "tabrmd:bus_type=session"}
-        deadline = time.monotonic() + 60  # abrmd needs a moment to claim its bus name
-        while True:
-            ready = subprocess.run(
-                ["tpm2_ptool", "init", "--path", str(store)],
-                env=env,
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-            if ready.returncode == 0:
-                break
-            if abrmd.poll() is not None or time.monotonic() > deadline:
-                log = (root / "abrmd.log").read_text(errors="replace")[-300:]
-                raise RuntimeError(
-                    f"tpm2_ptool init failed: {ready.stderr.decode()[-300:]}; abrmd: {log}"
-                )
-            time.sleep(0.2)
         subprocess.run(
             [
                 "tpm2_ptool",
@@ -196,12 +253,9 @@ def tpm_token(root: Path) -> Iterator[TpmToken]:
         pin_file = root / "user.pin"
         pin_file.write_text(USER_PIN)
         pin_file.chmod(0o600)
-        yield TpmToken(MODULE, LABEL, pin_file)
+        yield TpmToken(MODULE, LABEL, pin_file, store, abrmd)
     finally:
-        if abrmd is not None:
-            abrmd.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                abrmd.wait(timeout=10)
+        abrmd.stop()
         for pid in reversed(pids):
             _stop(pid)
         for key, value in saved.items():
