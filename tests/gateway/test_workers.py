@@ -16,8 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.cluster import wait_for
-from tests.nodes import SEKISHO, free_port, http_get, node_env, run_cli
+from tests.nodes import SEKISHO, free_port, http_get, node_env, run_cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +87,7 @@ async def test_workers_share_one_port_and_lose_nothing_to_kill_9(tmp_path: Path)
         wait_for(lambda: http_get(base + "/readyz", timeout=2)[0] == 200, 60, "readiness")
         assert "2 worker processes" in log.read_text()
         lock_file = data_dir / "sequencer.lock"
-        wait_for(lambda: lock_file.exists() and sequencer_lock_holders(lock_file) == 1, 30, "lock")
+        wait_for(lambda: lock_file.exists() and sequencer_lock_holders(lock_file) == 1, what="lock")
 
         stop_at = time.monotonic() + 6
         running = asyncio.create_task(anchor_until(base + "/api/v1/anchors", token, stop_at))

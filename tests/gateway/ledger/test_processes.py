@@ -18,7 +18,7 @@ from gateway.ledger.entries import open_entry
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.tlog.merkle import leaf_hash, root_from_leaves
 from gateway.tlog.note import parse_note
-from tests.nodes import node_env, run_cli
+from tests.nodes import node_env, run_cli, wait_for
 
 
 def start_appender(
@@ -120,9 +120,10 @@ def test_leadership_moves_when_the_sequencer_is_killed(
     assert run_cli(["init"], data_dir, extra).returncode == 0
     acks = [tmp_path / f"ack-{n}.txt" for n in range(2)]
     first = start_appender(data_dir, 3000, acks[0], extra)
-    time.sleep(2.5)  # let the first process take leadership and start sequencing
+    # The first process alone leads: its entries are integrated as it appends them.
+    wait_for(lambda: read_acks(acks[:1])[1], what="the first process to sequence")
     second = start_appender(data_dir, 3000, acks[1], extra)
-    time.sleep(1.0)
+    wait_for(lambda: read_acks(acks[1:])[0], what="the second process to queue entries")
     first.send_signal(signal.SIGKILL)
     first.wait()
     _, stderr = second.communicate(timeout=600)
@@ -139,8 +140,11 @@ def test_kill_9_of_the_sequencer_loses_nothing_acknowledged(tmp_path: Path) -> N
     ack = tmp_path / "ack.txt"
     rng = random.Random(os.getpid())
     for _ in range(4):
+        acknowledged = len(read_acks([ack])[0])
         process = start_appender(data_dir, 4000, ack, {})
-        time.sleep(rng.uniform(1.5, 3.0))
+        # killed at a random moment once it appends (starting takes long on a loaded machine)
+        wait_for(lambda: len(read_acks([ack])[0]) > acknowledged, what="the appender to append")  # noqa: B023
+        time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGKILL)
         process.wait()
     drain = start_appender(data_dir, 0, ack, {})

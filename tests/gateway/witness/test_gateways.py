@@ -18,11 +18,10 @@ from tests.cluster import (
     add_anchor_client,
     make_witnesses,
     stopped_at_exit,
-    wait_for,
     witness_log,
     witnesses_setting,
 )
-from tests.nodes import http_get
+from tests.nodes import http_get, wait_for
 
 
 def metric(process: Process, name: str) -> float | None:
@@ -99,7 +98,7 @@ def test_kill_one_of_two_gateways_during_appends(tmp_path: Path, pg_database_url
     token = add_anchor_client(first)
     with stopped_at_exit(first, second, witness):
         first.start()
-        wait_for(lambda: metric(first, "sekisho_ledger_is_sequencer") == 1, 30, "a sequencer")
+        wait_for(lambda: metric(first, "sekisho_ledger_is_sequencer") == 1, what="a sequencer")
         second.start()
         witness_log([witness], first)
         assert metric(second, "sekisho_ledger_is_sequencer") == 0
@@ -110,7 +109,7 @@ def test_kill_one_of_two_gateways_during_appends(tmp_path: Path, pg_database_url
 
         assert first.process is not None and first.process.returncode == -9
         assert len(acknowledged) > 200
-        wait_for(lambda: metric(second, "sekisho_ledger_is_sequencer") == 1, 30, "failover")
+        wait_for(lambda: metric(second, "sekisho_ledger_is_sequencer") == 1, what="failover")
         wait_for(
             lambda: metric(second, "sekisho_ledger_pending_entries") == 0, 60, "the queue drained"
         )
