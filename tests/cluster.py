@@ -185,18 +185,6 @@ def witness_log(
     return origin, vkey
 
 
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll until ``predicate()`` is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
-
-
 async def _anchor(
     session: aiohttp.ClientSession, base: str, token: str, n: int, tag: str, wait: bool
 ) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -11,8 +12,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 SEKISHO = [sys.executable, "-m", "gateway.cli.main"]
 
@@ -47,8 +49,47 @@ def run_cli(
     )
 
 
+WAIT_SECONDS = 60.0
+"""How long a test waits for a condition by default: generous, a loaded CI machine is slow."""
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = WAIT_SECONDS,
+    what: str = "the condition",
+    interval: float = 0.1,
+) -> Any:
+    """Poll until ``predicate()`` is truthy and return its value.
+
+    A predicate that fails with ``OSError`` (a node too busy to answer a poll in
+    time, a connection refused while it restarts) is tried again until the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except OSError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def until(
+    predicate: Callable[[], Awaitable[object]], what: str, seconds: float = WAIT_SECONDS
+) -> None:
+    """:func:`wait_for` inside an event loop: await ``predicate()`` until it is truthy."""
+    deadline = time.monotonic() + seconds
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
 def http_get(
-    url: str, timeout: float = 5, headers: Mapping[str, str] | None = None
+    url: str, timeout: float = 30, headers: Mapping[str, str] | None = None
 ) -> tuple[int, bytes]:
     """GET a URL; returns status and body, including for 4xx/5xx."""
     request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310 - loopback

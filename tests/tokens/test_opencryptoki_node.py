@@ -28,9 +28,8 @@ from asn1crypto import cms, tsp
 from hsm import SoftHsmLayout, find_softhsm_module, provision_token
 from tests.gateway.faults.client import call, call_json, client_token, person_token, upload_url
 from tests.gateway.faults.test_token_removal import sign_body
-from tests.gateway.ledger.test_ledger_cli import wait_for
 from tests.gateway.signing.checks import openssl
-from tests.nodes import http_get, run_cli, running_node
+from tests.nodes import http_get, run_cli, running_node, wait_for
 from tests.tokens.opencryptoki import OpencryptokiToken, daemon_stopped, in_use
 
 # A served node, RSA key generation, the CLI and openssl. The group keeps the module on one
@@ -150,7 +149,7 @@ def test_checkpoint_and_receipt_verify(node: OckNode, tmp_path: Path) -> None:
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "receipt OK" in verified.stdout
-    wait_for(lambda: http_get(node.base + "/ledger/checkpoint")[0] == 200, seconds=60)
+    wait_for(lambda: http_get(node.base + "/ledger/checkpoint")[0] == 200)
     ledger = run_cli(["ledger", "verify"], node.data_dir, node.env)
     assert ledger.returncode == 0, ledger.stdout + ledger.stderr
     assert ledger.stdout.startswith("ledger OK: ")

@@ -28,8 +28,7 @@ from hsm import (
 from hsm.refresh import REFRESH_SECONDS
 from hsm.token import REINIT_RETRY_SECONDS
 from tests.gateway.faults.client import call, person_token, upload_url
-from tests.gateway.ledger.test_ledger_cli import wait_for
-from tests.nodes import http_get, run_cli, running_node
+from tests.nodes import http_get, run_cli, running_node, wait_for
 from tests.tokens.tpm import TpmToken
 
 pytestmark = pytest.mark.slow  # starts a software TPM and its resource manager
@@ -192,7 +191,7 @@ def test_log_key_on_a_tpm_and_the_kek_on_softhsm(tpm: TpmToken, data_dir: Path) 
         doc = json.loads(raw)["id"]
         status, raw = call("GET", f"{base}/api/v1/documents/{doc}/content", alice)
         assert (status, raw) == (200, secret), raw[:300]
-        wait_for(lambda: http_get(base + "/ledger/checkpoint")[0] == 200, seconds=60)
+        wait_for(lambda: http_get(base + "/ledger/checkpoint")[0] == 200)
     verified = run_cli(["ledger", "verify"], data_dir, env)
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.startswith("ledger OK: ")

@@ -22,12 +22,14 @@ import pytest
 from hsm.token import REINIT_RETRY_SECONDS
 from tests.gateway.faults.client import call, client_token, person_token, upload_url
 from tests.gateway.ledger.test_ecdsa_log import leaf_hex
-from tests.gateway.ledger.test_ledger_cli import one_line, tree_size, wait_for
+from tests.gateway.ledger.test_ledger_cli import one_line, tree_size
 from tests.gateway.signing.checks import openssl
-from tests.nodes import http_get, run_cli, running_node
+from tests.nodes import http_get, run_cli, running_node, wait_for
 from tests.tokens.tpm import TpmToken
 
-pytestmark = pytest.mark.slow  # a software TPM, its resource manager and a real node
+# A software TPM, its resource manager and one real node for the module: the group keeps
+# the module on one worker under ./dev test (--dist loadgroup), so the node starts once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tpm-node")]
 
 # Labels of their own: the TPM store lives for the test session and other TPM tests
 # make keys with the default labels on it.
@@ -125,7 +127,7 @@ def test_documents_stay_readable_across_a_kek_rotation_while_running(tpm_node: T
 def test_checkpoints_and_receipts_verify(tpm_node: TpmNode, tmp_path: Path) -> None:
     base, data_dir = tpm_node.base, tpm_node.data_dir
     key = json.loads(http_get(base + "/api/v1/ledger/key")[1])
-    wait_for(lambda: tree_size(base) > 0, seconds=60)
+    wait_for(lambda: tree_size(base) > 0)
     size = tree_size(base)
     reader = {"SEKISHO_LEDGER_TOKEN": tpm_node.client, **tpm_node.env}
     remote = run_cli(["ledger", "verify", "--url", base, "--key", key["vkey"]], data_dir, reader)
@@ -207,10 +209,10 @@ def test_the_tpm_going_away_and_coming_back_while_running(tpm: TpmToken, tpm_nod
     assert 1 <= failed <= 1 + int(elapsed / REINIT_RETRY_SECONDS)
 
     # Served again without restarting the node.
-    wait_for(lambda: download(tpm_node, doc)[0] == 200, seconds=60)
+    wait_for(lambda: download(tpm_node, doc)[0] == 200)
     assert download(tpm_node, doc) == (200, content)
     status, signature = cms(tpm_node, STAMPED)
     assert status == 200, signature
-    wait_for(lambda: http_get(tpm_node.base + "/readyz", timeout=30)[0] == 200, seconds=60)
+    wait_for(lambda: http_get(tpm_node.base + "/readyz", timeout=30)[0] == 200)
     log = log_path.read_text(errors="replace")
     assert "unhandled error" not in log  # every failure was a typed 503, never a 500

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.nodes import wait_for
 from tests.tokens import TokenUnavailable
 
 MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so"
@@ -153,24 +154,9 @@ def _stop(pid: int | None) -> None:
         os.kill(pid, signal.SIGTERM)
 
 
-def _wait_for(path: Path, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{path} did not appear")
-        time.sleep(0.05)
-
-
-def _wait_listening(port: int, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"swtpm does not listen on port {port}") from None
-            time.sleep(0.05)
+def _listening(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
 
 
 @contextlib.contextmanager
@@ -218,9 +204,9 @@ def tpm_token(root: Path) -> Iterator[TpmToken]:
             check=True,
             timeout=30,
         )
-        _wait_for(root / "swtpm.pid")
+        wait_for((root / "swtpm.pid").exists, what="swtpm's pid file")
         pids.append(int((root / "swtpm.pid").read_text().split()[0]))
-        _wait_listening(port)
+        wait_for(lambda: _listening(port), what=f"swtpm to listen on port {port}")
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus
         os.environ["TPM2_PKCS11_TCTI"] = TCTI
         abrmd.start()

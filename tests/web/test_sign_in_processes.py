@@ -19,29 +19,30 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 LIMIT = 5
 
 
-async def attempt(base: str, username: str, password: str, go: asyncio.Event | None = None) -> int:
-    """One browser: the sign-in page (cookie and CSRF token), then, on ``go``, the form."""
+async def attempt(
+    base: str, username: str, password: str, together: asyncio.Barrier | None = None
+) -> int:
+    """One browser: the sign-in page (cookie and CSRF token), then the form (``together``
+    with the other browsers once all have their forms)."""
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar) as browser:
         async with browser.get(base + "/login") as page:
             found = _CSRF.search(await page.text())
         assert found is not None
         form = {"csrf": found.group(1), "username": username, "password": password, "next": "/"}
-        if go is not None:
-            await go.wait()
+        if together is not None:
+            await together.wait()
         async with browser.post(base + "/login", data=form, allow_redirects=False) as answer:
             return answer.status
 
 
 async def guesses(bases: list[str], count: int) -> list[int]:
-    go = asyncio.Event()
-    tasks = [
-        asyncio.create_task(attempt(bases[n % len(bases)], "alice", f"guess {n}", go))
-        for n in range(count)
-    ]
-    await asyncio.sleep(2)  # every browser has its form
-    go.set()
-    return list(await asyncio.gather(*tasks))
+    together = asyncio.Barrier(count)
+    return list(
+        await asyncio.gather(
+            *(attempt(bases[n % len(bases)], "alice", f"guess {n}", together) for n in range(count))
+        )
+    )
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from gateway.config import load_settings
 from gateway.db.setup import close_database, open_database
 from tests.gateway.faults.client import call, client_token, person_token
 from tests.gateway.ledger_rows import ledger_entries
-from tests.nodes import SEKISHO, free_port, http_get, node_env, run_cli
+from tests.nodes import SEKISHO, free_port, http_get, node_env, run_cli, wait_for
 
 pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
@@ -67,6 +67,12 @@ def read_acks(path: Path) -> tuple[dict[str, str], Counter[str], list[str]]:
     return uploads, downloads, signatures
 
 
+def enough_traffic(acks: Path) -> bool:
+    """Ten uploads and a signature acknowledged: enough for the checks to mean something."""
+    uploads, _, signatures = read_acks(acks)
+    return len(uploads) >= 10 and bool(signatures)
+
+
 def drive_kills(data_dir: Path, tmp_path: Path) -> tuple[dict[str, str], Counter[str], list[str]]:
     """Run the stream with the kills; check downloads and listing; the acknowledgements."""
     alice, drone = person_token(data_dir, "alice"), client_token(data_dir, "drone")
@@ -88,7 +94,7 @@ def drive_kills(data_dir: Path, tmp_path: Path) -> tuple[dict[str, str], Counter
             node.send_signal(signal.SIGKILL)
             node.wait()
             node = start_node(data_dir, port, log)
-        time.sleep(1.0)
+        wait_for(lambda: enough_traffic(acks), what="traffic after the last restart")
     finally:
         stop.touch()
         _, err = client.communicate(timeout=60)
@@ -99,7 +105,7 @@ def drive_kills(data_dir: Path, tmp_path: Path) -> tuple[dict[str, str], Counter
         f"\n{KILLS} kills: {len(uploads)} uploads, {sum(downloads.values())} downloads, "
         f"{len(signatures)} signatures acknowledged"
     )
-    assert len(uploads) >= 10 and signatures, "too little traffic to mean anything"
+    assert enough_traffic(acks), "too little traffic to mean anything"
     try:
         for doc, digest in uploads.items():
             status, raw = call("GET", f"{base}/api/v1/documents/{doc}/content", alice)

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from tests.conftest import in_ci
 from tests.gateway.faults.client import call, client_token, person_token, upload_url
 from tests.gateway.faults.private_postgres import postgres_bin_dir, private_postgres
-from tests.nodes import http_get, run_cli, running_node_process
+from tests.nodes import WAIT_SECONDS, http_get, run_cli, running_node_process, wait_for
 
 pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
@@ -106,15 +107,13 @@ class Load:
         self._record(kind, status, raw)
 
 
-def wait_until(predicate: object, seconds: float) -> bool:
-    """Poll a condition (a readiness wait, not a timing assertion)."""
-    assert callable(predicate)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+def wait_until(predicate: Callable[[], object], seconds: float = WAIT_SECONDS) -> bool:
+    """Poll a condition (a readiness wait, not a timing assertion); False at the deadline."""
+    try:
+        wait_for(predicate, seconds, interval=0.2)
+    except AssertionError:
+        return False
+    return True
 
 
 @pytest.mark.postgres
@@ -135,7 +134,7 @@ def test_postgres_restart_under_load_gives_503s_and_recovers(tmp_path: Path) -> 
             assert wait_until(lambda: len(load.uploaded) >= 5, 60)
             before = load.snapshot()
             database.stop()
-            assert wait_until(lambda: http_get(base + "/readyz")[0] == 503, 30)
+            assert wait_until(lambda: http_get(base + "/readyz")[0] == 503)
             time.sleep(2)  # load keeps running against the stopped database
             during = load.snapshot()
             database.start()

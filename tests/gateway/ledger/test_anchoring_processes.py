@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import Process, make_gateway, stopped_at_exit, wait_for
-from tests.nodes import free_port, http_get, run_cli
+from tests.cluster import Process, make_gateway, stopped_at_exit
+from tests.nodes import free_port, http_get, run_cli, wait_for
 from tests.tsa_server import OPENSSL, OpensslTsa
 
 pytestmark = pytest.mark.slow  # real processes
@@ -63,7 +63,7 @@ def test_the_cli_anchors_at_openssl_and_at_another_sekisho_node_and_verify_lists
             "anchored at openssl",
             "anchored at sekisho-b",
         ], done.stdout
-        assert wait_for(lambda: len(anchored_sizes(node)) == 2, 30, "both anchorings listed")
+        assert wait_for(lambda: len(anchored_sizes(node)) == 2, what="both anchorings listed")
 
         done = node.cli("ledger", "verify")
         assert done.returncode == 0, done.stdout + done.stderr

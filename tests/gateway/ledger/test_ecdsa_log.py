@@ -29,9 +29,8 @@ from tests.gateway.ledger.test_ledger_cli import (
     one_line,
     readiness,
     tree_size,
-    wait_for,
 )
-from tests.nodes import http_get, run_cli, running_node
+from tests.nodes import http_get, run_cli, running_node, wait_for
 
 pytestmark = pytest.mark.slow  # subprocesses
 

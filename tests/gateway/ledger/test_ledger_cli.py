@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from gateway.cli.progress import ProgressBar
 from gateway.ledger.entries import open_entry
 from gateway.tlog.note import verifier_key
-from tests.nodes import SEKISHO, http_get, node_env, run_cli, running_node
+from tests.nodes import SEKISHO, http_get, node_env, run_cli, running_node, wait_for
 
 pytestmark = pytest.mark.slow  # subprocesses or many cases: `./dev test -m "not slow"` skips it
 
@@ -192,13 +192,6 @@ def readiness(base: str) -> dict[str, object]:
     assert status == 200, body  # tampering is reported, the node stays ready
     check: dict[str, object] = json.loads(body)["checks"]["ledger"]
     return check
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def tree_size(base: str) -> int:

@@ -18,18 +18,27 @@ from gateway.ledger.entries import open_entry
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.tlog.merkle import leaf_hash, root_from_leaves
 from gateway.tlog.note import parse_note
-from tests.nodes import node_env, run_cli
+from tests.nodes import node_env, run_cli, wait_for
 
 
 def start_appender(
     data_dir: Path, count: int, ack: Path, extra: dict[str, str]
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.ledger_appender", str(count), str(ack)],
-        env=node_env(data_dir, extra),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    """An appender process; its stderr goes to a file beside ``ack`` (a pipe nobody
+    reads while the test waits on another process could fill up and stall it)."""
+    with open(ack.with_suffix(".err"), "ab") as errors:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.ledger_appender", str(count), str(ack)],
+            env=node_env(data_dir, extra),
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+
+
+def finished(process: subprocess.Popen[bytes], ack: Path, timeout: float = 600) -> None:
+    """Wait for an appender and check it succeeded (its stderr's end if not)."""
+    process.wait(timeout=timeout)
+    assert process.returncode == 0, ack.with_suffix(".err").read_text()[-2000:]
 
 
 def read_acks(paths: list[Path]) -> tuple[dict[int, str], dict[int, int]]:
@@ -101,9 +110,8 @@ def test_three_processes_on_postgres_share_one_tree(tmp_path: Path, pg_database_
     acks = [tmp_path / f"ack-{n}.txt" for n in range(3)]
     counts = [3334, 3333, 3333]
     processes = [start_appender(data_dir, c, a, extra) for c, a in zip(counts, acks, strict=True)]
-    for process in processes:
-        _, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr.decode()[-2000:]
+    for process, ack in zip(processes, acks, strict=True):
+        finished(process, ack)
     queued, integrated = read_acks(acks)
     assert len(queued) == 10_000
     assert len(integrated) == 10_000
@@ -120,13 +128,13 @@ def test_leadership_moves_when_the_sequencer_is_killed(
     assert run_cli(["init"], data_dir, extra).returncode == 0
     acks = [tmp_path / f"ack-{n}.txt" for n in range(2)]
     first = start_appender(data_dir, 3000, acks[0], extra)
-    time.sleep(2.5)  # let the first process take leadership and start sequencing
+    # The first process alone leads: its entries are integrated as it appends them.
+    wait_for(lambda: read_acks(acks[:1])[1], what="the first process to sequence")
     second = start_appender(data_dir, 3000, acks[1], extra)
-    time.sleep(1.0)
+    wait_for(lambda: read_acks(acks[1:])[0], what="the second process to queue entries")
     first.send_signal(signal.SIGKILL)
     first.wait()
-    _, stderr = second.communicate(timeout=600)
-    assert second.returncode == 0, stderr.decode()[-2000:]
+    finished(second, acks[1])
     queued, integrated = read_acks(acks)
     assert len(queued) >= 3000
     asyncio.run(check_log(pg_database_url, queued, integrated))
@@ -139,13 +147,15 @@ def test_kill_9_of_the_sequencer_loses_nothing_acknowledged(tmp_path: Path) -> N
     ack = tmp_path / "ack.txt"
     rng = random.Random(os.getpid())
     for _ in range(4):
+        acknowledged = len(read_acks([ack])[0])
         process = start_appender(data_dir, 4000, ack, {})
-        time.sleep(rng.uniform(1.5, 3.0))
+        # killed at a random moment once it appends (starting takes long on a loaded machine)
+        wait_for(lambda: len(read_acks([ack])[0]) > acknowledged, what="the appender to append")  # noqa: B023
+        time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGKILL)
         process.wait()
     drain = start_appender(data_dir, 0, ack, {})
-    _, stderr = drain.communicate(timeout=300)
-    assert drain.returncode == 0, stderr.decode()[-2000:]
+    finished(drain, ack, timeout=300)
     queued, integrated = read_acks([ack])
     assert queued, "the appender acknowledged nothing before being killed"
     database_url = f"sqlite://{data_dir / 'sekisho.sqlite3'}"

@@ -41,6 +41,7 @@ from gateway.tlog.witness_protocol import (
 )
 from gateway.witness.core import LogRecord, SizeConflict, check_submission, parse_submission
 from tests.gateway.ledger.conftest import LedgerNode, MakeNode
+from tests.nodes import until
 from tests.web.conftest import person, sign_in
 
 
@@ -116,14 +117,6 @@ async def start(
     for witness in fakes.values():
         witness.record = LogRecord(1, key["origin"], name, log_public, 0, EMPTY_ROOT, None)
     return node, node.app[WITNESSING]
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], what: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def final_size(node: LedgerNode) -> int:

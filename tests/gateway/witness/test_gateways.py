@@ -6,7 +6,7 @@ import asyncio
 import base64
 import hashlib
 import re
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -18,11 +18,10 @@ from tests.cluster import (
     add_anchor_client,
     make_witnesses,
     stopped_at_exit,
-    wait_for,
     witness_log,
     witnesses_setting,
 )
-from tests.nodes import http_get
+from tests.nodes import http_get, until, wait_for
 
 
 def metric(process: Process, name: str) -> float | None:
@@ -34,19 +33,20 @@ def metric(process: Process, name: str) -> float | None:
 
 
 async def load(
-    gateways: list[Process], token: str, seconds: float, kill_after: float, victim: Process
+    gateways: list[Process], token: str, victim: Process, before: int, after: int
 ) -> dict[str, str]:
-    """Anchor on every gateway until ``seconds``; kill ``victim`` after ``kill_after``.
+    """Anchor on every gateway; kill ``victim`` once ``before`` records are acknowledged and
+    stop once ``after`` more are (so a loaded machine gets as far as a quiet one).
 
     Returns the acknowledged records (201: durably queued): record id -> leaf hash.
     """
     acknowledged: dict[str, str] = {}
-    stop = time.monotonic() + seconds
+    stop = asyncio.Event()
     headers = {"Authorization": f"Bearer {token}"}
     counter = iter(range(10**9))
 
     async def worker(session: aiohttp.ClientSession, gateway: Process) -> None:
-        while time.monotonic() < stop:
+        while not stop.is_set():
             n = next(counter)
             digest = base64.b64encode(hashlib.sha256(f"k{n}".encode()).digest()).decode()
             body = {"subject": f"s{n % 50}", "kind": "test.item", "digest": digest}
@@ -60,14 +60,25 @@ async def load(
             except (aiohttp.ClientError, TimeoutError):
                 await asyncio.sleep(0.05)  # the gateway is gone: nothing was acknowledged
 
+    def at_least(count: int) -> Callable[[], Awaitable[bool]]:
+        async def enough() -> bool:
+            return len(acknowledged) >= count
+
+        return enough
+
     async def killer() -> None:
-        await asyncio.sleep(kill_after)
+        await until(at_least(before), "anchors before the kill")
         await asyncio.get_running_loop().run_in_executor(None, victim.kill)
+        await until(at_least(len(acknowledged) + after), "anchors after the kill")
+        stop.set()
 
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         workers = [worker(session, g) for g in gateways for _ in range(8)]
-        await asyncio.gather(killer(), *workers)
+        try:
+            await asyncio.gather(killer(), *workers)
+        finally:
+            stop.set()
     return acknowledged
 
 
@@ -99,20 +110,19 @@ def test_kill_one_of_two_gateways_during_appends(tmp_path: Path, pg_database_url
     token = add_anchor_client(first)
     with stopped_at_exit(first, second, witness):
         first.start()
-        wait_for(lambda: metric(first, "sekisho_ledger_is_sequencer") == 1, 30, "a sequencer")
+        wait_for(lambda: metric(first, "sekisho_ledger_is_sequencer") == 1, what="a sequencer")
         second.start()
         witness_log([witness], first)
         assert metric(second, "sekisho_ledger_is_sequencer") == 0
         for gateway in (first, second):  # both serve reads
             assert gateway.get_json("/api/v1/ledger/checkpoint")["size"] >= 0
 
-        acknowledged = asyncio.run(load([first, second], token, 6.0, 2.0, first))
+        acknowledged = asyncio.run(load([first, second], token, first, before=100, after=100))
 
         assert first.process is not None and first.process.returncode == -9
-        assert len(acknowledged) > 200
-        wait_for(lambda: metric(second, "sekisho_ledger_is_sequencer") == 1, 30, "failover")
+        wait_for(lambda: metric(second, "sekisho_ledger_is_sequencer") == 1, what="failover")
         wait_for(
-            lambda: metric(second, "sekisho_ledger_pending_entries") == 0, 60, "the queue drained"
+            lambda: metric(second, "sekisho_ledger_pending_entries") == 0, what="the queue drained"
         )
         missing = set(acknowledged.values()) - asyncio.run(stored_leaf_hashes(pg_database_url))
         assert not missing, f"{len(missing)} acknowledged entries were lost"
@@ -120,8 +130,7 @@ def test_kill_one_of_two_gateways_during_appends(tmp_path: Path, pg_database_url
         # The survivor also took over sending checkpoints to the witness.
         wait_for(
             lambda: (second.get_json("/api/v1/ledger/witnesses")["final_size"] or 0) >= size,
-            30,
-            "the survivor's checkpoints cosigned",
+            what="the survivor's checkpoints cosigned",
         )
         done = second.cli("ledger", "verify")
         assert done.returncode == 0, done.stdout + done.stderr

@@ -24,11 +24,10 @@ from tests.cluster import (
     make_gateway,
     make_witnesses,
     stopped_at_exit,
-    wait_for,
     witness_log,
     witnesses_setting,
 )
-from tests.nodes import http_get, run_cli
+from tests.nodes import http_get, run_cli, wait_for
 
 ENTRIES = 700  # three level-0 tiles (two full, one partial) and a partial level-1 tile
 
@@ -71,7 +70,7 @@ def test_mirror_matches_the_log_byte_for_byte_and_finds_a_changed_byte(tmp_path:
         links = asyncio.run(anchor_many(gateway.url, token, ENTRIES, "m", wait=True))
         size = max(int(link["index"]) for link in links) + 1
         assert int(gateway.get_json("/api/v1/ledger/checkpoint")["size"]) == size
-        wait_for(lambda: mirror_view(witness, origin)["error"], 30, "the mirror's error")
+        wait_for(lambda: mirror_view(witness, origin)["error"], what="the mirror's error")
         error = mirror_view(witness, origin)["error"]
         assert "HTTP 401" in error and "ledger-read" in error and "--token-file" in error
         assert mirror_view(witness, origin)["size"] == 0
