@@ -410,6 +410,7 @@ async def _exclusive(settings: Settings) -> AsyncIterator[None]:
         digest = hashlib.sha256(b"sekisho-kek-rotation:" + settings.keys.kek.encode()).digest()
         lock = PostgresLeadership(settings.database_url, int.from_bytes(digest[:8], signed=True))
     if not await lock.try_acquire():
+        await lock.release()
         raise KekConflict("another KEK rotation or removal is running; try again when it ends")
     try:
         yield

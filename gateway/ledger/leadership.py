@@ -71,34 +71,43 @@ class FileLeadership:
 
 
 class PostgresLeadership:
-    """Leadership by ``pg_try_advisory_lock`` on a connection of its own."""
+    """Leadership by ``pg_try_advisory_lock`` on a connection of its own.
+
+    A process that does not get the lock keeps its connection for the next try
+    (a follower tries every few milliseconds while entries wait), and giving the
+    lock up unlocks it before closing, so the next holder need not wait for the
+    server to notice the closed session.
+    """
 
     def __init__(self, dsn: str, key: int) -> None:
         self._dsn = dsn.replace("postgres://", "postgresql://", 1)
         self._key = key
         self._conn: asyncpg.Connection | None = None
+        self._held = False
 
     async def try_acquire(self) -> bool:
         """Connect if needed and try the advisory lock."""
-        if self._conn is not None and not self._conn.is_closed():
+        if self._conn is None or self._conn.is_closed():
+            self._held = False
+            try:
+                self._conn = await asyncpg.connect(self._dsn, timeout=5)
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                self._conn = None
+                return False
+        if self._held:
             return True
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
+            self._held = bool(
+                await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key, timeout=5)
+            )
+        except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError):
+            await self.release()
             return False
-        try:
-            got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
-        except (OSError, asyncpg.PostgresError):
-            got = False
-        if not got:
-            await conn.close()
-            return False
-        self._conn = conn
-        return True
+        return self._held
 
     async def still_held(self) -> bool:
         """True while the lock connection answers."""
-        if self._conn is None or self._conn.is_closed():
+        if not self._held or self._conn is None or self._conn.is_closed():
             return False
         try:
             await self._conn.fetchval("SELECT 1", timeout=5)
@@ -108,8 +117,14 @@ class PostgresLeadership:
         return True
 
     async def release(self) -> None:
-        """Close the lock connection (which frees the lock)."""
+        """Unlock (if held) and close the connection."""
         conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                await conn.close(timeout=5)
+        held, self._held = self._held, False
+        if conn is None or conn.is_closed():
+            return
+        errors = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+        if held:
+            with contextlib.suppress(*errors):
+                await conn.execute("SELECT pg_advisory_unlock($1)", self._key, timeout=5)
+        with contextlib.suppress(*errors):
+            await conn.close(timeout=5)
