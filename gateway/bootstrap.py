@@ -21,6 +21,7 @@ from gateway.documents.blob_backends import open_blob_store
 from gateway.documents.kek import ensure_initial_version
 from gateway.documents.s3_client import S3BlobStore
 from gateway.ledger.entries import make_entry
+from gateway.ledger.rollback import STARTED
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.node_token import open_node_token, require_on_token, softhsm_layout, token_config
 from gateway.signing.keymgmt import initial_keys, register_initial
@@ -88,6 +89,8 @@ async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
     await open_database(settings.database_url, create_schema=True)
     try:
         collector = _EntryCollector(settings.node.name, report.entries)
+        if await _ledger_is_empty():  # the log's first entry binds its instance id
+            await collector.record(STARTED, origin=settings.ledger_origin)
         await _upgrade_schema(report, collector)
         await _ensure_accounts(report, settings.node.name, demo=demo)
         report.created.extend(await register_initial(signing_keys, collector))
@@ -101,6 +104,11 @@ async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
     finally:
         await close_database()
     return report
+
+
+async def _ledger_is_empty() -> bool:
+    store = TortoiseLedgerStore()
+    return not await store.leaves(0, 1) and not await store.pending_count()
 
 
 async def _upgrade_schema(report: InitReport, collector: _EntryCollector) -> None:
