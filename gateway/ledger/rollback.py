@@ -62,6 +62,7 @@ class TokenCheckpoint:
         empty log stays unbound until its first entry is integrated. Otherwise the id
         is the row in ``node_state``, created here (unless ``create=False``) if absent.
         """
+        self.altered = None
         row = await NodeState.get_or_none(key=INSTANCE_KEY)
         first = await self._store.leaves(0, 1)
         bound = bound_instance(first[0]) if first else None
@@ -141,8 +142,6 @@ async def history_finding(
     so is a ``node_state`` row that contradicts the log's first entry.
     """
     created = await kept.bind(create=create)
-    if kept.altered is not None:
-        return kept.altered, None
     if kept.label is None:
         return None, None
     checkpoint = await kept.read()
@@ -154,4 +153,6 @@ async def history_finding(
                 f"the database holds {latest.size} entries but the token keeps no checkpoint "
                 "of this ledger (token replaced, or the ledger's instance id was altered)"
             )
+    if kept.altered is not None:
+        finding = kept.altered if finding is None else f"{finding}; {kept.altered}"
     return finding, checkpoint
