@@ -89,8 +89,9 @@ async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
     await open_database(settings.database_url, create_schema=True)
     try:
         collector = _EntryCollector(settings.node.name, report.entries)
-        if await _ledger_is_empty():  # the log's first entry binds its instance id
-            await collector.record(STARTED, origin=settings.ledger_origin)
+        if await _ledger_is_empty():  # the log's first entry (before key.created) binds its id
+            started = make_entry(STARTED, settings.node.name, origin=settings.ledger_origin)
+            report.entries.insert(0, started)
         await _upgrade_schema(report, collector)
         await _ensure_accounts(report, settings.node.name, demo=demo)
         report.created.extend(await register_initial(signing_keys, collector))

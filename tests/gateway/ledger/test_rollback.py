@@ -55,8 +55,8 @@ def delete_newest(database: Path, keep: int, *, instance: bool = False) -> None:
 
 
 async def halted(node: LedgerNode) -> str:
-    """Wait for the node's rollback alarm; its reason."""
-    for _ in range(500):
+    """Wait for the node's rollback alarm (generously: a loaded machine); its reason."""
+    for _ in range(6000):
         if node.ledger.rollback is not None:
             return node.ledger.rollback
         await asyncio.sleep(0.01)
