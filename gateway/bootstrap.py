@@ -15,11 +15,13 @@ from gateway.auth.passwords import hash_password, one_time_password
 from gateway.auth.principals import NodeState, Principal
 from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
-from gateway.db.upgrade import add_missing_columns
+from gateway.db.upgrade import ONE_PENDING, add_missing_columns, add_missing_indexes, has_index
+from gateway.documents.approvals import close_duplicates
 from gateway.documents.blob_backends import open_blob_store
 from gateway.documents.kek import ensure_initial_version
 from gateway.documents.s3_client import S3BlobStore
 from gateway.ledger.entries import make_entry
+from gateway.ledger.rollback import STARTED
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.node_token import open_node_token, require_on_token, softhsm_layout, token_config
 from gateway.signing.keymgmt import initial_keys, register_initial
@@ -86,10 +88,12 @@ async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
     await _ensure_blob_store(settings, report)
     await open_database(settings.database_url, create_schema=True)
     try:
-        for column in await add_missing_columns():
-            report.created.append(f"column {column} (a database of an earlier release)")
-        await _ensure_accounts(report, settings.node.name, demo=demo)
         collector = _EntryCollector(settings.node.name, report.entries)
+        if await _ledger_is_empty():  # the log's first entry (before key.created) binds its id
+            started = make_entry(STARTED, settings.node.name, origin=settings.ledger_origin)
+            report.entries.insert(0, started)
+        await _upgrade_schema(report, collector)
+        await _ensure_accounts(report, settings.node.name, demo=demo)
         report.created.extend(await register_initial(signing_keys, collector))
         if await ensure_initial_version(settings):
             report.created.append(f"KEK version 1 ({settings.keys.kek})")
@@ -101,6 +105,22 @@ async def initialise(settings: Settings, *, demo: bool = False) -> InitReport:
     finally:
         await close_database()
     return report
+
+
+async def _ledger_is_empty() -> bool:
+    store = TortoiseLedgerStore()
+    return not await store.leaves(0, 1) and not await store.pending_count()
+
+
+async def _upgrade_schema(report: InitReport, collector: _EntryCollector) -> None:
+    """The columns and indexes added since earlier releases (gateway/db/upgrade.py)."""
+    for column in await add_missing_columns():
+        report.created.append(f"column {column} (a database of an earlier release)")
+    # the index cannot be built over the duplicates an earlier release let through
+    if not await has_index(ONE_PENDING.name) and (closed := await close_duplicates(collector)):
+        report.created.append(f"closed {closed} duplicate pending approval request(s)")
+    for index in await add_missing_indexes():
+        report.created.append(f"index {index}")
 
 
 async def _ensure_blob_store(settings: Settings, report: InitReport) -> None:
@@ -217,6 +237,11 @@ class _EntryCollector:
     def __init__(self, node: str, entries: list[bytes]) -> None:
         self._node = node
         self._entries = entries
+
+    @property
+    def node(self) -> str:
+        """The node name written into entries."""
+        return self._node
 
     async def record(self, entry_type: str, /, **fields: Any) -> int:
         self._entries.append(make_entry(entry_type, self._node, **fields))

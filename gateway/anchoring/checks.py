@@ -68,6 +68,21 @@ class AnchorCheck:
         return self.token_ok and self.tree_ok
 
 
+@dataclass(frozen=True)
+class FetchedAnchor:
+    """An anchoring as another node lists it, with its note and TSA reply downloaded."""
+
+    id: int
+    size: int
+    root: bytes
+    note: str
+    tsa: str
+    gen_time: datetime
+    reply: bytes
+    token_sha256: str
+
+
+Anchored = AnchorRow | FetchedAnchor
 PureFindings = tuple[str | None, str | None]  # (token problem, note problem)
 
 
@@ -139,6 +154,23 @@ def _check(
     )
 
 
+def check_fetched(
+    anchor: FetchedAnchor, tsa: TrustedTsa | None, log_key: LogIdentity, tree_problem: str | None
+) -> AnchorCheck:
+    """A downloaded anchoring re-checked here: its TSA token against ``tsa`` as configured
+    here, its note against ``log_key``; whether the tree holds its root the caller found."""
+    return AnchorCheck(
+        id=anchor.id,
+        size=anchor.size,
+        root=anchor.root,
+        tsa=anchor.tsa,
+        gen_time=anchor.gen_time,
+        token_sha256=anchor.token_sha256,
+        token_problem=_token_problem(anchor, tsa),
+        tree_problem=_note_problem(anchor, anchor.root, log_key) or tree_problem,
+    )
+
+
 def _content_key(row: AnchorRow, log_key: LogIdentity | None) -> bytes:
     """A hash of everything the pure checks read (lengths prefixed: no ambiguity)."""
     parts = [
@@ -157,7 +189,7 @@ def _content_key(row: AnchorRow, log_key: LogIdentity | None) -> bytes:
     return digest.digest()
 
 
-def _token_problem(row: AnchorRow, tsa: TrustedTsa | None) -> str | None:
+def _token_problem(row: Anchored, tsa: TrustedTsa | None) -> str | None:
     if tsa is None:
         return f"TSA {row.tsa!r} is not configured (no certificates to check it against)"
     try:
@@ -169,7 +201,7 @@ def _token_problem(row: AnchorRow, tsa: TrustedTsa | None) -> str | None:
     return None
 
 
-def _note_problem(row: AnchorRow, root: bytes, log_key: LogIdentity | None) -> str | None:
+def _note_problem(row: Anchored, root: bytes, log_key: LogIdentity | None) -> str | None:
     try:
         if log_key is not None:
             checkpoint, _ = open_signed_checkpoint(

@@ -80,8 +80,9 @@ async def anchors(request: web.Request) -> web.Response:
 @routes.post(API)
 async def anchor_now(request: web.Request) -> web.Response:
     """Anchor the newest checkpoint at every configured TSA now (officers and admins)."""
-    identity(request).require_role("officer", "admin")
-    outcomes = await request.app[ANCHORING].anchor_now()
+    caller = identity(request)
+    caller.require_role("officer", "admin")
+    outcomes = await request.app[ANCHORING].anchor_now(actor=caller.actor)
     view = AnchorResults.model_validate({"results": [outcome_json(o) for o in outcomes]})
     return web.json_response(answer(view))
 

@@ -110,18 +110,19 @@ class Anchoring:
 
     # ----- one round ----------------------------------------------------------------
 
-    async def anchor_now(self) -> list[AnchorOutcome]:
-        """Anchor the newest checkpoint at every TSA now (whatever their schedule)."""
+    async def anchor_now(self, *, actor: str) -> list[AnchorOutcome]:
+        """Anchor the newest checkpoint at every TSA now (whatever their schedule), as
+        ``actor`` (the officer, admin or operator who asked; ledgered with each anchoring)."""
         if not self.tsas:
             raise Conflict("no TSA is configured: add [[anchoring.tsas]] (docs/deployment.md)")
-        return await self._round(self.tsas)
+        return await self._round(self.tsas, actor)
 
-    async def _round(self, tsas: list[TrustedTsa]) -> list[AnchorOutcome]:
+    async def _round(self, tsas: list[TrustedTsa], actor: str = ACTOR) -> list[AnchorOutcome]:
         async with self._lock:
             checkpoint = await self.store.latest_checkpoint()
             if checkpoint is None:
                 raise Unavailable("the ledger has no checkpoint yet")
-            outcomes = [await self._anchor_one(checkpoint, tsa) for tsa in tsas]
+            outcomes = [await self._anchor_one(checkpoint, tsa, actor) for tsa in tsas]
             if any(o.state != "failed" for o in outcomes):
                 self._last_ok = self._clock()
                 if self._alerted is not None:  # the outage is over: the next one alerts again
@@ -129,14 +130,16 @@ class Anchoring:
                     self._alerted = None
             return outcomes
 
-    async def _anchor_one(self, checkpoint: StoredCheckpoint, tsa: TrustedTsa) -> AnchorOutcome:
+    async def _anchor_one(
+        self, checkpoint: StoredCheckpoint, tsa: TrustedTsa, actor: str
+    ) -> AnchorOutcome:
         state = self.states[tsa.name]
         state.attempts += 1
         if await self._nothing_new(checkpoint, tsa):
             self._succeeded(state)
             return AnchorOutcome(tsa.name, "already", checkpoint.size, checkpoint.root)
         try:
-            outcome = await self._ask(checkpoint, tsa)
+            outcome = await self._ask(checkpoint, tsa, actor)
         except SekishoError as exc:
             self._failed(state, tsa, exc.message)
             return AnchorOutcome(
@@ -156,7 +159,9 @@ class Anchoring:
         leaves = await self.store.leaves(last.size, checkpoint.size)
         return all(_entry_type(leaf) == "checkpoint.anchored" for leaf in leaves)
 
-    async def _ask(self, checkpoint: StoredCheckpoint, tsa: TrustedTsa) -> AnchorOutcome:
+    async def _ask(
+        self, checkpoint: StoredCheckpoint, tsa: TrustedTsa, actor: str
+    ) -> AnchorOutcome:
         message = checkpoint.note.encode("utf-8")
         query = timestamp_query(message, tsa)
         reply = await self._transport.ask(tsa, query.der)
@@ -181,6 +186,7 @@ class Anchoring:
                 root_hash=checkpoint.root.hex(),
                 token_sha256=verified.token_sha256,
                 gen_time=verified.gen_time.isoformat().replace("+00:00", "Z"),
+                actor=actor,
             )
         except BaseException:
             await row.delete()  # unledgered anchors are not kept: try again later

@@ -15,7 +15,7 @@ from typing import Any
 from gateway.anchoring.checks import AnchorCheck, LogIdentity, check_anchors
 from gateway.anchoring.service import AnchorOutcome
 from gateway.anchoring.wiring import build_anchoring, trusted_tsas
-from gateway.cli.offline import node_database
+from gateway.cli.offline import node_database, operator_actor
 from gateway.config import Settings
 from gateway.errors import BadRequest
 from gateway.ledger.audit.model import LogKey
@@ -46,7 +46,7 @@ async def _anchor(settings: Settings) -> list[AnchorOutcome]:
         anchoring, transport = build_anchoring(settings, TortoiseLedgerStore(), queue)
         await transport.start()
         try:
-            return await anchoring.anchor_now()
+            return await anchoring.anchor_now(actor=operator_actor())
         finally:
             await transport.close()
 

@@ -1,7 +1,9 @@
 """``sekisho ledger verify|checkpoint`` and ``sekisho verify RECEIPT``.
 
-Local ``ledger verify`` also lists every recent anchoring at an external TSA
-(gateway/anchoring/) and whether its token and its checkpoint still hold.
+``ledger verify`` also lists every recent anchoring at an external TSA
+(gateway/anchoring/) and whether its token and its checkpoint still hold: locally
+from the database, with ``--url`` from the node's public anchoring list, checked
+here (gateway/anchoring/remote.py).
 
 ``ledger verify`` audits the local database (log key read from the token)
 or, with ``--url``, a running node through its tlog-tiles resources. Remote
@@ -23,7 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gateway.anchoring.checks import AnchorCheck
+from gateway.anchoring.checks import AnchorCheck, LogIdentity
+from gateway.anchoring.remote import check_remote_anchors, listed_anchors
+from gateway.anchoring.wiring import trusted_tsas
 from gateway.cli import anchor_cmd, rollback_cmd
 from gateway.cli.progress import ProgressBar
 from gateway.cli.wording import count_of
@@ -41,7 +45,7 @@ from gateway.ledger.reader_token import reader_token
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.node_token import open_node_token
 from gateway.tlog.checkpoint import open_signed_checkpoint
-from gateway.tlog.merkle import ProofError, root_from_inclusion_proof
+from gateway.tlog.merkle import Frontier, ProofError, root_from_inclusion_proof
 from gateway.tlog.note import SIG_ED25519_COSIGNATURE, NoteError, parse_verifier_key
 from gateway.tlog.receipt import LeafHash, parse_receipt, verify_receipt
 from hsm import Token
@@ -151,7 +155,7 @@ def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     anchors: list[AnchorCheck] = []
     try:
         if args.url:
-            result = asyncio.run(_verify_remote(args, bar))
+            result, anchors = asyncio.run(_verify_remote(args, settings, bar))
         else:
             _require_database(settings)
             result, rollback, anchors = asyncio.run(_verify_local(args, settings, bar))
@@ -213,7 +217,11 @@ async def _verify_local(
         await token.close()
 
 
-async def _verify_remote(args: argparse.Namespace, bar: ProgressBar) -> AuditResult:
+async def _verify_remote(
+    args: argparse.Namespace, settings: Settings, bar: ProgressBar
+) -> tuple[AuditResult, list[AnchorCheck]]:
+    """The audit through the node's tiles, and every anchoring it lists re-checked here
+    (tokens against the TSAs configured here, roots against the audited tree)."""
     token = reader_token(args.token_file, TOKEN_ENV)
     async with ledger_client(args.url, token=token, hint=_TOKEN_HINT) as client:
         if args.key:
@@ -226,7 +234,15 @@ async def _verify_remote(args: argparse.Namespace, bar: ProgressBar) -> AuditRes
                 f"({served['vkey']}). Pin it with --key to detect a substituted log.",
                 file=sys.stderr,
             )
-        return await audit(TileAuditSource(client), key, progress=bar.update)
+        listed = await listed_anchors(client)
+        result = await audit(TileAuditSource(client), key, progress=bar.update)
+        if result.finding is not None or not listed:
+            return result, []
+        state = result.state
+        identity = LogIdentity(key.origin, key.name, key.public_key)
+        root = Frontier(state.size, state.frontier).root()
+        tsas = trusted_tsas(settings)
+        return result, await check_remote_anchors(client, listed, tsas, identity, state.size, root)
 
 
 # --- ledger checkpoint -----------------------------------------------------------------

@@ -13,12 +13,13 @@ import argparse
 import asyncio
 from typing import Any
 
+from gateway.auth.principals import NodeState
 from gateway.cli.offline import SOURCE, node_database, operator_actor
 from gateway.config import Settings
 from gateway.db.sql import for_connection
 from gateway.db.transaction import transaction
 from gateway.errors import BadRequest, Conflict
-from gateway.ledger.rollback import TokenCheckpoint, history_finding
+from gateway.ledger.rollback import INSTANCE_KEY, TokenCheckpoint, history_finding
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.ledger.wiring import leadership_for
 from gateway.node_token import open_node_token
@@ -99,6 +100,8 @@ async def _accept(settings: Settings, reason: str) -> str:
                     source=SOURCE,
                 )
                 await _drop_beyond(size)
+                if kept.altered is not None:  # the log names its instance: drop the stray row
+                    await NodeState.filter(key=INSTANCE_KEY).delete()
                 if latest is not None:
                     await kept.write(latest)
                 return (

@@ -4,7 +4,9 @@
 table that exists keeps the columns it was made with. Each column added to an
 existing table since the first release is listed here with its definition and an
 optional back-fill; :func:`add_missing_columns` adds what a database lacks, once,
-and says what it did. Dropping or changing a column is not done here.
+and says what it did. Indexes the ORM cannot declare (partial unique ones) are
+listed too; :func:`add_missing_indexes` makes them on new and old databases alike.
+Dropping or changing a column is not done here.
 """
 
 from __future__ import annotations
@@ -57,6 +59,53 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
         postgres_definition="BYTEA",
     ),
 )
+
+
+@dataclass(frozen=True)
+class AddedIndex:
+    """A unique index, possibly partial, in SQL valid on SQLite and PostgreSQL."""
+
+    name: str
+    table: str
+    columns: str  # "(a, b)"
+    where: str = ""
+
+
+# one pending two-person request per document and action: of two racing requests the
+# insert lets one in (gateway/documents/approvals.py); the duplicates an earlier release
+# could store are closed first (approvals.close_duplicates, run by ``init``)
+ONE_PENDING = AddedIndex(
+    "approval_request_one_pending",
+    "approval_request",
+    "(document_id, action)",
+    "status = 'pending'",
+)
+ADDED_INDEXES: tuple[AddedIndex, ...] = (ONE_PENDING,)
+
+
+async def has_index(name: str) -> bool:
+    """Whether the database has an index of this name."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        query = "SELECT 1 FROM pg_indexes WHERE indexname = $1"
+    else:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
+    _, rows = await connection.execute_query(query, [name])
+    return bool(rows)
+
+
+async def add_missing_indexes(indexes: tuple[AddedIndex, ...] = ADDED_INDEXES) -> list[str]:
+    """Make the listed indexes a database lacks; the names of those made."""
+    made = []
+    for spec in indexes:
+        if await has_index(spec.name):
+            continue
+        where = f" WHERE {spec.where}" if spec.where else ""
+        await connections.get("default").execute_script(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {spec.name} ON {spec.table} {spec.columns}{where}"
+        )
+        made.append(spec.name)
+    return made
 
 
 async def _has_column(table: str, column: str) -> bool:

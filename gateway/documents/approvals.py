@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from gateway.auth.identity import Identity
 from gateway.config import Settings
 from gateway.documents.access import AccessRecorder
 from gateway.documents.envelope import label_digest
 from gateway.documents.models import ApprovalRequest as ApprovalRequest  # public type
-from gateway.errors import ConfigError, NotFound
+from gateway.errors import ConfigError, Conflict, NotFound
 from gateway.ledger.entries import utc_timestamp
 from gateway.ledger.queued import EntryRecorder
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label
@@ -33,6 +35,16 @@ log = logging.getLogger("sekisho.approvals")
 Clock = Callable[[], datetime]
 ACTIONS = frozenset({"downgrade", "destroy"})
 NO_SUCH_REQUEST = "no such approval request"
+UPGRADE_ACTOR = "init"  # who closes the duplicates an earlier release let through
+
+
+class ApprovalPending(Conflict):
+    """A request for this document and action is already waiting for approval."""
+
+    code = "approval_pending"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"a {action} request for this document is already waiting for approval")
 
 
 def utc_now() -> datetime:
@@ -109,7 +121,40 @@ class ApprovalBook:
         reason: str,
         window: timedelta,
     ) -> ApprovalRequest:
-        """Store a pending request and ledger ``approval.requested``."""
+        """Store a pending request and ledger ``approval.requested`` (ApprovalPending if
+        one is already waiting)."""
+        row = await self.claim(
+            identity,
+            document_id=document_id,
+            version=version,
+            action=action,
+            new_label=new_label,
+            reason=reason,
+            window=window,
+        )
+        if row is None:
+            raise ApprovalPending(action)
+        await self.announce(row, new_label)
+        return row
+
+    async def claim(
+        self,
+        identity: Identity,
+        *,
+        document_id: str,
+        version: int,
+        action: str,
+        new_label: Label | None,
+        reason: str,
+        window: timedelta,
+    ) -> ApprovalRequest | None:
+        """Store a pending request, or None when one for the document and action is waiting.
+
+        The insert is the check: a partial unique index (one pending request per
+        document and action, gateway/db/upgrade.py) lets one of two racing requests in.
+        Nothing is ledgered yet: :meth:`announce` does it (or :meth:`withdraw` undoes
+        the claim).
+        """
         assert action in ACTIONS
         now = self.clock()
         row = ApprovalRequest(
@@ -123,19 +168,36 @@ class ApprovalBook:
             requested_at=now,
             expires_at=now + window,
         )
-        await self._ledger.record(
-            "approval.requested",
-            request=row.id,
-            document=document_id,
-            version=version,
-            action=action,
-            actor=identity.actor,
-            new_label=label_digest(new_label) if new_label is not None else None,
-            reason_sha256=hashlib.sha256(reason.encode()).hexdigest() if reason else None,
-            expires=utc_timestamp(row.expires_at),
-        )
-        await row.save(force_create=True)
+        try:
+            await row.save(force_create=True)
+        except IntegrityError:
+            return None
         return row
+
+    async def announce(self, row: ApprovalRequest, new_label: Label | None) -> None:
+        """Ledger ``approval.requested`` for a claimed row; if the ledger cannot take it
+        the claim is withdrawn and the error raised (no entry, no request)."""
+        try:
+            await self._ledger.record(
+                "approval.requested",
+                request=row.id,
+                document=row.document_id,
+                version=row.version,
+                action=row.action,
+                actor=row.requested_by,
+                new_label=label_digest(new_label) if new_label is not None else None,
+                reason_sha256=hashlib.sha256(row.reason.encode()).hexdigest()
+                if row.reason
+                else None,
+                expires=utc_timestamp(row.expires_at),
+            )
+        except BaseException:
+            await self.withdraw(row)
+            raise
+
+    async def withdraw(self, row: ApprovalRequest) -> None:
+        """Remove a claimed request that was never ledgered."""
+        await ApprovalRequest.filter(id=row.id, status="pending").delete()
 
     async def get(self, request_id: str) -> ApprovalRequest:
         """A request by id (404 when unknown); an overdue pending one is expired first."""
@@ -237,6 +299,37 @@ class ApprovalBook:
             version=row.version,
         )
         return 1
+
+
+async def close_duplicates(ledger: EntryRecorder, clock: Clock = utc_now) -> int:
+    """Close as ``stale`` every pending request but the oldest of its document and action.
+
+    An earlier release could store two at once, and the unique index that now
+    prevents it cannot be built over them. The oldest stays pending (it was listed
+    first and expires first); each one closed is ledgered as ``approval.refused``
+    with reason ``duplicate``. How many were closed.
+    """
+    rows = await ApprovalRequest.filter(status="pending").order_by("requested_at", "id")
+    seen: set[tuple[str, str]] = set()
+    closed = 0
+    for row in rows:
+        if (row.document_id, row.action) not in seen:
+            seen.add((row.document_id, row.action))
+            continue
+        if await ApprovalRequest.filter(id=row.id, status="pending").update(
+            status="stale", decided_by=UPGRADE_ACTOR, decided_at=clock()
+        ):
+            await ledger.record(
+                "approval.refused",
+                request=row.id,
+                document=row.document_id,
+                version=row.version,
+                action=row.action,
+                actor=UPGRADE_ACTOR,
+                reason_code="duplicate",
+            )
+            closed += 1
+    return closed
 
 
 def _label_text(label: Label | None) -> str:

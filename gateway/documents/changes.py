@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.auth.identity import Identity
-from gateway.documents.approvals import NO_SUCH_REQUEST, ApprovalBook, TwoPersonRule
+from gateway.documents.approvals import (
+    NO_SUCH_REQUEST,
+    ApprovalBook,
+    ApprovalPending,
+    TwoPersonRule,
+)
 from gateway.documents.context import DocumentContext, well_formed_id
 from gateway.documents.envelope import label_digest
 from gateway.documents.models import ApprovalRequest, Document, DocumentVersion
@@ -154,7 +159,18 @@ class DocumentChanges:
         *,
         source: str,
     ) -> ApprovalRequest:
-        if await self.book.open_request(document.id, action) is not None:
+        claimed = None
+        if await self.book.open_request(document.id, action) is None:  # expires overdue ones
+            claimed = await self.book.claim(
+                identity,
+                document_id=document.id,
+                version=row.version,
+                action=action,
+                new_label=new_label,
+                reason=reason,
+                window=self.rule.window,
+            )
+        if claimed is None:  # known already, or stored by a request racing this one
             await self._ctx.decide_change(
                 identity,
                 document,
@@ -163,22 +179,21 @@ class DocumentChanges:
                 granted=False,
                 reason="approval_pending",
             )
-            raise Conflict(
-                f"a {action} request for this document is already waiting for approval",
-                code="approval_pending",
+            raise ApprovalPending(action)
+        try:
+            await self._ctx.decide_change(
+                identity,
+                document,
+                action=f"request_{action}",
+                source=source,
+                granted=True,
+                reason="",
             )
-        await self._ctx.decide_change(
-            identity, document, action=f"request_{action}", source=source, granted=True, reason=""
-        )
-        return await self.book.open(
-            identity,
-            document_id=document.id,
-            version=row.version,
-            action=action,
-            new_label=new_label,
-            reason=reason,
-            window=self.rule.window,
-        )
+        except BaseException:
+            await self.book.withdraw(claimed)
+            raise
+        await self.book.announce(claimed, new_label)
+        return claimed
 
     async def approve(self, identity: Identity, request_id: str, *, source: str) -> Decided:
         """Carry out a pending request as a second officer cleared for the document."""

@@ -86,18 +86,36 @@ class HttpLedgerClient:
         """A resource under the log prefix; None on 404."""
         return await self._get(f"{self._base}/ledger/{path}")
 
-    async def key(self) -> dict[str, Any]:
-        """The JSON of ``/api/v1/ledger/key``."""
-        url = f"{self._base}/api/v1/ledger/key"
+    async def api(self, path: str) -> bytes:
+        """A resource under ``/api/v1/ledger/`` (a 404 is an error: the node lacks it)."""
+        url = f"{self._base}/api/v1/ledger/{path}"
         body = await self._get(url)
         if body is None:
             raise Unavailable(f"{url} answered HTTP 404: {self._not_a_ledger}")
+        return body
+
+    async def api_json(self, path: str, *, optional: bool = False) -> dict[str, Any] | None:
+        """The JSON object of a resource under ``/api/v1/ledger/`` (None on a 404 when
+        ``optional``: a mirror's prefix serves the log, not the node's API)."""
+        url = f"{self._base}/api/v1/ledger/{path}"
+        body = await self._get(url) if optional else await self.api(path)
+        if body is None:
+            return None
         try:
             value = json.loads(body)
         except (ValueError, RecursionError):  # a hostile peer's deeply nested answer too
             raise Unavailable(f"{url} answered no JSON: {self._not_a_ledger}") from None
-        if not isinstance(value, dict) or not isinstance(value.get("vkey"), str):
-            raise Unavailable(f"{url} answered no ledger key: {self._not_a_ledger}")
+        if not isinstance(value, dict):
+            raise Unavailable(f"{url} answered no JSON object: {self._not_a_ledger}")
+        return value
+
+    async def key(self) -> dict[str, Any]:
+        """The JSON of ``/api/v1/ledger/key``."""
+        value = await self.api_json("key")
+        if value is None or not isinstance(value.get("vkey"), str):
+            raise Unavailable(
+                f"{self._base}/api/v1/ledger/key answered no ledger key: {self._not_a_ledger}"
+            )
         return value
 
 

@@ -175,7 +175,8 @@ ENTRY_FIELDS: dict[str, set[str]] = {
     "approval.granted": {"request", "document", "version", "action", "actor"},
     "approval.refused": {"request", "document", "version", "action", "actor", "reason_code"},
     "approval.expired": {"request", "document", "version", "action"},
-    "checkpoint.anchored": {"tsa", "size", "root_hash", "token_sha256", "gen_time"},
+    "checkpoint.anchored": {"tsa", "size", "root_hash", "token_sha256", "gen_time", "actor"},
+    "ledger.started": {"origin"},  # a log's first entry: its leaf hash is the instance id
     "auth.sign_in": {"principal", "method", "outcome", "reason", "source"},
     "auth.locked_out": {"principal", "scope", "source", "failures", "until"},
     "auth.security_key": {

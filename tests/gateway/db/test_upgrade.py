@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
 from gateway.auth.principals import ApiClient
 from gateway.db.sql import for_connection
-from gateway.db.upgrade import ADDED_COLUMNS, add_missing_columns
+from gateway.db.upgrade import ADDED_COLUMNS, ONE_PENDING, add_missing_columns, add_missing_indexes
+from gateway.documents.approvals import close_duplicates
+from gateway.documents.models import ApprovalRequest
 from gateway.ledger.entries import make_entry, open_entry
 from gateway.ledger.models import OpeningRow
+from gateway.ledger.queued import QueuedLedger
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.signing.models import AnchorRecord
 from gateway.tlog.merkle import leaf_hash
 from tests.gateway.databases import database_url, opened
+from tests.gateway.ledger_rows import ledger_entries
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -111,3 +117,43 @@ async def test_openings_of_the_earlier_release_stay_readable(database: None) -> 
     found = await store.openings([leaf_hash(integrated), leaf_hash(queued)])
     assert open_entry(integrated, found[leaf_hash(integrated)])["principal"] == "alice"
     assert open_entry(queued, found[leaf_hash(queued)])["principal"] == "bob"  # from the old table
+
+
+async def test_duplicate_pending_requests_of_an_earlier_release_are_closed(
+    database: None,
+) -> None:
+    """An earlier release could store two pending requests for one document and action;
+    the upgrade keeps the oldest pending, closes the newer as stale (ledgered), and then
+    the one-pending index refuses a third."""
+    start = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    document = str(uuid.uuid4())
+
+    async def pending(minutes: int, action: str = "destroy") -> ApprovalRequest:
+        return await ApprovalRequest.create(
+            id=str(uuid.uuid4()),
+            document_id=document,
+            version=1,
+            action=action,
+            requested_by="person:olivia",
+            requested_at=start + timedelta(minutes=minutes),
+            expires_at=start + timedelta(minutes=minutes + 10),
+        )
+
+    newer, older, other = await pending(2), await pending(1), await pending(3, "downgrade")
+    ledger = QueuedLedger("node-a")
+
+    assert await close_duplicates(ledger) == 1
+    assert await add_missing_indexes() == [ONE_PENDING.name]
+
+    statuses = {r.id: (r.status, r.decided_by) for r in await ApprovalRequest.all()}
+    assert statuses == {
+        older.id: ("pending", ""),
+        other.id: ("pending", ""),
+        newer.id: ("stale", "init"),
+    }
+    [closed] = await ledger_entries("approval.refused", request=newer.id)
+    assert (closed["reason_code"], closed["actor"]) == ("duplicate", "init")
+    with pytest.raises(IntegrityError):
+        await pending(4)
+    assert await close_duplicates(ledger) == 0
+    assert await add_missing_indexes() == []  # once only

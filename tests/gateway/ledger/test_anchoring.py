@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import subprocess
+from argparse import Namespace
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,10 @@ from gateway.anchoring.models import AnchorRow
 from gateway.anchoring.service import ALERT, Anchoring
 from gateway.anchoring.tsa import TrustedTsa, verify_reply
 from gateway.app_keys import ANCHORING
+from gateway.auth.principals import Principal
+from gateway.auth.tokens import issue_token
+from gateway.cli import anchor_cmd, ledger_cmd
+from gateway.cli.progress import ProgressBar
 from gateway.config import TsaEndpoint, load_settings
 from gateway.errors import ConfigError
 from gateway.ledger.models import NodeRow
@@ -26,6 +32,8 @@ from gateway.tlog.merkle import root_coords
 from tests.gateway.ledger.conftest import LedgerNode, MakeNode
 from tests.nodes import free_port, run_cli
 from tests.tsa_server import OPENSSL, OpensslTsa, make_ca
+
+OFFICER = "person:olivia"
 
 
 def tsas(*items: dict[str, str]) -> str:
@@ -71,7 +79,7 @@ async def test_the_newest_checkpoint_is_anchored_stored_ledgered_and_verifies(
     node = await anchored_node(make_node, openssl_tsa)
     await node.append(5)
     latest = await node.ledger.latest()
-    [outcome] = await anchoring(node).anchor_now()
+    [outcome] = await anchoring(node).anchor_now(actor=OFFICER)
     assert outcome.state == "anchored", outcome.error
     assert (outcome.tsa, outcome.size, outcome.root) == ("openssl", latest.size, latest.root)
 
@@ -86,13 +94,14 @@ async def test_the_newest_checkpoint_is_anchored_stored_ledgered_and_verifies(
     assert entry["token_sha256"] == row.token_sha256
     assert outcome.gen_time is not None
     assert entry["gen_time"] == outcome.gen_time.isoformat().replace("+00:00", "Z")
+    assert entry["actor"] == OFFICER  # who asked for this anchoring
 
     # stock OpenSSL re-verifies the stored reply over the stored checkpoint note
     done = openssl_verify(tmp_path, bytes(row.reply), row.note, openssl_tsa.ca)
     assert "Verification: OK" in done.stdout, done.stdout + done.stderr
 
     # the anchoring entry itself is the only news: nothing to anchor again
-    [again] = await anchoring(node).anchor_now()
+    [again] = await anchoring(node).anchor_now(actor=OFFICER)
     assert again.state == "already"
     assert await AnchorRow.filter(tsa="openssl").count() == 1
 
@@ -102,9 +111,9 @@ async def test_the_newest_checkpoint_is_anchored_stored_ledgered_and_verifies(
 
 async def test_new_entries_are_anchored_again(make_node: MakeNode, openssl_tsa: OpensslTsa) -> None:
     node = await anchored_node(make_node, openssl_tsa)
-    [first] = await anchoring(node).anchor_now()
+    [first] = await anchoring(node).anchor_now(actor=OFFICER)
     await node.append(2)
-    [second] = await anchoring(node).anchor_now()
+    [second] = await anchoring(node).anchor_now(actor=OFFICER)
     assert (first.state, second.state) == ("anchored", "anchored")
     assert second.size > first.size
     checks = await check_anchors(node.ledger.store, anchoring(node).tsas)
@@ -117,7 +126,7 @@ async def test_a_tampered_token_a_wrong_certificate_and_a_changed_history_are_re
 ) -> None:
     node = await anchored_node(make_node, openssl_tsa)
     await node.append(6)
-    [outcome] = await anchoring(node).anchor_now()
+    [outcome] = await anchoring(node).anchor_now(actor=OFFICER)
     row = await AnchorRow.get(size=outcome.size, tsa="openssl")
     store = node.ledger.store
 
@@ -217,10 +226,16 @@ async def test_anchorings_over_http(make_node: MakeNode, openssl_tsa: OpensslTsa
     response = await client.post("/api/v1/ledger/anchors", headers=reader)
     assert response.status == 403 and (await response.json())["error"] == "forbidden"
 
-    response = await client.post("/api/v1/ledger/anchors", headers=await node.officer_headers())
+    officer = await Principal.create(username="oscar", level="SECRET", roles=["officer"])
+    headers = {"Authorization": f"Bearer {await issue_token(principal=officer)}"}
+    response = await client.post("/api/v1/ledger/anchors", headers=headers)
     assert response.status == 200, await response.text()
     [result] = (await response.json())["results"]
     assert result["state"] == "anchored" and result["tsa"] == "openssl"
+    while not await entries_of(node, "checkpoint.anchored"):
+        await asyncio.sleep(0.01)
+    [entry] = await entries_of(node, "checkpoint.anchored")
+    assert entry["actor"] == "person:oscar"  # the officer who asked, committed like any actor
 
     listing = await node.get_json("/api/v1/ledger/anchors")
     assert listing["tsas"] == ["openssl"]
@@ -274,7 +289,9 @@ async def test_anchoring_on_postgres(
         SEKISHO_ANCHORING_INTERVAL_SECONDS="0",
     )
     await node.append(3)
-    first, second = await asyncio.gather(anchoring(node).anchor_now(), anchoring(node).anchor_now())
+    first, second = await asyncio.gather(
+        anchoring(node).anchor_now(actor=OFFICER), anchoring(node).anchor_now(actor=OFFICER)
+    )
     assert sorted(o.state for o in first + second) == ["already", "anchored"]
     [check] = await check_anchors(node.ledger.store, anchoring(node).tsas)
     assert check.ok and check.gen_time.tzinfo is not None
@@ -334,7 +351,7 @@ async def test_the_public_list_verifies_each_token_once_and_still_sees_tampering
     node = await anchored_node(make_node, openssl_tsa)
     for _ in range(3):
         await node.append(2)
-        await anchoring(node).anchor_now()
+        await anchoring(node).anchor_now(actor=OFFICER)
     verified: list[bytes] = []
     real = verify_reply
 
@@ -357,3 +374,41 @@ async def test_the_public_list_verifies_each_token_once_and_still_sees_tampering
     assert not listing["anchors"][0]["token_verifies"]
     assert all(a["token_verifies"] for a in listing["anchors"][1:])
     assert len(verified) == 4
+
+
+async def test_remote_verify_lists_the_anchorings_checked_here(
+    make_node: MakeNode, openssl_tsa: OpensslTsa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ledger verify --url`` lists the node's anchorings as local mode does: each TSA
+    token checked against the TSAs configured here, each root against the audited tree."""
+    node = await anchored_node(make_node, openssl_tsa)
+    await node.append(3)
+    [first] = await anchoring(node).anchor_now(actor=OFFICER)
+    await node.append(2)  # the tree grows past the anchored size
+    [second] = await anchoring(node).anchor_now(actor=OFFICER)
+    await node.append(1)
+    base = str(node.client.make_url("/")).rstrip("/")
+    vkey = (await node.get_json("/api/v1/ledger/key"))["vkey"]
+    monkeypatch.setenv(ledger_cmd.TOKEN_ENV, await node.client_token("ledger-read"))
+    args = Namespace(url=base, key=vkey, origin=None, token_file=None)
+
+    async def verify() -> list[str]:
+        bar = ProgressBar(io.StringIO(), "verifying")
+        result, checks = await ledger_cmd._verify_remote(args, node.settings, bar)
+        assert result.ok, result.finding
+        return [anchor_cmd.check_line(c) for c in checks]
+
+    lines = await verify()
+    assert [line.split(":")[0] for line in lines] == [
+        f"anchor {n}" for n in sorted([a.id for a in await AnchorRow.all()], reverse=True)
+    ]
+    for line, outcome in zip(lines, (second, first), strict=True):
+        assert f"checkpoint {outcome.size} " in line and " at openssl, " in line
+        assert line.endswith("token OK; tree consistent"), line
+
+    row = await AnchorRow.get(size=first.size)
+    flipped = bytearray(bytes(row.reply))
+    flipped[-5] ^= 0x01  # inside the signature
+    await AnchorRow.filter(id=row.id).update(reply=bytes(flipped))
+    [_, tampered] = await verify()
+    assert "token DOES NOT VERIFY" in tampered and tampered.endswith("tree consistent")

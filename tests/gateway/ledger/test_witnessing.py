@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from gateway import bootstrap
 from gateway.app_keys import WITNESSING
 from gateway.errors import LedgerRolledBack, SekishoError, Unavailable
 from gateway.ledger import wiring
@@ -243,6 +244,11 @@ async def test_a_witness_holding_another_root_is_reported_as_a_split_view(
     await assert_halted(node, "holds a different tree of size")
 
 
+async def _never_empty() -> bool:
+    """As an earlier release's ``init``: no ``ledger.started`` entry is written."""
+    return False
+
+
 async def assert_halted(node: LedgerNode, reason: str) -> None:
     """The alarm: writes refused with 503, /readyz and /metrics name it, officers see it."""
     assert node.ledger.rollback is not None and reason in node.ledger.rollback
@@ -306,12 +312,15 @@ async def test_a_witness_holding_a_bigger_tree_halts_the_ledger(
 
 
 async def test_rows_deleted_where_the_token_cannot_tell_are_caught_by_a_witness_answer(
-    make_node: MakeNode, fakes: dict[str, FakeWitness]
+    make_node: MakeNode, fakes: dict[str, FakeWitness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """#13 "Rollback ... the same through a witness answer": a DBA deletes the newest entries
-    and the ledger's instance id, so the checkpoint kept on the token no longer applies and
-    the restart looks like a first start; the witnesses, holding the bigger tree, give the
-    alarm: writes stop, /readyz names it, officers see it."""
+    """#13 "Rollback ... the same through a witness answer": in a log begun by an earlier
+    release (no ``ledger.started`` first entry naming its instance), a DBA deletes the newest
+    entries and the ledger's instance id, so the checkpoint kept on the token no longer
+    applies and the restart looks like a first start; the witnesses, holding the bigger
+    tree, give the alarm: writes stop, /readyz names it, officers see it. (A log that begins
+    with ``ledger.started`` is caught by the token itself: test_rollback.py.)"""
+    monkeypatch.setattr(bootstrap, "_ledger_is_empty", _never_empty)
     node, _ = await start(make_node, fakes)
     await person("olga", roles=("reader", "officer"))
     keep = await node.append(3)
