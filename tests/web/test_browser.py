@@ -124,6 +124,18 @@ def top_secret_id(node: Node, browser: Browser, admin_password: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def alice_was_denied(node: Node, browser: Browser, admin_password: str, top_secret_id: str) -> None:
+    """Alice (SECRET) has asked for the TOP SECRET document: one denied decision.
+
+    Made here, not left to another test: xdist may run the module's tests on two workers,
+    each with its own node."""
+    page = signed_in(browser, node, "alice", admin_password)
+    response = page.goto(f"/documents/{top_secret_id}")
+    assert response is not None and response.status == 404
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
 def secret_id(node: Node, browser: Browser, admin_password: str) -> str:
     """Alice uploads a SECRET//LOGISTICS document (label choices no higher than hers)."""
     page = signed_in(browser, node, "alice", admin_password)
@@ -280,6 +292,7 @@ def test_the_officer_sees_both_events_and_exports_them(
     secret_id: str,
     downloaded: tuple[bytes, str],
     top_secret_id: str,
+    alice_was_denied: None,
 ) -> None:
     page = signed_in(browser, node, "olivia", admin_password)
     page.get_by_role("link", name="Access trail").click()

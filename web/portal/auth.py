@@ -174,6 +174,7 @@ def _password_page(
         "error": error,
         "forced": viewer.person.must_change_password,
         "changed": request.query.get("changed") == "1",
+        "username": viewer.person.username,
     }
     return page(request, "password.html", context, status=status)
 
