@@ -64,6 +64,7 @@ async def test_an_error_arrives_after_the_chunks_before_it() -> None:
 
 
 async def test_leaving_early_stops_the_thread() -> None:
+    before = set(threading.enumerate())  # other tests of this worker may read ahead too
     source = Source(10_000)
     stream = read_ahead(source.next_chunk, source.done, depth=2)
     async for _ in stream:
@@ -71,6 +72,9 @@ async def test_leaving_early_stops_the_thread() -> None:
     await stream.aclose()
     produced = source.produced
     assert produced < 10_000
-    assert not any(t.name == "sekisho-read-ahead" for t in threading.enumerate())
+    ours = [t for t in threading.enumerate() if t.name == "sekisho-read-ahead" and t not in before]
+    for thread in ours:  # its work is done once aclose returns; it is ending, not reading
+        thread.join(timeout=30)
+        assert not thread.is_alive()
     await asyncio.sleep(0.05)
     assert source.produced == produced  # nothing more is read once it has stopped
