@@ -110,33 +110,6 @@ class ApprovalBook:
         self._recorder = recorder
         self.clock = clock
 
-    async def open(
-        self,
-        identity: Identity,
-        *,
-        document_id: str,
-        version: int,
-        action: str,
-        new_label: Label | None,
-        reason: str,
-        window: timedelta,
-    ) -> ApprovalRequest:
-        """Store a pending request and ledger ``approval.requested`` (ApprovalPending if
-        one is already waiting)."""
-        row = await self.claim(
-            identity,
-            document_id=document_id,
-            version=version,
-            action=action,
-            new_label=new_label,
-            reason=reason,
-            window=window,
-        )
-        if row is None:
-            raise ApprovalPending(action)
-        await self.announce(row, new_label)
-        return row
-
     async def claim(
         self,
         identity: Identity,

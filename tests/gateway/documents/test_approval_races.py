@@ -54,7 +54,7 @@ async def book(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 
 
 async def open_request(book: ApprovalBook) -> ApprovalRequest:
-    return await book.open(
+    row = await book.claim(
         officer("olivia"),
         document_id=DOCUMENT,
         version=1,
@@ -63,6 +63,9 @@ async def open_request(book: ApprovalBook) -> ApprovalRequest:
         reason="",
         window=timedelta(minutes=10),
     )
+    assert row is not None
+    await book.announce(row, None)
+    return row
 
 
 async def test_officers_approving_together_settle_it_once(book: ApprovalBook) -> None:
