@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
 
+from pydantic import ValidationError
+
+from gateway.anchoring.answers import AnchorList
 from gateway.anchoring.checks import AnchorCheck, FetchedAnchor, LogIdentity, check_fetched
 from gateway.anchoring.tsa import TrustedTsa
 from gateway.errors import Unavailable
@@ -24,55 +26,35 @@ from gateway.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
 async def listed_anchors(client: HttpLedgerClient) -> list[FetchedAnchor]:
     """Every anchoring the node lists, with its note and reply (list before auditing:
     each then names a size the audited tree reaches); none where nothing is listed
-    (a mirror's prefix)."""
+    (a mirror's prefix). The list is read with the model the node answers with."""
     listing = await client.api_json("anchors", optional=True)
     if listing is None:
         return []
-    items = listing.get("anchors")
-    if not isinstance(items, list):
-        raise Unavailable("the node's anchoring list has no 'anchors' array")
+    try:
+        views = AnchorList.model_validate(listing).anchors
+        parsed = [
+            (v, base64.b64decode(v.root, validate=True), datetime.fromisoformat(v.gen_time))
+            for v in views
+        ]
+    except (ValidationError, ValueError, binascii.Error) as exc:
+        raise Unavailable(f"the node's anchoring list is not well formed: {exc!s:.300}") from None
     found = []
-    for item in items:
-        anchor = _parse(item)
-        note = await client.api(f"anchors/{anchor.id}/checkpoint")
-        reply = await client.api(f"anchors/{anchor.id}/reply")
+    for view, root, gen_time in parsed:
+        note = await client.api(f"anchors/{view.id}/checkpoint")
+        reply = await client.api(f"anchors/{view.id}/reply")
         found.append(
             FetchedAnchor(
-                anchor.id,
-                anchor.size,
-                anchor.root,
+                view.id,
+                view.size,
+                root,
                 note.decode("utf-8", errors="replace"),
-                anchor.tsa,
-                anchor.gen_time,
+                view.tsa,
+                gen_time,
                 reply,
-                anchor.token_sha256,
+                view.token_sha256 or "",
             )
         )
     return found
-
-
-def _parse(item: Any) -> FetchedAnchor:
-    try:
-        return FetchedAnchor(
-            id=_int(item["id"]),
-            size=_int(item["size"]),
-            root=base64.b64decode(str(item["root"]), validate=True),
-            note="",
-            tsa=str(item["tsa"]),
-            gen_time=datetime.fromisoformat(str(item["gen_time"])),
-            reply=b"",
-            token_sha256=str(item.get("token_sha256") or ""),
-        )
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        raise Unavailable(
-            f"the node lists an anchoring that is not well formed: {item!r:.200}"
-        ) from None
-
-
-def _int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(value)
-    return value
 
 
 async def check_remote_anchors(
