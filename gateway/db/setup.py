@@ -28,7 +28,7 @@ def tortoise_config(
     """The Tortoise configuration for one database URL (a witness node passes its own models)."""
     if database_url.startswith("sqlite://"):
         connection: Any = {
-            "engine": "tortoise.backends.sqlite",
+            "engine": "gateway.db.sqlite_engine",
             "credentials": {
                 "file_path": database_url.removeprefix("sqlite://"),
                 "journal_mode": "WAL",

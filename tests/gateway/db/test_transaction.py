@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import asyncpg
 import pytest
 from tortoise import connections
 from tortoise.backends.asyncpg.client import TransactionWrapper
-from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 
 from gateway.db.transaction import transaction
+from gateway.db.writer_lock import WriterLock
 from tests.gateway.databases import database_url, opened
 
 POOL_MAX = 5  # Tortoise's default asyncpg pool size
@@ -120,22 +121,34 @@ async def test_a_failed_release_leaves_the_task_on_a_working_connection(
     await commits_again(rows_after=2)
 
 
-async def test_a_failed_begin_on_sqlite_leaves_the_writer_lock_free(
+async def test_a_failed_begin_on_sqlite_leaves_the_writer_locks_free(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with opened(f"sqlite://{tmp_path / 'test.sqlite3'}"):
+    path = tmp_path / "test.sqlite3"
+    async with opened(f"sqlite://{path}"):
         await create_probe()
         before = connections.get("default")
+        execute = aiosqlite.Connection.execute
 
-        async def disk_error(self: SqliteTransactionWrapper) -> None:
-            raise OSError("disk I/O error")
+        async def disk_error(self: aiosqlite.Connection, sql: str, *args: Any) -> Any:
+            if sql.startswith("BEGIN"):
+                raise OSError("disk I/O error")
+            return await execute(self, sql, *args)
 
-        monkeypatch.setattr(SqliteTransactionWrapper, "begin", disk_error)
+        monkeypatch.setattr(aiosqlite.Connection, "execute", disk_error)
         with pytest.raises(OSError, match="disk I/O error"):
             async with transaction():
                 pass
         assert connections.get("default") is before
         monkeypatch.undo()
-        # with the lock still taken this would wait for ever: the timeout turns that into a failure
+        # another process's view of the cross-process writer lock: free again
+        other = WriterLock(f"{path}-writer")
+        try:
+            async with asyncio.timeout(30):
+                await other.acquire()
+            other.release()
+        finally:
+            other.close()
+        # with the process's lock still taken this would wait for ever: the timeout fails it
         async with asyncio.timeout(30):
             await commits_again(rows_after=1)

@@ -1,0 +1,114 @@
+"""SQLite writers in several processes take turns: none waits out the others (#19).
+
+Two other processes write in a tight loop, as two busy gateway workers do. Before
+the writer lock, a third process's writes waited in SQLite's sleeping busy
+handler and failed with "database is locked" after the 10 s busy timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tortoise import connections
+
+from gateway.db.sqlite_engine import is_write
+from gateway.db.transaction import transaction
+from tests.gateway.databases import opened
+
+ROOT = Path(__file__).resolve().parents[3]
+HAMMER_SECONDS = 120
+HAMMER = """
+import asyncio, sys, time
+from tortoise import connections
+from gateway.db.setup import close_database, open_database
+from gateway.db.transaction import transaction
+
+async def main():
+    await open_database(sys.argv[1])
+    print("writing", flush=True)
+    stop = time.monotonic() + float(sys.argv[2])
+    while time.monotonic() < stop:
+        async with transaction() as conn:
+            await conn.execute_query("INSERT INTO probe (who) VALUES ('hammer')")
+    await close_database()
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path / 'turns.sqlite3'}"
+
+
+@pytest.fixture
+def hammers(database: str) -> Iterator[Callable[[], list[subprocess.Popen[str]]]]:
+    """Two processes writing as fast as they can (started once the table exists)."""
+    started: list[subprocess.Popen[str]] = []
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def start() -> list[subprocess.Popen[str]]:
+        for _ in range(2):
+            process = subprocess.Popen(
+                [sys.executable, "-c", HAMMER, database, str(HAMMER_SECONDS)],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            started.append(process)
+        for process in started:
+            assert process.stdout is not None and process.stdout.readline() == "writing\n"
+        return started
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+async def test_a_third_process_writes_while_two_others_hammer(
+    database: str, hammers: Callable[[], list[subprocess.Popen[str]]]
+) -> None:
+    async with opened(database):
+        await connections.get("default").execute_script(
+            "CREATE TABLE probe (id INTEGER PRIMARY KEY, who TEXT NOT NULL)"
+        )
+        running = hammers()
+        for n in range(40):
+            async with transaction() as conn:  # reads, then writes: begins IMMEDIATE
+                rows = await conn.execute_query_dict("SELECT COUNT(*) AS n FROM probe")
+                await conn.execute_query(
+                    "INSERT INTO probe (who) VALUES (?)", [f"third {n} after {rows[0]['n']}"]
+                )
+            await connections.get("default").execute_query(  # a write outside a transaction
+                "INSERT INTO probe (who) VALUES ('third, alone')"
+            )
+        assert all(process.poll() is None for process in running), "the others stopped first"
+        rows = await connections.get("default").execute_query_dict(
+            "SELECT who, COUNT(*) AS n FROM probe GROUP BY who = 'hammer'"
+        )
+    counts = {row["who"] == "hammer": row["n"] for row in rows}
+    assert counts[False] == 80
+    assert counts[True] > 0
+
+
+@pytest.mark.parametrize(
+    ("query", "writes"),
+    [
+        ("SELECT 1", False),
+        ("  select * FROM t", False),
+        ("(SELECT 1) UNION (SELECT 2)", False),
+        ("EXPLAIN QUERY PLAN SELECT 1", False),
+        ("INSERT INTO t VALUES (1)", True),
+        ("WITH x AS (SELECT 1) DELETE FROM t", True),
+        ("PRAGMA wal_checkpoint", True),
+        ("UPDATE t SET a = 1", True),
+    ],
+)
+def test_statements_that_write_take_the_writer_lock(query: str, writes: bool) -> None:
+    assert is_write(query) is writes
