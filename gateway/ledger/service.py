@@ -20,6 +20,7 @@ from typing import Any
 
 from gateway.db.group_commit import GroupCommit
 from gateway.errors import LedgerRolledBack, NotFound, Unavailable
+from gateway.ledger import doorbell
 from gateway.ledger.checkpoint_signer import CheckpointSigner
 from gateway.ledger.entries import (
     CommittedEntry,
@@ -84,6 +85,7 @@ class LedgerService:
         batch_size: int = 1000,
         batch_ms: int = 5,
         kept: TokenCheckpoint | None = None,
+        bell: doorbell.Doorbell | None = None,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -104,6 +106,7 @@ class LedgerService:
         self.receipt_checkpoint: ReceiptCheckpoint | None = None
         self.last_error: str | None = None
         self._kept = kept
+        self._bell = bell
         self._kept_size = 0
         self._kept_next: StoredCheckpoint | None = None
         self._kept_writer: asyncio.Task[None] | None = None
@@ -135,6 +138,8 @@ class LedgerService:
             with contextlib.suppress(Exception):
                 await self._queue.flusher
         await self._leadership.release()
+        if self._bell is not None:
+            self._bell.close()
 
     @property
     def is_leader(self) -> bool:
@@ -166,6 +171,8 @@ class LedgerService:
             self._wake.set()
             return await direct
         queue_id = await self._queue.submit(entry)
+        if self._bell is not None:
+            self._bell.ring()  # the sequencer is another process: look now, not at the next poll
         self._wake.set()
         return Ticket(queue_id)
 
@@ -266,6 +273,8 @@ class LedgerService:
         )
 
     async def _follow(self) -> None:
+        if self._bell is not None:
+            self._bell.stop_listening()  # free the name for the process that sequences now
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), 0.01 if self._waiters else 0.2)
         self._wake.clear()
@@ -274,8 +283,10 @@ class LedgerService:
             self._resolve(found)
 
     async def _sequence(self) -> None:
+        if self._bell is not None:
+            self._bell.listen(self._wake.set)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), 0.05)
+            await asyncio.wait_for(self._wake.wait(), doorbell.IDLE_WAIT)
         self._wake.clear()
         if not await self._leadership.still_held():
             self._frontier = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.config import Settings
 from gateway.http.client_tls import client_ssl_context
 from gateway.ledger.checkpoint_signer import CheckpointSigner
+from gateway.ledger.doorbell import Doorbell
 from gateway.ledger.leadership import FileLeadership, Leadership, PostgresLeadership, lock_key
 from gateway.ledger.rollback import TokenCheckpoint
 from gateway.ledger.service import LedgerService
@@ -33,6 +34,7 @@ async def build_ledger(settings: Settings, token: Token) -> LedgerService:
         batch_size=settings.ledger.batch_size,
         batch_ms=settings.ledger.batch_ms,
         kept=TokenCheckpoint(token, settings.ledger_origin),
+        bell=Doorbell(settings.database_url),
     )
 
 
