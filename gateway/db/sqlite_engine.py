@@ -12,9 +12,10 @@ write, that another process wrote in between.
 from __future__ import annotations
 
 import contextvars
+import logging
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from tortoise.backends.base.client import ConnectionWrapper, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -26,6 +27,7 @@ from tortoise.exceptions import TransactionManagementError
 
 from gateway.db.writer_lock import WriterLock
 
+log = logging.getLogger("sekisho.db")
 _READS = ("SELECT", "EXPLAIN", "VALUES")
 _writing: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_writing", default=False)
 
@@ -40,20 +42,25 @@ class TurnTakingSqliteClient(SqliteClient):
 
     def __init__(self, file_path: str, **kwargs: Any) -> None:
         super().__init__(file_path, **kwargs)
-        self.writer_lock: WriterLock | None = (
-            WriterLock(file_path + "-writer") if file_path != ":memory:" else None
-        )
+        self.writer_lock = _writer_lock_for(file_path)
+
+    async def create_connection(self, with_db: bool) -> None:
+        """Open the connection, and the writer lock beside the database file."""
+        if self.writer_lock is None and self._connection is None:  # opened again after close
+            self.writer_lock = _writer_lock_for(self.filename)
+        await super().create_connection(with_db)
 
     async def close(self) -> None:
-        """Close the connection; the lock files stay for the next process."""
+        """Close the connection and the writer lock (its files stay for other processes)."""
         await super().close()
         if self.writer_lock is not None:
-            self.writer_lock.release()
+            self.writer_lock.close()
+            self.writer_lock = None
 
     def acquire_connection(self) -> ConnectionWrapper[Any]:
         """The process's connection, and the writer lock too when the statement writes."""
-        if _writing.get() and self.writer_lock is not None:
-            return _WritingConnection(self._lock, self, self.writer_lock)
+        if _writing.get():
+            return _WritingConnection(self._lock, self)
         return super().acquire_connection()
 
     def _in_transaction(self) -> TransactionContext:
@@ -109,26 +116,44 @@ class TurnTakingSqliteClient(SqliteClient):
             _writing.reset(token)
 
 
+def _writer_lock_for(file_path: str) -> WriterLock | None:
+    """The database's writer lock; None in memory or where its files cannot be opened."""
+    if file_path == ":memory:":
+        return None
+    try:
+        return WriterLock(file_path + "-writer")
+    except OSError as exc:  # e.g. another account's lock files: SQLite's own locking still holds
+        log.warning(
+            "SQLite writer lock %s-writer unavailable (%s); writers wait in SQLite's busy handler",
+            file_path,
+            exc.strerror or exc,
+        )
+        return None
+
+
 class _WritingConnection(ConnectionWrapper[Any]):
     """The process's connection lock, then the writer lock, released in reverse."""
 
     __slots__ = ("_writer",)
 
-    def __init__(self, lock: Any, client: SqliteClient, writer: WriterLock) -> None:
+    def __init__(self, lock: Any, client: TurnTakingSqliteClient) -> None:
         super().__init__(lock, client)
-        self._writer = writer
+        self._writer: WriterLock | None = None
 
     async def __aenter__(self) -> Any:
-        connection = await super().__aenter__()
+        connection = await super().__aenter__()  # opens the connection (and lock) if closed
+        self._writer = cast(TurnTakingSqliteClient, self.client).writer_lock
         try:
-            await self._writer.acquire()
+            if self._writer is not None:
+                await self._writer.acquire()
         except BaseException:
             await super().__aexit__(None, None, None)
             raise
         return connection
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        self._writer.release()
+        if self._writer is not None:
+            self._writer.release()
         await super().__aexit__(exc_type, exc_val, exc_tb)
 
 
@@ -137,10 +162,11 @@ class _TurnTakingTransaction(SqliteTransactionWrapper):
 
     def __init__(self, connection: TurnTakingSqliteClient) -> None:
         super().__init__(connection)
-        self._writer = connection.writer_lock
+        self._writer: WriterLock | None = None
 
     async def begin(self) -> None:
         """Take the writer lock, then the database's write lock."""
+        self._writer = cast(TurnTakingSqliteClient, self._parent).writer_lock
         if self._writer is not None:
             await self._writer.acquire()
         try:
