@@ -158,6 +158,7 @@ def s3_rows(size: int, filesystem_rate: float) -> list[Result]:
             reset_peak_rss(pid)
             rate = curl_rate(f"{base}/api/v1/documents/{doc}/content", headers, size)
             download_growth = rss_mib(pid, "VmHWM") - rss_before
+        raw = raw_s3_rate(env)
     growth = max(upload_growth, download_growth)
     return [
         Result(
@@ -165,7 +166,7 @@ def s3_rows(size: int, filesystem_rate: float) -> list[Result]:
             f"decrypt-and-serve {size // MIB} MiB from S3 (Ceph RGW on loopback)",
             rate,
             "MiB/s",
-            {"filesystem": filesystem_rate},
+            {"filesystem": filesystem_rate, "raw S3 GET of the ciphertext (curl)": raw},
             "filesystem",
             ">= 0.5x the filesystem figure",
             rate >= 0.5 * filesystem_rate,
@@ -182,6 +183,31 @@ def s3_rows(size: int, filesystem_rate: float) -> list[Result]:
             growth < 64,
         ),
     ]
+
+
+def raw_s3_rate(env: dict[str, str]) -> float:
+    """MiB/s of one plain GET of the bucket's largest object by curl (the store's own speed)."""
+    import botocore.session
+
+    endpoint, bucket = env["SEKISHO_BLOBS_S3_ENDPOINT"], env["SEKISHO_BLOBS_S3_BUCKET"]
+    client = botocore.session.get_session().create_client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=env["SEKISHO_BLOBS_S3_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    largest = max(client.list_objects_v2(Bucket=bucket)["Contents"], key=lambda o: o["Size"])
+    url = client.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": largest["Key"]}, ExpiresIn=600
+    )
+    command = ["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", "-K", "-"]
+    out = subprocess.run(  # the signed URL goes in on stdin, not on the command line
+        command, input=f'url = "{url}"\n', capture_output=True, text=True, check=True
+    ).stdout.split()
+    if int(out[0]) != largest["Size"]:
+        raise RuntimeError(f"raw S3 GET read {out[0]} of {largest['Size']} bytes")
+    return int(out[0]) / MIB / float(out[1])
 
 
 def run(quick: bool) -> list[Result]:
