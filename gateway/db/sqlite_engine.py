@@ -7,21 +7,31 @@ process's own connection lock, so the order is always the same). Reads do not
 take it: WAL lets them run beside a writer. Transactions begin ``IMMEDIATE``,
 so a transaction that reads before it writes can never find, at its first
 write, that another process wrote in between.
+
+A read outside a transaction that finds the process's one connection taken (an
+upload's rows, the sequencer's batch, a group commit) goes to a second,
+read-only connection instead of queueing behind that transaction. Each such read
+sees everything committed before it started, as it did on the one connection; a
+transaction's own reads stay on its connection. When the connection is free,
+reads use it as before (a second thread there cost CPU under B5).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import sqlite3
 from collections.abc import Sequence
 from typing import Any, cast
 
+import aiosqlite
 from tortoise.backends.base.client import ConnectionWrapper, TransactionContext
 from tortoise.backends.sqlite.client import (
     SqliteClient,
     SqliteTransactionContext,
     SqliteTransactionWrapper,
+    translate_exceptions,
 )
 from tortoise.exceptions import TransactionManagementError
 
@@ -43,6 +53,8 @@ class TurnTakingSqliteClient(SqliteClient):
     def __init__(self, file_path: str, **kwargs: Any) -> None:
         super().__init__(file_path, **kwargs)
         self.writer_lock = _writer_lock_for(file_path)
+        self._reader: aiosqlite.Connection | None = None
+        self._reader_lock = asyncio.Lock()
 
     async def create_connection(self, with_db: bool) -> None:
         """Open the connection, and the writer lock beside the database file."""
@@ -53,6 +65,10 @@ class TurnTakingSqliteClient(SqliteClient):
     async def close(self) -> None:
         """Close the connection and the writer lock (its files stay for other processes)."""
         await super().close()
+        async with self._reader_lock:
+            if self._reader is not None:
+                await self._reader.close()
+                self._reader = None
         if self.writer_lock is not None:
             self.writer_lock.close()
             self.writer_lock = None
@@ -94,7 +110,10 @@ class TurnTakingSqliteClient(SqliteClient):
     async def execute_query(
         self, query: str, values: list[Any] | None = None
     ) -> tuple[int, Sequence[dict[str, Any]]]:
-        """One statement; a write holds the writer lock."""
+        """One statement; a write holds the writer lock, a read goes to the read connection."""
+        if self._reads_apart(query):
+            rows = await self._read(query, values)
+            return len(rows), rows
         token = _writing.set(is_write(query))
         try:
             answer: tuple[int, Sequence[dict[str, Any]]] = await super().execute_query(
@@ -107,13 +126,27 @@ class TurnTakingSqliteClient(SqliteClient):
     async def execute_query_dict(
         self, query: str, values: list[Any] | None = None
     ) -> list[dict[str, Any]]:
-        """One statement, rows as dicts; a write holds the writer lock."""
+        """One statement, rows as dicts; a write holds the writer lock, a read goes apart."""
+        if self._reads_apart(query):
+            return [dict(row) for row in await self._read(query, values)]
         token = _writing.set(is_write(query))
         try:
             rows: list[dict[str, Any]] = await super().execute_query_dict(query, values)
             return rows
         finally:
             _writing.reset(token)
+
+    def _reads_apart(self, query: str) -> bool:
+        """Read on the read connection while the writing one is taken (else no thread hop more)."""
+        return self._lock.locked() and self.filename != ":memory:" and not is_write(query)
+
+    @translate_exceptions
+    async def _read(self, query: str, values: list[Any] | None) -> list[Any]:
+        query = query.replace("\x00", "'||CHAR(0)||'")  # as Tortoise's client does
+        async with self._reader_lock:
+            if self._reader is None:
+                self._reader = await _open_reader(self.filename)
+            return list(await self._reader.execute_fetchall(query, values))
 
 
 def _writer_lock_for(file_path: str) -> WriterLock | None:
@@ -129,6 +162,15 @@ def _writer_lock_for(file_path: str) -> WriterLock | None:
             exc.strerror or exc,
         )
         return None
+
+
+async def _open_reader(filename: str) -> aiosqlite.Connection:
+    """A read-only connection to the database file (WAL: it never waits for the writer)."""
+    reader = await aiosqlite.connect(filename, isolation_level=None)
+    reader.row_factory = sqlite3.Row
+    await reader.execute("PRAGMA query_only=ON")
+    await reader.execute("PRAGMA busy_timeout=10000")
+    return reader
 
 
 class _WritingConnection(ConnectionWrapper[Any]):

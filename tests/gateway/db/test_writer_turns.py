@@ -7,6 +7,7 @@ handler and failed with "database is locked" after the 10 s busy timeout.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -112,3 +113,28 @@ async def test_a_third_process_writes_while_two_others_hammer(
 )
 def test_statements_that_write_take_the_writer_lock(query: str, writes: bool) -> None:
     assert is_write(query) is writes
+
+
+async def test_a_read_is_answered_while_this_process_writes(database: str) -> None:
+    """A lookup does not queue behind the process's open write transaction (B7's downloads)."""
+    async with opened(database):
+        outside = connections.get("default")
+        await outside.execute_script("CREATE TABLE probe (id INTEGER PRIMARY KEY, who TEXT)")
+        await outside.execute_query("INSERT INTO probe (who) VALUES ('committed')")
+        written, finish = asyncio.Event(), asyncio.Event()
+
+        async def slow_writer() -> None:
+            async with transaction() as conn:
+                await conn.execute_query("INSERT INTO probe (who) VALUES ('uncommitted')")
+                written.set()
+                await finish.wait()
+
+        writer = asyncio.create_task(slow_writer())
+        await written.wait()
+        async with asyncio.timeout(30):  # before: waited for the transaction, which waits for us
+            rows = await outside.execute_query_dict("SELECT who FROM probe ORDER BY id")
+        finish.set()
+        await writer
+        after = await outside.execute_query_dict("SELECT who FROM probe ORDER BY id")
+    assert [row["who"] for row in rows] == ["committed"]
+    assert [row["who"] for row in after] == ["committed", "uncommitted"]
