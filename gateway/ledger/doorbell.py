@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import socket
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 IDLE_WAIT = 0.05
 """Seconds the sequencer waits between looks at the queue when nobody rings."""
@@ -31,7 +32,7 @@ class Doorbell:
     """Ring (any process) or listen (the sequencer) for entries queued by others."""
 
     def __init__(self, database_url: str) -> None:
-        digest = hashlib.sha256(database_url.encode()).hexdigest()[:32]
+        digest = hashlib.sha256(_without_credentials(database_url).encode()).hexdigest()[:32]
         self._address = f"\0sekisho-ledger-{digest}"
         self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self._sender.setblocking(False)
@@ -75,3 +76,14 @@ class Doorbell:
         """Stop listening and close the sending socket."""
         self.stop_listening()
         self._sender.close()
+
+
+def _without_credentials(database_url: str) -> str:
+    """The URL without user and password: socket names are listed in /proc/net/unix."""
+    parts = urlsplit(database_url)
+    host = parts.hostname or ""
+    try:
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:  # not a port number: the connection fails later with its own message
+        netloc = host
+    return urlunsplit(parts._replace(netloc=netloc))

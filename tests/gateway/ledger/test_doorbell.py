@@ -75,3 +75,16 @@ async def test_a_ring_without_a_listener_is_harmless() -> None:
         await woken.wait()
     bell.close()
     other.close()
+
+
+async def test_the_bell_is_named_without_the_database_password() -> None:
+    """Socket names are world-readable (/proc/net/unix): the hash must not cover a password."""
+    listening = Doorbell("postgres://sekisho:first-password@db.example:5432/sekisho")
+    woken = asyncio.Event()
+    listening.listen(woken.set)
+    ringing = Doorbell("postgres://sekisho:other-password@db.example:5432/sekisho")
+    ringing.ring()
+    async with asyncio.timeout(30):
+        await woken.wait()
+    listening.close()
+    ringing.close()
