@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import fcntl
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 
 class WriterLock:
@@ -61,15 +60,6 @@ class WriterLock:
                 fcntl.flock(self._writer, fcntl.LOCK_UN)
             else:
                 self._submit(self._give_back)
-
-    @contextlib.asynccontextmanager
-    async def held_for(self) -> AsyncIterator[None]:
-        """``async with lock.held_for():`` the body writes alone."""
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
 
     def close(self) -> None:
         """Release and close the lock files."""
