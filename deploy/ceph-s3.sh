@@ -115,6 +115,10 @@ rgw gc processor period = 5
 rgw gc processor max time = 5
 rgw enable usage log = false
 rgw dns name = 127.0.0.1
+# documents are large: read and write RADOS in 16 MiB pieces, not 4 MiB
+# (fewer OSD round trips per GET: ~10 % faster serving, measured in B4)
+rgw max chunk size = 16777216
+rgw obj stripe size = 16777216
 CONF
     if [ ! -f "$dir/mon/done" ]; then
         monmaptool --create --clobber --add a "v1:127.0.0.1:$mon_port" --fsid "$fsid" "$dir/monmap" >/dev/null

@@ -22,7 +22,6 @@ Credentials come the way every S3 tool takes them (``AWS_ACCESS_KEY_ID`` /
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -34,11 +33,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import botocore.session
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from gateway.documents.blobstore import READ_CHUNK, check_blob_key
+from gateway.documents.blobstore import INLINE_READ_MAX, READ_AHEAD, READ_CHUNK, check_blob_key
+from gateway.documents.readahead import read_ahead
 from gateway.errors import ConfigError, NotFound, Unavailable
 
 log = logging.getLogger("sekisho.blobs")
@@ -177,12 +179,62 @@ class _S3Writer:
             log.warning("multipart upload not aborted (the sweep will): %s", type(exc).__name__)
 
 
-class S3BlobStore:
-    """Blobs as objects ``<prefix><k0k1>/<key>`` in one bucket; keys are random hex."""
+class _BodyReader:
+    """Blocking reads of one ranged GET, for a read-ahead thread (one call at a time)."""
 
-    def __init__(self, location: S3Location, client: Any) -> None:
+    def __init__(
+        self,
+        store: S3BlobStore,
+        name: str,
+        span: str,
+        on_chunk: Callable[[bytes], object] | None,
+        transform: Callable[[bytes], bytes] | None,
+    ) -> None:
+        self._store, self._name, self._span = store, name, span
+        self._on_chunk, self._transform = on_chunk, transform
+        self._body: Any = None
+        self.done = False
+
+    def next_chunk(self) -> bytes:
+        """Up to READ_CHUNK more bytes (the GET is sent first), checked and transformed."""
+        if self._body is None:
+            response = self._store.reading_client.get_object(
+                Bucket=self._store.location.bucket, Key=self._name, Range=self._span
+            )
+            self._body = response["Body"]
+        parts: list[bytes] = []
+        have = 0
+        while have < READ_CHUNK:
+            part = self._body.read(READ_CHUNK - have)
+            if not part:
+                self.done = True
+                break
+            parts.append(part)
+            have += len(part)
+        chunk = parts[0] if len(parts) == 1 else b"".join(parts)
+        if not chunk:
+            return chunk
+        if self._on_chunk is not None:
+            self._on_chunk(chunk)
+        return chunk if self._transform is None else self._transform(chunk)
+
+    def close(self) -> None:
+        """Give the connection back (or drop it, mid-body)."""
+        if self._body is not None:
+            self._body.close()
+
+
+class S3BlobStore:
+    """Blobs as objects ``<prefix><k0k1>/<key>`` in one bucket; keys are random hex.
+
+    ``client`` is the asyncio client (writes, small reads, listings);
+    ``reading_client`` the blocking one that large reads use on their threads.
+    """
+
+    def __init__(self, location: S3Location, client: Any, reading_client: Any) -> None:
         self.location = location
         self.client = client
+        self.reading_client = reading_client
 
     def object_name(self, key: str) -> str:
         """The object name of a blob key (keys are chosen by the store, never by callers)."""
@@ -205,55 +257,46 @@ class S3BlobStore:
     ) -> AsyncIterator[bytes]:
         """Stream a byte range with one ranged GET, in chunks of about 1 MiB.
 
-        When the read is larger than one chunk, ``on_chunk`` and ``transform`` run
-        on a worker thread, one chunk at a time and in order, while the event loop
-        receives the next chunk and sends the one before: the loop only moves
-        bytes. (Several GETs in flight were measured slower: each botocore
-        request costs milliseconds of CPU on the loop.)
+        A read that may exceed ``INLINE_READ_MAX`` runs on a thread of its own
+        with the blocking client: the GET, receiving each chunk, ``on_chunk`` and
+        ``transform`` all happen there, up to ``READ_AHEAD`` chunks ahead, and
+        the event loop only sends (as the filesystem store does). Receiving on
+        the loop cost more CPU than decrypting. A small read is one GET on the
+        loop.
         """
         if length == 0:
             return
         name = self.object_name(key)
         span = f"bytes={offset}-" if length is None else f"bytes={offset}-{offset + length - 1}"
+        size = length if length is not None else expected_size
         try:
-            response = await self.client.get_object(
-                Bucket=self.location.bucket, Key=name, Range=span
-            )
+            if size is not None and size <= INLINE_READ_MAX:
+                chunk = await self._read_small(name, span)
+                if chunk:
+                    if on_chunk is not None:
+                        on_chunk(chunk)
+                    yield chunk if transform is None else transform(chunk)
+                return
+            reader = _BodyReader(self, name, span, on_chunk, transform)
+            try:
+                async for chunk in read_ahead(reader.next_chunk, lambda: reader.done, READ_AHEAD):
+                    if chunk:
+                        yield chunk
+            finally:
+                reader.close()
         except ClientError as exc:
             if _error_code(exc) in {"InvalidRange", "416"}:
                 return  # the range starts at or past the end: nothing to read
             raise store_error(self.location, exc) from None
         except _FAILURES as exc:
             raise store_error(self.location, exc) from None
-        size = length if length is not None else expected_size
-        threaded = size is not None and size > READ_CHUNK
 
-        def process(chunk: bytes) -> bytes:
-            if on_chunk is not None:
-                on_chunk(chunk)
-            return chunk if transform is None else transform(chunk)
-
+    async def _read_small(self, name: str, span: str) -> bytes:
+        response = await self.client.get_object(Bucket=self.location.bucket, Key=name, Range=span)
         body = response["Body"]
-        working: asyncio.Future[bytes] | None = None
         try:
-            while True:
-                chunk = await _read_chunk(body)  # the thread works on the chunk before
-                done = b"" if working is None else await working
-                working = None
-                if chunk:
-                    if threaded:
-                        working = asyncio.ensure_future(asyncio.to_thread(process, chunk))
-                    else:
-                        done += process(chunk)
-                if done:
-                    yield done
-                if not chunk and working is None:
-                    return
-        except _FAILURES as exc:
-            raise store_error(self.location, exc) from None
+            return bytes(await body.read())
         finally:
-            if working is not None:  # a thread already at work finishes on its own
-                await asyncio.gather(working, return_exceptions=True)
             body.close()
 
     async def delete(self, key: str) -> None:
@@ -336,38 +379,31 @@ class S3BlobStore:
         return aborted
 
 
-async def _read_chunk(body: Any) -> bytes:
-    """Up to READ_CHUNK bytes of a response body (less only at its end)."""
-    parts: list[bytes] = []
-    have = 0
-    while have < READ_CHUNK:
-        part = await body.read(READ_CHUNK - have)
-        if not part:
-            break
-        parts.append(part)
-        have += len(part)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 @contextlib.asynccontextmanager
 async def open_s3_store(location: S3Location) -> AsyncIterator[S3BlobStore]:
-    """An S3 store with one pooled client for the context's lifetime."""
+    """An S3 store with pooled clients (asyncio and blocking) for the context's lifetime."""
     if location.part_size < MIN_PART_SIZE:
         raise ConfigError(f"blobs.s3_part_mib must be at least {MIN_PART_SIZE >> 20}")
-    config = AioConfig(
-        region_name=location.region,
-        s3={"addressing_style": "path" if location.path_style else "auto"},
-        retries={"mode": "standard", "max_attempts": location.max_attempts},
-        max_pool_connections=location.connections,
-        connect_timeout=5,
-        read_timeout=30,
+    options: dict[str, Any] = {
+        "region_name": location.region,
+        "s3": {"addressing_style": "path" if location.path_style else "auto"},
+        "retries": {"mode": "standard", "max_attempts": location.max_attempts},
+        "max_pool_connections": location.connections,
+        "connect_timeout": 5,
+        "read_timeout": 30,
         # Content-MD5 on every upload; trailing CRC checksums are not understood by every store
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
     verify: str | bool = location.tls_ca or True
-    session = get_session()
-    async with session.create_client(
-        "s3", endpoint_url=location.endpoint or None, config=config, verify=verify
-    ) as client:
-        yield S3BlobStore(location, client)
+    endpoint = location.endpoint or None
+    reading_client = botocore.session.get_session().create_client(
+        "s3", endpoint_url=endpoint, config=Config(**options), verify=verify
+    )
+    try:
+        async with get_session().create_client(
+            "s3", endpoint_url=endpoint, config=AioConfig(**options), verify=verify
+        ) as client:
+            yield S3BlobStore(location, client, reading_client)
+    finally:
+        reading_client.close()
