@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import tempfile
 import time
@@ -21,6 +22,7 @@ from typing import Any
 from bench.b1_tokens import B1Tokens, run_tokens
 from bench.b5_small_docs import ceiling_server, init_node
 from bench.common import Result
+from bench.load import run_load
 from bench.node import server_process, tree_cpu_seconds
 from gateway.config import load_settings
 from gateway.node_token import token_config
@@ -62,31 +64,20 @@ async def layer_rates(config: TokenConfig, label: str, digests: list[bytes]) -> 
     return single, batch
 
 
-async def http_rate(
-    base: str, headers: dict[str, str], key: str, seconds: float, batch: int
-) -> float:
+def http_rate(base: str, headers: dict[str, str], key: str, seconds: float, batch: int) -> float:
     """Signatures per second through POST /api/v1/sign (single, or the batch form)."""
-    import aiohttp
-
     digest = base64.b64encode(hashlib.sha256(b"bench").digest()).decode()
     item: dict[str, object] = {"digest": digest}
     body: dict[str, object] = {"batch": [item] * batch} if batch > 1 else item
-    url = f"{base}/api/v1/sign/{key}"
-    done = 0
-    deadline = time.perf_counter() + seconds
-    async with aiohttp.ClientSession(headers=headers) as session:
-
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                async with session.post(url, json=body) as response:
-                    await response.read()
-                    if response.status == 200:
-                        done += batch
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return done / (time.perf_counter() - start)
+    load = run_load(
+        [f"{base}/api/v1/sign/{key}"],
+        {**headers, "Content-Type": "application/json"},
+        CONCURRENCY,
+        seconds,
+        method="POST",
+        body=json.dumps(body),
+    )
+    return load.rate * batch
 
 
 def _round(config: TokenConfig, label: str, digests: list[bytes]) -> tuple[float, float, float]:
@@ -146,18 +137,18 @@ def _http_results(data_dir: Path, quick: bool) -> list[Result]:
     per_workers: dict[int, tuple[float, float]] = {}
     for workers in (1, 2):
         with server_process(data_dir, {"SEKISHO_HTTP_WORKERS": str(workers)}) as (base, pid):
-            asyncio.run(http_rate(base, headers, key, 0.5, 1))  # warm every worker
+            http_rate(base, headers, key, 0.5, 1)  # warm every worker
             cpu = tree_cpu_seconds(pid)
             started = time.perf_counter()
-            rate = asyncio.run(http_rate(base, headers, key, seconds, 1))
+            rate = http_rate(base, headers, key, seconds, 1)
             elapsed = time.perf_counter() - started
             cpu_ms = (tree_cpu_seconds(pid) - cpu) * 1000 / max(1.0, rate * elapsed)
             per_workers[workers] = (rate, cpu_ms)
             if workers == 1:
-                batch = asyncio.run(http_rate(base, headers, key, seconds, 100))
+                batch = http_rate(base, headers, key, max(seconds, 5.0), 100)  # a round takes ~2 s
     with ceiling_server(64) as ceiling_base:
         # The same client and request body against a handler that returns a constant.
-        ceiling = asyncio.run(http_rate(ceiling_base, {}, key, seconds, 1))
+        ceiling = http_rate(ceiling_base, {}, key, seconds, 1)
     (single, cpu_one), (double, cpu_two) = per_workers[1], per_workers[2]
     return [
         Result(

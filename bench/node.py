@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.bootstrap import initialise
+from gateway.cli.supervisor import ALL_READY
 from gateway.config import Settings, load_settings
 from gateway.db.setup import close_database, open_database
 from gateway.ledger.service import LedgerService
@@ -69,7 +70,9 @@ def server_process(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
     env.update({"SEKISHO_DATA": str(data_dir), "SEKISHO_HTTP_WORKERS": "1", **(extra or {})})
-    log = open(data_dir.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
+    log_path = data_dir.parent / f"serve-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    single = env["SEKISHO_HTTP_WORKERS"] == "1"  # else wait until every worker accepts
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli.main", "serve", "--port", str(port)],
         env=env,
@@ -78,11 +81,11 @@ def server_process(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 with urllib.request.urlopen(base + "/readyz", timeout=1) as response:  # noqa: S310
-                    if response.status == 200:
+                    if response.status == 200 and (single or ALL_READY in log_path.read_text()):
                         break
             except OSError:
                 pass

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from gateway.errors import ConfigError
 
 READY = b"R"
+ALL_READY = "every worker accepts"
+"""Printed once all the first workers are ready (benchmarks wait for it)."""
 STOP_GRACE_SECONDS = 30.0
 START_TIMEOUT_SECONDS = 120.0
 RESPAWN_INTERVAL_SECONDS = 1.0
@@ -121,6 +123,7 @@ class Supervisor:
                 self._stop_all()
                 print("sekisho: error: a worker did not start; see its log above", file=sys.stderr)
                 return 1
+        print(f"sekisho: {ALL_READY} ({self._count})", flush=True)
         while not self._stopping:
             if self._reload:
                 self._reload = False
