@@ -19,10 +19,11 @@ reads use it as before (a second thread there cost CPU under B5).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import aiosqlite
@@ -84,61 +85,48 @@ class TurnTakingSqliteClient(SqliteClient):
 
     async def execute_insert(self, query: str, values: list[Any]) -> int:
         """INSERT outside a transaction, holding the writer lock."""
-        token = _writing.set(True)
-        try:
+        with _statement_writes(True):
             row_id: int = await super().execute_insert(query, values)
-            return row_id
-        finally:
-            _writing.reset(token)
+        return row_id
 
     async def execute_many(self, query: str, values: list[list[Any]]) -> None:
         """A statement for many rows outside a transaction, holding the writer lock."""
-        token = _writing.set(True)
-        try:
+        with _statement_writes(True):
             await super().execute_many(query, values)
-        finally:
-            _writing.reset(token)
 
     async def execute_script(self, query: str) -> None:
         """A script (schema changes) outside a transaction, holding the writer lock."""
-        token = _writing.set(True)
-        try:
+        with _statement_writes(True):
             await super().execute_script(query)
-        finally:
-            _writing.reset(token)
 
     async def execute_query(
         self, query: str, values: list[Any] | None = None
     ) -> tuple[int, Sequence[dict[str, Any]]]:
         """One statement; a write holds the writer lock, a read goes to the read connection."""
-        if self._reads_apart(query):
+        writes = is_write(query)
+        if self._reads_apart(writes):
             rows = await self._read(query, values)
             return len(rows), rows
-        token = _writing.set(is_write(query))
-        try:
+        with _statement_writes(writes):
             answer: tuple[int, Sequence[dict[str, Any]]] = await super().execute_query(
                 query, values
             )
-            return answer
-        finally:
-            _writing.reset(token)
+        return answer
 
     async def execute_query_dict(
         self, query: str, values: list[Any] | None = None
     ) -> list[dict[str, Any]]:
         """One statement, rows as dicts; a write holds the writer lock, a read goes apart."""
-        if self._reads_apart(query):
+        writes = is_write(query)
+        if self._reads_apart(writes):
             return [dict(row) for row in await self._read(query, values)]
-        token = _writing.set(is_write(query))
-        try:
+        with _statement_writes(writes):
             rows: list[dict[str, Any]] = await super().execute_query_dict(query, values)
-            return rows
-        finally:
-            _writing.reset(token)
+        return rows
 
-    def _reads_apart(self, query: str) -> bool:
+    def _reads_apart(self, writes: bool) -> bool:
         """Read on the read connection while the writing one is taken (else no thread hop more)."""
-        return self._lock.locked() and self.filename != ":memory:" and not is_write(query)
+        return not writes and self._lock.locked() and self.filename != ":memory:"
 
     @translate_exceptions
     async def _read(self, query: str, values: list[Any] | None) -> list[Any]:
@@ -147,6 +135,16 @@ class TurnTakingSqliteClient(SqliteClient):
             if self._reader is None:
                 self._reader = await _open_reader(self.filename)
             return list(await self._reader.execute_fetchall(query, values))
+
+
+@contextlib.contextmanager
+def _statement_writes(writes: bool) -> Iterator[None]:
+    """Within: the statement about to run writes (so the connection takes the writer lock)."""
+    token = _writing.set(writes)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
 
 
 def _writer_lock_for(file_path: str) -> WriterLock | None:
