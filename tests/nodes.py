@@ -49,6 +49,17 @@ def run_cli(
     )
 
 
+async def run_cli_beside(
+    args: list[str], data_dir: Path, extra: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one CLI command on a thread, so the test's in-process node keeps running meanwhile.
+
+    A node whose event loop waits for the command cannot finish a write it began, so a
+    command that writes the same database would wait for its writer lock.
+    """
+    return await asyncio.to_thread(run_cli, args, data_dir, extra)
+
+
 WAIT_SECONDS = 60.0
 """How long a test waits for a condition by default: generous, a loaded CI machine is slow."""
 

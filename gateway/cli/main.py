@@ -19,6 +19,7 @@ from gateway.cli import (
     witness_cmd,
 )
 from gateway.config import Settings, load_settings
+from gateway.db.outage import is_database_busy, is_database_outage
 from gateway.errors import ConfigError, SekishoError
 from gateway.tlog.errors import FormatError
 from hsm import HsmError
@@ -77,6 +78,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if is_database_busy(exc):
+            return fail(f"the database is busy, try again: {_last_cause(exc)}")
+        if is_database_outage(exc):
+            return fail(f"the database is unreachable: {_last_cause(exc)}")
+        raise
+
+
+def _last_cause(exc: BaseException) -> str:
+    """The innermost error's message (the driver's own words, not the ORM's wrapping)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__
 
 
 def fail(message: str, *, status: int = 1) -> int:

@@ -36,7 +36,7 @@ from tortoise.backends.sqlite.client import (
 )
 from tortoise.exceptions import TransactionManagementError
 
-from gateway.db.writer_lock import WriterLock
+from gateway.db.writer_lock import WAIT_SECONDS, WriterLock
 
 log = logging.getLogger("sekisho.db")
 _READS = ("SELECT", "EXPLAIN", "VALUES")
@@ -53,14 +53,15 @@ class TurnTakingSqliteClient(SqliteClient):
 
     def __init__(self, file_path: str, **kwargs: Any) -> None:
         super().__init__(file_path, **kwargs)
-        self.writer_lock = _writer_lock_for(file_path)
+        self._wait_seconds = float(kwargs.get("busy_timeout", WAIT_SECONDS * 1000)) / 1000
+        self.writer_lock = _writer_lock_for(file_path, self._wait_seconds)
         self._reader: aiosqlite.Connection | None = None
         self._reader_lock = asyncio.Lock()
 
     async def create_connection(self, with_db: bool) -> None:
         """Open the connection, and the writer lock beside the database file."""
         if self.writer_lock is None and self._connection is None:  # opened again after close
-            self.writer_lock = _writer_lock_for(self.filename)
+            self.writer_lock = _writer_lock_for(self.filename, self._wait_seconds)
         await super().create_connection(with_db)
 
     async def close(self) -> None:
@@ -147,12 +148,12 @@ def _statement_writes(writes: bool) -> Iterator[None]:
         _writing.reset(token)
 
 
-def _writer_lock_for(file_path: str) -> WriterLock | None:
+def _writer_lock_for(file_path: str, wait_seconds: float) -> WriterLock | None:
     """The database's writer lock; None in memory or where its files cannot be opened."""
     if file_path == ":memory:":
         return None
     try:
-        return WriterLock(file_path + "-writer")
+        return WriterLock(file_path + "-writer", wait_seconds)
     except OSError as exc:  # e.g. another account's lock files: SQLite's own locking still holds
         log.warning(
             "SQLite writer lock %s-writer unavailable (%s); writers wait in SQLite's busy handler",

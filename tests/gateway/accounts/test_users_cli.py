@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -153,6 +154,22 @@ def test_users_errors_are_one_line(shared_node: Path, args: list[str], fragment:
     result = run_cli(args, shared_node)
     assert result.returncode == 1
     assert_one_line_error(result.stderr, fragment)
+
+
+def test_a_write_while_another_process_keeps_the_database_is_one_line(shared_node: Path) -> None:
+    """A stopped or stuck gateway holding SQLite's writer lock: an error after the busy timeout."""
+    lock_file = shared_node / "sekisho.sqlite3-writer"
+    with subprocess.Popen(
+        ["flock", "--exclusive", str(lock_file), "sh", "-c", "echo held; read line"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = run_cli(["users", "add", "dave", "--level", "SECRET"], shared_node, timeout=60)
+        holder.communicate("go\n")
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "the database is busy, try again: database is locked")
 
 
 def test_users_before_init_says_where_it_looked(data_dir: Path) -> None:

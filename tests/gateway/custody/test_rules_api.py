@@ -13,7 +13,7 @@ from gateway.auth.tokens import issue_token
 from tests.gateway.custody.chains import anchor, body, parties
 from tests.gateway.custody.test_rules import TOML_RULE, parts_rule
 from tests.gateway.signing.api_node import Headers, Node
-from tests.nodes import run_cli
+from tests.nodes import run_cli_beside
 
 RULES = "/api/v1/custody/rules"
 
@@ -96,22 +96,24 @@ async def test_cli_rules_add_list_show(node: Node, tmp_path: Path) -> None:
     data = node.settings.data_dir
     rule_file = tmp_path / "parts.json"
     rule_file.write_text(json.dumps(parts_rule()))
-    added = run_cli(["custody", "rules", "add", str(rule_file)], data)
+    added = await run_cli_beside(["custody", "rules", "add", str(rule_file)], data)
     assert added.returncode == 0, added.stderr
     assert added.stdout.startswith("custody rule spare-parts version 1")
     toml_file = tmp_path / "footage.toml"
     toml_file.write_text(TOML_RULE)
-    assert run_cli(["custody", "rules", "add", str(toml_file)], data).returncode == 0
-    listing = run_cli(["custody", "rules", "list"], data)
+    assert (await run_cli_beside(["custody", "rules", "add", str(toml_file)], data)).returncode == 0
+    listing = await run_cli_beside(["custody", "rules", "list"], data)
     assert "spare-parts" in listing.stdout and "record-and-alert" in listing.stdout
-    shown = json.loads(run_cli(["custody", "rules", "show", "spare-parts"], data).stdout)
+    shown = json.loads(
+        (await run_cli_beside(["custody", "rules", "show", "spare-parts"], data)).stdout
+    )
     assert shown[0]["version"] == 1 and shown[0]["actor"].startswith("operator:")
 
     rule_file.write_text(json.dumps(parts_rule(name="Not A Name")))
-    bad = run_cli(["custody", "rules", "add", str(rule_file)], data)
+    bad = await run_cli_beside(["custody", "rules", "add", str(rule_file)], data)
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [
         "sekisho: error: rule field name: String should match pattern '^[a-z][a-z0-9-]{0,63}$'"
     ]
-    missing = run_cli(["custody", "rules", "show", "nope"], data)
+    missing = await run_cli_beside(["custody", "rules", "show", "nope"], data)
     assert missing.returncode == 1 and "no custody rule named 'nope'" in missing.stderr

@@ -8,7 +8,9 @@ handler and failed with "database is locked" after the 10 s busy timeout.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,8 +19,10 @@ from pathlib import Path
 import pytest
 from tortoise import connections
 
+from gateway.db.outage import is_database_busy
 from gateway.db.sqlite_engine import is_write
 from gateway.db.transaction import transaction
+from gateway.db.writer_lock import WriterLock
 from tests.gateway.databases import opened
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,6 +32,7 @@ import asyncio, sys, time
 from tortoise import connections
 from gateway.db.setup import close_database, open_database
 from gateway.db.transaction import transaction
+from gateway.db.writer_lock import WriterLock
 
 async def main():
     await open_database(sys.argv[1])
@@ -138,3 +143,58 @@ async def test_a_read_is_answered_while_this_process_writes(database: str) -> No
         after = await outside.execute_query_dict("SELECT who FROM probe ORDER BY id")
     assert [row["who"] for row in rows] == ["committed"]
     assert [row["who"] for row in after] == ["committed", "uncommitted"]
+
+
+@dataclasses.dataclass
+class HeldLock:
+    """A writer lock file that another process holds until ``let_go`` (as if it had stopped)."""
+
+    path: str
+    holder: subprocess.Popen[str]
+
+    def let_go(self) -> None:
+        self.holder.communicate("go\n")
+
+
+@pytest.fixture
+def held_lock(tmp_path: Path) -> Iterator[HeldLock]:
+    path = str(tmp_path / "stuck.sqlite3-writer")
+    holder = subprocess.Popen(
+        ["flock", "--exclusive", path, "sh", "-c", "echo held; read line"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    yield HeldLock(path, holder)
+    holder.kill()
+    holder.wait()
+
+
+async def test_a_writer_stuck_in_another_process_is_a_busy_error_not_a_hang(
+    held_lock: HeldLock,
+) -> None:
+    lock = WriterLock(held_lock.path, wait_seconds=0.5)
+    for _ in range(2):  # the second wait queues behind the first, still blocked
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            await lock.acquire()
+        assert is_database_busy(caught.value)
+        assert "another process kept the SQLite writer lock" in str(caught.value)
+        assert not lock.held
+    lock.close()  # returns although a wait is still blocked in the kernel
+
+
+async def test_the_lock_is_taken_once_the_stuck_writer_lets_go(held_lock: HeldLock) -> None:
+    lock = WriterLock(held_lock.path, wait_seconds=0.5)
+    with pytest.raises(sqlite3.OperationalError):
+        await lock.acquire()
+    held_lock.let_go()  # the holder exits, its lock with it
+    await lock.acquire()
+    assert lock.held
+    other = WriterLock(held_lock.path, wait_seconds=0.5)  # a second writer waits its turn
+    with pytest.raises(sqlite3.OperationalError):
+        await other.acquire()
+    lock.release()
+    await other.acquire()
+    other.close()
+    lock.close()
