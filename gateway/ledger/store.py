@@ -2,25 +2,36 @@
 
 The same SQL runs on SQLite and PostgreSQL (placeholders are rewritten for
 asyncpg). Integration of a batch (leaves, node hashes, checkpoint, removal of
-the queued rows) is one transaction.
+the queued rows) is one transaction; on SQLite it and the queue's own writes run
+in one hop to a database thread (:meth:`TurnTakingSqliteClient.write_at_once`).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from gateway.db.sql import for_connection, is_postgres
+from gateway.db.sqlite_engine import one_hop_writer, sqlite_writer
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict
 from gateway.ledger.entries import opening_of, with_opening
 from gateway.tlog.merkle import Coord, leaf_hash
 
 LEVEL_SHIFT = 56
+_QUEUE_ROW = "INSERT INTO ledger_pending (data, opening) VALUES (?, ?)"
+_LAST_QUEUED = "SELECT MAX(id) AS last FROM ledger_pending"
+_CURRENT_SIZE = "SELECT MAX(size) AS size FROM ledger_checkpoint"
+_ADD_CHECKPOINT = (
+    "INSERT INTO ledger_checkpoint (size, root, note, created_at) "
+    "VALUES (?, ?, ?, CURRENT_TIMESTAMP)"
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,46 @@ def _leaf_row(leaf: NewLeaf) -> tuple[int, bytes, str, int, bytes | None]:
     return leaf.index, bytes(leaf.data), leaf.leaf_hash.hex(), leaf.queue_id, opening_of(leaf.data)
 
 
+def _node_rows(batch: IntegrationBatch) -> list[tuple[int, bytes]]:
+    return [(pack_coord(coord), digest) for coord, digest in batch.nodes]
+
+
+def _queued_ids(batch: IntegrationBatch) -> list[int]:
+    """The queue rows the batch integrates (direct entries never had one)."""
+    return [leaf.queue_id for leaf in batch.leaves if leaf.queue_id > 0]
+
+
+def _check_size(current: int | None, batch: IntegrationBatch) -> None:
+    if int(current or 0) != batch.old_size:
+        raise SequencingConflict(
+            f"the tree is at size {current}, not {batch.old_size}: another sequencer ran"
+        )
+
+
+def _ids_up_to(last: int, count: int) -> list[int]:
+    """One writer holds the transaction, so SQLite's AUTOINCREMENT ids are contiguous."""
+    return list(range(last - count + 1, last + 1))
+
+
+def _queue_on_sqlite(
+    rows: Sequence[tuple[bytes, bytes | None]], db: sqlite3.Connection
+) -> list[int]:
+    db.executemany(_QUEUE_ROW, rows)
+    return _ids_up_to(int(db.execute(_LAST_QUEUED).fetchone()[0]), len(rows))
+
+
+def _integrate_on_sqlite(batch: IntegrationBatch, db: sqlite3.Connection) -> None:
+    _check_size(db.execute(_CURRENT_SIZE).fetchone()[0], batch)
+    db.executemany(
+        "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) VALUES (?, ?, ?, ?, ?)",
+        [_leaf_row(leaf) for leaf in batch.leaves],
+    )
+    db.executemany("INSERT INTO ledger_node (key, hash) VALUES (?, ?)", _node_rows(batch))
+    db.executemany("DELETE FROM ledger_pending WHERE id = ?", [(i,) for i in _queued_ids(batch)])
+    checkpoint = batch.checkpoint
+    db.execute(_ADD_CHECKPOINT, (checkpoint.size, checkpoint.root, checkpoint.note))
+
+
 def pack_coord(coord: Coord) -> int:
     """One integer key for a (level, index) coordinate."""
     level, index = coord
@@ -156,10 +207,17 @@ class TortoiseLedgerStore:
         return await self._conn.execute_query_dict(self._sql(query), list(values))
 
     async def enqueue(self, entries: Sequence[bytes]) -> list[int]:
-        """Insert queued rows (each with its opening, if any) in one transaction; their ids."""
+        """Insert queued rows (each with its opening, if any) in one transaction; their ids.
+
+        Inside the caller's transaction the rows join it; on their own on SQLite
+        they are written in one hop (:meth:`TurnTakingSqliteClient.write_at_once`).
+        """
         if not entries:
             return []
-        rows = [[bytes(data), opening_of(data)] for data in entries]
+        rows = [(bytes(data), opening_of(data)) for data in entries]
+        at_once = one_hop_writer(self._conn)
+        if at_once is not None:
+            return await at_once.write_at_once(partial(_queue_on_sqlite, rows))
         async with transaction(self._name) as conn:
             if self._postgres:
                 inserted = await conn.execute_query_dict(
@@ -168,13 +226,9 @@ class TortoiseLedgerStore:
                     [[r[0] for r in rows], [r[1] for r in rows]],
                 )
                 return sorted(int(r["id"]) for r in inserted)
-            # One writer holds the transaction, so AUTOINCREMENT ids are contiguous.
-            await conn.execute_many(
-                "INSERT INTO ledger_pending (data, opening) VALUES (?, ?)", rows
-            )
-            found = await conn.execute_query_dict("SELECT MAX(id) AS last FROM ledger_pending")
-            last = int(found[0]["last"])
-            return list(range(last - len(entries) + 1, last + 1))
+            await conn.execute_many(_QUEUE_ROW, [list(row) for row in rows])
+            found = await conn.execute_query_dict(_LAST_QUEUED)
+            return _ids_up_to(int(found[0]["last"]), len(rows))
 
     async def take_pending(self, limit: int) -> list[tuple[int, bytes]]:
         """Oldest queued entries first, each carrying its opening to integration."""
@@ -185,24 +239,17 @@ class TortoiseLedgerStore:
 
     async def integrate(self, batch: IntegrationBatch) -> None:
         """Leaves, nodes and checkpoint in one transaction; queued rows removed."""
+        if not self._postgres:  # the sequencer's step, in one hop
+            await sqlite_writer(self._conn).write_at_once(partial(_integrate_on_sqlite, batch))
+            return
         async with transaction(self._name) as conn:
-            rows = await conn.execute_query_dict(
-                self._sql("SELECT MAX(size) AS size FROM ledger_checkpoint")
-            )
-            current = rows[0]["size"]
-            if int(current or 0) != batch.old_size:
-                raise SequencingConflict(
-                    f"the tree is at size {current}, not {batch.old_size}: another sequencer ran"
-                )
+            rows = await conn.execute_query_dict(_CURRENT_SIZE)
+            _check_size(rows[0]["size"], batch)
             if batch.leaves:
-                await self._write_tree(conn, batch)
+                await self._write_tree_on_postgres(conn, batch)
             checkpoint = batch.checkpoint
             await conn.execute_query(
-                self._sql(
-                    "INSERT INTO ledger_checkpoint (size, root, note, created_at) "
-                    "VALUES (?, ?, ?, CURRENT_TIMESTAMP)"
-                ),
-                [checkpoint.size, checkpoint.root, checkpoint.note],
+                self._sql(_ADD_CHECKPOINT), [checkpoint.size, checkpoint.root, checkpoint.note]
             )
 
     async def openings(
@@ -241,49 +288,27 @@ class TortoiseLedgerStore:
             self._legacy_openings = bool(rows)
         return self._legacy_openings
 
-    async def _write_tree(self, conn: BaseDBAsyncClient, batch: IntegrationBatch) -> None:
-        leaves = [
-            (
-                leaf.index,
-                bytes(leaf.data),
-                leaf.leaf_hash.hex(),
-                leaf.queue_id,
-                opening_of(leaf.data),
-            )
-            for leaf in batch.leaves
-        ]
-        nodes = [(pack_coord(coord), digest) for coord, digest in batch.nodes]
-        if self._postgres:  # one statement per table for the batch, as for the queue
+    async def _write_tree_on_postgres(
+        self, conn: BaseDBAsyncClient, batch: IntegrationBatch
+    ) -> None:
+        """One statement per table for the batch, as for the queue."""
+        leaves = [_leaf_row(leaf) for leaf in batch.leaves]
+        await conn.execute_query(
+            "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) SELECT * FROM "
+            "unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::bytea[])",
+            [list(column) for column in zip(*leaves, strict=True)],
+        )
+        nodes = _node_rows(batch)
+        if nodes:
             await conn.execute_query(
-                "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) SELECT * FROM "
-                "unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::bytea[])",
-                [list(column) for column in zip(*leaves, strict=True)],
+                "INSERT INTO ledger_node (key, hash) "
+                "SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                [list(column) for column in zip(*nodes, strict=True)],
             )
-            if nodes:
-                await conn.execute_query(
-                    "INSERT INTO ledger_node (key, hash) "
-                    "SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-                    [list(column) for column in zip(*nodes, strict=True)],
-                )
-        else:
-            await conn.execute_many(
-                "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [list(row) for row in leaves],
-            )
-            await conn.execute_many(
-                "INSERT INTO ledger_node (key, hash) VALUES (?, ?)", [list(row) for row in nodes]
-            )
-        queue_ids = [leaf.queue_id for leaf in batch.leaves if leaf.queue_id > 0]
-        if not queue_ids:
-            return
-        if self._postgres:
+        queue_ids = _queued_ids(batch)
+        if queue_ids:
             await conn.execute_query(
                 "DELETE FROM ledger_pending WHERE id = ANY($1::bigint[])", [queue_ids]
-            )
-        else:
-            await conn.execute_many(
-                "DELETE FROM ledger_pending WHERE id = ?", [[qid] for qid in queue_ids]
             )
 
     async def latest_checkpoint(self) -> StoredCheckpoint | None:

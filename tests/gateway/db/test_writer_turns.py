@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 from tortoise import connections
 
 from gateway.db.outage import is_database_busy
-from gateway.db.sqlite_engine import is_write
+from gateway.db.sqlite_engine import is_write, one_hop_writer, sqlite_writer
 from gateway.db.transaction import transaction
 from gateway.db.writer_lock import WriterLock
 from tests.gateway.databases import opened
@@ -94,12 +95,15 @@ async def test_a_third_process_writes_while_two_others_hammer(
             await connections.get("default").execute_query(  # a write outside a transaction
                 "INSERT INTO probe (who) VALUES ('third, alone')"
             )
+            await sqlite_writer(connections.get("default")).write_at_once(
+                lambda db: db.execute("INSERT INTO probe (who) VALUES ('third, in one hop')")
+            )
         assert all(process.poll() is None for process in running), "the others stopped first"
         rows = await connections.get("default").execute_query_dict(
             "SELECT who, COUNT(*) AS n FROM probe GROUP BY who = 'hammer'"
         )
     counts = {row["who"] == "hammer": row["n"] for row in rows}
-    assert counts[False] == 80
+    assert counts[False] == 120
     assert counts[True] > 0
 
 
@@ -198,3 +202,55 @@ async def test_the_lock_is_taken_once_the_stuck_writer_lets_go(held_lock: HeldLo
     await other.acquire()
     other.close()
     lock.close()
+
+
+async def test_a_one_hop_write_commits_everything_or_nothing(database: str) -> None:
+    async with opened(database):
+        client = connections.get("default")
+        await client.execute_script("CREATE TABLE probe (id INTEGER PRIMARY KEY, who TEXT)")
+        writer = sqlite_writer(client)
+
+        def two_rows_then_fail(db: sqlite3.Connection) -> None:
+            db.executemany("INSERT INTO probe (who) VALUES (?)", [("lost",), ("lost too",)])
+            raise ValueError("the work failed")
+
+        with pytest.raises(ValueError, match="the work failed"):
+            await writer.write_at_once(two_rows_then_fail)
+        kept = await writer.write_at_once(
+            lambda db: db.execute("INSERT INTO probe (who) VALUES ('kept')").lastrowid
+        )
+        rows = await client.execute_query_dict("SELECT id, who FROM probe")  # the ORM's connection
+    assert rows == [{"id": kept, "who": "kept"}]
+
+
+async def test_a_cancelled_one_hop_write_still_finishes_and_gives_the_locks_back(
+    database: str,
+) -> None:
+    async with opened(database):
+        client = connections.get("default")
+        await client.execute_script("CREATE TABLE probe (id INTEGER PRIMARY KEY, who TEXT)")
+        writer = sqlite_writer(client)
+        started, finish = threading.Event(), threading.Event()
+
+        def slow(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO probe (who) VALUES ('slow')")
+            started.set()
+            finish.wait(30)
+
+        task = asyncio.create_task(writer.write_at_once(slow))
+        await asyncio.to_thread(started.wait, 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        finish.set()
+        async with transaction() as conn:  # waits for the slow one's locks, then writes
+            await conn.execute_query("INSERT INTO probe (who) VALUES ('next')")
+        rows = await client.execute_query_dict("SELECT who FROM probe ORDER BY id")
+    assert [row["who"] for row in rows] == ["slow", "next"]
+
+
+async def test_no_one_hop_write_inside_a_transaction(database: str) -> None:
+    async with opened(database), transaction() as conn:
+        assert one_hop_writer(conn) is None
+        with pytest.raises(TypeError, match="needs the database's own client"):
+            sqlite_writer(conn)

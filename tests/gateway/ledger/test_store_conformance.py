@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.db.setup import close_database, open_database
+from gateway.db.transaction import transaction
 from gateway.ledger.sequencer import load_frontier, sequence_once
 from gateway.ledger.store import (
     IntegrationBatch,
@@ -80,6 +81,23 @@ async def test_enqueue_orders_and_counts(store: TortoiseLedgerStore) -> None:
     assert [qid for qid, _ in pending] == [*first, second[0]]
     assert pending[0][1] == entries(1, "a")[0]
     assert await store.enqueue([]) == []
+
+
+async def queue_then_fail(store: TortoiseLedgerStore) -> None:
+    async with transaction():
+        await store.enqueue(entries(3, "dropped"))
+        raise RuntimeError("rolled back")
+
+
+async def test_entries_queued_in_a_transaction_go_with_it(store: TortoiseLedgerStore) -> None:
+    """Inside a transaction the queue joins it (on SQLite, not a one-hop write of its own)."""
+    async with transaction():
+        inside = await store.enqueue(entries(2, "kept"))
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await queue_then_fail(store)
+    assert await store.pending_count() == 2
+    outside = await store.enqueue(entries(1, "after"))
+    assert [qid for qid, _ in await store.take_pending(10)] == [*inside, *outside]
 
 
 async def test_integrate_writes_everything_in_one_step(store: TortoiseLedgerStore) -> None:
