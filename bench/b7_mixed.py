@@ -108,16 +108,17 @@ def drive(*args: object) -> Latencies:
     return result
 
 
-def measure(database: str, database_url: str | None, quick: bool) -> list[Result]:
-    """Each kind alone, then all at once, against one node."""
+def measure(database: str, database_url: str | None, quick: bool, workers: int = 1) -> list[Result]:
+    """Each kind alone, then all at once, against one node with ``workers`` processes."""
     seconds = 3.0 if quick else 30.0
     alone_seconds = 2.0 if quick else 10.0
     with tempfile.TemporaryDirectory(prefix="sekisho-b7-") as tmp:
         data_dir = Path(tmp) / "var"
         env = {"SEKISHO_DATABASE_URL": database_url} if database_url else {}
         init_node(data_dir, env)
+        serving = {**env, "SEKISHO_HTTP_WORKERS": str(workers)}
         person = asyncio.run(person_token(data_dir)) if not database_url else None
-        with server_process(data_dir, env) as (base, _pid):
+        with server_process(data_dir, serving) as (base, _pid):
             if person is None:
                 person = asyncio.run(_person_token_on(database_url or ""))
             client, key = client_token(data_dir, env, scopes="sign,anchor")
@@ -136,7 +137,8 @@ def measure(database: str, database_url: str | None, quick: bool) -> list[Result
         results.append(
             Result(
                 "B7",
-                f"{database}: {kind} p99 under the mix ({len(mix)} done in {seconds:.0f} s, "
+                f"{database}, {workers} worker{'s' if workers > 1 else ''}: {kind} p99 under "
+                f"the mix ({len(mix)} done in {seconds:.0f} s, "
                 f"p50 {percentile(mix, 0.5) if mix else 0:.1f} ms; alone {len(solo)} in "
                 f"{alone_seconds:.0f} s, p50 {percentile(solo, 0.5) if solo else 0:.1f} ms)",
                 p99_mix,
@@ -163,11 +165,21 @@ async def _person_token_on(database_url: str) -> str:
 
 
 def run(quick: bool) -> list[Result]:
-    """B7 on SQLite, and on PostgreSQL when one answers."""
+    """B7 on SQLite, and on PostgreSQL when one answers, with one worker and with two (the
+    default on this 2-core machine); quick mode runs one of each database."""
     from bench.__main__ import postgres_url
 
-    results = measure("SQLite", None, quick)
-    url = postgres_url()
-    if url is not None:
-        results += measure("PostgreSQL", url, quick)
+    nodes = (
+        [("SQLite", 1), ("PostgreSQL", 2)]
+        if quick
+        else [("SQLite", 1), ("PostgreSQL", 1), ("SQLite", 2), ("PostgreSQL", 2)]
+    )
+    results = []
+    for database, workers in nodes:
+        if database == "SQLite":
+            results += measure(database, None, quick, workers)
+            continue
+        url = postgres_url()  # a fresh database for each node
+        if url is not None:
+            results += measure(database, url, quick, workers)
     return results
