@@ -17,7 +17,7 @@ import aiohttp
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench import s3
-from bench.b5_small_docs import init_node, person_token
+from bench.b5_small_docs import ceiling_server, init_node, person_token
 from bench.common import Result
 from bench.node import free_port, reset_peak_rss, rss_mib, server_process
 from gateway.documents.segment_anchor import PieceHasher, PieceVerifier
@@ -232,6 +232,8 @@ def run(quick: bool) -> list[Result]:
         with nginx_serving(served) as nginx_base:
             nginx = curl_rate(f"{nginx_base}/ciphertext.bin", {}, blob.stat().st_size)
         floor = in_process_floor(size, Path(tmp))
+    with ceiling_server(size) as bare_base:  # HTTP alone: no reading, checking or decrypting
+        bare = curl_rate(f"{bare_base}/bare", {}, size)
     decrypt = aes_gcm_rate(size)
     lower_name = "AES-GCM decrypt" if decrypt <= nginx else "nginx"
     lower = min(decrypt, nginx)
@@ -252,7 +254,7 @@ def run(quick: bool) -> list[Result]:
             "check every segment against its anchor, decrypt; no HTTP)",
             ours,
             "MiB/s",
-            {"nginx": nginx, "in-process floor": floor},
+            {"nginx": nginx, "in-process floor": floor, "bare aiohttp streaming from memory": bare},
             "in-process floor",
             ">= 0.6x nginx and >= 0.8x the floor",
             ours >= 0.6 * nginx and ours >= 0.8 * floor,

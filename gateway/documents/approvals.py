@@ -23,12 +23,13 @@ from tortoise.exceptions import IntegrityError
 
 from gateway.auth.identity import Identity
 from gateway.config import Settings
+from gateway.db.transaction import transaction
 from gateway.documents.access import AccessRecorder
 from gateway.documents.envelope import label_digest
 from gateway.documents.models import ApprovalRequest as ApprovalRequest  # public type
 from gateway.errors import ConfigError, Conflict, NotFound
 from gateway.ledger.entries import utc_timestamp
-from gateway.ledger.queued import EntryRecorder
+from gateway.ledger.queued import EntryRecorder, QueuedLedger
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label
 
 log = logging.getLogger("sekisho.approvals")
@@ -206,15 +207,13 @@ class ApprovalBook:
     async def settle(self, row: ApprovalRequest, identity: Identity, status: str) -> bool:
         """Move a pending request to ``approved``/``refused``/``stale``; False if already settled.
 
-        The row is claimed first (one conditional UPDATE: of two officers or workers
-        racing, one wins), then the entry is ledgered; if the ledger cannot take it
-        the claim is undone and the error raised (fail closed: no entry, no decision).
+        The conditional UPDATE and the queued entry are one database transaction:
+        of two officers or workers racing, one wins, and a decision is stored
+        exactly when its entry is (if the entry cannot be queued, the request stays
+        pending and the error is raised). Undoing the UPDATE after a failed ledger
+        write instead could collide with a newer request stored in between
+        (the one-pending index) and leave a decision without its entry.
         """
-        claimed = await ApprovalRequest.filter(id=row.id, status="pending").update(
-            status=status, decided_by=identity.actor, decided_at=self.clock()
-        )
-        if not claimed:
-            return False
         entry_type = "approval.granted" if status == "approved" else "approval.refused"
         fields: dict[str, Any] = {
             "request": row.id,
@@ -225,13 +224,13 @@ class ApprovalBook:
         }
         if status != "approved":
             fields["reason_code"] = status
-        try:
-            await self._ledger.record(entry_type, **fields)
-        except BaseException:
-            await ApprovalRequest.filter(id=row.id, status=status).update(
-                status="pending", decided_by="", decided_at=None
+        async with transaction():
+            claimed = await ApprovalRequest.filter(id=row.id, status="pending").update(
+                status=status, decided_by=identity.actor, decided_at=self.clock()
             )
-            raise
+            if not claimed:
+                return False
+            await QueuedLedger(self._ledger.node).record(entry_type, **fields)
         row.status, row.decided_by = status, identity.actor
         return True
 
@@ -244,24 +243,19 @@ class ApprovalBook:
         return count
 
     async def _expire(self, row: ApprovalRequest) -> int:
-        changed = await ApprovalRequest.filter(id=row.id, status="pending").update(
-            status="expired", decided_at=self.clock()
-        )
-        if not changed:
-            return 0  # another worker or request expired it first
-        try:
-            await self._ledger.record(
+        async with transaction():  # the expiry and its entry together, as in settle()
+            changed = await ApprovalRequest.filter(id=row.id, status="pending").update(
+                status="expired", decided_at=self.clock()
+            )
+            if not changed:
+                return 0  # another worker or request expired it first
+            await QueuedLedger(self._ledger.node).record(
                 "approval.expired",
                 request=row.id,
                 document=row.document_id,
                 version=row.version,
                 action=row.action,
             )
-        except BaseException:  # not ledgered: still pending (and still refused once overdue)
-            await ApprovalRequest.filter(id=row.id, status="expired").update(
-                status="pending", decided_at=None
-            )
-            raise
         await self._recorder.record_actor(
             row.requested_by,
             action=f"expire_{row.action}",

@@ -88,3 +88,57 @@ async def test_sweeps_expiring_together_ledger_it_once(book: ApprovalBook) -> No
     assert sum(counts) == 1
     assert len(await ledger_entries("approval.expired", request=row.id)) == 1
     assert not await book.settle(await ApprovalRequest.get(id=row.id), officer("oscar"), "approved")
+
+
+class LedgerDown(Exception):
+    """The ledger's queue refused the entry."""
+
+
+async def refuse_after_a_new_request(
+    book: ApprovalBook, monkeypatch: pytest.MonkeyPatch
+) -> list[ApprovalRequest | None]:
+    """Make the next queued entry fail, after another officer stores a new request for the
+    same document and action (the moment the old request stops being pending)."""
+    claimed: list[ApprovalRequest | None] = []
+
+    async def fails(self: QueuedLedger, entry_type: str, /, **fields: object) -> int:
+        claimed.append(
+            await book.claim(
+                officer("nadia"),
+                document_id=DOCUMENT,
+                version=1,
+                action="destroy",
+                new_label=None,
+                reason="",
+                window=timedelta(minutes=10),
+            )
+        )
+        raise LedgerDown("the ledger cannot take entries")
+
+    monkeypatch.setattr(QueuedLedger, "record", fails)
+    return claimed
+
+
+@pytest.mark.parametrize("ending", ["approved", "refused", "expired"])
+async def test_a_decision_the_ledger_refuses_leaves_the_request_pending(
+    book: ApprovalBook, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    """A decision or expiry is stored exactly when its entry is: when the entry cannot be
+    queued, the ledger's error reaches the caller and the request is still the one pending
+    for its document and action, even if another request was stored meanwhile."""
+    row = await open_request(book)
+    claimed = await refuse_after_a_new_request(book, monkeypatch)
+    if ending == "expired":
+        cast(Clock, book.clock).now += timedelta(minutes=11)
+        ends = book.expire_overdue()
+    else:
+        ends = book.settle(row, officer("oscar"), ending)
+    with pytest.raises(LedgerDown):
+        await ends
+    assert len(claimed) == 1
+    monkeypatch.undo()
+    pending = await ApprovalRequest.filter(document_id=DOCUMENT, status="pending")
+    assert [r.id for r in pending] == [row.id]
+    assert await ApprovalRequest.filter(document_id=DOCUMENT).count() == 1
+    for entry_type in ("approval.granted", "approval.refused", "approval.expired"):
+        assert await ledger_entries(entry_type, request=row.id) == []
