@@ -16,7 +16,7 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.bootstrap import InitReport, initialise
-from gateway.cli.supervisor import READY, Supervisor, listening_socket
+from gateway.cli.supervisor import READY, Supervisor, listening_socket, listening_sockets
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.http.tls import server_ssl_context
@@ -80,7 +80,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     report = asyncio.run(initialise(settings, demo=args.demo))
     if report.changed:
         print_report(report)
-    sock = listening_socket(host, port)
+    sockets = listening_sockets(host, port, count) if count > 1 else [listening_socket(host, port)]
     scheme = "https" if ssl_context else "http"
     workers = f"{count} worker processes, " if count > 1 else ""
     print(
@@ -88,12 +88,12 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     if count == 1:
-        asyncio.run(serve_on_socket(build_app(settings), sock, ssl_context, None))
+        asyncio.run(serve_on_socket(build_app(settings), sockets[0], ssl_context, None))
         return 0
     os.environ["SEKISHO_HTTP_WORKERS"] = str(count)  # each worker knows its share of budgets
     config = ["--config", args.config] if args.config else []
     argv = [sys.executable, "-m", "gateway.cli.main", *config, "serve"]
-    return Supervisor(sock, count, argv).run()
+    return Supervisor(sockets, argv).run()
 
 
 async def serve_on_socket(

@@ -1,11 +1,12 @@
-"""``sekisho serve --workers N``: one listening socket, N worker processes, one supervisor.
+"""``sekisho serve --workers N``: N worker processes on one port, one supervisor.
 
 The supervisor binds the port itself (so "serving on" is printed only once the
-port is ours), then starts N copies of ``sekisho serve`` that inherit the
-listening socket and accept on it in turn. Each worker is a whole gateway
-process: its own token session, database pool, caches and event loop. Exactly
-one of them sequences the ledger (the leadership lock: an advisory lock on
-PostgreSQL, a flock beside the SQLite database).
+port is ours), with one listening socket per worker slot (SO_REUSEPORT: the
+kernel spreads connections evenly), then starts N copies of ``sekisho serve``,
+each accepting on its slot's socket; a replacement inherits the same socket.
+Each worker is a whole gateway process: its own token session, database pool,
+caches and event loop. Exactly one of them sequences the ledger (the leadership
+lock: an advisory lock on PostgreSQL, a flock beside the SQLite database).
 
 Signals: SIGINT/SIGTERM stop every worker gracefully (they finish their
 requests), then the supervisor exits; SIGHUP restarts the workers one at a time,
@@ -35,8 +36,11 @@ START_TIMEOUT_SECONDS = 120.0
 RESPAWN_INTERVAL_SECONDS = 1.0
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """Bind and listen; a port in use or a bad address is a one-line ConfigError."""
+def listening_socket(host: str, port: int, *, shared_port: bool = False) -> socket.socket:
+    """Bind and listen; a port in use or a bad address is a one-line ConfigError.
+
+    ``shared_port`` sets SO_REUSEPORT, so that more sockets can listen on the same port.
+    """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -44,6 +48,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(address)
         sock.listen(2048)
@@ -52,6 +58,27 @@ def listening_socket(host: str, port: int) -> socket.socket:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per worker slot, all on one port (SO_REUSEPORT).
+
+    The kernel spreads new connections evenly over the sockets. With one socket
+    that every worker accepted on, a burst of connections went to whichever
+    worker woke first and stayed there (keep-alive): 60 of 64 clients on one
+    worker was seen, the other worker idle. The supervisor keeps every socket
+    open, so a slot's connections wait in its queue while its worker is replaced.
+    """
+    first = listening_socket(host, port, shared_port=True)
+    sockets = [first]
+    try:
+        bound_port = first.getsockname()[1]  # port 0 chose one: the others join it
+        sockets += [listening_socket(host, bound_port, shared_port=True) for _ in range(count - 1)]
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 @dataclass
@@ -63,11 +90,11 @@ class _Worker:
 
 
 class Supervisor:
-    """Starts, watches and replaces the worker processes of one listening socket."""
+    """Starts, watches and replaces the worker processes, one per listening socket."""
 
-    def __init__(self, sock: socket.socket, count: int, argv: list[str]) -> None:
-        self._sock = sock
-        self._count = count
+    def __init__(self, sockets: list[socket.socket], argv: list[str]) -> None:
+        self._sockets = sockets
+        self._count = len(sockets)
         self._argv = argv  # the worker's command line, without the fd options
         self._workers: dict[int, _Worker] = {}
         self._stopping = False
@@ -76,7 +103,7 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> _Worker:
         read_end, write_end = os.pipe()
-        fd = self._sock.fileno()
+        fd = self._sockets[slot].fileno()
         command = [*self._argv, "--listen-fd", str(fd), "--ready-fd", str(write_end)]
         env = dict(os.environ, SEKISHO_WORKER_SLOT=str(slot))
         process = subprocess.Popen(command, pass_fds=(fd, write_end), env=env)
@@ -169,4 +196,5 @@ class Supervisor:
                 worker.process.send_signal(signal.SIGINT)
         for worker in self._workers.values():
             self._stop_worker(worker)
-        self._sock.close()
+        for sock in self._sockets:
+            sock.close()
