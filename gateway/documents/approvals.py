@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
 
@@ -34,6 +34,16 @@ from gateway.policy.labels import Label, LabelError, LevelScheme, format_label
 
 log = logging.getLogger("sekisho.approvals")
 Clock = Callable[[], datetime]
+
+
+class GatedLedger(EntryRecorder, Protocol):
+    """A ledger that says whether entries may be written now (fail closed)."""
+
+    def ensure_open(self) -> None:
+        """Raise unless entries may be written now."""
+        ...
+
+
 ACTIONS = frozenset({"downgrade", "destroy"})
 NO_SUCH_REQUEST = "no such approval request"
 UPGRADE_ACTOR = "init"  # who closes the duplicates an earlier release let through
@@ -105,7 +115,7 @@ class ApprovalBook:
     """Stores and settles two-person requests; every change is ledgered and in the trail."""
 
     def __init__(
-        self, ledger: EntryRecorder, recorder: AccessRecorder, clock: Clock = utc_now
+        self, ledger: GatedLedger, recorder: AccessRecorder, clock: Clock = utc_now
     ) -> None:
         self._ledger = ledger
         self._recorder = recorder
@@ -224,6 +234,7 @@ class ApprovalBook:
         }
         if status != "approved":
             fields["reason_code"] = status
+        self._ledger.ensure_open()  # a rolled-back ledger takes no decision
         async with transaction():
             claimed = await ApprovalRequest.filter(id=row.id, status="pending").update(
                 status=status, decided_by=identity.actor, decided_at=self.clock()
@@ -243,6 +254,7 @@ class ApprovalBook:
         return count
 
     async def _expire(self, row: ApprovalRequest) -> int:
+        self._ledger.ensure_open()
         async with transaction():  # the expiry and its entry together, as in settle()
             changed = await ApprovalRequest.filter(id=row.id, status="pending").update(
                 status="expired", decided_at=self.clock()

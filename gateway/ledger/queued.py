@@ -39,6 +39,9 @@ class QueuedLedger:
         """The node name written into entries."""
         return self._node
 
+    def ensure_open(self) -> None:
+        """A queue is always open: the sequencer checks the history when it integrates."""
+
     async def record(self, entry_type: str, /, **fields: Any) -> int:
         """Queue one entry; returns its queue id."""
         ids = await self._store.enqueue([make_entry(entry_type, self._node, **fields)])

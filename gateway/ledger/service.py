@@ -159,12 +159,9 @@ class LedgerService:
         and this returns once it is integrated under a signed checkpoint; otherwise
         it returns once the entry is durably queued for the sequencer.
         """
-        if self._stopping:
-            raise Unavailable("the ledger is shutting down")
         if not isinstance(entry, CommittedEntry):  # make_entry checked its own
             check_entry(entry)  # a bad entry fails its own caller, never a batch
-        if self.rollback is not None:
-            raise _rolled_back(self.rollback)
+        self.ensure_open()
         if self._frontier is not None:
             direct: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
             self._direct.append((entry, direct))
@@ -175,6 +172,17 @@ class LedgerService:
             self._bell.ring()  # the sequencer is another process: look now, not at the next poll
         self._wake.set()
         return Ticket(queue_id)
+
+    def ensure_open(self) -> None:
+        """Raise unless entries may be written now (not shutting down, not rolled back).
+
+        Writers that queue entries in their own transaction (not through
+        :meth:`append`) call this first, so they fail closed as appends do.
+        """
+        if self._stopping:
+            raise Unavailable("the ledger is shutting down")
+        if self.rollback is not None:
+            raise _rolled_back(self.rollback)
 
     async def record(self, entry_type: str, /, **fields: Any) -> Ticket:
         """Build an entry of ``entry_type`` for this node and append it."""

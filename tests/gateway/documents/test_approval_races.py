@@ -142,3 +142,29 @@ async def test_a_decision_the_ledger_refuses_leaves_the_request_pending(
     assert await ApprovalRequest.filter(document_id=DOCUMENT).count() == 1
     for entry_type in ("approval.granted", "approval.refused", "approval.expired"):
         assert await ledger_entries(entry_type, request=row.id) == []
+
+
+class RolledBack(QueuedLedger):
+    """A ledger found rolled back: it takes no entry."""
+
+    def ensure_open(self) -> None:
+        raise LedgerDown("the ledger was rolled back")
+
+
+@pytest.mark.parametrize("ending", ["approved", "refused", "expired"])
+async def test_a_rolled_back_ledger_takes_no_decision(book: ApprovalBook, ending: str) -> None:
+    """Decisions queue their entry in their own transaction, not through the ledger
+    service, and still fail closed when the ledger is rolled back or shutting down."""
+    row = await open_request(book)
+    clock = cast(Clock, book.clock)
+    closed = ApprovalBook(RolledBack("node-a"), cast(AccessRecorder, TrailRows()), clock)
+    if ending == "expired":
+        clock.now += timedelta(minutes=11)
+        ends = closed.expire_overdue()
+    else:
+        ends = closed.settle(row, officer("oscar"), ending)
+    with pytest.raises(LedgerDown):
+        await ends
+    assert (await ApprovalRequest.get(id=row.id)).status == "pending"
+    for entry_type in ("approval.granted", "approval.refused", "approval.expired"):
+        assert await ledger_entries(entry_type, request=row.id) == []
