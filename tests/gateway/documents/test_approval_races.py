@@ -53,9 +53,10 @@ async def book(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         yield ApprovalBook(QueuedLedger("node-a"), cast(AccessRecorder, recorder), Clock())
 
 
-async def open_request(book: ApprovalBook) -> ApprovalRequest:
-    row = await book.claim(
-        officer("olivia"),
+async def claim(book: ApprovalBook, who: str) -> ApprovalRequest | None:
+    """Store a pending request to destroy DOCUMENT (None when one is waiting)."""
+    return await book.claim(
+        officer(who),
         document_id=DOCUMENT,
         version=1,
         action="destroy",
@@ -63,6 +64,10 @@ async def open_request(book: ApprovalBook) -> ApprovalRequest:
         reason="",
         window=timedelta(minutes=10),
     )
+
+
+async def open_request(book: ApprovalBook) -> ApprovalRequest:
+    row = await claim(book, "olivia")
     assert row is not None
     await book.announce(row, None)
     return row
@@ -102,17 +107,7 @@ async def refuse_after_a_new_request(
     claimed: list[ApprovalRequest | None] = []
 
     async def fails(self: QueuedLedger, entry_type: str, /, **fields: object) -> int:
-        claimed.append(
-            await book.claim(
-                officer("nadia"),
-                document_id=DOCUMENT,
-                version=1,
-                action="destroy",
-                new_label=None,
-                reason="",
-                window=timedelta(minutes=10),
-            )
-        )
+        claimed.append(await claim(book, "nadia"))
         raise LedgerDown("the ledger cannot take entries")
 
     monkeypatch.setattr(QueuedLedger, "record", fails)
