@@ -68,12 +68,16 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     worker woke first and stayed there (keep-alive): 60 of 64 clients on one
     worker was seen, the other worker idle. The supervisor keeps every socket
     open, so a slot's connections wait in its queue while its worker is replaced.
+    A port another process listens on is refused, as without SO_REUSEPORT.
     """
-    first = listening_socket(host, port, shared_port=True)
-    sockets = [first]
+    # SO_REUSEPORT would also let us join a port that another process of this user
+    # already listens on with it (an old node still running), splitting its clients
+    # with us: claim the port alone first, so a port in use is an error as before
+    with listening_socket(host, port) as claim:
+        bound_port = claim.getsockname()[1]  # port 0 chose one: every socket joins it
+    sockets: list[socket.socket] = []
     try:
-        bound_port = first.getsockname()[1]  # port 0 chose one: the others join it
-        sockets += [listening_socket(host, bound_port, shared_port=True) for _ in range(count - 1)]
+        sockets += [listening_socket(host, bound_port, shared_port=True) for _ in range(count)]
     except BaseException:
         for sock in sockets:
             sock.close()

@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -196,3 +197,20 @@ async def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path: Path)
             writer.close()
         supervisor.send_signal(signal.SIGINT)
         supervisor.wait(timeout=60)
+
+
+def test_workers_refuse_a_port_another_process_shares(tmp_path: Path) -> None:
+    """SO_REUSEPORT must not let a node join a port that another process (an old node, of
+    the same user) already listens on with it: the two would split the clients."""
+    data_dir = tmp_path / "var"
+    assert run_cli(["init"], data_dir).returncode == 0
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        served = run_cli(["serve", "--port", str(port), "--workers", "2"], data_dir)
+    assert served.returncode != 0
+    errors = [line for line in served.stderr.splitlines() if line.startswith("sekisho: error")]
+    assert errors == [f"sekisho: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert "Traceback" not in served.stderr
