@@ -17,6 +17,7 @@ from gateway.custody.offline import ExportBroken, verify_export
 from gateway.custody.rules import MAX_DOCUMENT_BYTES, parse_rule
 from gateway.custody.store import add_rule, latest_rules, rule_versions
 from gateway.errors import BadRequest
+from gateway.ledger.queued import QueuedLedger
 
 _MAX_EXPORT = 64 << 20
 
@@ -59,10 +60,10 @@ def _read(name: str, limit: int, what: str) -> bytes:
     return path.read_bytes()
 
 
-def _run(settings: Settings, action: Callable[[str], Awaitable[int]]) -> int:
+def _run(settings: Settings, action: Callable[[QueuedLedger], Awaitable[int]]) -> int:
     async def main() -> int:
         async with node_database(settings) as ledger:
-            return await action(ledger.node)
+            return await action(ledger)
 
     return asyncio.run(main())
 
@@ -72,8 +73,8 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
     toml = args.toml or args.file.endswith(".toml")
     rule = parse_rule(_read(args.file, MAX_DOCUMENT_BYTES, "rule"), toml=toml)
 
-    async def action(node: str) -> int:
-        stored = await add_rule(rule, node=node, actor=operator_actor(), source=SOURCE)
+    async def action(ledger: QueuedLedger) -> int:
+        stored = await add_rule(rule, ledger=ledger, actor=operator_actor(), source=SOURCE)
         print(f"custody rule {stored.name} version {stored.version} ({stored.row.sha256[:16]})")
         return 0
 
@@ -83,8 +84,8 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
     """Print the newest version of every rule."""
 
-    async def action(node: str) -> int:
-        del node
+    async def action(ledger: QueuedLedger) -> int:
+        del ledger
         versions = await latest_rules()
         if args.json:
             print(json.dumps([rule_view(v) for v in versions], indent=2))
@@ -103,8 +104,8 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 def run_show(args: argparse.Namespace, settings: Settings) -> int:
     """Print every version of one rule (JSON)."""
 
-    async def action(node: str) -> int:
-        del node
+    async def action(ledger: QueuedLedger) -> int:
+        del ledger
         print(json.dumps([rule_view(v) for v in await rule_versions(args.name)], indent=2))
         return 0
 

@@ -20,7 +20,7 @@ from gateway.custody.store import latest_rules
 from gateway.db.transaction import transaction
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
-from gateway.signing.ledgering import NodeLedger
+from gateway.ledger.transactional import NodeLedger
 from gateway.signing.models import AnchorRecord
 
 log = logging.getLogger("sekisho.custody")

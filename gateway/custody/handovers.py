@@ -31,13 +31,13 @@ from gateway.db.transaction import transaction
 from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.http.models import validate_body
 from gateway.ledger.entries import canonical_json, utc_timestamp
+from gateway.ledger.transactional import queue_entry
 from gateway.signing.anchors import (
     AnchorService,
     HandoverProof,
     NewAnchor,
     may_use_chains,
 )
-from gateway.signing.ledgering import queue_entry
 from gateway.signing.models import AnchorRecord
 from gateway.signing.requests import (
     InputError,

@@ -54,7 +54,7 @@ async def add(request: web.Request) -> web.Response:
     toml = request.content_type == TOML
     data = await bodies.read_body(request, TOML if toml else "application/json", MAX_RULE_BYTES)
     rule = parse_rule(data, toml=toml)
-    version = await add_rule(rule, node=request.app[LEDGER].node, actor=caller.actor, source="api")
+    version = await add_rule(rule, ledger=request.app[LEDGER], actor=caller.actor, source="api")
     return _send(StoredRule, rule_view(version), status=201)
 
 

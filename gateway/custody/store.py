@@ -16,6 +16,7 @@ from gateway.db.transaction import transaction
 from gateway.errors import NotFound
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
+from gateway.ledger.transactional import NodeLedger
 from gateway.tlog.merkle import leaf_hash
 
 
@@ -41,16 +42,17 @@ def _parsed(row: CustodyRule) -> RuleVersion:
     return RuleVersion(row, validate_rule(row.document))
 
 
-async def add_rule(rule: Rule, *, node: str, actor: str, source: str) -> RuleVersion:
+async def add_rule(rule: Rule, *, ledger: NodeLedger, actor: str, source: str) -> RuleVersion:
     """Store the next version of ``rule`` (version 1 for a new name) and queue its entry."""
     document = rule_document(rule)
     digest = rule_sha256(document)
+    ledger.ensure_open()  # queued in this transaction, not appended: ask the ledger's gate
     async with transaction():
         latest = await CustodyRule.filter(name=rule.name).order_by("-version").first()
         version = latest.version + 1 if latest else 1
         entry = make_entry(
             "custody.rule_changed",
-            node,
+            ledger.node,
             rule=rule.name,
             version=version,
             rule_sha256=digest,

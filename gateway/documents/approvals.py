@@ -29,7 +29,8 @@ from gateway.documents.envelope import label_digest
 from gateway.documents.models import ApprovalRequest as ApprovalRequest  # public type
 from gateway.errors import ConfigError, Conflict, NotFound
 from gateway.ledger.entries import utc_timestamp
-from gateway.ledger.queued import EntryRecorder, QueuedLedger
+from gateway.ledger.queued import EntryRecorder
+from gateway.ledger.transactional import queue_entry
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label
 
 log = logging.getLogger("sekisho.approvals")
@@ -234,14 +235,13 @@ class ApprovalBook:
         }
         if status != "approved":
             fields["reason_code"] = status
-        self._ledger.ensure_open()  # a rolled-back ledger takes no decision
         async with transaction():
             claimed = await ApprovalRequest.filter(id=row.id, status="pending").update(
                 status=status, decided_by=identity.actor, decided_at=self.clock()
             )
             if not claimed:
                 return False
-            await QueuedLedger(self._ledger.node).record(entry_type, **fields)
+            await queue_entry(self._ledger, entry_type, **fields)  # fails closed if rolled back
         row.status, row.decided_by = status, identity.actor
         return True
 
@@ -254,14 +254,14 @@ class ApprovalBook:
         return count
 
     async def _expire(self, row: ApprovalRequest) -> int:
-        self._ledger.ensure_open()
         async with transaction():  # the expiry and its entry together, as in settle()
             changed = await ApprovalRequest.filter(id=row.id, status="pending").update(
                 status="expired", decided_at=self.clock()
             )
             if not changed:
                 return 0  # another worker or request expired it first
-            await QueuedLedger(self._ledger.node).record(
+            await queue_entry(
+                self._ledger,
                 "approval.expired",
                 request=row.id,
                 document=row.document_id,

@@ -1,7 +1,7 @@
 """API clients of the signing API: scopes, key allow-list, rate, certificate, bearer tokens.
 
 Every change is one ``client.changed`` ledger entry queued in the same
-database transaction as the change itself (:mod:`gateway.signing.ledgering`),
+database transaction as the change itself (:mod:`gateway.ledger.transactional`),
 so no change exists without its entry. Entries carry the client
 name, scopes, key names, rate, the certificate's SHA-256 and token prefixes;
 never a token. Servers cache identities for a few seconds
@@ -26,7 +26,7 @@ from gateway.auth.tokens import identity_cache, issue_token
 from gateway.db.serialised import serialised
 from gateway.db.transaction import transaction
 from gateway.errors import BadRequest, Conflict, NotFound
-from gateway.signing.ledgering import NodeLedger, queue_entry
+from gateway.ledger.transactional import NodeLedger, queue_entry
 from gateway.signing.models import SigningKey
 
 CLIENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

@@ -27,7 +27,7 @@ from tortoise.exceptions import IntegrityError
 from gateway.config import Settings
 from gateway.db.transaction import transaction
 from gateway.errors import BadRequest, Conflict
-from gateway.signing.ledgering import NodeLedger, queue_entry
+from gateway.ledger.transactional import NodeLedger, queue_entry
 from gateway.signing.models import SigningKey, SigningKeyVersion
 from gateway.signing.named_keys import (
     PURPOSES,

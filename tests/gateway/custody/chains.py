@@ -30,7 +30,7 @@ class Parties:
 async def store_rule(node: Node, **changes: Any) -> RuleVersion:
     """Store (a version of) the parts rule, as the operator would."""
     rule = validate_rule(parts_rule(**changes))
-    return await add_rule(rule, node=node.app[LEDGER].node, actor="operator:test", source="test")
+    return await add_rule(rule, ledger=node.app[LEDGER], actor="operator:test", source="test")
 
 
 async def parties(node: Node) -> Parties:

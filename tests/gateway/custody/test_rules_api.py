@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from gateway.app_keys import LEDGER
 from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
 from tests.gateway.custody.chains import anchor, body, parties
 from tests.gateway.custody.test_rules import TOML_RULE, parts_rule
+from tests.gateway.ledger_rows import ledger_entries
 from tests.gateway.signing.api_node import Headers, Node
 from tests.nodes import run_cli_beside
 
@@ -117,3 +119,20 @@ async def test_cli_rules_add_list_show(node: Node, tmp_path: Path) -> None:
     ]
     missing = await run_cli_beside(["custody", "rules", "show", "nope"], data)
     assert missing.returncode == 1 and "no custody rule named 'nope'" in missing.stderr
+
+
+async def test_a_rolled_back_ledger_takes_no_rule(node: Node) -> None:
+    """A rule's entry is queued in the rule's own transaction, not appended through the
+    ledger service, and a ledger found rolled back still refuses it: no rule, no entry."""
+    officer = await person("olga", "officer")
+    ledger = node.app[LEDGER]
+    ledger.rollback = "the test rolled the ledger back"
+    try:
+        refused = await node.client.post(RULES, json=parts_rule(), headers=officer)
+        assert refused.status == 503
+        assert (await refused.json())["error"] == "ledger_rolled_back"
+    finally:
+        ledger.rollback = None
+    listed = await (await node.client.get(RULES, headers=officer)).json()
+    assert listed["rules"] == []
+    assert await ledger_entries("custody.rule_changed") == []

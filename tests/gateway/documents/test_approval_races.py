@@ -12,10 +12,12 @@ from typing import cast
 import pytest
 
 from gateway.auth.identity import Identity
+from gateway.documents import approvals
 from gateway.documents.access import AccessRecorder
 from gateway.documents.approvals import ApprovalBook
 from gateway.documents.models import ApprovalRequest
 from gateway.ledger.queued import QueuedLedger
+from gateway.ledger.transactional import NodeLedger
 from tests.gateway.databases import database_url, opened
 from tests.gateway.ledger_rows import ledger_entries
 
@@ -106,11 +108,11 @@ async def refuse_after_a_new_request(
     same document and action (the moment the old request stops being pending)."""
     claimed: list[ApprovalRequest | None] = []
 
-    async def fails(self: QueuedLedger, entry_type: str, /, **fields: object) -> int:
+    async def fails(ledger: NodeLedger, entry_type: str, /, **fields: object) -> None:
         claimed.append(await claim(book, "nadia"))
         raise LedgerDown("the ledger cannot take entries")
 
-    monkeypatch.setattr(QueuedLedger, "record", fails)
+    monkeypatch.setattr(approvals, "queue_entry", fails)
     return claimed
 
 

@@ -1,6 +1,6 @@
 """Ledger entries written in the same database transaction as the change they record.
 
-Key and client management change a few rows and must never leave a change
+Key, client, custody and two-person changes touch a few rows and must never leave a change
 without its entry (or an entry without its change). They queue the entry
 straight into ``ledger_pending`` through the caller's open transaction; the
 sequencer that runs (here or in another process) integrates it. Going through
@@ -18,14 +18,23 @@ from gateway.ledger.store import TortoiseLedgerStore
 
 
 class NodeLedger(Protocol):
-    """The ledger of this node; only its node name is used here."""
+    """The ledger of this node: its node name, and whether it takes entries now."""
 
     @property
     def node(self) -> str:
         """The node name written into entries."""
         ...
 
+    def ensure_open(self) -> None:
+        """Raise unless entries may be written now (not rolled back, not shutting down)."""
+        ...
+
 
 async def queue_entry(ledger: NodeLedger, entry_type: str, /, **fields: Any) -> None:
-    """Queue one entry through the current transaction (call inside ``transaction()``)."""
+    """Queue one entry through the current transaction (call inside ``transaction()``).
+
+    The entry does not pass through the ledger service's append, so its gate is
+    asked here: a rolled-back or stopping ledger fails the caller's change.
+    """
+    ledger.ensure_open()
     await TortoiseLedgerStore().enqueue([make_entry(entry_type, ledger.node, **fields)])
