@@ -58,6 +58,11 @@ RESCAN_SECONDS = 5.0
 REINIT_RETRY_SECONDS = 1.0
 """How often a module that failed to initialise is tried again (tpm2-pkcs11 and the TSS
 write several ERROR lines to stderr per failed C_Initialize while the TPM is away)."""
+OPEN_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8)
+"""Waits between the attempts to open a token that is not listed or does not answer yet.
+SoftHSM lists a token only when its token.object reads whole at C_Initialize, so a
+process starting while another one rewrites that file (a login, a PIN counter) sees no
+token, or gets CKR_GENERAL_ERROR for its info; a few seconds later it is there."""
 TPM2_PKCS11 = "tpm2-software.github.io"
 """tpm2-pkcs11's library manufacturer ID (C_GetInfo)."""
 _HASH_BY_SIZE = {32: "sha256", 48: "sha384", 64: "sha512"}
@@ -168,14 +173,14 @@ class Token:
     async def open(cls, config: TokenConfig) -> Token:
         """Load the module, find the token, log in; raise a typed error on failure."""
         token = cls(config)
-        await token._module.thread.run(token._connect)
+        await token._module.thread.run(token._connect_at_open)
         return token
 
     @classmethod
     def open_sync(cls, config: TokenConfig) -> Token:
         """Like :meth:`open`, for synchronous callers (the CLI)."""
         token = cls(config)
-        token._module.thread.call(token._connect)
+        token._module.thread.call(token._connect_at_open)
         return token
 
     async def close(self) -> None:
@@ -506,6 +511,20 @@ class Token:
             raise TokenNotFound(
                 f"several tokens match the {self.config.describe()}; name it by serial"
             ) from None
+
+    def _connect_at_open(self) -> None:
+        """:meth:`_connect`, tried again after :data:`OPEN_RETRY_DELAYS` while the token is
+        not listed or answers a general error (another process is writing its store)."""
+        for delay in (*OPEN_RETRY_DELAYS, None):
+            try:
+                self._connect()
+                return
+            except (TokenNotFound, TokenRemoved, pkcs11.GeneralError, pkcs11.TokenNotRecognised):
+                if delay is None:
+                    raise
+            time.sleep(delay)
+            if self._module.lib is not None:
+                self._reinitialise()
 
     def _connect(self) -> None:
         lib = self._load_lib()
