@@ -31,7 +31,18 @@ async def raise_alert(
     ledger: NodeLedger, row: AnchorRecord, rule: str, verdict: Verdict, *, at: datetime
 ) -> CustodyAlert:
     """Record one alert for a link: its row and its entry (call inside ``transaction()``)."""
-    alert = await CustodyAlert.create(
+    alert, entry = new_alert(ledger, row, rule, verdict, at=at)
+    await alert.save(force_create=True)
+    await TortoiseLedgerStore().enqueue([entry])
+    announce(alert)
+    return alert
+
+
+def new_alert(
+    ledger: NodeLedger, row: AnchorRecord, rule: str, verdict: Verdict, *, at: datetime
+) -> tuple[CustodyAlert, bytes]:
+    """The alert row and its ``alert.raised`` entry for a link, neither written yet."""
+    alert = CustodyAlert(
         record=row.id,
         owner=row.owner,
         subject_sha256=row.subject_sha256,
@@ -50,9 +61,12 @@ async def raise_alert(
         rule=rule,
         source="custody",
     )
-    await TortoiseLedgerStore().enqueue([entry])
-    log.warning("custody alert %s on record %s (rule %s)", verdict.code, row.id, rule)
-    return alert
+    return alert, entry
+
+
+def announce(alert: CustodyAlert) -> None:
+    """Log an alert once it is written."""
+    log.warning("custody alert %s on record %s (rule %s)", alert.code, alert.record, alert.rule)
 
 
 async def _heads() -> list[AnchorRecord]:

@@ -8,7 +8,10 @@ rule added with the CLI applies to the next anchor.
 from __future__ import annotations
 
 import fnmatch
+import sqlite3
 from dataclasses import dataclass
+
+from tortoise import connections
 
 from gateway.custody.models import CustodyRule
 from gateway.custody.rules import Rule, rule_document, rule_sha256, validate_rule
@@ -71,6 +74,21 @@ async def add_rule(rule: Rule, *, ledger: NodeLedger, actor: str, source: str) -
             queue_id=queue_id,
         )
     return RuleVersion(row, rule)
+
+
+_RULES_STAMP = "SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS last FROM custody_rule"
+
+
+async def rules_stamp() -> tuple[int, int]:
+    """What changes whenever a rule version is added (to check a decision is still current)."""
+    [row] = await connections.get("default").execute_query_dict(_RULES_STAMP)
+    return int(row["n"]), int(row["last"])
+
+
+def rules_stamp_on_sqlite(db: sqlite3.Connection) -> tuple[int, int]:
+    """:func:`rules_stamp` inside a one-hop SQLite transaction."""
+    count, last = db.execute(_RULES_STAMP).fetchone()
+    return int(count), int(last)
 
 
 async def latest_rules() -> list[RuleVersion]:

@@ -157,6 +157,11 @@ def _queue_on_sqlite(
     return _ids_up_to(int(db.execute(_LAST_QUEUED).fetchone()[0]), len(rows))
 
 
+def queue_on_sqlite(entries: Sequence[bytes], db: sqlite3.Connection) -> list[int]:
+    """Queue entries (with their openings) inside a one-hop SQLite transaction; their ids."""
+    return _queue_on_sqlite([(bytes(data), opening_of(data)) for data in entries], db)
+
+
 def _integrate_on_sqlite(batch: IntegrationBatch, db: sqlite3.Connection) -> None:
     _check_size(db.execute(_CURRENT_SIZE).fetchone()[0], batch)
     db.executemany(

@@ -23,24 +23,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from gateway.auth.identity import Identity
 from gateway.auth.principals import ApiClient
-from gateway.custody.alerts import raise_alert
+from gateway.custody.alerts import announce, new_alert
 from gateway.custody.guard import CustodyRefused, decide, parse_time
+from gateway.custody.models import CustodyAlert
+from gateway.custody.store import rules_stamp, rules_stamp_on_sqlite
+from gateway.db.one_hop import insert_of, run_all
+from gateway.db.sqlite_engine import TurnTakingSqliteClient, one_hop_writer
 from gateway.db.transaction import transaction
 from gateway.errors import Conflict, NotFound, Unavailable
 from gateway.http.models import validate_body
 from gateway.ledger.commitments import decode_opening, expand
-from gateway.ledger.entries import canonical_json, make_entry, utc_timestamp
+from gateway.ledger.entries import canonical_json, make_entry, opening_of, utc_timestamp
 from gateway.ledger.service import LedgerService, Ticket
+from gateway.ledger.store import queue_on_sqlite
 from gateway.signing.clients import CLIENT_NAME
 from gateway.signing.models import AnchorRecord
 from gateway.signing.requests import MAX_SUBJECT, AnchorRequest, InputError
@@ -48,6 +55,9 @@ from gateway.tlog.merkle import leaf_hash
 
 _RETRIES = 8
 _LOCK_STRIPES = 64
+_HEAD_SEQUENCE = (
+    "SELECT COALESCE(MAX(sequence), 0) FROM anchor_record WHERE owner = ? AND subject_sha256 = ?"
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,15 @@ async def may_use_chains(caller: Identity, owner: str) -> bool:
         return True
     row = await ApiClient.get_or_none(name=owner)
     return row is not None and caller.name in row.chain_writers
+
+
+@dataclass
+class _NewLink:
+    """A link decided but not yet written: its row, its entry, and its alert if any."""
+
+    row: AnchorRecord
+    entry: bytes
+    alert: tuple[CustodyAlert, bytes] | None
 
 
 class _Refusal(Exception):
@@ -233,8 +252,11 @@ class AnchorService:
     async def _append(
         self, caller: Identity, owner: str, new: NewAnchor, handover: HandoverProof | None
     ) -> AnchorRecord:
-        record_id = uuid.uuid4()
+        self._ledger.ensure_open()  # queued in the link's own transaction: ask the gate
         at = parse_time(utc_timestamp(self.clock()))  # exactly the entry's ts
+        writer = one_hop_writer(connections.get("default"))
+        if writer is not None:
+            return await self._append_at_once(writer, caller, owner, new, handover, at)
         async with transaction():
             head = (
                 await AnchorRecord.filter(owner=owner, subject_sha256=new.subject_sha256)
@@ -242,62 +264,126 @@ class AnchorService:
                 .select_for_update()
                 .first()
             )
-            sequence = head.sequence + 1 if head else 1
-            decision = await decide(
-                subject=new.subject,
-                kind=new.kind,
-                metadata=new.metadata,
-                party=f"client:{caller.name}",
-                head=head,
-                at=at,
-                handover=(handover.giver, handover.receiver) if handover else None,
-            )
-            if decision.refused:
-                assert decision.rule is not None
-                raise _Refusal(CustodyRefused(decision.rule, decision.verdict), sequence)
-            previous = head.leaf_hash if head else None
-            rule = decision.rule
-            entry = make_entry(
-                "record.anchored",
-                self._ledger.node,
-                at=at,
-                client=caller.name,
-                owner=owner,
-                subject_sha256=new.subject_sha256,
-                kind=new.kind,
-                digest=f"{new.hash_name}:{new.digest.hex()}",
-                metadata_sha256=new.metadata_sha256,
-                record=str(record_id),
-                sequence=sequence,
-                previous=previous,
-                rule=rule.name if rule else None,
-                rule_version=rule.version if rule else None,
-                handover_sha256=handover.sha256 if handover else None,
-            )
-            [queue_id] = await self._ledger.store.enqueue([entry])
-            row = await AnchorRecord.create(
-                id=record_id,
-                owner=owner,
-                subject=new.subject,
-                subject_sha256=new.subject_sha256,
-                sequence=sequence,
-                kind=new.kind,
-                hash=new.hash_name,
-                digest=new.digest.hex(),
-                metadata=dict(new.metadata),
-                metadata_sha256=new.metadata_sha256,
-                client=caller.name,
-                entry=entry,
-                leaf_hash=leaf_hash(entry).hex(),
-                previous=previous,
-                queue_id=queue_id,
-                rule=rule.name if rule else None,
-                rule_version=rule.version if rule else None,
-                handover=handover.id if handover else None,
-            )
-            if rule is not None and not decision.verdict.ok:  # record-and-alert
-                await raise_alert(self._ledger, row, rule.name, decision.verdict, at=at)
-            return row
+            link = await self._new_link(caller, owner, new, handover, head, at)
+            [link.row.queue_id] = await self._ledger.store.enqueue([link.entry])
+            await link.row.save(force_create=True)
+            if link.alert is not None:
+                alert, alert_entry = link.alert
+                await alert.save(force_create=True)
+                await self._ledger.store.enqueue([alert_entry])
+        if link.alert is not None:
+            announce(link.alert[0])
+        return link.row
+
+    async def _append_at_once(
+        self,
+        writer: TurnTakingSqliteClient,
+        caller: Identity,
+        owner: str,
+        new: NewAnchor,
+        handover: HandoverProof | None,
+        at: datetime,
+    ) -> AnchorRecord:
+        """:meth:`_append` on SQLite in one hop: the head and the rules are read and the
+        link decided first; the write checks that neither changed meanwhile (else
+        IntegrityError: the caller retries on the new head) and queues the entry and
+        writes the row in one transaction on the database thread."""
+        rules = await rules_stamp()
+        head = (
+            await AnchorRecord.filter(owner=owner, subject_sha256=new.subject_sha256)
+            .order_by("-sequence")
+            .first()
+        )
+        link = await self._new_link(caller, owner, new, handover, head, at)
+        expected = head.sequence if head else 0
+        entries = [link.entry]
+        rows = [insert_of(link.row)]
+        if link.alert is not None:
+            entries.append(link.alert[1])
+            rows.append(insert_of(link.alert[0]))
+
+        def write(db: sqlite3.Connection) -> None:
+            current = db.execute(_HEAD_SEQUENCE, (owner, new.subject_sha256)).fetchone()[0]
+            if current != expected or rules_stamp_on_sqlite(db) != rules:
+                raise IntegrityError("the chain or its custody rules changed meanwhile")
+            link.row.queue_id = queue_on_sqlite(entries, db)[0]
+            run_all(rows, db)
+
+        try:
+            await writer.write_at_once(write)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from None
+        if link.alert is not None:
+            announce(link.alert[0])
+        return link.row
+
+    async def _new_link(
+        self,
+        caller: Identity,
+        owner: str,
+        new: NewAnchor,
+        handover: HandoverProof | None,
+        head: AnchorRecord | None,
+        at: datetime,
+    ) -> _NewLink:
+        """The link after ``head`` (not yet written), once its custody rule allows it."""
+        sequence = head.sequence + 1 if head else 1
+        decision = await decide(
+            subject=new.subject,
+            kind=new.kind,
+            metadata=new.metadata,
+            party=f"client:{caller.name}",
+            head=head,
+            at=at,
+            handover=(handover.giver, handover.receiver) if handover else None,
+        )
+        if decision.refused:
+            assert decision.rule is not None
+            raise _Refusal(CustodyRefused(decision.rule, decision.verdict), sequence)
+        previous = head.leaf_hash if head else None
+        rule = decision.rule
+        record_id = uuid.uuid4()
+        entry = make_entry(
+            "record.anchored",
+            self._ledger.node,
+            at=at,
+            client=caller.name,
+            owner=owner,
+            subject_sha256=new.subject_sha256,
+            kind=new.kind,
+            digest=f"{new.hash_name}:{new.digest.hex()}",
+            metadata_sha256=new.metadata_sha256,
+            record=str(record_id),
+            sequence=sequence,
+            previous=previous,
+            rule=rule.name if rule else None,
+            rule_version=rule.version if rule else None,
+            handover_sha256=handover.sha256 if handover else None,
+        )
+        row = AnchorRecord(
+            id=record_id,
+            owner=owner,
+            subject=new.subject,
+            subject_sha256=new.subject_sha256,
+            sequence=sequence,
+            kind=new.kind,
+            hash=new.hash_name,
+            digest=new.digest.hex(),
+            metadata=dict(new.metadata),
+            metadata_sha256=new.metadata_sha256,
+            client=caller.name,
+            entry=entry,
+            leaf_hash=leaf_hash(entry).hex(),
+            previous=previous,
+            queue_id=0,
+            rule=rule.name if rule else None,
+            rule_version=rule.version if rule else None,
+            handover=handover.id if handover else None,
+        )
+        alert = None
+        if rule is not None and not decision.verdict.ok:  # record-and-alert
+            alert = new_alert(self._ledger, row, rule.name, decision.verdict, at=at)
+        return _NewLink(row, entry, alert)
 
     async def _refused(
         self, caller: Identity, owner: str, new: NewAnchor, refusal: _Refusal
@@ -319,20 +405,27 @@ class AnchorService:
 
     async def new_link(self, record: AnchorRecord) -> Link:
         """A just-made link, without waiting for its integration."""
-        opening = await self._openings([record])
-        return Link(record, None, None, opening.get(record.leaf_hash))
+        return Link(record, None, None, await self._opening(record))
 
     async def wait(self, record: AnchorRecord, seconds: float) -> Link:
         """The link once its entry is integrated (``index`` None if not within ``seconds``)."""
-        opening = await self._openings([record])
+        opening = await self._opening(record)
         try:
             index = await self._ledger.integrated(Ticket(record.queue_id), wait_seconds=seconds)
         except Unavailable:  # not integrated in time: answer without a receipt
-            return Link(record, None, None, opening.get(record.leaf_hash))
+            return Link(record, None, None, opening)
         await AnchorRecord.filter(id=record.id).update(ledger_index=index)
         record.ledger_index = index
         receipt = await self._ledger.receipt(index)
-        return Link(record, index, receipt, opening.get(record.leaf_hash))
+        return Link(record, index, receipt, opening)
+
+    async def _opening(self, record: AnchorRecord) -> bytes | None:
+        """The opening of a link's entry: carried by a link this process just wrote,
+        else read from the store."""
+        carried = opening_of(record.entry)
+        if carried is not None:
+            return carried
+        return (await self._openings([record])).get(record.leaf_hash)
 
     async def get(self, caller: Identity, record_id: str) -> Link:
         """One link by its record id, if ``caller`` may read its chain (404 otherwise)."""

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+
+import gateway.signing.anchors as anchors_module
 from gateway.app_keys import LEDGER, SIGNING
+from gateway.custody import guard
 from gateway.custody.alerts import check_overdue
 from gateway.custody.models import CustodyAlert
+from gateway.custody.store import RuleVersion
 from gateway.signing.models import AnchorRecord
 from tests.gateway.custody.chains import SUBJECT, anchor, body, parties, store_rule
 from tests.gateway.signing.api_node import Node
@@ -97,3 +103,45 @@ async def test_timeouts_and_overdue_alerts_follow_the_injected_clock(node: Node)
     )
     chain = await views.json()
     assert chain["state"] == "inspected" and len(chain["alerts"]) == 1
+
+
+async def test_a_rule_added_while_a_link_is_decided_is_applied_to_it(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link is checked against the rules current when it is written: a rule stored after
+    the link's decision but before its write makes the link be decided again."""
+    who = await parties(node)
+    decided = guard.decide
+    added: list[RuleVersion] = []
+
+    async def decide_then_add_a_rule(**kwargs: Any) -> Any:
+        decision = await decided(**kwargs)
+        if not added:
+            added.append(await store_rule(node))  # lands between decision and write
+        return decision
+
+    monkeypatch.setattr(anchors_module, "decide", decide_then_add_a_rule)
+    status, refused = await anchor(node, who.headers["intruder"], body("inspected"))
+    assert status == 409 and refused["error"] == "custody_transition_not_allowed"
+    assert await AnchorRecord.all().count() == 0
+    assert await node.entries("record.anchored") == []
+    [refusal] = await node.entries("custody.refused")
+    assert (refusal["rule"], refusal["rule_version"]) == (added[0].name, 1)
+
+
+async def test_a_rolled_back_ledger_takes_no_link(node: Node) -> None:
+    """A link's entry is queued in its own transaction; a ledger found rolled back refuses
+    it as it refuses appends: no link, no entry."""
+    who = await parties(node)
+    ledger = node.app[LEDGER]
+    ledger.rollback = "the test rolled the ledger back"
+    try:
+        response = await node.client.post(
+            "/api/v1/anchors", json=body("manufactured"), headers=who.headers["factory"]
+        )
+        assert response.status == 503
+        assert (await response.json())["error"] == "ledger_rolled_back"
+    finally:
+        ledger.rollback = None
+    assert await AnchorRecord.all().count() == 0
+    assert await node.entries("record.anchored") == []
