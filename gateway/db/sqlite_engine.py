@@ -45,6 +45,7 @@ from tortoise.backends.sqlite.client import (
 )
 from tortoise.exceptions import TransactionManagementError
 
+from gateway.db.turn_lock import TurnLock
 from gateway.db.writer_lock import WAIT_SECONDS, WriterLock
 
 log = logging.getLogger("sekisho.db")
@@ -63,6 +64,7 @@ class TurnTakingSqliteClient(SqliteClient):
 
     def __init__(self, file_path: str, **kwargs: Any) -> None:
         super().__init__(file_path, **kwargs)
+        self._lock: TurnLock = TurnLock()
         self._wait_seconds = float(kwargs.get("busy_timeout", WAIT_SECONDS * 1000)) / 1000
         self.writer_lock = _writer_lock_for(file_path, self._wait_seconds)
         self._reader: aiosqlite.Connection | None = None
@@ -92,16 +94,19 @@ class TurnTakingSqliteClient(SqliteClient):
             self.writer_lock.close()
             self.writer_lock = None
 
-    async def write_at_once(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
+    async def write_at_once(
+        self, work: Callable[[sqlite3.Connection], Result], *, first: bool = False
+    ) -> Result:
         """Run ``work`` as one write transaction (BEGIN IMMEDIATE ... COMMIT) in one hop.
 
         ``work`` runs on a thread of its own, with a connection of its own, while
         this process's connection lock and the writer lock are held; an exception
         from it rolls the transaction back and is raised here. A caller cancelled
         meanwhile leaves the transaction to finish: the locks are given back then.
+        ``first`` waits for the connection ahead of other writes (the sequencer).
         """
         loop = asyncio.get_running_loop()
-        await self._lock.acquire()
+        await self._lock.acquire(first=first)
         try:
             if self.writer_lock is not None:
                 await self.writer_lock.acquire()

@@ -123,6 +123,7 @@ class AccessRecorder:
         check_fits(row)  # before the ledger entry and before the batch
         ticket = await self._ledger.record(
             "document.accessed",
+            beside=row,
             document=document_id,
             version=version,
             actor=actor,
@@ -131,6 +132,8 @@ class AccessRecorder:
             reason=reason,
             source=source,
         )
+        if ticket.beside_written:  # with the entry, in the sequencer's transaction
+            return
         row.ledger_queue_id = ticket.queue_id
         await self._write_row(row)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from tortoise.models import Model
+
 from gateway.ledger.store import IntegrationBatch, LedgerStore, NewLeaf, StoredCheckpoint
 from gateway.tlog.checkpoint import Checkpoint
 from gateway.tlog.merkle import Frontier, leaf_hash, root_coords
@@ -50,12 +52,15 @@ async def sequence_once(
     origin: str,
     limit: int,
     direct: Sequence[bytes] = (),
+    beside: Sequence[Model | None] = (),
 ) -> tuple[Frontier, Integrated | None]:
     """Integrate queued entries (oldest first), then ``direct`` ones, up to ``limit`` in all.
 
     ``direct`` entries come from this process's own appends while it leads: they
     skip the queue table and are acknowledged once integrated, which is stronger
     than queued. They get the queue id :func:`direct_queue_id` of their index.
+    ``beside`` holds, for each direct entry, a row written in the same transaction
+    with that queue id as its ``ledger_queue_id`` (or None).
     """
     room = max(0, limit - len(direct))
     pending = await store.take_pending(room) if room else []
@@ -70,13 +75,16 @@ async def sequence_once(
         digest = leaf_hash(data)
         leaves.append(NewLeaf(index, queue_id, data, digest))
         nodes.extend(updated.append(digest))
-    for data in direct:
+    rows: list[tuple[int, Model]] = []
+    for data, row in zip(direct, beside or [None] * len(direct), strict=True):
         index = old_size + len(leaves)
         digest = leaf_hash(data)
         leaves.append(NewLeaf(index, direct_queue_id(index), data, digest))
         nodes.extend(updated.append(digest))
+        if row is not None:
+            rows.append((direct_queue_id(index), row))
     root = updated.root()
     note = await sign(Checkpoint(origin=origin, size=updated.size, root_hash=root))
     checkpoint = StoredCheckpoint(size=updated.size, root=root, note=note)
-    await store.integrate(IntegrationBatch(old_size, leaves, nodes, checkpoint))
+    await store.integrate(IntegrationBatch(old_size, leaves, nodes, checkpoint, rows))
     return updated, Integrated({leaf.queue_id: leaf.index for leaf in leaves}, checkpoint)

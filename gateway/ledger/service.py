@@ -18,6 +18,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise.models import Model
+
 from gateway.db.group_commit import GroupCommit
 from gateway.errors import LedgerRolledBack, NotFound, Unavailable
 from gateway.ledger import doorbell
@@ -70,6 +72,18 @@ class Ticket:
 
     queue_id: int
     index: int | None = None
+    beside_written: bool = False
+    """The row given to :meth:`LedgerService.append` as ``beside`` is written (with the
+    entry, in the sequencer's transaction); when False the caller writes it."""
+
+
+@dataclass
+class _Direct:
+    """An entry of this process waiting for the next batch, with its row to write beside."""
+
+    entry: bytes
+    answer: asyncio.Future[Ticket]
+    beside: Model | None = None
 
 
 class LedgerService:
@@ -97,7 +111,7 @@ class LedgerService:
         self._queue: GroupCommit[bytes, int] = GroupCommit(
             "ledger queue", store.enqueue, _ledger_unavailable
         )
-        self._direct: list[tuple[bytes, asyncio.Future[Ticket]]] = []
+        self._direct: list[_Direct] = []
         self._waiters: dict[int, list[asyncio.Future[int]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -152,19 +166,24 @@ class LedgerService:
 
     # ----- writing ----------------------------------------------------------------
 
-    async def append(self, entry: bytes) -> Ticket:
+    async def append(self, entry: bytes, *, beside: Model | None = None) -> Ticket:
         """Durably record one entry; raises Unavailable if it cannot be written.
 
         While this process sequences, the entry goes straight into the next batch
         and this returns once it is integrated under a signed checkpoint; otherwise
         it returns once the entry is durably queued for the sequencer.
+
+        ``beside`` is a row with a ``ledger_queue_id`` field (an access-trail row)
+        that the batch writes in its own transaction, given the entry's queue id,
+        so the request costs no write of its own; ``Ticket.beside_written`` says
+        whether that happened (it does not for a queued entry).
         """
         if not isinstance(entry, CommittedEntry):  # make_entry checked its own
             check_entry(entry)  # a bad entry fails its own caller, never a batch
         self.ensure_open()
         if self._frontier is not None:
             direct: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
-            self._direct.append((entry, direct))
+            self._direct.append(_Direct(entry, direct, beside))
             self._wake.set()
             return await direct
         queue_id = await self._queue.submit(entry)
@@ -184,9 +203,12 @@ class LedgerService:
         if self.rollback is not None:
             raise _rolled_back(self.rollback)
 
-    async def record(self, entry_type: str, /, **fields: Any) -> Ticket:
-        """Build an entry of ``entry_type`` for this node and append it."""
-        return await self.append(make_entry(entry_type, self.node, **fields))
+    async def record(
+        self, entry_type: str, /, *, beside: Model | None = None, **fields: Any
+    ) -> Ticket:
+        """Build an entry of ``entry_type`` for this node and append it (``beside``: see
+        :meth:`append`)."""
+        return await self.append(make_entry(entry_type, self.node, **fields), beside=beside)
 
     async def integrated(self, ticket: Ticket, wait_seconds: float = 30) -> int:
         """Wait until the entry is in the tree; returns its index."""
@@ -270,9 +292,9 @@ class LedgerService:
             log.error("LEDGER ROLLBACK OR FORK: %s; writes stop until an operator recovers", reason)
         self._frontier = None
         direct, self._direct = self._direct, []
-        for _, future in direct:
-            if not future.done():
-                future.set_exception(_rolled_back(reason))
+        for waiting in direct:
+            if not waiting.answer.done():
+                waiting.answer.set_exception(_rolled_back(reason))
 
     async def _write_empty_checkpoint(self) -> None:
         note = await self.signer.sign(Checkpoint(self.signer.origin, 0, EMPTY_ROOT))
@@ -320,7 +342,8 @@ class LedgerService:
                     self.signer.sign,
                     self.signer.origin,
                     self._batch_size,
-                    [entry for entry, _ in direct],
+                    [waiting.entry for waiting in direct],
+                    [waiting.beside for waiting in direct],
                 )
             except BaseException:
                 self._direct = direct + self._direct  # spilled to the queue by the caller
@@ -402,31 +425,33 @@ class LedgerService:
             with contextlib.suppress(Exception):
                 await self._kept_writer
 
-    def _answer_direct(
-        self, direct: list[tuple[bytes, asyncio.Future[Ticket]]], result: Integrated
-    ) -> None:
+    def _answer_direct(self, direct: list[_Direct], result: Integrated) -> None:
         first = result.checkpoint.size - len(direct)
-        for offset, (_, future) in enumerate(direct):
+        for offset, waiting in enumerate(direct):
             index = first + offset
-            if not future.done():
-                future.set_result(Ticket(direct_queue_id(index), index))
+            if not waiting.answer.done():
+                ticket = Ticket(direct_queue_id(index), index, waiting.beside is not None)
+                waiting.answer.set_result(ticket)
 
     async def _spill_direct(self) -> None:
-        """Leadership was lost or the loop failed: queue in-memory entries durably instead."""
+        """Leadership was lost or the loop failed: queue in-memory entries durably instead
+        (their rows beside are the callers' to write: the tickets say so)."""
         if not self._direct:
             return
         batch, self._direct = self._direct, []
         try:
-            ids = await self.store.enqueue([entry for entry, _ in batch])
+            ids = await self.store.enqueue([waiting.entry for waiting in batch])
         except Exception as exc:  # fail closed: the callers get 503
             log.error("ledger queue write failed: %s", exc)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(Unavailable("the ledger cannot record entries right now"))
+            for waiting in batch:
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(
+                        Unavailable("the ledger cannot record entries right now")
+                    )
             return
-        for (_, future), queue_id in zip(batch, ids, strict=True):
-            if not future.done():
-                future.set_result(Ticket(queue_id))
+        for waiting, queue_id in zip(batch, ids, strict=True):
+            if not waiting.answer.done():
+                waiting.answer.set_result(Ticket(queue_id))
         self._wake.set()
 
     def _after_integration(self, result: Integrated) -> None:

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
 
+from gateway.db.one_hop import RowInsert, insert_of
 from gateway.db.sql import for_connection, is_postgres
 from gateway.db.sqlite_engine import one_hop_writer, sqlite_writer
 from gateway.db.transaction import transaction
@@ -61,6 +63,8 @@ class IntegrationBatch:
     leaves: Sequence[NewLeaf]
     nodes: Sequence[tuple[Coord, bytes]]
     checkpoint: StoredCheckpoint
+    beside: Sequence[tuple[int, Model]] = ()
+    """Rows written with the leaves, each given its entry's queue id as ``ledger_queue_id``."""
 
 
 class SequencingConflict(Conflict):
@@ -162,7 +166,9 @@ def queue_on_sqlite(entries: Sequence[bytes], db: sqlite3.Connection) -> list[in
     return _queue_on_sqlite([(bytes(data), opening_of(data)) for data in entries], db)
 
 
-def _integrate_on_sqlite(batch: IntegrationBatch, db: sqlite3.Connection) -> None:
+def _integrate_on_sqlite(
+    batch: IntegrationBatch, beside: Sequence[RowInsert], db: sqlite3.Connection
+) -> None:
     _check_size(db.execute(_CURRENT_SIZE).fetchone()[0], batch)
     db.executemany(
         "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) VALUES (?, ?, ?, ?, ?)",
@@ -172,6 +178,9 @@ def _integrate_on_sqlite(batch: IntegrationBatch, db: sqlite3.Connection) -> Non
     db.executemany("DELETE FROM ledger_pending WHERE id = ?", [(i,) for i in _queued_ids(batch)])
     checkpoint = batch.checkpoint
     db.execute(_ADD_CHECKPOINT, (checkpoint.size, checkpoint.root, checkpoint.note))
+    for (queue_id, row), insert in zip(batch.beside, beside, strict=True):
+        row.ledger_queue_id = queue_id
+        insert.run(db)
 
 
 def pack_coord(coord: Coord) -> int:
@@ -245,7 +254,10 @@ class TortoiseLedgerStore:
     async def integrate(self, batch: IntegrationBatch) -> None:
         """Leaves, nodes and checkpoint in one transaction; queued rows removed."""
         if not self._postgres:  # the sequencer's step, in one hop
-            await sqlite_writer(self._conn).write_at_once(partial(_integrate_on_sqlite, batch))
+            inserts = [insert_of(row, self._name) for _, row in batch.beside]
+            await sqlite_writer(self._conn).write_at_once(
+                partial(_integrate_on_sqlite, batch, inserts), first=True
+            )
             return
         async with transaction(self._name) as conn:
             rows = await conn.execute_query_dict(_CURRENT_SIZE)
@@ -256,6 +268,12 @@ class TortoiseLedgerStore:
             await conn.execute_query(
                 self._sql(_ADD_CHECKPOINT), [checkpoint.size, checkpoint.root, checkpoint.note]
             )
+            by_model: dict[type[Model], list[Model]] = {}
+            for queue_id, row in batch.beside:
+                row.ledger_queue_id = queue_id
+                by_model.setdefault(type(row), []).append(row)
+            for model, models in by_model.items():
+                await model.bulk_create(models, using_db=conn)
 
     async def openings(
         self, leaf_hashes: Sequence[bytes], *, queued: Sequence[int] = ()

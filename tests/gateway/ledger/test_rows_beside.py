@@ -1,0 +1,69 @@
+"""An access-trail row is written in the sequencer's transaction with its entry, and by its
+request when that batch fails: never lost, never twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.documents.access import AccessRecorder
+from gateway.documents.models import AccessEvent
+from gateway.ledger.sequencer import direct_index
+from gateway.ledger.service import Ticket
+from gateway.ledger.store import IntegrationBatch, TortoiseLedgerStore
+from tests.gateway.databases import database_url
+from tests.gateway.ledger.conftest import MakeNode
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_url(request, tmp_path)
+
+
+async def _read(recorder: AccessRecorder, actor: str) -> None:
+    await recorder.record_actor(
+        actor,
+        action="download",
+        outcome="granted",
+        reason="granted",
+        source="192.0.2.7",
+        document_id="0b5e0f5c-3f43-4c56-9a0e-1d2b3c4d5e6f",
+        version=1,
+    )
+
+
+async def test_the_row_lands_with_its_entry(make_node: MakeNode, url: str) -> None:
+    node = await make_node(url if url.startswith("postgres") else None)
+    await _read(AccessRecorder(node.ledger), "person:ada")
+    [row] = await AccessEvent.filter(actor="person:ada")
+    entries = await node.ledger.opened_entries(0, (await node.ledger.latest()).size)
+    entry = entries[direct_index(row.ledger_queue_id)]
+    assert (entry["type"], entry["actor"], entry["action"]) == (
+        "document.accessed",
+        "person:ada",
+        "download",
+    )
+
+
+async def test_a_failed_batch_leaves_the_row_to_its_request(
+    make_node: MakeNode, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = await make_node(url if url.startswith("postgres") else None)
+    integrate = TortoiseLedgerStore.integrate
+    failures: list[int] = []
+
+    async def fail_once(self: TortoiseLedgerStore, batch: IntegrationBatch) -> Any:
+        if batch.beside and not failures:
+            failures.append(len(batch.beside))
+            raise OSError("the batch write failed")
+        return await integrate(self, batch)
+
+    monkeypatch.setattr(TortoiseLedgerStore, "integrate", fail_once)
+    await _read(AccessRecorder(node.ledger), "person:bob")
+    assert failures == [1]
+    [row] = await AccessEvent.filter(actor="person:bob")  # exactly one
+    index = await node.ledger.integrated(Ticket(row.ledger_queue_id))
+    [entry] = await node.ledger.opened_entries(index, index + 1)
+    assert (entry["type"], entry["actor"]) == ("document.accessed", "person:bob")
