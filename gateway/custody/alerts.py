@@ -31,6 +31,7 @@ async def raise_alert(
     ledger: NodeLedger, row: AnchorRecord, rule: str, verdict: Verdict, *, at: datetime
 ) -> CustodyAlert:
     """Record one alert for a link: its row and its entry (call inside ``transaction()``)."""
+    ledger.ensure_open()  # queued in the caller's transaction, not appended: ask the gate
     alert, entry = new_alert(ledger, row, rule, verdict, at=at)
     await alert.save(force_create=True)
     await TortoiseLedgerStore().enqueue([entry])

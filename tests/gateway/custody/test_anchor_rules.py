@@ -13,6 +13,7 @@ from gateway.custody import guard
 from gateway.custody.alerts import check_overdue
 from gateway.custody.models import CustodyAlert
 from gateway.custody.store import RuleVersion
+from gateway.errors import LedgerRolledBack
 from gateway.signing.models import AnchorRecord
 from tests.gateway.custody.chains import SUBJECT, anchor, body, parties, store_rule
 from tests.gateway.signing.api_node import Node
@@ -145,3 +146,21 @@ async def test_a_rolled_back_ledger_takes_no_link(node: Node) -> None:
         ledger.rollback = None
     assert await AnchorRecord.all().count() == 0
     assert await node.entries("record.anchored") == []
+
+
+async def test_a_rolled_back_ledger_takes_no_overdue_alert(node: Node) -> None:
+    """The overdue sweep queues its alerts in its own transaction; a ledger found rolled
+    back refuses them (the sweep tries again next round): no alert row, no entry."""
+    await store_rule(node)
+    who = await parties(node)
+    node.app[SIGNING].anchors.clock = lambda: T0
+    await anchor(node, who.headers["factory"], body("manufactured"))
+    ledger = node.app[LEDGER]
+    ledger.rollback = "the test rolled the ledger back"
+    try:
+        with pytest.raises(LedgerRolledBack):
+            await check_overdue(ledger, T0 + timedelta(days=8))
+    finally:
+        ledger.rollback = None
+    assert await CustodyAlert.all().count() == 0
+    assert await node.entries("alert.raised") == []
