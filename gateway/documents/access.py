@@ -121,13 +121,9 @@ class AccessRecorder:
             at=datetime.now(UTC),
         )
         check_fits(row)  # before the ledger entry and before the batch
-        # On SQLite the row rides in the sequencer's transaction (one turn on the one
-        # connection for a whole batch); on PostgreSQL the trail's own group commit
-        # writes beside the sequencer on another connection, which is faster there.
-        rides = one_hop_writer(connections.get("default")) is not None
         ticket = await self._ledger.record(
             "document.accessed",
-            beside=row if rides else None,
+            beside=row,
             document=document_id,
             version=version,
             actor=actor,

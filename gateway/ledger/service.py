@@ -176,14 +176,15 @@ class LedgerService:
         ``beside`` is a row with a ``ledger_queue_id`` field (an access-trail row)
         that the batch writes in its own transaction, given the entry's queue id,
         so the request costs no write of its own; ``Ticket.beside_written`` says
-        whether that happened (it does not for a queued entry).
+        whether that happened (it does not for a queued entry, nor where the store's
+        rows do not ride: ``LedgerStore.rows_ride``).
         """
         if not isinstance(entry, CommittedEntry):  # make_entry checked its own
             check_entry(entry)  # a bad entry fails its own caller, never a batch
         self.ensure_open()
         if self._frontier is not None:
             direct: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
-            self._direct.append(_Direct(entry, direct, beside))
+            self._direct.append(_Direct(entry, direct, beside if self.store.rows_ride else None))
             self._wake.set()
             return await direct
         queue_id = await self._queue.submit(entry)
