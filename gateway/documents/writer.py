@@ -8,6 +8,7 @@ in one transaction, so no partial document is ever listed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import uuid
@@ -26,6 +27,7 @@ from gateway.documents.models import Document, DocumentVersion, SegmentAnchor
 from gateway.documents.segment_anchor import PieceHasher, pack_leaves, root_hex
 from gateway.documents.stream_aead import StreamEncryptor
 from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
+from gateway.ledger.service import Ticket
 from gateway.policy.labels import Label, format_label
 from gateway.policy.pdp import UPLOADING, RoleRule
 
@@ -100,7 +102,7 @@ class DocumentWriter:
         """Register a new document with its first version (the decision is recorded)."""
         document_id = str(uuid.uuid4())
         title = meta.title
-        await self._check_may_apply(
+        recording = await self._check_may_apply(
             identity,
             meta.label,
             action="upload",
@@ -109,7 +111,7 @@ class DocumentWriter:
             valid=lambda: check_title(title),
         )
         title = check_title(title)
-        sealed = await self._seal(document_id, 1, meta.label, chunks)
+        sealed = await self._seal_once_recorded(recording, document_id, 1, meta.label, chunks)
         row = await self._anchor_and_store(identity, document_id, 1, meta, sealed, title=title)
         return row
 
@@ -132,7 +134,7 @@ class DocumentWriter:
         action's one decision, granted or not.
         """
         version = document.current_version + 1
-        await self._check_may_apply(
+        recording = await self._check_may_apply(
             identity,
             meta.label,
             rule,
@@ -141,7 +143,7 @@ class DocumentWriter:
             document_id=document.id,
             created=(document.id, version),
         )
-        sealed = await self._seal(document.id, version, meta.label, chunks)
+        sealed = await self._seal_once_recorded(recording, document.id, version, meta.label, chunks)
         return await self._anchor_and_store(identity, document.id, version, meta, sealed)
 
     async def _check_may_apply(
@@ -155,34 +157,71 @@ class DocumentWriter:
         document_id: str | None = None,
         created: tuple[str, int],
         valid: Callable[[], object] = lambda: None,
-    ) -> None:
-        """Record the action's one access decision; refuse a label the person may not apply.
+    ) -> asyncio.Task[None]:
+        """Refuse a label the person may not apply (the refusal recorded first); for a grant,
+        start recording it and return that recording.
 
         A grant names the document and version being ``created``; a refused upload
         names no document (none exists), a refused new version its document only.
-        A refusal is recorded first; a grant only once ``valid`` (the request's own
-        checks, e.g. the title) passed, so a bad request leaves no grant for an id
-        that will never exist.
+        A grant is recorded only once ``valid`` (the request's own checks, e.g. the
+        title) passed, so a bad request leaves no grant for an id that will never
+        exist. The grant's record runs while the bytes are sealed; see
+        :func:`_once_recorded`.
         """
         decision = self._ctx.pdp.may_apply(identity, label, rule)
         if decision.granted:
             valid()
-        await self._ctx.recorder.record(
-            identity,
-            action=action,
-            outcome="granted" if decision.granted else "denied",
-            reason=decision.reason,
-            source=source,
-            document_id=created[0] if decision.granted else document_id,
-            version=created[1] if decision.granted else None,
-        )
+
+        async def record() -> None:
+            await self._ctx.recorder.record(
+                identity,
+                action=action,
+                outcome="granted" if decision.granted else "denied",
+                reason=decision.reason,
+                source=source,
+                document_id=created[0] if decision.granted else document_id,
+                version=created[1] if decision.granted else None,
+            )
+
+        if decision.granted:
+            return asyncio.ensure_future(record())
+        await record()
         if decision.reason == "role":
             raise Forbidden(rule.refusal)
-        if not decision.granted:
-            raise Forbidden(
-                f"you cannot label a document above your own clearance ({decision.reason})",
-                code="label_above_clearance",
-            )
+        raise Forbidden(
+            f"you cannot label a document above your own clearance ({decision.reason})",
+            code="label_above_clearance",
+        )
+
+    async def _seal_once_recorded(
+        self,
+        recording: asyncio.Task[None],
+        document_id: str,
+        version: int,
+        label: Label,
+        chunks: AsyncIterator[bytes],
+    ) -> _Sealed:
+        """Seal the bytes while the grant is recorded; return once both are done.
+
+        The sealed blob is listed nowhere, so the action takes effect only when the
+        version's rows are stored, after this: the decision is durable first, as when
+        it was recorded before the first byte was read. A refusal of the bytes (too
+        large, empty) still waits for the grant's record; a failed record deletes the
+        sealed blob and fails the upload.
+        """
+        try:
+            sealed = await self._seal(document_id, version, label, chunks)
+        except asyncio.CancelledError:
+            raise  # the record goes on by itself; nothing was stored
+        except BaseException:
+            await asyncio.shield(recording)
+            raise
+        try:
+            await asyncio.shield(recording)
+        except BaseException:
+            await self._ctx.blobs.delete(sealed.blob_key)
+            raise
+        return sealed
 
     async def _seal(
         self, document_id: str, version: int, label: Label, chunks: AsyncIterator[bytes]
@@ -241,7 +280,7 @@ class DocumentWriter:
                 actor=identity.actor,
             )
             row = await self._store_rows(
-                identity, document_id, version, meta, sealed, title, ticket.queue_id
+                identity, document_id, version, meta, sealed, title, ticket
             )
         except BaseException:
             await self._ctx.blobs.delete(sealed.blob_key)
@@ -256,7 +295,7 @@ class DocumentWriter:
         meta: NewVersion,
         sealed: _Sealed,
         title: str | None,
-        queue_id: int,
+        ticket: Ticket,
     ) -> DocumentVersion:
         label_text = format_label(meta.label)
         rank = self._ctx.pdp.scheme.rank(meta.label.level)
@@ -293,7 +332,8 @@ class DocumentWriter:
                     kek_label=sealed.kek_label,
                     kek_version=sealed.kek_version,
                     blob_key=sealed.blob_key,
-                    ledger_queue_id=queue_id,
+                    ledger_queue_id=ticket.queue_id,
+                    ledger_index=ticket.index,  # known when this process sequences
                     created_by=identity.name,
                 )
                 await SegmentAnchor.create(

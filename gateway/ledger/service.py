@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,7 @@ class Ticket:
     index: int | None = None
     beside_written: bool = False
     """The row given to :meth:`LedgerService.append` as ``beside`` is written (with the
-    entry, in the sequencer's transaction); when False the caller writes it."""
+    entry, in the transaction that wrote it); when False the caller writes it."""
 
 
 @dataclass
@@ -108,8 +108,8 @@ class LedgerService:
         self._batch_size = batch_size
         self._batch_delay = batch_ms / 1000
         self._frontier: Frontier | None = None
-        self._queue: GroupCommit[bytes, int] = GroupCommit(
-            "ledger queue", store.enqueue, _ledger_unavailable
+        self._queue: GroupCommit[tuple[bytes, Model | None], int] = GroupCommit(
+            "ledger queue", self._enqueue, _ledger_unavailable
         )
         self._direct: list[_Direct] = []
         self._waiters: dict[int, list[asyncio.Future[int]]] = {}
@@ -174,10 +174,10 @@ class LedgerService:
         it returns once the entry is durably queued for the sequencer.
 
         ``beside`` is a row with a ``ledger_queue_id`` field (an access-trail row)
-        that the batch writes in its own transaction, given the entry's queue id,
-        so the request costs no write of its own; ``Ticket.beside_written`` says
-        whether that happened (it does not for a queued entry, nor where the store's
-        rows do not ride: ``LedgerStore.rows_ride``).
+        written in the transaction that writes the entry (the batch's, or the queue's
+        when another process sequences), given the entry's queue id, so the request
+        costs no write of its own; ``Ticket.beside_written`` says whether that
+        happened (not where the store's rows do not ride: ``LedgerStore.rows_ride``).
         """
         if not isinstance(entry, CommittedEntry):  # make_entry checked its own
             check_entry(entry)  # a bad entry fails its own caller, never a batch
@@ -187,11 +187,15 @@ class LedgerService:
             self._direct.append(_Direct(entry, direct, beside if self.store.rows_ride else None))
             self._wake.set()
             return await direct
-        queue_id = await self._queue.submit(entry)
+        riding = beside if self.store.rows_ride else None
+        queue_id = await self._queue.submit((entry, riding))
         if self._bell is not None:
             self._bell.ring()  # the sequencer is another process: look now, not at the next poll
         self._wake.set()
-        return Ticket(queue_id)
+        return Ticket(queue_id, beside_written=riding is not None)
+
+    async def _enqueue(self, queued: Sequence[tuple[bytes, Model | None]]) -> list[int]:
+        return await self.store.enqueue([entry for entry, _ in queued], [row for _, row in queued])
 
     def ensure_open(self) -> None:
         """Raise unless entries may be written now (not shutting down, not rolled back).

@@ -78,11 +78,16 @@ class LedgerStore(Protocol):
 
     @property
     def rows_ride(self) -> bool:
-        """True when :meth:`integrate` writes ``IntegrationBatch.beside`` rows."""
+        """True when rows beside entries are written with them (by :meth:`integrate` and
+        :meth:`enqueue`); else their callers write them."""
         ...
 
-    async def enqueue(self, entries: Sequence[bytes]) -> list[int]:
-        """Durably queue entries; returns their queue ids in order."""
+    async def enqueue(
+        self, entries: Sequence[bytes], beside: Sequence[Model | None] = ()
+    ) -> list[int]:
+        """Durably queue entries; returns their queue ids in order. ``beside`` pairs
+        entries with rows (each with a ``ledger_queue_id``) written in the same
+        transaction, given their entry's queue id."""
         ...
 
     async def take_pending(self, limit: int) -> list[tuple[int, bytes]]:
@@ -166,6 +171,18 @@ def _queue_on_sqlite(
     return _ids_up_to(int(db.execute(_LAST_QUEUED).fetchone()[0]), len(rows))
 
 
+def _queue_on_sqlite_with_rows(
+    rows: Sequence[tuple[bytes, bytes | None]],
+    beside: Sequence[tuple[int, Model, RowInsert]],
+    db: sqlite3.Connection,
+) -> list[int]:
+    ids = _queue_on_sqlite(rows, db)
+    for position, row, insert in beside:
+        row.ledger_queue_id = ids[position]
+        insert.run(db)
+    return ids
+
+
 def queue_on_sqlite(entries: Sequence[bytes], db: sqlite3.Connection) -> list[int]:
     """Queue entries (with their openings) inside a one-hop SQLite transaction; their ids."""
     return _queue_on_sqlite([(bytes(data), opening_of(data)) for data in entries], db)
@@ -231,29 +248,48 @@ class TortoiseLedgerStore:
     async def _rows(self, query: str, values: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return await self._conn.execute_query_dict(self._sql(query), list(values))
 
-    async def enqueue(self, entries: Sequence[bytes]) -> list[int]:
+    async def enqueue(
+        self, entries: Sequence[bytes], beside: Sequence[Model | None] = ()
+    ) -> list[int]:
         """Insert queued rows (each with its opening, if any) in one transaction; their ids.
 
         Inside the caller's transaction the rows join it; on their own on SQLite
         they are written in one hop (:meth:`TurnTakingSqliteClient.write_at_once`).
+        Rows ``beside`` (paired with ``entries``; None for none) are written in the
+        same transaction, each given its entry's queue id.
         """
         if not entries:
             return []
         rows = [(bytes(data), opening_of(data)) for data in entries]
         at_once = one_hop_writer(self._conn)
         if at_once is not None:
-            return await at_once.write_at_once(partial(_queue_on_sqlite, rows))
+            riding = [
+                (position, row, insert_of(row, self._name))
+                for position, row in enumerate(beside)
+                if row is not None
+            ]
+            return await at_once.write_at_once(partial(_queue_on_sqlite_with_rows, rows, riding))
         async with transaction(self._name) as conn:
-            if self._postgres:
-                inserted = await conn.execute_query_dict(
-                    "INSERT INTO ledger_pending (data, opening) "
-                    "SELECT * FROM unnest($1::bytea[], $2::bytea[]) RETURNING id",
-                    [[r[0] for r in rows], [r[1] for r in rows]],
-                )
-                return sorted(int(r["id"]) for r in inserted)
-            await conn.execute_many(_QUEUE_ROW, [list(row) for row in rows])
-            found = await conn.execute_query_dict(_LAST_QUEUED)
-            return _ids_up_to(int(found[0]["last"]), len(rows))
+            ids = await self._queue_rows(conn, rows)
+            for position, row in enumerate(beside):
+                if row is not None:
+                    row.ledger_queue_id = ids[position]
+                    await row.save(using_db=conn)
+            return ids
+
+    async def _queue_rows(
+        self, conn: BaseDBAsyncClient, rows: Sequence[tuple[bytes, bytes | None]]
+    ) -> list[int]:
+        if self._postgres:
+            inserted = await conn.execute_query_dict(
+                "INSERT INTO ledger_pending (data, opening) "
+                "SELECT * FROM unnest($1::bytea[], $2::bytea[]) RETURNING id",
+                [[r[0] for r in rows], [r[1] for r in rows]],
+            )
+            return sorted(int(r["id"]) for r in inserted)
+        await conn.execute_many(_QUEUE_ROW, [list(row) for row in rows])
+        found = await conn.execute_query_dict(_LAST_QUEUED)
+        return _ids_up_to(int(found[0]["last"]), len(rows))
 
     async def take_pending(self, limit: int) -> list[tuple[int, bytes]]:
         """Oldest queued entries first, each carrying its opening to integration."""

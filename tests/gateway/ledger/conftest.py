@@ -27,6 +27,19 @@ from tests.tsa_server import openssl_tsa  # noqa: F401 - a session fixture for t
 AiohttpClient = Callable[[web.Application], Awaitable["TestClient[Any, Any]"]]
 
 
+class NeverLeads:
+    """A leadership never granted: the ledger service of a second ``--workers`` process."""
+
+    async def try_acquire(self) -> bool:
+        return False
+
+    async def still_held(self) -> bool:
+        return False
+
+    async def release(self) -> None:
+        return None
+
+
 @dataclass
 class LedgerNode:
     """A running in-process gateway."""

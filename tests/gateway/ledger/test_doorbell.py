@@ -17,18 +17,7 @@ from gateway.ledger import doorbell
 from gateway.ledger.doorbell import Doorbell
 from gateway.ledger.service import LedgerService
 from gateway.ledger.store import TortoiseLedgerStore
-from tests.gateway.ledger.conftest import MakeNode
-
-
-class NeverLeads:
-    async def try_acquire(self) -> bool:
-        return False
-
-    async def still_held(self) -> bool:
-        return False
-
-    async def release(self) -> None:
-        return None
+from tests.gateway.ledger.conftest import MakeNode, NeverLeads
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])

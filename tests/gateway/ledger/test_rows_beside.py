@@ -1,20 +1,22 @@
 """An access-trail row lands with its entry's queue id; on SQLite it is written in the
-sequencer's transaction, and by its request when that batch fails: never lost, never twice."""
+transaction that writes the entry (the sequencer's batch, or the queue's write in a process
+that does not sequence), and by its request when that batch fails: never lost, never twice."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from gateway.documents.access import AccessRecorder
 from gateway.documents.models import AccessEvent
 from gateway.ledger.sequencer import direct_index
-from gateway.ledger.service import Ticket
+from gateway.ledger.service import LedgerService, Ticket
 from gateway.ledger.store import IntegrationBatch, TortoiseLedgerStore
 from tests.gateway.databases import database_url
-from tests.gateway.ledger.conftest import MakeNode
+from tests.gateway.ledger.conftest import MakeNode, NeverLeads
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -68,3 +70,28 @@ async def test_a_failed_batch_leaves_the_row_to_its_request(
     index = await node.ledger.integrated(Ticket(row.ledger_queue_id))
     [entry] = await node.ledger.opened_entries(index, index + 1)
     assert (entry["type"], entry["actor"]) == ("document.accessed", "person:bob")
+
+
+async def test_rows_queued_by_a_process_that_does_not_sequence_land_once_with_their_entries(
+    make_node: MakeNode, url: str
+) -> None:
+    node = await make_node(url if url.startswith("postgres") else None)
+    follower = LedgerService(
+        TortoiseLedgerStore(), node.ledger.signer, cast(Any, NeverLeads()), node="follower"
+    )
+    await follower.start()
+    try:
+        readers = [f"person:r{n}" for n in range(6)]
+        await asyncio.gather(*(_read(AccessRecorder(follower), actor) for actor in readers))
+    finally:
+        await follower.stop()
+    for actor in readers:
+        [row] = await AccessEvent.filter(actor=actor)  # exactly one each
+        assert row.ledger_queue_id > 0  # queued, not sequenced in that process
+        index = await node.ledger.integrated(Ticket(row.ledger_queue_id))
+        [entry] = await node.ledger.opened_entries(index, index + 1)
+        assert (entry["type"], entry["actor"], entry["node"]) == (
+            "document.accessed",
+            actor,
+            "follower",
+        )
