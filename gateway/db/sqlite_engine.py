@@ -21,7 +21,8 @@ transaction is one function run on a thread of its own, with its own
 connection, so it costs one hop from the event loop instead of one per
 statement plus BEGIN and COMMIT. Under load each hop waits its turn on a busy
 loop while the writer lock, which every other process is waiting for, stays
-taken.
+taken. That thread also takes and gives back the writer lock itself, around the
+transaction: no event-loop turn is spent holding it.
 """
 
 from __future__ import annotations
@@ -108,34 +109,31 @@ class TurnTakingSqliteClient(SqliteClient):
         loop = asyncio.get_running_loop()
         await self._lock.acquire(first=first)
         try:
-            if self.writer_lock is not None:
-                await self.writer_lock.acquire()
             if self._batch_thread is None:
                 self._batch_thread = concurrent.futures.ThreadPoolExecutor(1, "sqlite-batch")
             done = loop.run_in_executor(self._batch_thread, self._in_one_transaction, work)
         except BaseException:
-            self._end_batch()
+            self._lock.release()
             raise
-        done.add_done_callback(lambda _: self._end_batch())
+        done.add_done_callback(lambda _: self._lock.release())
         return await asyncio.shield(done)
 
-    def _end_batch(self) -> None:
-        if self.writer_lock is not None:
-            self.writer_lock.release()
-        self._lock.release()
-
     def _in_one_transaction(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
+        """On the batch thread: the writer lock is taken and given back here, not on the
+        event loop, so other processes wait for the transaction only."""
         if self._batch_writer is None:
             self._batch_writer = self._open_batch_writer()
         connection = self._batch_writer
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(connection)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+        lock = self.writer_lock
+        with lock.held_on_this_thread() if lock is not None else contextlib.nullcontext():
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(connection)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
         return result
 
     def _open_batch_writer(self) -> sqlite3.Connection:

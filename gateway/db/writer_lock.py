@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import fcntl
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 WAIT_SECONDS = 10.0
 """How long a writer waits for another process's turn: SQLite's busy timeout (db/setup.py)."""
@@ -52,21 +53,15 @@ class WriterLock:
 
     async def acquire(self) -> None:
         """Wait for the writer lock (without blocking the event loop), at most ``wait_seconds``."""
-        if self._thread.pending == 0 and _try(self._gate):
-            if _try(self._writer):
-                fcntl.flock(self._gate, fcntl.LOCK_UN)
-                self.held = True
-                return
-            fcntl.flock(self._gate, fcntl.LOCK_UN)
+        if self._thread.pending == 0 and self._try_both():
+            self.held = True
+            return
         waited = self._thread.submit(self._take_in_turn)
         try:
             await asyncio.wait_for(asyncio.shield(waited), self._wait_seconds)
         except TimeoutError:
             self._thread.submit(self._give_back)  # runs once the wait it undoes ends
-            raise sqlite3.OperationalError(
-                f"database is locked: another process kept the SQLite writer lock for more "
-                f"than {self._wait_seconds:g} s"
-            ) from None
+            raise _locked_error(self._wait_seconds) from None
         except asyncio.CancelledError:
             self._thread.submit(self._give_back)
             raise
@@ -85,6 +80,35 @@ class WriterLock:
         """Release and close the lock files (after any wait still queued, if it ever ends)."""
         self.release()
         self._thread.finish(self._close_files)
+
+    @contextlib.contextmanager
+    def held_on_this_thread(self) -> Iterator[None]:
+        """Hold the lock around a block run on a worker thread (never the event loop's).
+
+        The wait (at most ``wait_seconds``), the block and the release all happen
+        off the event loop, so the lock is never held while a busy loop gets round
+        to the next step: another process waits for the write itself, no longer.
+        The caller's own turn (its connection lock) keeps two holders in this
+        process apart.
+        """
+        if not (self._thread.pending == 0 and self._try_both()):
+            waited = self._thread.submit_here(self._take_in_turn)
+            try:
+                waited.result(timeout=self._wait_seconds)
+            except concurrent.futures.TimeoutError:
+                self._thread.submit_here(self._give_back)  # runs once the wait it undoes ends
+                raise _locked_error(self._wait_seconds) from None
+        try:
+            yield
+        finally:
+            self._give_back()
+
+    def _try_both(self) -> bool:
+        if not _try(self._gate):
+            return False
+        taken = _try(self._writer)
+        fcntl.flock(self._gate, fcntl.LOCK_UN)
+        return taken
 
     def _take_in_turn(self) -> None:
         fcntl.flock(self._gate, fcntl.LOCK_EX)
@@ -109,21 +133,26 @@ class _OperationThread:
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
-        self.pending = 0  # operations submitted and not yet done (counted on the event loop)
+        self._counting = threading.Lock()
+        self.pending = 0  # operations submitted and not yet done
 
     def submit(self, operation: _Operation) -> asyncio.Future[None]:
-        """Queue ``operation``; the future is done when it has run."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="sqlite-writer-lock", daemon=True
-            )
-            self._thread.start()
+        """Queue ``operation`` from the event loop; the future is done when it has run."""
+        return asyncio.wrap_future(self.submit_here(operation))
+
+    def submit_here(self, operation: _Operation) -> concurrent.futures.Future[None]:
+        """Queue ``operation`` from any thread; the future is done when it has run."""
+        with self._counting:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlite-writer-lock", daemon=True
+                )
+                self._thread.start()
+            self.pending += 1
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        done.add_done_callback(self._done)
         self._queue.put((operation, done))
-        self.pending += 1
-        future = asyncio.wrap_future(done)
-        future.add_done_callback(self._done)
-        return future
+        return done
 
     def finish(self, last: _Operation) -> None:
         """Run ``last`` after everything queued, then stop; wait for it unless a wait is stuck."""
@@ -136,8 +165,9 @@ class _OperationThread:
             self._thread.join()
         self._thread = None
 
-    def _done(self, _: asyncio.Future[None]) -> None:
-        self.pending -= 1
+    def _done(self, _: concurrent.futures.Future[None]) -> None:
+        with self._counting:
+            self.pending -= 1
 
     def _run(self) -> None:
         while True:
@@ -154,6 +184,13 @@ class _OperationThread:
 
 def _stop() -> None:
     """The marker that ends an operation thread."""
+
+
+def _locked_error(wait_seconds: float) -> sqlite3.OperationalError:
+    return sqlite3.OperationalError(
+        f"database is locked: another process kept the SQLite writer lock for more "
+        f"than {wait_seconds:g} s"
+    )
 
 
 def _open(path: str) -> int:

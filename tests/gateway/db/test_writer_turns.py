@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -254,3 +256,71 @@ async def test_no_one_hop_write_inside_a_transaction(database: str) -> None:
         assert one_hop_writer(conn) is None
         with pytest.raises(TypeError, match="needs the database's own client"):
             sqlite_writer(conn)
+
+
+async def test_a_one_hop_write_gives_the_writer_lock_back_while_the_loop_is_busy(
+    database: str, tmp_path: Path
+) -> None:
+    """Another process waits for the transaction only, not for this event loop's next turn."""
+    async with opened(database):
+        client = connections.get("default")
+        await client.execute_script("CREATE TABLE probe (id INTEGER PRIMARY KEY, who TEXT)")
+        written = threading.Event()
+
+        def one_row(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO probe (who) VALUES ('quick')")
+            written.set()
+
+        task = asyncio.create_task(sqlite_writer(client).write_at_once(one_row))
+        await asyncio.to_thread(written.wait, 30)
+        another_process = os.open(str(tmp_path / "turns.sqlite3-writer"), os.O_RDWR)
+        try:
+            taken = False
+            for _ in range(200):  # the loop stays blocked here: it cannot give anything back
+                try:
+                    fcntl.flock(another_process, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    time.sleep(0.01)  # noqa: ASYNC251 - the loop must stay blocked
+                    continue
+                taken = True
+                fcntl.flock(another_process, fcntl.LOCK_UN)
+                break
+        finally:
+            os.close(another_process)
+        await task
+    assert taken
+
+
+def _hold(path: str) -> subprocess.Popen[str]:
+    """Another process holding ``path``'s lock until it reads a line."""
+    holder = subprocess.Popen(
+        ["flock", "--exclusive", path, "sh", "-c", "echo held; read line"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+async def test_a_one_hop_write_behind_a_stuck_process_is_a_busy_error_then_goes_through(
+    database: str, tmp_path: Path
+) -> None:
+    lock_path = str(tmp_path / "turns.sqlite3-writer")
+    async with opened(database):
+        writer = sqlite_writer(connections.get("default"))
+        if writer.writer_lock is not None:
+            writer.writer_lock.close()
+        writer.writer_lock = WriterLock(lock_path, wait_seconds=0.5)
+        holder = _hold(lock_path)
+        try:
+            with pytest.raises(sqlite3.OperationalError) as caught:
+                await writer.write_at_once(lambda db: db.execute("CREATE TABLE probe (x)"))
+            assert is_database_busy(caught.value)
+            holder.communicate("go\n")  # the stuck process lets go
+            await writer.write_at_once(lambda db: db.execute("CREATE TABLE probe (x)"))
+        finally:
+            holder.kill()
+            holder.wait()
+        rows = await connections.get("default").execute_query_dict("SELECT * FROM probe")
+    assert rows == []
