@@ -14,9 +14,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise import connections
 from tortoise.models import Model
+from tortoise.queryset import UpdateQuery
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,26 @@ def insert_of(instance: Model, connection_name: str = "default") -> RowInsert:
     else:
         columns, sql = executor.regular_columns_all, executor.insert_query_all
     return RowInsert(instance, sql, tuple(columns), generated_key)
+
+
+@dataclass(frozen=True)
+class RowUpdate:
+    """One UPDATE statement with its bound values, run on a thread's own connection."""
+
+    sql: str
+    values: tuple[Any, ...]
+
+    def run(self, db: sqlite3.Connection) -> int:
+        """Run the statement; the number of rows it changed."""
+        return db.execute(self.sql, self.values).rowcount
+
+
+def update_of(query: UpdateQuery) -> RowUpdate:
+    """The statement Tortoise would run for ``Model.filter(...).update(...)``."""
+    query._choose_db_if_not_chosen()
+    query._make_query()
+    sql, values = query.query.get_parameterized_sql()
+    return RowUpdate(sql, tuple(values))
 
 
 def run_all(inserts: Sequence[RowInsert], db: sqlite3.Connection) -> None:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from gateway.auth.identity import Identity
+from gateway.db.one_hop import RowInsert, RowUpdate, insert_of, update_of
+from gateway.db.sqlite_engine import one_hop_writer
 from gateway.db.transaction import transaction
 from gateway.documents.blobstore import BlobWriter
 from gateway.documents.context import DocumentContext
@@ -299,51 +303,85 @@ class DocumentWriter:
     ) -> DocumentVersion:
         label_text = format_label(meta.label)
         rank = self._ctx.pdp.scheme.rank(meta.label.level)
+        document = None
+        if title is not None:
+            document = Document(
+                id=document_id,
+                title=title,
+                tags=list(meta.tags),
+                level_rank=rank,
+                label=label_text,
+                current_version=version,
+                created_by=identity.name,
+            )
+        row = DocumentVersion(
+            document_id=document_id,
+            version=version,
+            label=label_text,
+            filename=clean_filename(meta.filename),
+            media_type=meta.media_type[:127] or "application/octet-stream",
+            size=sealed.size,
+            ciphertext_size=sealed.ciphertext_size,
+            segment_size=self._ctx.segment_size,
+            plaintext_sha256=sealed.plaintext_sha256,
+            ciphertext_sha256=sealed.ciphertext_sha256,
+            wrapped_key=sealed.wrapped_key,
+            kek_label=sealed.kek_label,
+            kek_version=sealed.kek_version,
+            blob_key=sealed.blob_key,
+            ledger_queue_id=ticket.queue_id,
+            ledger_index=ticket.index,  # known when this process sequences
+            created_by=identity.name,
+        )
+        anchor = SegmentAnchor(root=root_hex(sealed.leaves), leaves=pack_leaves(sealed.leaves))
+        advance = Document.filter(
+            id=document_id, current_version=version - 1, destroyed=False
+        ).update(current_version=version, label=label_text, level_rank=rank)
         try:
-            async with transaction():
-                if title is not None:
-                    await Document.create(
-                        id=document_id,
-                        title=title,
-                        tags=list(meta.tags),
-                        level_rank=rank,
-                        label=label_text,
-                        current_version=version,
-                        created_by=identity.name,
-                    )
-                else:
-                    updated = await Document.filter(
-                        id=document_id, current_version=version - 1, destroyed=False
-                    ).update(current_version=version, label=label_text, level_rank=rank)
-                    if updated != 1:
-                        raise Conflict("the document changed meanwhile; upload again")
-                row = await DocumentVersion.create(
-                    document_id=document_id,
-                    version=version,
-                    label=label_text,
-                    filename=clean_filename(meta.filename),
-                    media_type=meta.media_type[:127] or "application/octet-stream",
-                    size=sealed.size,
-                    ciphertext_size=sealed.ciphertext_size,
-                    segment_size=self._ctx.segment_size,
-                    plaintext_sha256=sealed.plaintext_sha256,
-                    ciphertext_sha256=sealed.ciphertext_sha256,
-                    wrapped_key=sealed.wrapped_key,
-                    kek_label=sealed.kek_label,
-                    kek_version=sealed.kek_version,
-                    blob_key=sealed.blob_key,
-                    ledger_queue_id=ticket.queue_id,
-                    ledger_index=ticket.index,  # known when this process sequences
-                    created_by=identity.name,
+            writer = one_hop_writer(connections.get("default"))
+            if writer is not None:
+                stored = _StoredRows(
+                    insert_of(document) if document is not None else None,
+                    insert_of(row),
+                    anchor,
+                    insert_of(anchor),
+                    update_of(advance),
                 )
-                await SegmentAnchor.create(
-                    version_row=row.id,
-                    root=root_hex(sealed.leaves),
-                    leaves=pack_leaves(sealed.leaves),
-                )
+                await writer.write_at_once(stored.write)
                 return row
-        except IntegrityError:
+            async with transaction():
+                if document is not None:
+                    await document.save(force_create=True)
+                elif await advance != 1:
+                    raise Conflict("the document changed meanwhile; upload again")
+                await row.save(force_create=True)
+                anchor.version_row = row.id
+                await anchor.save(force_create=True)
+                return row
+        except (IntegrityError, sqlite3.IntegrityError):
             raise Conflict("the document changed meanwhile; upload again") from None
+
+
+@dataclass(frozen=True)
+class _StoredRows:
+    """A version's rows written in one hop on SQLite (see gateway/db/one_hop.py)."""
+
+    document: RowInsert | None
+    """The new document's row; None for a new version of an existing one."""
+    version: RowInsert
+    anchor: SegmentAnchor
+    anchor_insert: RowInsert
+    advance: RowUpdate
+    """Moves an existing document to this version, if nobody else did meanwhile."""
+
+    def write(self, db: sqlite3.Connection) -> None:
+        if self.document is not None:
+            self.document.run(db)
+        elif self.advance.run(db) != 1:
+            raise Conflict("the document changed meanwhile; upload again")
+        self.version.run(db)
+        self.anchor.version_row = self.version.instance.pk
+        self.anchor_insert.run(db)
 
 
 async def _emit(
