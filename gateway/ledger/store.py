@@ -152,6 +152,46 @@ def _queued_ids(batch: IntegrationBatch) -> list[int]:
     return [leaf.queue_id for leaf in batch.leaves if leaf.queue_id > 0]
 
 
+_INTEGRATE_ON_POSTGRES = """
+WITH sound AS (
+    SELECT 1 FROM ledger_checkpoint HAVING COALESCE(MAX(size), 0) = $1
+), leaves AS (
+    INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening)
+    SELECT leaf.* FROM sound,
+        unnest($2::bigint[], $3::bytea[], $4::text[], $5::bigint[], $6::bytea[]) AS leaf
+), nodes AS (
+    INSERT INTO ledger_node (key, hash)
+    SELECT node.* FROM sound, unnest($7::bigint[], $8::bytea[]) AS node
+), integrated AS (
+    DELETE FROM ledger_pending WHERE id = ANY($9::bigint[]) AND EXISTS (SELECT 1 FROM sound)
+)
+INSERT INTO ledger_checkpoint (size, root, note, created_at)
+SELECT $10, $11, $12, CURRENT_TIMESTAMP FROM sound
+RETURNING size
+"""
+"""A batch in one statement, so one round trip (a busy event loop delays each): leaves,
+nodes, the queue rows it integrates and its checkpoint are written only if the tree is
+still at the batch's old size, else nothing is and no row is returned. One statement
+is one transaction; a second sequencer racing it fails on the leaves' unique index."""
+
+
+def _integration_values(batch: IntegrationBatch) -> list[Any]:
+    leaves = [_leaf_row(leaf) for leaf in batch.leaves]
+    leaf_columns = [list(column) for column in zip(*leaves, strict=True)] or [[]] * 5
+    nodes = _node_rows(batch)
+    node_columns = [list(column) for column in zip(*nodes, strict=True)] or [[]] * 2
+    checkpoint = batch.checkpoint
+    return [
+        batch.old_size,
+        *leaf_columns,
+        *node_columns,
+        _queued_ids(batch),
+        checkpoint.size,
+        checkpoint.root,
+        checkpoint.note,
+    ]
+
+
 def _check_size(current: int | None, batch: IntegrationBatch) -> None:
     if int(current or 0) != batch.old_size:
         raise SequencingConflict(
@@ -306,15 +346,11 @@ class TortoiseLedgerStore:
                 partial(_integrate_on_sqlite, batch, inserts), first=True
             )
             return
-        async with transaction(self._name) as conn:
-            rows = await conn.execute_query_dict(_CURRENT_SIZE)
-            _check_size(rows[0]["size"], batch)
-            if batch.leaves:
-                await self._write_tree_on_postgres(conn, batch)
-            checkpoint = batch.checkpoint
-            await conn.execute_query(
-                self._sql(_ADD_CHECKPOINT), [checkpoint.size, checkpoint.root, checkpoint.note]
-            )
+        if await self._rows(_INTEGRATE_ON_POSTGRES, _integration_values(batch)):
+            return
+        rows = await self._rows(_CURRENT_SIZE)  # nothing was written: say why
+        _check_size(rows[0]["size"], batch)
+        raise SequencingConflict("the tree moved meanwhile: another sequencer ran")
 
     async def openings(
         self, leaf_hashes: Sequence[bytes], *, queued: Sequence[int] = ()
@@ -351,29 +387,6 @@ class TortoiseLedgerStore:
             rows = await self._rows("SELECT 1 AS one FROM ledger_opening LIMIT 1")
             self._legacy_openings = bool(rows)
         return self._legacy_openings
-
-    async def _write_tree_on_postgres(
-        self, conn: BaseDBAsyncClient, batch: IntegrationBatch
-    ) -> None:
-        """One statement per table for the batch, as for the queue."""
-        leaves = [_leaf_row(leaf) for leaf in batch.leaves]
-        await conn.execute_query(
-            "INSERT INTO ledger_leaf (idx, data, leaf_hash, queue_id, opening) SELECT * FROM "
-            "unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::bytea[])",
-            [list(column) for column in zip(*leaves, strict=True)],
-        )
-        nodes = _node_rows(batch)
-        if nodes:
-            await conn.execute_query(
-                "INSERT INTO ledger_node (key, hash) "
-                "SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-                [list(column) for column in zip(*nodes, strict=True)],
-            )
-        queue_ids = _queued_ids(batch)
-        if queue_ids:
-            await conn.execute_query(
-                "DELETE FROM ledger_pending WHERE id = ANY($1::bigint[])", [queue_ids]
-            )
 
     async def latest_checkpoint(self) -> StoredCheckpoint | None:
         """The newest checkpoint, or None for an empty log."""
