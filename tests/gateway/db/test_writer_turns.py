@@ -162,9 +162,8 @@ class HeldLock:
         self.holder.communicate("go\n")
 
 
-@pytest.fixture
-def held_lock(tmp_path: Path) -> Iterator[HeldLock]:
-    path = str(tmp_path / "stuck.sqlite3-writer")
+def _hold(path: str) -> subprocess.Popen[str]:
+    """Another process holding ``path``'s lock until it reads a line."""
     holder = subprocess.Popen(
         ["flock", "--exclusive", path, "sh", "-c", "echo held; read line"],
         stdin=subprocess.PIPE,
@@ -172,6 +171,13 @@ def held_lock(tmp_path: Path) -> Iterator[HeldLock]:
         text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+@pytest.fixture
+def held_lock(tmp_path: Path) -> Iterator[HeldLock]:
+    path = str(tmp_path / "stuck.sqlite3-writer")
+    holder = _hold(path)
     yield HeldLock(path, holder)
     holder.kill()
     holder.wait()
@@ -289,18 +295,6 @@ async def test_a_one_hop_write_gives_the_writer_lock_back_while_the_loop_is_busy
             os.close(another_process)
         await task
     assert taken
-
-
-def _hold(path: str) -> subprocess.Popen[str]:
-    """Another process holding ``path``'s lock until it reads a line."""
-    holder = subprocess.Popen(
-        ["flock", "--exclusive", path, "sh", "-c", "echo held; read line"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-    return holder
 
 
 async def test_a_one_hop_write_behind_a_stuck_process_is_a_busy_error_then_goes_through(

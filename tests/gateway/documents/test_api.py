@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from aiohttp import FormData
 
 from gateway.app_keys import DOCUMENTS
+from gateway.documents.models import AccessEvent
 from tests.gateway.documents.conftest import Gateway, MakePerson
+from tests.gateway.ledger_rows import ledger_entries
 
 
 def form(title: str, label: str, data: bytes, tags: str = "") -> FormData:
@@ -134,6 +136,10 @@ async def test_oversize_upload_is_refused_and_nothing_left(
     assert listing["count"] == 0
     blobs = [p for p in gateway.settings.blob_dir.rglob("*") if p.is_file()]
     assert blobs == []
+    grants = await AccessEvent.filter(action="upload", actor="person:alice")
+    assert [(row.outcome, row.version) for row in grants] == [("granted", 1)]  # still on record
+    entries = [e for e in await ledger_entries("document.accessed") if e["action"] == "upload"]
+    assert [(e["actor"], e["outcome"]) for e in entries] == [("person:alice", "granted")]
 
 
 async def test_raw_upload_and_new_version(gateway: Gateway, make_person: MakePerson) -> None:
