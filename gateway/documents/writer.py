@@ -170,7 +170,7 @@ class DocumentWriter:
         A grant is recorded only once ``valid`` (the request's own checks, e.g. the
         title) passed, so a bad request leaves no grant for an id that will never
         exist. The grant's record runs while the bytes are sealed; see
-        :func:`_once_recorded`.
+        :meth:`_seal_once_recorded`.
         """
         decision = self._ctx.pdp.may_apply(identity, label, rule)
         if decision.granted:
