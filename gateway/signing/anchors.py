@@ -32,6 +32,8 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from gateway.auth.identity import Identity
 from gateway.auth.principals import ApiClient
@@ -140,6 +142,26 @@ class _NewLink:
     row: AnchorRecord
     entry: bytes
     alert: tuple[CustodyAlert, bytes] | None
+
+    @property
+    def entries(self) -> list[bytes]:
+        """The entries to queue, the link's first."""
+        return [self.entry] if self.alert is None else [self.entry, self.alert[1]]
+
+    @property
+    def rows(self) -> list[Model]:
+        """The rows to write with them, the link's first."""
+        return [self.row] if self.alert is None else [self.row, self.alert[0]]
+
+    def announce(self) -> None:
+        """Log the alert, if any, once everything is written."""
+        if self.alert is not None:
+            announce(self.alert[0])
+
+
+def _chain(owner: str, subject_sha256: str) -> QuerySet[AnchorRecord]:
+    """A subject's links, newest first."""
+    return AnchorRecord.filter(owner=owner, subject_sha256=subject_sha256).order_by("-sequence")
 
 
 class _Refusal(Exception):
@@ -258,21 +280,12 @@ class AnchorService:
         if writer is not None:
             return await self._append_at_once(writer, caller, owner, new, handover, at)
         async with transaction():
-            head = (
-                await AnchorRecord.filter(owner=owner, subject_sha256=new.subject_sha256)
-                .order_by("-sequence")
-                .select_for_update()
-                .first()
-            )
+            head = await _chain(owner, new.subject_sha256).select_for_update().first()
             link = await self._new_link(caller, owner, new, handover, head, at)
-            [link.row.queue_id] = await self._ledger.store.enqueue([link.entry])
-            await link.row.save(force_create=True)
-            if link.alert is not None:
-                alert, alert_entry = link.alert
-                await alert.save(force_create=True)
-                await self._ledger.store.enqueue([alert_entry])
-        if link.alert is not None:
-            announce(link.alert[0])
+            link.row.queue_id = (await self._ledger.store.enqueue(link.entries))[0]
+            for row in link.rows:
+                await row.save(force_create=True)
+        link.announce()
         return link.row
 
     async def _append_at_once(
@@ -289,32 +302,23 @@ class AnchorService:
         IntegrityError: the caller retries on the new head) and queues the entry and
         writes the row in one transaction on the database thread."""
         rules = await rules_stamp()
-        head = (
-            await AnchorRecord.filter(owner=owner, subject_sha256=new.subject_sha256)
-            .order_by("-sequence")
-            .first()
-        )
+        head = await _chain(owner, new.subject_sha256).first()
         link = await self._new_link(caller, owner, new, handover, head, at)
         expected = head.sequence if head else 0
-        entries = [link.entry]
-        rows = [insert_of(link.row)]
-        if link.alert is not None:
-            entries.append(link.alert[1])
-            rows.append(insert_of(link.alert[0]))
+        inserts = [insert_of(row) for row in link.rows]
 
         def write(db: sqlite3.Connection) -> None:
             current = db.execute(_HEAD_SEQUENCE, (owner, new.subject_sha256)).fetchone()[0]
             if current != expected or rules_stamp_on_sqlite(db) != rules:
                 raise IntegrityError("the chain or its custody rules changed meanwhile")
-            link.row.queue_id = queue_on_sqlite(entries, db)[0]
-            run_all(rows, db)
+            link.row.queue_id = queue_on_sqlite(link.entries, db)[0]
+            run_all(inserts, db)
 
         try:
             await writer.write_at_once(write)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from None
-        if link.alert is not None:
-            announce(link.alert[0])
+        link.announce()
         return link.row
 
     async def _new_link(
