@@ -132,7 +132,7 @@ class AccessRecorder:
             reason=reason,
             source=source,
         )
-        if ticket.beside_written:  # with the entry, in the sequencer's transaction
+        if ticket.beside_written:  # with the entry, in the transaction that wrote it
             return
         row.ledger_queue_id = ticket.queue_id
         await self._write_row(row)
