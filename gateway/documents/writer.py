@@ -334,25 +334,29 @@ class DocumentWriter:
             created_by=identity.name,
         )
         anchor = SegmentAnchor(root=root_hex(sealed.leaves), leaves=pack_leaves(sealed.leaves))
-        advance = Document.filter(
-            id=document_id, current_version=version - 1, destroyed=False
-        ).update(current_version=version, label=label_text, level_rank=rank)
+        advance = (  # a new version moves its document on, if nobody else did meanwhile
+            None
+            if document is not None
+            else Document.filter(
+                id=document_id, current_version=version - 1, destroyed=False
+            ).update(current_version=version, label=label_text, level_rank=rank)
+        )
         try:
             writer = one_hop_writer(connections.get("default"))
             if writer is not None:
                 stored = _StoredRows(
                     insert_of(document) if document is not None else None,
+                    update_of(advance) if advance is not None else None,
                     insert_of(row),
                     anchor,
                     insert_of(anchor),
-                    update_of(advance),
                 )
                 await writer.write_at_once(stored.write)
                 return row
             async with transaction():
                 if document is not None:
                     await document.save(force_create=True)
-                elif await advance != 1:
+                elif advance is not None and await advance != 1:
                     raise Conflict("the document changed meanwhile; upload again")
                 await row.save(force_create=True)
                 anchor.version_row = row.id
@@ -368,16 +372,16 @@ class _StoredRows:
 
     document: RowInsert | None
     """The new document's row; None for a new version of an existing one."""
+    advance: RowUpdate | None
+    """Moves an existing document to this version, if nobody else did meanwhile."""
     version: RowInsert
     anchor: SegmentAnchor
     anchor_insert: RowInsert
-    advance: RowUpdate
-    """Moves an existing document to this version, if nobody else did meanwhile."""
 
     def write(self, db: sqlite3.Connection) -> None:
         if self.document is not None:
             self.document.run(db)
-        elif self.advance.run(db) != 1:
+        if self.advance is not None and self.advance.run(db) != 1:
             raise Conflict("the document changed meanwhile; upload again")
         self.version.run(db)
         self.anchor.version_row = self.version.instance.pk

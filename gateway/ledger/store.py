@@ -346,6 +346,8 @@ class TortoiseLedgerStore:
                 partial(_integrate_on_sqlite, batch, inserts), first=True
             )
             return
+        if batch.beside:  # rows_ride is False here: never drop a trail row silently
+            raise ValueError("rows beside entries are not written by PostgreSQL's batch")
         if await self._rows(_INTEGRATE_ON_POSTGRES, _integration_values(batch)):
             return
         rows = await self._rows(_CURRENT_SIZE)  # nothing was written: say why

@@ -95,3 +95,20 @@ async def test_rows_queued_by_a_process_that_does_not_sequence_land_once_with_th
             actor,
             "follower",
         )
+
+
+@pytest.mark.parametrize("url", ["postgres"], indirect=True)
+async def test_postgres_refuses_a_batch_with_rows_rather_than_dropping_them(
+    make_node: MakeNode, url: str
+) -> None:
+    """PostgreSQL's batch writes no rows beside entries (their requests do): one handed to
+    it anyway is an error, never a trail row silently lost."""
+    node = await make_node(url)
+    latest = await node.ledger.store.latest_checkpoint()
+    assert latest is not None
+    row = AccessEvent(actor="person:ada", action="download", outcome="granted", reason="granted")
+    with pytest.raises(ValueError, match="not written"):
+        await node.ledger.store.integrate(
+            IntegrationBatch(latest.size, [], [], latest, [(-1, row)])
+        )
+    assert (await node.ledger.store.latest_checkpoint()) == latest
