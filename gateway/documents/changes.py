@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.auth.identity import Identity
+from gateway.db.transaction import transaction
 from gateway.documents.approvals import (
     NO_SUCH_REQUEST,
     ApprovalBook,
@@ -24,9 +25,10 @@ from gateway.documents.approvals import (
 from gateway.documents.context import DocumentContext, well_formed_id
 from gateway.documents.envelope import label_digest
 from gateway.documents.models import ApprovalRequest, Document, DocumentVersion
-from gateway.documents.reader import DocumentReader
+from gateway.documents.reader import DocumentReader, Gone
 from gateway.documents.writer import DocumentWriter, NewVersion
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound
+from gateway.ledger.transactional import queue_entry
 from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
 from gateway.policy.pdp import DESTROYING, DOWNGRADING, RoleRule
 
@@ -325,21 +327,35 @@ class DocumentChanges:
         return new_row
 
     async def _destroy(self, identity: Identity, document: Document) -> int:
-        rows = await DocumentVersion.filter(document_id=document.id, destroyed_at__isnull=True)
+        """Shred every version's key in one transaction with its ``document.destroyed``
+        entry; the count.
+
+        The document is marked destroyed first, in the same transaction, so a new
+        version written at once either lands before (and is shredded here) or is
+        refused (its advance needs a document not destroyed); of two destructions at
+        once one shreds and records, the other is told the document is gone.
+        """
         now = datetime.now(UTC)
+        async with transaction():
+            if not await Document.filter(id=document.id, destroyed=False).update(destroyed=True):
+                raise Gone("this document was destroyed")
+            # after the document's row is locked: a version added meanwhile is seen here
+            rows = await DocumentVersion.filter(document_id=document.id, destroyed_at__isnull=True)
+            for row in rows:
+                await queue_entry(
+                    self._ctx.ledger,
+                    "document.destroyed",
+                    document=document.id,
+                    version=row.version,
+                    actor=identity.actor,
+                    reason_code="crypto_shred",
+                )
+                await DocumentVersion.filter(id=row.id).update(wrapped_key=None, destroyed_at=now)
+        self._ctx.ledger.nudge()
         for row in rows:
-            await self._ctx.ledger.record(
-                "document.destroyed",
-                document=document.id,
-                version=row.version,
-                actor=identity.actor,
-                reason_code="crypto_shred",
-            )
-            await DocumentVersion.filter(id=row.id).update(wrapped_key=None, destroyed_at=now)
             if row.wrapped_key is not None:
                 self._ctx.data_keys.pop((row.kek_label, bytes(row.wrapped_key)))
             await self._ctx.blobs.delete(row.blob_key)
-        await Document.filter(id=document.id).update(destroyed=True)
         return len(rows)
 
 

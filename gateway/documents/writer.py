@@ -15,6 +15,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 from tortoise import connections
@@ -31,7 +32,9 @@ from gateway.documents.models import Document, DocumentVersion, SegmentAnchor
 from gateway.documents.segment_anchor import PieceHasher, pack_leaves, root_hex
 from gateway.documents.stream_aead import StreamEncryptor
 from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
+from gateway.ledger.entries import make_entry
 from gateway.ledger.service import Ticket
+from gateway.ledger.store import TortoiseLedgerStore, queue_on_sqlite
 from gateway.policy.labels import Label, format_label
 from gateway.policy.pdp import UPLOADING, RoleRule
 
@@ -270,25 +273,38 @@ class DocumentWriter:
         *,
         title: str | None = None,
     ) -> DocumentVersion:
+        """Record the ``document.registered`` entry and store the version's rows.
+
+        A new document's entry is recorded first (nobody else can write its id); a
+        new version's entry is queued in the transaction that writes its rows, so
+        the loser of two versions written at once leaves no entry, as it leaves no row.
+        """
+        registration: dict[str, Any] = {
+            "document": document_id,
+            "version": version,
+            "label": label_digest(meta.label),
+            "plaintext_sha256": sealed.plaintext_sha256,
+            "ciphertext_root": root_hex(sealed.leaves),
+            "size": sealed.size,
+            "kek": sealed.kek_label,
+            "kek_version": sealed.kek_version,
+            "actor": identity.actor,
+        }
         try:
-            ticket = await self._ctx.ledger.record(
-                "document.registered",
-                document=document_id,
-                version=version,
-                label=label_digest(meta.label),
-                plaintext_sha256=sealed.plaintext_sha256,
-                ciphertext_root=root_hex(sealed.leaves),
-                size=sealed.size,
-                kek=sealed.kek_label,
-                kek_version=sealed.kek_version,
-                actor=identity.actor,
-            )
+            if title is not None:
+                ticket = await self._ctx.ledger.record("document.registered", **registration)
+                return await self._store_rows(
+                    identity, document_id, version, meta, sealed, title, ticket
+                )
             row = await self._store_rows(
-                identity, document_id, version, meta, sealed, title, ticket
+                identity, document_id, version, meta, sealed, None, registration
             )
         except BaseException:
             await self._ctx.blobs.delete(sealed.blob_key)
             raise
+        row.ledger_index = await self._ctx.ledger.queued_elsewhere(
+            row.ledger_queue_id, wait_seconds=5
+        )
         return row
 
     async def _store_rows(
@@ -299,8 +315,10 @@ class DocumentWriter:
         meta: NewVersion,
         sealed: _Sealed,
         title: str | None,
-        ticket: Ticket,
+        registered: Ticket | dict[str, Any],
     ) -> DocumentVersion:
+        """Write the rows in one transaction; ``registered`` is the recorded entry's
+        ticket, or the fields of the entry to queue in that transaction."""
         label_text = format_label(meta.label)
         rank = self._ctx.pdp.scheme.rank(meta.label.level)
         document = None
@@ -329,8 +347,8 @@ class DocumentWriter:
             kek_label=sealed.kek_label,
             kek_version=sealed.kek_version,
             blob_key=sealed.blob_key,
-            ledger_queue_id=ticket.queue_id,
-            ledger_index=ticket.index,  # known when this process sequences
+            ledger_queue_id=registered.queue_id if isinstance(registered, Ticket) else 0,
+            ledger_index=registered.index if isinstance(registered, Ticket) else None,
             created_by=identity.name,
         )
         anchor = SegmentAnchor(root=root_hex(sealed.leaves), leaves=pack_leaves(sealed.leaves))
@@ -341,12 +359,17 @@ class DocumentWriter:
                 id=document_id, current_version=version - 1, destroyed=False
             ).update(current_version=version, label=label_text, level_rank=rank)
         )
+        entry = None
+        if not isinstance(registered, Ticket):
+            self._ctx.ledger.ensure_open()  # a rolled-back or stopping ledger takes no entry
+            entry = make_entry("document.registered", self._ctx.ledger.node, **registered)
         try:
             writer = one_hop_writer(connections.get("default"))
             if writer is not None:
                 stored = _StoredRows(
                     insert_of(document) if document is not None else None,
                     update_of(advance) if advance is not None else None,
+                    entry,
                     insert_of(row),
                     anchor,
                     insert_of(anchor),
@@ -358,6 +381,8 @@ class DocumentWriter:
                     await document.save(force_create=True)
                 elif advance is not None and await advance != 1:
                     raise Conflict("the document changed meanwhile; upload again")
+                if entry is not None:
+                    [row.ledger_queue_id] = await TortoiseLedgerStore().enqueue([entry])
                 await row.save(force_create=True)
                 anchor.version_row = row.id
                 await anchor.save(force_create=True)
@@ -374,6 +399,8 @@ class _StoredRows:
     """The new document's row; None for a new version of an existing one."""
     advance: RowUpdate | None
     """Moves an existing document to this version, if nobody else did meanwhile."""
+    entry: bytes | None
+    """The version's ``document.registered`` entry, queued here (None: recorded before)."""
     version: RowInsert
     anchor: SegmentAnchor
     anchor_insert: RowInsert
@@ -383,6 +410,8 @@ class _StoredRows:
             self.document.run(db)
         if self.advance is not None and self.advance.run(db) != 1:
             raise Conflict("the document changed meanwhile; upload again")
+        if self.entry is not None:
+            [self.version.instance.ledger_queue_id] = queue_on_sqlite([self.entry], db)
         self.version.run(db)
         self.anchor.version_row = self.version.instance.pk
         self.anchor_insert.run(db)

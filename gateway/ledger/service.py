@@ -208,6 +208,27 @@ class LedgerService:
         if self.rollback is not None:
             raise _rolled_back(self.rollback)
 
+    def nudge(self) -> None:
+        """Entries were queued in a caller's own transaction: have the sequencer (this
+        process's, or another's by its doorbell) take them now, not at its next poll."""
+        if self._bell is not None:
+            self._bell.ring()
+        self._wake.set()
+
+    async def queued_elsewhere(self, queue_id: int, wait_seconds: float) -> int | None:
+        """An entry was queued in a caller's own transaction: have it integrated now.
+
+        While this process sequences, waits up to ``wait_seconds`` for the entry's
+        index; otherwise (or if it is not integrated in time) returns None: the index
+        is resolved later.
+        """
+        self.nudge()
+        if self._frontier is None:
+            return None
+        with contextlib.suppress(Unavailable):
+            return await self.integrated(Ticket(queue_id), wait_seconds)
+        return None
+
     async def record(
         self, entry_type: str, /, *, beside: Model | None = None, **fields: Any
     ) -> Ticket:
