@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import sqlite3
 import uuid
@@ -37,6 +38,8 @@ from gateway.ledger.service import Ticket
 from gateway.ledger.store import TortoiseLedgerStore, queue_on_sqlite
 from gateway.policy.labels import Label, format_label
 from gateway.policy.pdp import UPLOADING, RoleRule
+
+log = logging.getLogger("sekisho.documents")
 
 MAX_TITLE = 256
 MAX_TAGS = 32
@@ -219,7 +222,9 @@ class DocumentWriter:
         try:
             sealed = await self._seal(document_id, version, label, chunks)
         except asyncio.CancelledError:
-            raise  # the record goes on by itself; nothing was stored
+            # the record goes on by itself (nothing was stored); nobody awaits it now
+            recording.add_done_callback(_report_orphaned_record)
+            raise
         except BaseException:
             await asyncio.shield(recording)
             raise
@@ -415,6 +420,12 @@ class _StoredRows:
         self.version.run(db)
         self.anchor.version_row = self.version.instance.pk
         self.anchor_insert.run(db)
+
+
+def _report_orphaned_record(recording: asyncio.Task[None]) -> None:
+    """Log a cancelled upload's grant whose record then failed (nobody awaits it)."""
+    if not recording.cancelled() and (failure := recording.exception()) is not None:
+        log.error("a cancelled upload's grant was not recorded: %s", failure)
 
 
 async def _emit(
