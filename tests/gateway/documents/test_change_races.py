@@ -21,6 +21,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.app import build_app
+from gateway.app_keys import LEDGER
 from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
 from gateway.bootstrap import initialise
@@ -113,6 +114,11 @@ async def test_of_two_versions_sealed_at_once_one_is_stored_and_the_other_leaves
     [anchor] = [a for a in anchors if a.version_row == stored.id]
     assert registered["ciphertext_root"] == anchor.root
     assert registered["plaintext_sha256"] == stored.plaintext_sha256
+    [stored_answer] = [a for a in answers if a.status == 201]
+    index = (await stored_answer.json())["version"]["ledger_index"]
+    assert isinstance(index, int)  # this process sequences: the answer names the entry
+    [entry] = await node.client.app[LEDGER].opened_entries(index, index + 1)
+    assert entry == registered
 
 
 async def test_of_two_destructions_at_once_one_shreds_and_records_and_the_other_is_gone(
