@@ -61,19 +61,35 @@ def operator_managers(app: web.Application, settings: Settings) -> tuple[KeyMana
     return keys, ClientService(ledger, actor="operator:test")
 
 
+async def serve_node(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    token_config: TokenConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
+    database: str = "sqlite",
+    **extra: str,
+) -> AppNode:
+    """Initialise a node in a temporary directory and serve it in-process, on SQLite or
+    (``database="postgres"``) a throwaway PostgreSQL database; ``extra`` settings."""
+    monkeypatch.setenv("SEKISHO_HSM_PIN", token_config.pin.reveal())
+    if database == "postgres":
+        extra["SEKISHO_DATABASE_URL"] = str(request.getfixturevalue("pg_database_url"))
+    settings = node_settings(tmp_path / "var", token_config, **extra)
+    await initialise(settings)
+    return AppNode(await aiohttp_client(build_app(settings)), settings)
+
+
 @pytest.fixture
 async def app_node(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     token_config: TokenConfig,
     monkeypatch: pytest.MonkeyPatch,
     aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
 ) -> AppNode:
     """Initialise a node in a temporary directory and serve it in-process."""
-    monkeypatch.setenv("SEKISHO_HSM_PIN", token_config.pin.reveal())
-    settings = node_settings(tmp_path / "var", token_config)
-    await initialise(settings)
-    client = await aiohttp_client(build_app(settings))
-    return AppNode(client, settings)
+    return await serve_node(request, tmp_path, token_config, monkeypatch, aiohttp_client)
 
 
 @pytest.fixture

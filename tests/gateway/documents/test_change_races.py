@@ -20,16 +20,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import build_app
 from gateway.app_keys import LEDGER
 from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
-from gateway.bootstrap import initialise
 from gateway.documents.changes import DocumentChanges
 from gateway.documents.models import DocumentVersion, SegmentAnchor
 from gateway.documents.writer import DocumentWriter
 from hsm import TokenConfig
-from tests.gateway.app_fixtures import AppNode, node_settings
+from tests.gateway.app_fixtures import AppNode, serve_node
 from tests.gateway.documents.test_api import form, upload
 from tests.gateway.ledger_rows import ledger_entries
 
@@ -43,13 +41,9 @@ async def node(
     aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
 ) -> AppNode:
     """A node on SQLite or PostgreSQL."""
-    monkeypatch.setenv("SEKISHO_HSM_PIN", token_config.pin.reveal())
-    extra = {}
-    if request.param == "postgres":
-        extra["SEKISHO_DATABASE_URL"] = str(request.getfixturevalue("pg_database_url"))
-    settings = node_settings(tmp_path / "var", token_config, **extra)
-    await initialise(settings)
-    return AppNode(await aiohttp_client(build_app(settings)), settings)
+    return await serve_node(
+        request, tmp_path, token_config, monkeypatch, aiohttp_client, request.param
+    )
 
 
 async def person(username: str, *roles: str) -> dict[str, str]:

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import build_app
-from gateway.bootstrap import initialise
 from gateway.documents.models import AccessEvent, ApprovalRequest
 from hsm import TokenConfig
-from tests.gateway.app_fixtures import AppNode, node_settings
+from tests.gateway.app_fixtures import AppNode, serve_node
 from tests.gateway.documents.test_api import upload
 from tests.gateway.documents.test_two_person import person
 from tests.gateway.ledger_rows import ledger_entries
@@ -29,19 +27,16 @@ async def node(
     aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
 ) -> AppNode:
     """A node (SQLite or PostgreSQL) where TOP SECRET documents need a second officer."""
-    monkeypatch.setenv("SEKISHO_HSM_PIN", token_config.pin.reveal())
-    extra = {}
-    if request.param == "postgres":
-        extra["SEKISHO_DATABASE_URL"] = str(request.getfixturevalue("pg_database_url"))
-    settings = node_settings(
-        tmp_path / "var",
+    return await serve_node(
+        request,
+        tmp_path,
         token_config,
+        monkeypatch,
+        aiohttp_client,
+        request.param,
         SEKISHO_DOCUMENTS_TWO_PERSON_LEVELS="TOP SECRET",
         SEKISHO_DOCUMENTS_TWO_PERSON_WINDOW="600",
-        **extra,
     )
-    await initialise(settings)
-    return AppNode(await aiohttp_client(build_app(settings)), settings)
 
 
 @pytest.mark.parametrize("action", ["downgrade", "destroy"])
