@@ -40,7 +40,7 @@ PATHS: dict[str, Any] = {
             "parameters": [_ID],
             "responses": {
                 "200": json_answer(ApprovalDecision, description="approved and carried out"),
-                **error_responses(400, 401, 403, 404, 409, 503),
+                **error_responses(400, 401, 403, 404, 409, 410, 503),
             },
         }
     },

@@ -122,7 +122,7 @@ PATHS: dict[str, Any] = {
         },
         "delete": {
             "summary": "Destroy a document by crypto-shredding (officers); 202 with a request "
-            "when the two-person rule applies",
+            "when the two-person rule applies; 410 when it is already destroyed",
             "parameters": [_ID],
             "responses": _responses(
                 {
@@ -133,6 +133,7 @@ PATHS: dict[str, Any] = {
                 403,
                 404,
                 409,
+                410,
                 503,
             ),
         },

@@ -210,6 +210,8 @@ async def test_destroy_shreds_the_key(gateway: Gateway, make_person: MakePerson)
     assert refused.status == 403
     destroyed = await gateway.client.delete(f"/api/v1/documents/{doc}", headers=officer)
     assert (await destroyed.json()) == {"destroyed_versions": 1}
+    again = await gateway.client.delete(f"/api/v1/documents/{doc}", headers=officer)
+    assert again.status == 410 and (await again.json())["error"] == "destroyed"
     from gateway.documents.models import DocumentVersion
 
     row = await DocumentVersion.get(document_id=doc, version=1)
