@@ -28,7 +28,8 @@ from gateway.documents.models import ApprovalRequest, Document, DocumentVersion
 from gateway.documents.reader import DocumentReader, Gone
 from gateway.documents.writer import DocumentWriter, NewVersion
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound
-from gateway.ledger.transactional import queue_entry
+from gateway.ledger.entries import make_entry
+from gateway.ledger.transactional import queue_entries
 from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
 from gateway.policy.pdp import DESTROYING, DOWNGRADING, RoleRule
 
@@ -341,16 +342,22 @@ class DocumentChanges:
                 raise Gone("this document was destroyed")
             # after the document's row is locked: a version added meanwhile is seen here
             rows = await DocumentVersion.filter(document_id=document.id, destroyed_at__isnull=True)
-            for row in rows:
-                await queue_entry(
-                    self._ctx.ledger,
+            shredded = [
+                make_entry(
                     "document.destroyed",
+                    self._ctx.ledger.node,
                     document=document.id,
                     version=row.version,
                     actor=identity.actor,
                     reason_code="crypto_shred",
                 )
-                await DocumentVersion.filter(id=row.id).update(wrapped_key=None, destroyed_at=now)
+                for row in rows
+            ]
+            if shredded:
+                await queue_entries(self._ctx.ledger, shredded)
+                await DocumentVersion.filter(id__in=[row.id for row in rows]).update(
+                    wrapped_key=None, destroyed_at=now
+                )
         self._ctx.ledger.nudge()
         for row in rows:
             if row.wrapped_key is not None:

@@ -35,7 +35,8 @@ from gateway.documents.stream_aead import StreamEncryptor
 from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
 from gateway.ledger.entries import make_entry
 from gateway.ledger.service import Ticket
-from gateway.ledger.store import TortoiseLedgerStore, queue_on_sqlite
+from gateway.ledger.store import queue_on_sqlite
+from gateway.ledger.transactional import queue_entries
 from gateway.policy.labels import Label, format_label
 from gateway.policy.pdp import UPLOADING, RoleRule
 
@@ -295,21 +296,20 @@ class DocumentWriter:
             "kek_version": sealed.kek_version,
             "actor": identity.actor,
         }
+        ledger = self._ctx.ledger
         try:
             if title is not None:
-                ticket = await self._ctx.ledger.record("document.registered", **registration)
+                ticket = await ledger.record("document.registered", **registration)
                 return await self._store_rows(
                     identity, document_id, version, meta, sealed, title, ticket
                 )
-            row = await self._store_rows(
-                identity, document_id, version, meta, sealed, None, registration
-            )
+            ledger.ensure_open()  # a rolled-back or stopping ledger takes no entry
+            entry = make_entry("document.registered", ledger.node, **registration)
+            row = await self._store_rows(identity, document_id, version, meta, sealed, None, entry)
         except BaseException:
             await self._ctx.blobs.delete(sealed.blob_key)
             raise
-        row.ledger_index = await self._ctx.ledger.queued_elsewhere(
-            row.ledger_queue_id, wait_seconds=5
-        )
+        row.ledger_index = await ledger.integrate_now(row.ledger_queue_id, wait_seconds=5)
         return row
 
     async def _store_rows(
@@ -320,10 +320,12 @@ class DocumentWriter:
         meta: NewVersion,
         sealed: _Sealed,
         title: str | None,
-        registered: Ticket | dict[str, Any],
+        registered: Ticket | bytes,
     ) -> DocumentVersion:
         """Write the rows in one transaction; ``registered`` is the recorded entry's
-        ticket, or the fields of the entry to queue in that transaction."""
+        ticket, or the entry to queue in that transaction."""
+        entry = None if isinstance(registered, Ticket) else registered
+        ticket = registered if isinstance(registered, Ticket) else Ticket(0)  # id: once queued
         label_text = format_label(meta.label)
         rank = self._ctx.pdp.scheme.rank(meta.label.level)
         document = None
@@ -352,8 +354,8 @@ class DocumentWriter:
             kek_label=sealed.kek_label,
             kek_version=sealed.kek_version,
             blob_key=sealed.blob_key,
-            ledger_queue_id=registered.queue_id if isinstance(registered, Ticket) else 0,
-            ledger_index=registered.index if isinstance(registered, Ticket) else None,
+            ledger_queue_id=ticket.queue_id,
+            ledger_index=ticket.index,  # known when this process sequences
             created_by=identity.name,
         )
         anchor = SegmentAnchor(root=root_hex(sealed.leaves), leaves=pack_leaves(sealed.leaves))
@@ -364,10 +366,6 @@ class DocumentWriter:
                 id=document_id, current_version=version - 1, destroyed=False
             ).update(current_version=version, label=label_text, level_rank=rank)
         )
-        entry = None
-        if not isinstance(registered, Ticket):
-            self._ctx.ledger.ensure_open()  # a rolled-back or stopping ledger takes no entry
-            entry = make_entry("document.registered", self._ctx.ledger.node, **registered)
         try:
             writer = one_hop_writer(connections.get("default"))
             if writer is not None:
@@ -387,7 +385,7 @@ class DocumentWriter:
                 elif advance is not None and await advance != 1:
                     raise Conflict("the document changed meanwhile; upload again")
                 if entry is not None:
-                    [row.ledger_queue_id] = await TortoiseLedgerStore().enqueue([entry])
+                    [row.ledger_queue_id] = await queue_entries(self._ctx.ledger, [entry])
                 await row.save(force_create=True)
                 anchor.version_row = row.id
                 await anchor.save(force_create=True)

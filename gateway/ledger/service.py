@@ -215,7 +215,7 @@ class LedgerService:
             self._bell.ring()
         self._wake.set()
 
-    async def queued_elsewhere(self, queue_id: int, wait_seconds: float) -> int | None:
+    async def integrate_now(self, queue_id: int, wait_seconds: float) -> int | None:
         """An entry was queued in a caller's own transaction: have it integrated now.
 
         While this process sequences, waits up to ``wait_seconds`` for the entry's

@@ -11,6 +11,7 @@ connection, wait for the very transaction that waits for it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from gateway.ledger.entries import make_entry
@@ -36,5 +37,11 @@ async def queue_entry(ledger: NodeLedger, entry_type: str, /, **fields: Any) -> 
     The entry does not pass through the ledger service's append, so its gate is
     asked here: a rolled-back or stopping ledger fails the caller's change.
     """
+    await queue_entries(ledger, [make_entry(entry_type, ledger.node, **fields)])
+
+
+async def queue_entries(ledger: NodeLedger, entries: Sequence[bytes]) -> list[int]:
+    """Queue built entries through the current transaction, in one statement; their
+    queue ids. The ledger's gate is asked first, as in :func:`queue_entry`."""
     ledger.ensure_open()
-    await TortoiseLedgerStore().enqueue([make_entry(entry_type, ledger.node, **fields)])
+    return await TortoiseLedgerStore().enqueue(entries)
