@@ -163,6 +163,7 @@ async def documents_ctx(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app[DOCUMENTS].close()
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -235,11 +235,13 @@ class AuthSettings:
 class DocumentSettings:
     """Document serving: how long an unwrapped data key may be reused (0: never), and the
     two-person rule: the levels at and above which downgrade and destruction need a second
-    officer's approval within ``two_person_window`` seconds (none by default)."""
+    officer's approval within ``two_person_window`` seconds (none by default); and how
+    many helper processes each gateway process may start to hash long downloads."""
 
     key_cache_seconds: int = 10
     two_person_levels: tuple[str, ...] = ()
     two_person_window: int = 3600
+    hashing_helpers: int = 1
 
 
 @dataclass(frozen=True)
@@ -518,6 +520,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "setting documents.key_cache_seconds (SEKISHO_DOCUMENTS_KEY_CACHE_SECONDS): "
             "must be 0-3600"
+        )
+    if not 0 <= settings.documents.hashing_helpers <= 16:
+        raise ConfigError(
+            "setting documents.hashing_helpers (SEKISHO_DOCUMENTS_HASHING_HELPERS): "
+            "must be 0-16 (0: each download hashes on its own reading thread)"
         )
     known = {" ".join(level.upper().split()) for level in settings.clearance.levels}
     unknown = [

@@ -11,7 +11,7 @@ import asyncio
 import errno
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -63,7 +63,7 @@ class BlobStore(Protocol):
         on_chunk: Callable[[bytes], object] | None = None,
         expected_size: int | None = None,
         transform: Callable[[bytes], bytes] | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Stream ``length`` bytes (or to the end) starting at ``offset``.
 
         ``on_chunk`` (e.g. a hash's ``update``) sees each chunk, in order, on the
@@ -218,7 +218,7 @@ class FilesystemBlobStore:
         on_chunk: Callable[[bytes], object] | None = None,
         expected_size: int | None = None,
         transform: Callable[[bytes], bytes] | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Stream a byte range in 1 MiB chunks, read ahead of their use.
 
         A thread of the stream's own reads (and runs ``on_chunk``) up to

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -88,6 +89,12 @@ class DocumentCatalogue:
     def context(self) -> DocumentContext:
         """The shared dependencies (limits, token, ledger)."""
         return self._ctx
+
+    async def close(self) -> None:
+        """Stop the hashing helpers (a download still using one stops it when done)."""
+        helpers = self._ctx.piece_helpers
+        if helpers is not None:
+            await asyncio.to_thread(helpers.close)
 
     @property
     def max_bytes(self) -> int:

@@ -10,6 +10,7 @@ from gateway.documents.access import AccessRecorder
 from gateway.documents.blobstore import BlobStore
 from gateway.documents.lookup import document_and_version
 from gateway.documents.models import Document, DocumentVersion, KekVersion
+from gateway.documents.piece_hashing import PieceHashHelpers
 from gateway.errors import NotFound
 from gateway.ledger.service import LedgerService
 from gateway.policy.pdp import PolicyDecisionPoint
@@ -47,6 +48,8 @@ class DocumentContext:
     segment_size: int = 64 * 1024
     # unwrapped data keys by (KEK label, wrapped bytes); see docs/documents.md
     data_keys: TtlCache[tuple[str, bytes], bytes] = field(default_factory=lambda: TtlCache(0))
+    # processes that hash part of a long download's pieces (documents.hashing_helpers)
+    piece_helpers: PieceHashHelpers | None = None
     # levels whose content needs a strong sign-in (auth.security_key_levels and all above)
     step_up_levels: frozenset[str] = frozenset()
 

@@ -17,15 +17,18 @@ and an alert entry is written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from gateway.auth.identity import Identity
+from gateway.documents.blobstore import READ_CHUNK
 from gateway.documents.context import DocumentContext
 from gateway.documents.envelope import associated_data
 from gateway.documents.models import Document, DocumentVersion, SegmentAnchor
+from gateway.documents.piece_hashing import PieceHashHelpers
 from gateway.documents.segment_anchor import (
     AnchorMismatch,
     PieceVerifier,
@@ -45,6 +48,8 @@ from gateway.errors import SekishoError
 from gateway.ttlcache import TtlCache
 from hsm import HsmError
 
+HELPED_RUN = 4 * READ_CHUNK
+"""Runs of ciphertext at least this long are hashed with a helper when one is idle."""
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 _MAX_POSITION_DIGITS = 19
 """A longer position is past any document: it saturates instead of reaching ``int()``."""
@@ -237,19 +242,34 @@ class DocumentReader:
         The loop only sends: a chunk's pieces are verified before the decryptor
         sees the chunk, so no byte of a piece that fails reaches the loop.
         """
-        verifier = PieceVerifier(leaves, row.segment_size, row.ciphertext_size, 0, len(leaves) - 1)
+        verifier = PieceVerifier(
+            leaves,
+            row.segment_size,
+            row.ciphertext_size,
+            0,
+            len(leaves) - 1,
+            self._helpers_for(row.ciphertext_size),
+        )
         decryptor = StreamDecryptor(key, ad)
         blob = self._ctx.blobs.read(
             row.blob_key,
             expected_size=row.ciphertext_size,
             transform=_checked(verifier, decryptor.update),
         )
-        async for plain in blob:
-            yield plain
+        try:
+            async with contextlib.aclosing(blob):  # the reading thread stops here
+                async for plain in blob:
+                    yield plain
+        finally:
+            verifier.release()
         verifier.finish()
         tail = decryptor.finalize()
         if tail:
             yield tail
+
+    def _helpers_for(self, size: int) -> PieceHashHelpers | None:
+        """Where a run of ``size`` stored bytes may borrow a hashing helper (None if short)."""
+        return self._ctx.piece_helpers if size >= HELPED_RUN else None
 
     async def _range(
         self,
@@ -274,6 +294,10 @@ class DocumentReader:
         if check_header is not None:
             check_header.finish()
         span = segment_span(start, end, row.size, row.segment_size)
+        decryptor = SegmentDecryptor(
+            key, ad, header, span.first_segment, segment_count(row.size, row.segment_size)
+        )
+        skip, remaining = span.skip, end - start + 1
         verifier = None
         if leaves is not None:  # pieces are numbered from 1 after the header
             verifier = PieceVerifier(
@@ -282,20 +306,23 @@ class DocumentReader:
                 row.ciphertext_size,
                 span.first_segment + 1,
                 span.last_segment + 1,
+                self._helpers_for(span.ciphertext_length),
             )
-        decryptor = SegmentDecryptor(
-            key, ad, header, span.first_segment, segment_count(row.size, row.segment_size)
-        )
-        skip, remaining = span.skip, end - start + 1
-        async for plain in self._ctx.blobs.read(
+        blob = self._ctx.blobs.read(
             row.blob_key,
             span.ciphertext_offset,
             span.ciphertext_length,
             transform=_checked(verifier, decryptor.update),
-        ):
-            out, skip, remaining = _trim(plain, skip, remaining)
-            if out:
-                yield out
+        )
+        try:
+            async with contextlib.aclosing(blob):  # the reading thread stops here
+                async for plain in blob:
+                    out, skip, remaining = _trim(plain, skip, remaining)
+                    if out:
+                        yield out
+        finally:
+            if verifier is not None:
+                verifier.release()
         if verifier is not None:
             verifier.finish()
         out, _, remaining = _trim(decryptor.finalize(), skip, remaining)

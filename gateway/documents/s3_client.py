@@ -29,7 +29,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -259,7 +259,7 @@ class S3BlobStore:
         on_chunk: Callable[[bytes], object] | None = None,
         expected_size: int | None = None,
         transform: Callable[[bytes], bytes] | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Stream a byte range with one ranged GET, in chunks of about 1 MiB.
 
         A read that may exceed ``INLINE_READ_MAX`` runs on a thread of its own

@@ -15,13 +15,19 @@ segments it covers against the same leaves, whose root is the anchored one.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
+from gateway.documents.piece_hashing import (
+    HelperFailed,
+    PieceHashHelper,
+    PieceHashHelpers,
+    leaf,
+)
 from gateway.documents.stream_aead import HEADER_SIZE, TAG_SIZE, DecryptionError
 from gateway.tlog.merkle import HASH_SIZE, leaf_hash, root_from_leaves
 
-_LEAF_PREFIX = b"\x00"  # RFC 6962 leaf hashes: SHA-256(0x00 || piece)
+HELPER_MIN_PIECES = 4
+"""A chunk with fewer whole pieces is hashed here alone: a request costs more than it saves."""
 
 
 class AnchorMismatch(DecryptionError):
@@ -88,9 +94,12 @@ def root_hex(leaves: Sequence[bytes]) -> str:
 class PieceVerifier:
     """Checks a contiguous run of pieces, as their bytes arrive, against the leaf hashes.
 
-    ``update`` raises AnchorMismatch as soon as a completed piece differs; the
-    caller (the blob store's ``on_chunk``) raises it before the chunk holding the
-    rest of that piece is handed on, so the piece is never decrypted.
+    ``update`` raises AnchorMismatch if any piece completed by its bytes differs;
+    the caller (the reading thread's ``transform``) raises it before the chunk is
+    decrypted, so no byte of a piece that fails is decrypted or sent. A
+    helper process borrowed from ``helpers`` (gateway.documents.piece_hashing),
+    once one is idle, hashes part of each chunk's whole pieces; the comparison is
+    always made here. ``release`` gives the helper back.
     """
 
     def __init__(
@@ -100,6 +109,7 @@ class PieceVerifier:
         stream_size: int,
         first: int,
         last: int,
+        helpers: PieceHashHelpers | None = None,
     ) -> None:
         if not 0 <= first <= last < len(leaves):
             raise AnchorMismatch("the stored segment hashes do not cover this stream")
@@ -110,33 +120,87 @@ class PieceVerifier:
         self._last = last
         self._need = piece_bounds(first, segment_size, stream_size)[1]
         self._buffer = bytearray()
+        self._helpers = helpers
+        self._helper: PieceHashHelper | None = None
 
     def update(self, data: bytes) -> None:
         """Feed the next bytes of the run.
 
         A piece that lies whole inside ``data`` is hashed in place (no copy);
-        only a piece split across calls is gathered in a buffer.
+        only a piece split across calls is gathered in a buffer. With a helper,
+        part of the whole pieces is hashed by it while this thread hashes the rest.
         """
         view = memoryview(data)
-        while view:
-            if self._index > self._last:
-                raise AnchorMismatch("the stored ciphertext runs past its anchored end")
-            need = self._need
-            if not self._buffer and len(view) >= need:
-                self._check(view[:need])
-                view = view[need:]
-                continue
+        if self._buffer:
             take = min(self._need - len(self._buffer), len(view))
             self._buffer += view[:take]
             view = view[take:]
-            if len(self._buffer) == self._need:
-                self._check(self._buffer)
-                self._buffer.clear()
+            if len(self._buffer) < self._need:
+                return
+            self._compare(leaf(self._buffer))
+            self._buffer.clear()
+        whole: list[memoryview] = []
+        index = self._index
+        while view and index <= self._last:
+            need = piece_bounds(index, self._segment_size, self._stream_size)[1]
+            if len(view) < need:
+                break
+            whole.append(view[:need])
+            view = view[need:]
+            index += 1
+        self._check_all(whole)
+        if view:
+            if self._index > self._last:
+                raise AnchorMismatch("the stored ciphertext runs past its anchored end")
+            self._buffer += view
 
-    def _check(self, piece: bytes | bytearray | memoryview) -> None:
-        digest = hashlib.sha256(_LEAF_PREFIX)
-        digest.update(piece)  # releases the GIL for pieces of 2 KiB and more
-        if digest.digest() != self._leaves[self._index]:
+    def _check_all(self, pieces: list[memoryview]) -> None:
+        """Check whole pieces in order; a helper hashes the first ones meanwhile."""
+        theirs = self._helper_share(pieces)
+        if theirs:
+            assert self._helper is not None
+            try:
+                self._helper.send(pieces[:theirs])
+            except HelperFailed:
+                theirs = 0
+        my_leaves = [leaf(piece) for piece in pieces[theirs:]]
+        if theirs:
+            assert self._helper is not None
+            try:
+                their_leaves = self._helper.receive()
+            except HelperFailed:  # hash them here: a download never fails for a helper
+                their_leaves = [leaf(piece) for piece in pieces[:theirs]]
+            for piece, digest in zip(pieces[:theirs], their_leaves, strict=True):
+                if digest != self._leaves[self._index]:
+                    digest = leaf(piece)  # a refusal always rests on a hash made here
+                self._compare(digest)
+        for digest in my_leaves:
+            self._compare(digest)
+
+    def _helper_share(self, pieces: list[memoryview]) -> int:
+        """How many of ``pieces`` (from the first) a helper hashes: 0 without one."""
+        if self._helpers is None or len(pieces) < HELPER_MIN_PIECES:
+            return 0
+        if self._helper is None:
+            self._helper = self._helpers.lend()
+        helper = self._helper
+        if helper is None or helper.broken:
+            return 0
+        count, size = 0, 0
+        for piece in pieces[: len(pieces) // 2]:
+            if size + len(piece) > helper.capacity:
+                break
+            count, size = count + 1, size + len(piece)
+        return count
+
+    def release(self) -> None:
+        """Give the helper back (call once the reading thread has stopped)."""
+        if self._helper is not None and self._helpers is not None:
+            self._helpers.give_back(self._helper)
+        self._helper = None
+
+    def _compare(self, digest: bytes) -> None:
+        if digest != self._leaves[self._index]:
             what = "header" if self._index == 0 else f"segment {self._index - 1}"
             raise AnchorMismatch(f"the stored ciphertext's {what} does not match its anchor")
         self._index += 1

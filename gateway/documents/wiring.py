@@ -8,6 +8,7 @@ from gateway.documents.approvals import two_person_rule
 from gateway.documents.blobstore import BlobStore
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.context import DocumentContext
+from gateway.documents.piece_hashing import PieceHashHelpers
 from gateway.ledger.service import LedgerService
 from gateway.policy.pdp import PolicyDecisionPoint
 from gateway.ttlcache import TtlCache
@@ -32,6 +33,9 @@ def build_documents(
         max_bytes=settings.http.max_body_mib * 1024 * 1024,
         data_keys=TtlCache(settings.documents.key_cache_seconds),
         step_up_levels=step_up_levels(settings),
+        piece_helpers=PieceHashHelpers(settings.documents.hashing_helpers)
+        if settings.documents.hashing_helpers
+        else None,
     )
     rule = two_person_rule(
         pdp.scheme, settings.documents.two_person_levels, settings.documents.two_person_window

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -15,6 +17,7 @@ from gateway.documents.models import DocumentVersion, SegmentAnchor
 from gateway.documents.stream_aead import HEADER_SIZE, StreamEncryptor, parse_header
 from tests.gateway.documents.conftest import Gateway, MakePerson
 from tests.gateway.documents.test_api import upload
+from tests.gateway.documents.test_piece_hashing import wait_for_idle_helper
 from tests.gateway.ledger_rows import ledger_entries
 
 
@@ -196,3 +199,49 @@ async def test_versions_stored_before_segment_anchors_are_still_served_and_check
     await DocumentVersion.filter(id=row.id).update(ciphertext_sha256="0" * 64)
     refused = await gateway.client.get(url, headers=alice)
     assert refused.status == 503  # the whole-ciphertext hash is still checked for old versions
+
+
+@pytest.mark.parametrize("swapped", [3, 12, 70])  # hashed by the helper, here, and later on
+async def test_swapped_ciphertext_is_refused_in_time_when_a_helper_hashes_part_of_it(
+    gateway: Gateway, make_person: MakePerson, swapped: int
+) -> None:
+    alice = await make_person("alice", "SECRET")
+    plain = bytes(range(256)) * (100 * SEGMENT // 256)  # 6.25 MiB: long enough for a helper
+    doc = await upload(gateway, alice, "SECRET", plain)
+    pool = gateway.client.app[DOCUMENTS].context.piece_helpers
+    assert pool is not None
+    helper = await asyncio.to_thread(wait_for_idle_helper, pool)
+    pool.give_back(helper)
+    url = f"/api/v1/documents/{doc}/content"
+    whole = await gateway.client.get(url, headers=alice)
+    assert await whole.read() == plain
+    hashed = helper.answered
+    assert hashed > 0
+    other = await swap_in_other_content(gateway, doc, plain, swapped)
+    first_differing = swapped * SEGMENT
+
+    response = await gateway.client.get(url, headers=alice)
+    received = bytearray()
+    if response.status == 200:
+        try:
+            async for chunk in response.content.iter_any():
+                received += chunk
+        except aiohttp.ClientPayloadError:
+            pass
+    else:
+        assert response.status == 503
+    assert plain.startswith(bytes(received)) and len(received) <= first_differing
+    ranged = await gateway.client.get(
+        url, headers={**alice, "Range": f"bytes=0-{first_differing + 5 * SEGMENT}"}
+    )
+    body = b""
+    if ranged.status == 206:
+        with contextlib.suppress(aiohttp.ClientPayloadError):
+            body = await ranged.read()
+    else:
+        assert ranged.status == 503
+    assert plain.startswith(body) and len(body) <= first_differing
+    assert bytes(other[first_differing : first_differing + 100]) not in body
+    assert helper.answered > hashed  # the helper hashed pieces of the refused downloads too
+    details = [a["detail_code"] for a in await alert_entries()]
+    assert details == ["ciphertext_anchor", "ciphertext_anchor"]
