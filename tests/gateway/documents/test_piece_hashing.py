@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -196,3 +198,32 @@ def test_the_number_of_helpers_is_a_setting_with_bounds(value: str, helpers: int
             load_settings(environ=environ)
     else:
         assert load_settings(environ=environ).documents.hashing_helpers == helpers
+
+
+def test_helpers_leave_when_their_gateway_process_is_killed(tmp_path: Path) -> None:
+    script = (
+        "import time\n"
+        "from gateway.documents.piece_hashing import PieceHashHelper\n"
+        "helpers = [PieceHashHelper(4096) for _ in range(2)]\n"
+        "print(*(helper.pid for helper in helpers), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    gateway = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert gateway.stdout is not None
+    pids = [int(pid) for pid in gateway.stdout.readline().split()]
+    assert len(pids) == 2 and all(alive(pid) for pid in pids)
+    gateway.kill()
+    gateway.wait()
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped has left)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
