@@ -21,7 +21,6 @@ Run as ``python -m gateway.documents.piece_hashing SOCKET_FD MEMORY_FD SIZE``
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import mmap
 import os
@@ -32,8 +31,8 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-HASH_SIZE = 32
-_LEAF_PREFIX = b"\x00"
+from gateway.tlog.merkle import HASH_SIZE, leaf_hash
+
 _REQUEST = struct.Struct("<I")  # number of pieces; then one uint32 length per piece
 _MAX_PIECES = 4096
 HELPER_CAPACITY = 1024 * 1024
@@ -56,13 +55,6 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytes:
             raise EOFError
         got += count
     return bytes(buffer)
-
-
-def leaf(piece: bytes | bytearray | memoryview) -> bytes:
-    """RFC 6962 leaf hash of one piece: SHA-256(0x00 || piece)."""
-    digest = hashlib.sha256(_LEAF_PREFIX)
-    digest.update(piece)
-    return digest.digest()
 
 
 class PieceHashHelper:
@@ -205,6 +197,8 @@ class PieceHashHelpers:
             else:
                 self._running -= 1
         if not keep:
+            if helper.broken:
+                _log.warning("a piece-hashing helper failed; its download was checked without it")
             helper.close()
 
     def close(self) -> None:
@@ -238,7 +232,7 @@ def _serve(sock: socket.socket, memory: memoryview) -> None:
         for length in lengths:
             if offset + length > len(memory):
                 return
-            answer += leaf(memory[offset : offset + length])
+            answer += leaf_hash(memory[offset : offset + length])
             offset += length
         sock.sendall(answer)
 

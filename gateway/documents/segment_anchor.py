@@ -21,7 +21,6 @@ from gateway.documents.piece_hashing import (
     HelperFailed,
     PieceHashHelper,
     PieceHashHelpers,
-    leaf,
 )
 from gateway.documents.stream_aead import HEADER_SIZE, TAG_SIZE, DecryptionError
 from gateway.tlog.merkle import HASH_SIZE, leaf_hash, root_from_leaves
@@ -137,7 +136,7 @@ class PieceVerifier:
             view = view[take:]
             if len(self._buffer) < self._need:
                 return
-            self._compare(leaf(self._buffer))
+            self._compare(leaf_hash(self._buffer))
             self._buffer.clear()
         whole: list[memoryview] = []
         index = self._index
@@ -163,16 +162,16 @@ class PieceVerifier:
                 self._helper.send(pieces[:theirs])
             except HelperFailed:
                 theirs = 0
-        my_leaves = [leaf(piece) for piece in pieces[theirs:]]
+        my_leaves = [leaf_hash(piece) for piece in pieces[theirs:]]
         if theirs:
             assert self._helper is not None
             try:
                 their_leaves = self._helper.receive()
             except HelperFailed:  # hash them here: a download never fails for a helper
-                their_leaves = [leaf(piece) for piece in pieces[:theirs]]
+                their_leaves = [leaf_hash(piece) for piece in pieces[:theirs]]
             for piece, digest in zip(pieces[:theirs], their_leaves, strict=True):
                 if digest != self._leaves[self._index]:
-                    digest = leaf(piece)  # a refusal always rests on a hash made here
+                    digest = leaf_hash(piece)  # a refusal always rests on a hash made here
                 self._compare(digest)
         for digest in my_leaves:
             self._compare(digest)

@@ -75,9 +75,11 @@ class MissingHashError(FormatError):
 # --- hashing -----------------------------------------------------------------
 
 
-def leaf_hash(data: bytes) -> bytes:
-    """Return the RFC 9162 leaf hash SHA-256(0x00 || data)."""
-    return hashlib.sha256(_LEAF_PREFIX + data).digest()
+def leaf_hash(data: bytes | bytearray | memoryview) -> bytes:
+    """Return the RFC 9162 leaf hash SHA-256(0x00 || data) (``data`` is not copied)."""
+    digest = hashlib.sha256(_LEAF_PREFIX)
+    digest.update(data)
+    return digest.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

@@ -119,7 +119,9 @@ def test_a_changed_segment_is_refused_in_the_chunk_that_completes_it(
     assert started.helper.usable  # a refusal leaves no answer unread
 
 
-def test_a_helper_that_dies_half_way_leaves_the_check_to_this_side(started: Started) -> None:
+def test_a_helper_that_dies_half_way_leaves_the_check_to_this_side(
+    started: Started, caplog: pytest.LogCaptureFixture
+) -> None:
     verifier = PieceVerifier(LEAVES, SEGMENT, len(STREAM), 0, len(LEAVES) - 1, started.pool)
     parts = list(chunks(STREAM, 1024 * 1024))
     verifier.update(parts[0])
@@ -131,6 +133,7 @@ def test_a_helper_that_dies_half_way_leaves_the_check_to_this_side(started: Star
     verifier.release()
     assert started.helper.broken
     assert started.pool.running == 0  # stopped when given back; a later ask starts another
+    assert "helper failed" in caplog.text  # one warning for the operator, no stack trace
     changed = bytearray(STREAM)
     changed[-200] ^= 0x01
     with pytest.raises(AnchorMismatch):
