@@ -257,7 +257,7 @@ class DocumentReader:
             transform=_checked(verifier, decryptor.update),
         )
         try:
-            async with contextlib.aclosing(blob):  # the reading thread stops here
+            async with contextlib.aclosing(blob):  # stops the reading thread
                 async for plain in blob:
                     yield plain
         finally:
@@ -315,7 +315,7 @@ class DocumentReader:
             transform=_checked(verifier, decryptor.update),
         )
         try:
-            async with contextlib.aclosing(blob):  # the reading thread stops here
+            async with contextlib.aclosing(blob):  # stops the reading thread
                 async for plain in blob:
                     out, skip, remaining = _trim(plain, skip, remaining)
                     if out:

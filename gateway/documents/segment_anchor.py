@@ -15,6 +15,7 @@ segments it covers against the same leaves, whose root is the anchored one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from gateway.documents.piece_hashing import (
@@ -121,6 +122,8 @@ class PieceVerifier:
         self._buffer = bytearray()
         self._helpers = helpers
         self._helper: PieceHashHelper | None = None
+        self._lending = threading.Lock()
+        self._released = False
 
     def update(self, data: bytes) -> None:
         """Feed the next bytes of the run.
@@ -155,6 +158,10 @@ class PieceVerifier:
 
     def _check_all(self, pieces: list[memoryview]) -> None:
         """Check whole pieces in order; a helper hashes the first ones meanwhile."""
+        with self._lending:  # release() waits for a request in flight
+            self._check_with_helper(pieces)
+
+    def _check_with_helper(self, pieces: list[memoryview]) -> None:
         theirs = self._helper_share(pieces)
         if theirs:
             assert self._helper is not None
@@ -178,7 +185,7 @@ class PieceVerifier:
 
     def _helper_share(self, pieces: list[memoryview]) -> int:
         """How many of ``pieces`` (from the first) a helper hashes: 0 without one."""
-        if self._helpers is None or len(pieces) < HELPER_MIN_PIECES:
+        if self._helpers is None or self._released or len(pieces) < HELPER_MIN_PIECES:
             return 0
         if self._helper is None:
             self._helper = self._helpers.lend()
@@ -193,10 +200,16 @@ class PieceVerifier:
         return count
 
     def release(self) -> None:
-        """Give the helper back (call once the reading thread has stopped)."""
-        if self._helper is not None and self._helpers is not None:
-            self._helpers.give_back(self._helper)
-        self._helper = None
+        """Give the helper back; from now on this verifier hashes alone.
+
+        Safe while the reading thread still runs (a cancelled download): it waits
+        for a request in flight, and the thread borrows no helper after it.
+        """
+        with self._lending:
+            self._released = True
+            helper, self._helper = self._helper, None
+        if helper is not None and self._helpers is not None:
+            self._helpers.give_back(helper)
 
     def _compare(self, digest: bytes) -> None:
         if digest != self._leaves[self._index]:

@@ -140,6 +140,24 @@ def test_a_helper_that_dies_half_way_leaves_the_check_to_this_side(
         verify(bytes(changed), started.pool)
 
 
+def test_a_verifier_released_before_its_reading_thread_stops_borrows_no_more(
+    started: Started,
+) -> None:
+    """A cancelled download gives its helper back while its thread may still read."""
+    verifier = PieceVerifier(LEAVES, SEGMENT, len(STREAM), 0, len(LEAVES) - 1, started.pool)
+    parts = list(chunks(STREAM, 1024 * 1024))
+    verifier.update(parts[0])
+    hashed = started.helper.answered
+    assert hashed > 0
+    verifier.release()
+    for part in parts[1:]:  # the thread finishing its chunks after the release
+        verifier.update(part)
+    verifier.finish()
+    assert started.helper.answered == hashed  # not used again, not borrowed anew
+    assert started.pool.lend() is started.helper  # back in the pool, idle and usable
+    started.pool.give_back(started.helper)
+
+
 class _LyingHelper(PieceHashHelper):
     """Answers every request with wrong hashes."""
 
