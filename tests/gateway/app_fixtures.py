@@ -88,8 +88,10 @@ async def app_node(
     monkeypatch: pytest.MonkeyPatch,
     aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
 ) -> AppNode:
-    """Initialise a node in a temporary directory and serve it in-process."""
-    return await serve_node(request, tmp_path, token_config, monkeypatch, aiohttp_client)
+    """Initialise a node in a temporary directory and serve it in-process: on SQLite, or
+    on the database named by indirect parametrization (``"sqlite"``, ``"postgres"``)."""
+    database = getattr(request, "param", "sqlite")
+    return await serve_node(request, tmp_path, token_config, monkeypatch, aiohttp_client, database)
 
 
 @pytest.fixture

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from gateway.app_keys import LEDGER
 from gateway.auth.principals import Principal
@@ -26,24 +24,11 @@ from gateway.auth.tokens import issue_token
 from gateway.documents.changes import DocumentChanges
 from gateway.documents.models import DocumentVersion, SegmentAnchor
 from gateway.documents.writer import DocumentWriter
-from hsm import TokenConfig
-from tests.gateway.app_fixtures import AppNode, serve_node
+from tests.gateway.app_fixtures import AppNode
 from tests.gateway.documents.test_api import form, upload
 from tests.gateway.ledger_rows import ledger_entries
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def node(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    token_config: TokenConfig,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
-) -> AppNode:
-    """A node on SQLite or PostgreSQL."""
-    return await serve_node(
-        request, tmp_path, token_config, monkeypatch, aiohttp_client, request.param
-    )
+pytestmark = pytest.mark.parametrize("app_node", ["sqlite", "postgres"], indirect=True)
 
 
 async def person(username: str, *roles: str) -> dict[str, str]:
@@ -76,15 +61,15 @@ class Meeting:
 
 
 async def test_of_two_versions_sealed_at_once_one_is_stored_and_the_other_leaves_nothing(
-    node: AppNode, monkeypatch: pytest.MonkeyPatch
+    app_node: AppNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = await person("alice", "reader", "uploader")
-    doc_id = await upload(node, alice, "SECRET", b"v1", "Plan")
+    doc_id = await upload(app_node, alice, "SECRET", b"v1", "Plan")
     # both read version 1 as current before either stores
     monkeypatch.setattr(DocumentWriter, "_seal", Meeting(2).before(DocumentWriter._seal))
     answers = await asyncio.gather(
         *(
-            node.client.post(
+            app_node.client.post(
                 f"/api/v1/documents/{doc_id}/versions",
                 data=form("Plan", "SECRET", body),
                 headers=alice,
@@ -99,7 +84,7 @@ async def test_of_two_versions_sealed_at_once_one_is_stored_and_the_other_leaves
     assert [v.version for v in versions] == [1, 2]
     anchors = await SegmentAnchor.filter(version_row__in=[v.id for v in versions])
     assert len(anchors) == 2 and await SegmentAnchor.all().count() == 2
-    blobs = [p for p in node.settings.blob_dir.rglob("*") if p.is_file()]
+    blobs = [p for p in app_node.settings.blob_dir.rglob("*") if p.is_file()]
     assert sorted(p.name for p in blobs) == sorted(v.blob_key.rsplit("/", 1)[-1] for v in versions)
 
     # the ledger registers version 2 once, with the stored version's anchor and hash
@@ -111,24 +96,24 @@ async def test_of_two_versions_sealed_at_once_one_is_stored_and_the_other_leaves
     [stored_answer] = [a for a in answers if a.status == 201]
     index = (await stored_answer.json())["version"]["ledger_index"]
     assert isinstance(index, int)  # this process sequences: the answer names the entry
-    [entry] = await node.client.app[LEDGER].opened_entries(index, index + 1)
+    [entry] = await app_node.client.app[LEDGER].opened_entries(index, index + 1)
     assert entry == registered
 
 
 async def test_of_two_destructions_at_once_one_shreds_and_records_and_the_other_is_gone(
-    node: AppNode, monkeypatch: pytest.MonkeyPatch
+    app_node: AppNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = await person("alice", "reader", "uploader")
     officers = [await person(name, "reader", "officer") for name in ("olivia", "oscar")]
-    doc_id = await upload(node, alice, "SECRET", b"v1", "Plan")
-    second = await node.client.post(
+    doc_id = await upload(app_node, alice, "SECRET", b"v1", "Plan")
+    second = await app_node.client.post(
         f"/api/v1/documents/{doc_id}/versions", data=form("Plan", "SECRET", b"v2"), headers=alice
     )
     assert second.status == 201, await second.text()
     # both found the document readable and not destroyed before either shreds
     monkeypatch.setattr(DocumentChanges, "_destroy", Meeting(2).before(DocumentChanges._destroy))
     answers = await asyncio.gather(
-        *(node.client.delete(f"/api/v1/documents/{doc_id}", headers=o) for o in officers)
+        *(app_node.client.delete(f"/api/v1/documents/{doc_id}", headers=o) for o in officers)
     )
     assert sorted(a.status for a in answers) == [200, 410]
     [done] = [a for a in answers if a.status == 200]
@@ -144,19 +129,19 @@ async def test_of_two_destructions_at_once_one_shreds_and_records_and_the_other_
 
 
 async def test_a_destruction_and_a_new_version_at_once_leave_no_key_and_a_true_ledger(
-    node: AppNode, monkeypatch: pytest.MonkeyPatch
+    app_node: AppNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = await person("alice", "reader", "uploader")
     olivia = await person("olivia", "reader", "officer")
-    doc_id = await upload(node, alice, "SECRET", b"v1", "Plan")
+    doc_id = await upload(app_node, alice, "SECRET", b"v1", "Plan")
     meeting = Meeting(2)  # the destruction and the new version's rows, at once
     monkeypatch.setattr(DocumentChanges, "_destroy", meeting.before(DocumentChanges._destroy))
     monkeypatch.setattr(
         DocumentWriter, "_anchor_and_store", meeting.before(DocumentWriter._anchor_and_store)
     )
     destroyed, added = await asyncio.gather(
-        node.client.delete(f"/api/v1/documents/{doc_id}", headers=olivia),
-        node.client.post(
+        app_node.client.delete(f"/api/v1/documents/{doc_id}", headers=olivia),
+        app_node.client.post(
             f"/api/v1/documents/{doc_id}/versions",
             data=form("Plan", "SECRET", b"v2"),
             headers=alice,
