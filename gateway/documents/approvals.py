@@ -28,9 +28,9 @@ from gateway.documents.access import AccessRecorder
 from gateway.documents.envelope import label_digest
 from gateway.documents.models import ApprovalRequest as ApprovalRequest  # public type
 from gateway.errors import ConfigError, Conflict, NotFound
-from gateway.ledger.entries import utc_timestamp
+from gateway.ledger.entries import make_entry, utc_timestamp
 from gateway.ledger.queued import EntryRecorder
-from gateway.ledger.transactional import queue_entry
+from gateway.ledger.transactional import Claim, Together, queue_entry
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label
 
 log = logging.getLogger("sekisho.approvals")
@@ -48,6 +48,16 @@ class GatedLedger(EntryRecorder, Protocol):
 ACTIONS = frozenset({"downgrade", "destroy"})
 NO_SUCH_REQUEST = "no such approval request"
 UPGRADE_ACTOR = "init"  # who closes the duplicates an earlier release let through
+
+
+class RequestSettled(Conflict):
+    """The request was settled meanwhile (by another officer, worker or the clock)."""
+
+    code = "approval_settled"
+
+    def __init__(self, status: str = "") -> None:
+        told = f" (it is {status})" if status else ""
+        super().__init__(f"this request is no longer pending{told}")
 
 
 class ApprovalPending(Conflict):
@@ -225,6 +235,20 @@ class ApprovalBook:
         write instead could collide with a newer request stored in between
         (the one-pending index) and leave a decision without its entry.
         """
+        decision = self.settling(row, identity, status)
+        try:
+            async with transaction():
+                await decision.write_first(self._ledger)  # fails closed if rolled back
+        except RequestSettled:
+            return False
+        self.settled(row, identity, status)
+        return True
+
+    def settling(self, row: ApprovalRequest, identity: Identity, status: str) -> Together:
+        """A decision as writes for the transaction of its effect (an approval is
+        stored only with the change it approves): the claim of the pending request
+        (``RequestSettled`` if it is pending no more) and its entry. Call
+        :meth:`settled` once that transaction committed."""
         entry_type = "approval.granted" if status == "approved" else "approval.refused"
         fields: dict[str, Any] = {
             "request": row.id,
@@ -235,15 +259,16 @@ class ApprovalBook:
         }
         if status != "approved":
             fields["reason_code"] = status
-        async with transaction():
-            claimed = await ApprovalRequest.filter(id=row.id, status="pending").update(
-                status=status, decided_by=identity.actor, decided_at=self.clock()
-            )
-            if not claimed:
-                return False
-            await queue_entry(self._ledger, entry_type, **fields)  # fails closed if rolled back
+        query = ApprovalRequest.filter(id=row.id, status="pending").update(
+            status=status, decided_by=identity.actor, decided_at=self.clock()
+        )
+        entry = make_entry(entry_type, self._ledger.node, **fields)
+        return Together(Claim(query, RequestSettled()), first=[entry])
+
+    @staticmethod
+    def settled(row: ApprovalRequest, identity: Identity, status: str) -> None:
+        """Show a committed decision on the row in hand."""
         row.status, row.decided_by = status, identity.actor
-        return True
 
     async def expire_overdue(self) -> int:
         """Expire every overdue pending request (ledgered, in the trail); how many."""

@@ -11,6 +11,7 @@ another officer, cleared for the document, approves it within the window.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from gateway.documents.approvals import (
     NO_SUCH_REQUEST,
     ApprovalBook,
     ApprovalPending,
+    RequestSettled,
     TwoPersonRule,
 )
 from gateway.documents.context import DocumentContext, well_formed_id
@@ -29,7 +31,7 @@ from gateway.documents.reader import DocumentReader, Gone
 from gateway.documents.writer import DocumentWriter, NewVersion
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound
 from gateway.ledger.entries import make_entry
-from gateway.ledger.transactional import queue_entries
+from gateway.ledger.transactional import Together, queue_entries
 from gateway.policy.labels import Label, LabelError, format_label, is_downgrade
 from gateway.policy.pdp import DESTROYING, DOWNGRADING, RoleRule
 
@@ -210,21 +212,31 @@ class DocumentChanges:
                     "you cannot approve this downgrade: the new label is outside your own "
                     f"clearance ({decision.reason}); another officer must decide it"
                 )
-        if not await self.book.settle(request, identity, "approved"):
-            raise _settled()
+        # the approval is stored in the transaction of the change it approves, or not at all
         if request.action == "downgrade":
             new = self._ctx.pdp.parse(request.new_label)
             version = await self._downgrade(
-                identity, document, row, new, request.reason, source=source
+                identity,
+                document,
+                row,
+                new,
+                request.reason,
+                source=source,
+                approval=lambda: self.book.settling(request, identity, "approved"),
             )
+            self.book.settled(request, identity, "approved")
             return Decided(request, new_version=version)
-        return Decided(request, destroyed=await self._destroy(identity, document))
+        destroyed = await self._destroy(
+            identity, document, approval=self.book.settling(request, identity, "approved")
+        )
+        self.book.settled(request, identity, "approved")
+        return Decided(request, destroyed=destroyed)
 
     async def refuse(self, identity: Identity, request_id: str, *, source: str) -> ApprovalRequest:
         """Refuse a pending request as a second officer cleared for the document."""
         request, _, _ = await self._decidable(identity, request_id, "refuse", source)
         if not await self.book.settle(request, identity, "refused"):
-            raise _settled()
+            raise RequestSettled()
         return request
 
     async def visible(self, identity: Identity) -> list[tuple[ApprovalRequest, Document]]:
@@ -280,7 +292,7 @@ class DocumentChanges:
             )
             raise OwnRequest("the two-person rule needs another officer: you made this request")
         if request.status != "pending":
-            raise _settled(request.status)
+            raise RequestSettled(request.status)
         current = await Document.get_or_none(id=request.document_id)
         document, row = await self._ctx.find_readable(
             identity, request.document_id, action=action, source=source
@@ -292,7 +304,7 @@ class DocumentChanges:
                     "ask again if still needed",
                     code="approval_stale",
                 )
-            raise _settled()
+            raise RequestSettled()
         return request, document, row
 
     async def _downgrade(
@@ -304,10 +316,29 @@ class DocumentChanges:
         reason: str,
         *,
         source: str,
+        approval: Callable[[], Together] | None = None,
     ) -> DocumentVersion:
+        """The new version under ``new``; its ``document.relabelled`` entry (and the
+        ``approval``'s claim and entry) are written in the version's own transaction."""
         content = await self._reader.open(identity, document, row, None)
         meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
-        new_row = await self._writer.add_version(
+        old_label = label_digest(self._ctx.pdp.parse(row.label))
+
+        def together(version: int) -> Together:
+            relabelled = make_entry(
+                "document.relabelled",
+                self._ctx.ledger.node,
+                document=document.id,
+                version=version,
+                actor=identity.actor,
+                old_label=old_label,
+                new_label=label_digest(new),
+                reason_sha256=hashlib.sha256(reason.encode()).hexdigest(),
+            )
+            mine = Together(then=[relabelled])
+            return mine if approval is None else approval().joined(mine)
+
+        return await self._writer.add_version(
             identity,
             document,
             meta,
@@ -315,21 +346,14 @@ class DocumentChanges:
             rule=DOWNGRADING,
             action="downgrade",
             source=source,
+            together=together,
         )
-        await self._ctx.ledger.record(
-            "document.relabelled",
-            document=document.id,
-            version=new_row.version,
-            actor=identity.actor,
-            old_label=label_digest(self._ctx.pdp.parse(row.label)),
-            new_label=label_digest(new),
-            reason_sha256=hashlib.sha256(reason.encode()).hexdigest(),
-        )
-        return new_row
 
-    async def _destroy(self, identity: Identity, document: Document) -> int:
+    async def _destroy(
+        self, identity: Identity, document: Document, *, approval: Together | None = None
+    ) -> int:
         """Shred every version's key in one transaction with its ``document.destroyed``
-        entry; the count.
+        entry (and the ``approval``'s claim and entry); the count.
 
         The document is marked destroyed first, in the same transaction, so a new
         version written at once either lands before (and is shredded here) or is
@@ -338,6 +362,8 @@ class DocumentChanges:
         """
         now = datetime.now(UTC)
         async with transaction():
+            if approval is not None:
+                await approval.write_first(self._ctx.ledger)
             if not await Document.filter(id=document.id, destroyed=False).update(destroyed=True):
                 raise Gone("this document was destroyed")
             # after the document's row is locked: a version added meanwhile is seen here
@@ -374,8 +400,3 @@ def check_reason(reason: str) -> str:
             f"a downgrade needs a reason (1..{MAX_REASON} characters)", code="missing_reason"
         )
     return reason
-
-
-def _settled(status: str = "") -> Conflict:
-    told = f" (it is {status})" if status else ""
-    return Conflict(f"this request is no longer pending{told}", code="approval_settled")

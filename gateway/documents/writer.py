@@ -36,7 +36,7 @@ from gateway.errors import BadRequest, Conflict, Forbidden, TooLarge
 from gateway.ledger.entries import make_entry
 from gateway.ledger.service import Ticket
 from gateway.ledger.store import queue_on_sqlite
-from gateway.ledger.transactional import queue_entries
+from gateway.ledger.transactional import SqliteWrite, Together, queue_entries
 from gateway.policy.labels import Label, format_label
 from gateway.policy.pdp import UPLOADING, RoleRule
 
@@ -136,13 +136,16 @@ class DocumentWriter:
         rule: RoleRule = UPLOADING,
         action: str = "new_version",
         source: str,
+        together: Callable[[int], Together] | None = None,
     ) -> DocumentVersion:
         """Register the next version of an existing document (the decision is recorded).
 
         ``rule`` is the role the calling action needs: uploading by default, the
         officer's for a downgrade (which writes a version but is no upload). The
         caller found the document with ``record_grant=False``: this records the
-        action's one decision, granted or not.
+        action's one decision, granted or not. ``together(version)``, asked once the
+        bytes are sealed, gives what is written in the version's own transaction
+        (a downgrade's entry, an approval's claim), so neither lands without the other.
         """
         version = document.current_version + 1
         recording = await self._check_may_apply(
@@ -155,7 +158,10 @@ class DocumentWriter:
             created=(document.id, version),
         )
         sealed = await self._seal_once_recorded(recording, document.id, version, meta.label, chunks)
-        return await self._anchor_and_store(identity, document.id, version, meta, sealed)
+        bound = None if together is None else lambda: together(version)
+        return await self._anchor_and_store(
+            identity, document.id, version, meta, sealed, together=bound
+        )
 
     async def _check_may_apply(
         self,
@@ -278,12 +284,14 @@ class DocumentWriter:
         sealed: _Sealed,
         *,
         title: str | None = None,
+        together: Callable[[], Together] | None = None,
     ) -> DocumentVersion:
         """Record the ``document.registered`` entry and store the version's rows.
 
         A new document's entry is recorded first (nobody else can write its id); a
         new version's entry is queued in the transaction that writes its rows, so
         the loser of two versions written at once leaves no entry, as it leaves no row.
+        ``together`` (new versions only) adds to that transaction.
         """
         registration: dict[str, Any] = {
             "document": document_id,
@@ -305,11 +313,16 @@ class DocumentWriter:
                 )
             ledger.ensure_open()  # a rolled-back or stopping ledger takes no entry
             entry = make_entry("document.registered", ledger.node, **registration)
-            row = await self._store_rows(identity, document_id, version, meta, sealed, None, entry)
+            extra = together() if together is not None else Together()
+            row = await self._store_rows(
+                identity, document_id, version, meta, sealed, None, entry, extra
+            )
         except BaseException:
             await self._ctx.blobs.delete(sealed.blob_key)
             raise
         row.ledger_index = await ledger.integrate_now(row.ledger_queue_id, wait_seconds=5)
+        if extra.first or extra.then:
+            ledger.nudge()
         return row
 
     async def _store_rows(
@@ -321,9 +334,10 @@ class DocumentWriter:
         sealed: _Sealed,
         title: str | None,
         registered: Ticket | bytes,
+        together: Together | None = None,
     ) -> DocumentVersion:
         """Write the rows in one transaction; ``registered`` is the recorded entry's
-        ticket, or the entry to queue in that transaction."""
+        ticket, or the entry to queue in that transaction (with ``together``)."""
         entry = None if isinstance(registered, Ticket) else registered
         ticket = registered if isinstance(registered, Ticket) else Ticket(0)  # id: once queued
         label_text = format_label(meta.label)
@@ -373,6 +387,7 @@ class DocumentWriter:
                     insert_of(document) if document is not None else None,
                     update_of(advance) if advance is not None else None,
                     entry,
+                    (together or Together()).on_sqlite(self._ctx.ledger),
                     insert_of(row),
                     anchor,
                     insert_of(anchor),
@@ -382,10 +397,14 @@ class DocumentWriter:
             async with transaction():
                 if document is not None:
                     await document.save(force_create=True)
-                elif advance is not None and await advance != 1:
+                if together is not None:
+                    await together.write_first(self._ctx.ledger)
+                if advance is not None and await advance != 1:
                     raise Conflict("the document changed meanwhile; upload again")
                 if entry is not None:
                     [row.ledger_queue_id] = await queue_entries(self._ctx.ledger, [entry])
+                if together is not None:
+                    await together.write_then(self._ctx.ledger)
                 await row.save(force_create=True)
                 anchor.version_row = row.id
                 await anchor.save(force_create=True)
@@ -404,17 +423,22 @@ class _StoredRows:
     """Moves an existing document to this version, if nobody else did meanwhile."""
     entry: bytes | None
     """The version's ``document.registered`` entry, queued here (None: recorded before)."""
+    together: tuple[SqliteWrite, SqliteWrite]
+    """What else the change writes (:meth:`Together.on_sqlite`): before it, and after the entry."""
     version: RowInsert
     anchor: SegmentAnchor
     anchor_insert: RowInsert
 
     def write(self, db: sqlite3.Connection) -> None:
+        write_first, write_then = self.together
         if self.document is not None:
             self.document.run(db)
+        write_first(db)
         if self.advance is not None and self.advance.run(db) != 1:
             raise Conflict("the document changed meanwhile; upload again")
         if self.entry is not None:
             [self.version.instance.ledger_queue_id] = queue_on_sqlite([self.entry], db)
+        write_then(db)
         self.version.run(db)
         self.anchor.version_row = self.version.instance.pk
         self.anchor_insert.run(db)

@@ -4,7 +4,7 @@ approving together, or sweeps expiring together, one wins and one entry is ledge
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -12,12 +12,11 @@ from typing import cast
 import pytest
 
 from gateway.auth.identity import Identity
-from gateway.documents import approvals
 from gateway.documents.access import AccessRecorder
 from gateway.documents.approvals import ApprovalBook
 from gateway.documents.models import ApprovalRequest
 from gateway.ledger.queued import QueuedLedger
-from gateway.ledger.transactional import NodeLedger
+from gateway.ledger.store import TortoiseLedgerStore
 from tests.gateway.databases import database_url, opened
 from tests.gateway.ledger_rows import ledger_entries
 
@@ -108,11 +107,11 @@ async def refuse_after_a_new_request(
     same document and action (the moment the old request stops being pending)."""
     claimed: list[ApprovalRequest | None] = []
 
-    async def fails(ledger: NodeLedger, entry_type: str, /, **fields: object) -> None:
+    async def fails(store: TortoiseLedgerStore, entries: Sequence[bytes]) -> list[int]:
         claimed.append(await claim(book, "nadia"))
         raise LedgerDown("the ledger cannot take entries")
 
-    monkeypatch.setattr(approvals, "queue_entry", fails)
+    monkeypatch.setattr(TortoiseLedgerStore, "enqueue", fails)
     return claimed
 
 
