@@ -238,9 +238,10 @@ class Token:
         """SubjectPublicKeyInfo DER of a key pair."""
         return spki_der(await self.public_key(label))
 
-    async def sign(self, request: SignRequest) -> bytes:
-        """One signature; see :class:`SignRequest` for digests, messages and encodings."""
-        return await self._run(lambda: self._sign(request))
+    async def sign(self, request: SignRequest, *, urgent: bool = False) -> bytes:
+        """One signature; see :class:`SignRequest` for digests, messages and encodings.
+        ``urgent`` (the ledger's checkpoints and cosignatures): before ordinary work waiting."""
+        return await self._run(lambda: self._sign(request), urgent=urgent)
 
     async def sign_digest(
         self,
@@ -266,9 +267,11 @@ class Token:
         *,
         hash_name: str = "sha256",
         encoding: Literal["der", "raw"] = "der",
+        urgent: bool = False,
     ) -> bytes:
         """Sign a message: Ed25519 directly, ECDSA/RSA-PSS over its hash."""
-        return await self.sign(SignRequest(label, message, hash_name=hash_name, encoding=encoding))
+        request = SignRequest(label, message, hash_name=hash_name, encoding=encoding)
+        return await self.sign(request, urgent=urgent)
 
     async def sign_many(self, requests: Sequence[SignRequest]) -> list[bytes | HsmError]:
         """Many signatures in one trip to the token thread; per-item errors are returned."""
@@ -353,8 +356,8 @@ class Token:
 
     # ----- worker-thread internals -------------------------------------------------
 
-    async def _run(self, op: Callable[[], T]) -> T:
-        return await self._module.thread.run(lambda: self._guarded(op))
+    async def _run(self, op: Callable[[], T], *, urgent: bool = False) -> T:
+        return await self._module.thread.run(lambda: self._guarded(op), urgent=urgent)
 
     def _call(self, op: Callable[[], T]) -> T:
         return self._module.thread.call(lambda: self._guarded(op))

@@ -151,10 +151,12 @@ class TokenSet(Token):
         other = self._member(label)
         return await (other.public_key(label) if other else super().public_key(label))
 
-    async def sign(self, request: SignRequest) -> bytes:
+    async def sign(self, request: SignRequest, *, urgent: bool = False) -> bytes:
         """One signature on the token holding the key."""
         other = self._member(request.label)
-        return await (other.sign(request) if other else super().sign(request))
+        if other:
+            return await other.sign(request, urgent=urgent)
+        return await super().sign(request, urgent=urgent)
 
     async def sign_many(self, requests: Sequence[SignRequest]) -> list[bytes | HsmError]:
         """Many signatures: one batch per token, run side by side, answers in request order."""

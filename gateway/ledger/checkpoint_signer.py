@@ -70,9 +70,11 @@ class CheckpointSigner:
         text = checkpoint.to_text()
         message = note_signing_message(text)
         if self.sig_type == SIG_ECDSA:
-            signature = await self._token.sign_message(self._label, message, encoding="der")
+            signature = await self._token.sign_message(
+                self._label, message, encoding="der", urgent=True
+            )
         else:
-            signature = await self._token.sign_message(self._label, message)
+            signature = await self._token.sign_message(self._label, message, urgent=True)
         note = Note(
             text, [signature_for(self.origin, self.key_id, signature, sig_type=self.sig_type)]
         )

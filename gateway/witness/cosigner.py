@@ -44,5 +44,5 @@ class Cosigner:
         """A timestamped cosignature line for the checkpoint text."""
         when = int(time.time()) if timestamp is None else timestamp
         message = cosignature_message(checkpoint_text, when)
-        signature = await self._token.sign_message(self._label, message)
+        signature = await self._token.sign_message(self._label, message, urgent=True)
         return format_cosignature(self.name, self.key_id, when, signature)
