@@ -55,6 +55,25 @@ def may_open(identity: Identity, fields: dict[str, object]) -> bool:
     return fields.get("actor") == identity.actor
 
 
+HIDDEN_IN_OWN_REFUSALS = frozenset({"reason", "version"})
+"""What a person's opening of their own refusal about a document leaves out."""
+
+
+def hidden_fields(identity: Identity, fields: dict[str, object]) -> frozenset[str]:
+    """The fields of an entry ``identity`` may open (:func:`may_open`) but not see.
+
+    Entry readers see every field. A person opening a refusal of their own about a
+    document sees it without the reason and the version, as their trail shows it
+    (gateway/trail/own_view.py): ``level`` against ``not_found``, or a version
+    number, would tell a hidden document from an id that never existed.
+    """
+    if not identity.is_person or identity.roles & ENTRY_READER_ROLES:
+        return frozenset()
+    if fields.get("outcome") in (None, "granted") or fields.get("document") is None:
+        return frozenset()
+    return HIDDEN_IN_OWN_REFUSALS
+
+
 def require_entry_access(identity: Identity | None, *, public: bool = False) -> None:
     """Raise 401 (no credential) or 403 (a credential without the right) unless allowed."""
     if may_read_entries(identity, public=public):

@@ -19,7 +19,7 @@ from gateway.http.auth import identity, optional_identity
 from gateway.http.models import answer as dump
 from gateway.http.params import optional_query_int, path_int, single
 from gateway.ledger import reads
-from gateway.ledger.access import may_open, require_entry_access
+from gateway.ledger.access import hidden_fields, may_open, require_entry_access
 from gateway.ledger.answers import (
     CheckpointView,
     ConsistencyProofView,
@@ -28,7 +28,7 @@ from gateway.ledger.answers import (
     InclusionProofView,
     LogKeyView,
 )
-from gateway.ledger.commitments import decode_opening, expand
+from gateway.ledger.commitments import decode_opening, expand, partial
 from gateway.ledger.entries import EntryError, open_entry
 from gateway.ledger.service import LedgerService
 from gateway.oversight.record import record_view
@@ -196,11 +196,16 @@ async def entry_opening(request: web.Request) -> web.Response:
     if caller is not None and fields.get("actor") != caller.actor:
         # an officer, auditor or admin reading what someone else did: an oversight action
         await record_view(ledger, caller, "ledger.opening", {"index": index})
+    shown = expand(str(fields["type"]), decode_opening(opening))  # verify --opening
+    hidden = hidden_fields(caller, fields) if caller is not None else frozenset()
+    if hidden:
+        shown = partial(shown, [name for name in shown["fields"] if name not in hidden])
+        fields = {name: value for name, value in fields.items() if name not in hidden}
     view = EntryOpening(
         index=index,
         leaf_hash=leaf_hash(data).hex(),
         entry=data.decode("utf-8"),  # the exact bytes: `sekisho verify --entry`
-        opening=expand(str(fields["type"]), decode_opening(opening)),  # verify --opening
+        opening=shown,
         fields=fields,
     )
     return web.json_response(dump(view))

@@ -17,6 +17,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from gateway.app_keys import LEDGER
+from gateway.ledger.commitments import check_opening
 from gateway.ledger.entries import canonical_json
 from tests.gateway.app_fixtures import app_node
 from tests.gateway.documents.conftest import Gateway, MakePerson, gateway, make_person
@@ -241,3 +242,45 @@ async def test_a_cleared_reader_checks_a_file_against_the_anchor_offline(
     denied = await gateway.client.get(f"/api/v1/documents/{doc}/anchor", headers=outsider)
     missing = await gateway.client.get(f"/api/v1/documents/{uuid4()}/anchor", headers=outsider)
     assert denied.status == missing.status == 404
+
+
+async def test_a_refused_persons_own_entries_do_not_tell_a_hidden_document_from_no_document(
+    gateway: Gateway, make_person: MakePerson
+) -> None:
+    """A person may open the entries of their own actions, but their refusals open as
+    their trail shows them: without the reason (``level`` or ``not_found``) and the
+    version, which would say the document exists; officers still see both."""
+    alice = await make_person("alice", "SECRET")
+    carl = await make_person("carl", "CONFIDENTIAL", roles=("reader",))
+    officer = await make_person("olivia", "SECRET", roles=("reader", "officer"))
+    hidden = await upload(gateway, alice, "SECRET", b"alice's report")
+    missing = str(uuid4())
+    for target in (hidden, missing):
+        refused = await gateway.client.get(f"/api/v1/documents/{target}", headers=carl)
+        assert refused.status == 404
+    ledger = gateway.client.app[LEDGER]
+    size = await drained(gateway)
+    opened = await ledger.opened_entries(0, size)
+    mine = {
+        e["document"]: index
+        for index, e in enumerate(opened)
+        if e["type"] == "document.accessed" and e.get("actor") == "person:carl"
+    }
+    assert set(mine) == {hidden, missing}
+
+    seen = {}
+    for target, index in mine.items():
+        url = f"/api/v1/ledger/entries/{index}/opening"
+        response = await gateway.client.get(url, headers=carl)
+        assert response.status == 200
+        body = await response.json()
+        assert not {"reason", "version"} & (set(body["fields"]) | set(body["opening"]["fields"]))
+        assert check_opening(json.loads(body["entry"]), body["opening"])["document"] == target
+        seen[target] = (
+            {k: v for k, v in body["fields"].items() if k not in ("document", "ts")},
+            sorted(body["opening"]["fields"]),
+            sorted(body["opening"]["f"]),
+        )
+        as_officer = await (await gateway.client.get(url, headers=officer)).json()
+        assert as_officer["fields"]["reason"] == ("level" if target == hidden else "not_found")
+    assert seen[hidden] == seen[missing]
