@@ -98,11 +98,9 @@ class DocumentChanges:
         for a two-person request, here before the request is stored).
         """
         reason = check_reason(reason)
+        document, row = await self._readable_for_change(identity, document_id, "downgrade", source)
         approval = await self._needs_approval(document_id)
         action = "request_downgrade" if approval else "downgrade"
-        document, row = await self._ctx.find_readable(
-            identity, document_id, action=action, source=source, record_grant=False
-        )
         await self._require_rule(identity, document, DOWNGRADING, action=action, source=source)
         old = self._ctx.pdp.parse(row.label)
         new = self._ctx.pdp.parse(new_label_text)
@@ -117,6 +115,16 @@ class DocumentChanges:
                 identity, document, row, "downgrade", new, reason, source=source
             )
         return await self._downgrade(identity, document, row, new, reason, source=source)
+
+    async def _readable_for_change(
+        self, identity: Identity, document_id: str, action: str, source: str
+    ) -> tuple[Document, DocumentVersion]:
+        """The document and its current version, if readable; a refusal is recorded under
+        the plain action name: whether the two-person rule covers a document is asked
+        only once the person may see it, so a refusal never tells its level."""
+        return await self._ctx.find_readable(
+            identity, document_id, action=action, source=source, record_grant=False
+        )
 
     async def _require_rule(
         self, identity: Identity, document: Document, rule: RoleRule, *, action: str, source: str
@@ -140,11 +148,9 @@ class DocumentChanges:
         self, identity: Identity, document_id: str, *, source: str
     ) -> int | ApprovalRequest:
         """Crypto-shred every version (the count), or ask a second officer."""
+        document, row = await self._readable_for_change(identity, document_id, "destroy", source)
         approval = await self._needs_approval(document_id, every_version=True)
         action = "request_destroy" if approval else "destroy"
-        document, row = await self._ctx.find_readable(
-            identity, document_id, action=action, source=source, record_grant=False
-        )
         await self._require_rule(identity, document, DESTROYING, action=action, source=source)
         if approval:
             return await self._request(identity, document, row, "destroy", None, "", source=source)

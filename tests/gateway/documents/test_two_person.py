@@ -260,3 +260,28 @@ async def test_an_approver_who_could_not_apply_the_new_label_leaves_it_pending(
     assert refused.status == 403, await refused.text()
     assert (await ApprovalRequest.get(id=request["id"])).status == "pending"
     assert await ledger_entries("approval.granted", request=request["id"]) == []
+
+
+async def test_a_refusal_does_not_tell_whether_the_rule_covers_a_hidden_document(
+    node: AppNode,
+) -> None:
+    """A person who may not see a document is refused a downgrade or destruction of it in
+    the trail exactly as for an id that never existed: the action is not recorded as a
+    two-person request, which would tell the hidden document's level."""
+    olivia = await person("olivia")
+    low_officer = await person("lena", level="SECRET")
+    hidden = await upload(node, olivia, "TOP SECRET", b"kestrel")
+    missing = "0b8f6a52-8a1c-4a3e-9d55-5f1f3f0e0c11"
+    for target in (hidden, missing):
+        gone = await node.client.delete(f"/api/v1/documents/{target}", headers=low_officer)
+        lowered = await node.client.post(
+            f"/api/v1/documents/{target}/downgrade",
+            json={"label": "CONFIDENTIAL", "reason": "operation over"},
+            headers=low_officer,
+        )
+        assert (gone.status, lowered.status) == (404, 404)
+    seen = {}
+    for target in (hidden, missing):
+        rows = await AccessEvent.filter(document_id=target, actor="person:lena")
+        seen[target] = sorted((row.action, row.outcome) for row in rows)
+    assert seen[hidden] == seen[missing] == [("destroy", "denied"), ("downgrade", "denied")]
