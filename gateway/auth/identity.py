@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from gateway.errors import Forbidden, SekishoError
 
 PERSON_ROLES = ("reader", "uploader", "officer", "auditor", "admin")
-CLIENT_SCOPES = ("sign", "verify", "cms", "timestamp", "anchor", "ledger-read")
+CLIENT_SCOPES = ("sign", "verify", "cms", "timestamp", "anchor", "ledger-read", "metrics")
 
 
 class StepUpRequired(Forbidden):

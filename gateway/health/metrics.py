@@ -1,4 +1,12 @@
-"""``/metrics``: ledger gauges read at each scrape, beside request and process metrics."""
+"""``/metrics``: ledger gauges read at each scrape, beside request and process metrics.
+
+The ledger's gauges (its size, queue, sequencer, rollback, audit and witness
+state) are for anyone, as its checkpoints are. Request and process metrics
+count requests by route and status over time, granted and refused reads and
+downloads among them: they go only to a credential that may watch the node, an
+API client with the ``metrics`` scope (what Prometheus scrapes with) or an
+admin or auditor.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,27 @@ import logging
 from aiohttp import web
 
 from gateway.app_keys import AUDITOR, LEDGER
+from gateway.auth.identity import Identity
 from gateway.health.prometheus import METRICS, Sample, metrics_response
+from gateway.http.auth import optional_identity
 from gateway.ledger.witnesses_http import witness_gauges
 
 log = logging.getLogger("sekisho.http")
 routes = web.RouteTableDef()
+
+METRICS_SCOPE = "metrics"
+"""The API-client scope of a metrics scraper."""
+METRICS_READER_ROLES = frozenset({"admin", "auditor"})
+"""People who may read the request and process metrics."""
+
+
+def may_watch(identity: Identity | None) -> bool:
+    """True when ``identity`` may read request and process metrics."""
+    if identity is None:
+        return False
+    if identity.is_person:
+        return bool(identity.roles & METRICS_READER_ROLES)
+    return identity.kind == "client" and METRICS_SCOPE in identity.scopes
 
 
 @routes.get("/metrics")
@@ -98,4 +122,5 @@ async def metrics(request: web.Request) -> web.Response:
         gauges.extend(await witness_gauges(request.app))
     except Exception as exc:  # the store is down: leave the witness gauges out
         log.warning("metrics: witness status unavailable: %s", exc)
-    return metrics_response(request.app[METRICS], gauges)
+    watching = may_watch(optional_identity(request))
+    return metrics_response(request.app[METRICS], gauges, with_requests=watching)

@@ -79,11 +79,13 @@ class Metrics:
                 time.perf_counter() - started
             )
 
-    def exposition(self, samples: Iterable[Sample]) -> bytes:
-        """The text format: this scrape's state gauges, then the registry's metrics."""
+    def exposition(self, samples: Iterable[Sample], *, with_requests: bool = True) -> bytes:
+        """The text format: this scrape's state gauges, then (``with_requests``) the
+        registry's request and process metrics."""
         snapshot = CollectorRegistry(auto_describe=False)
         snapshot.register(_Snapshot(samples))
-        return generate_latest(snapshot) + generate_latest(self.registry)
+        text = generate_latest(snapshot)
+        return text + generate_latest(self.registry) if with_requests else text
 
 
 def route_template(request: web.Request) -> str:
@@ -92,9 +94,12 @@ def route_template(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED
 
 
-def metrics_response(metrics: Metrics, samples: Iterable[Sample]) -> web.Response:
-    """A ``/metrics`` answer."""
-    return web.Response(body=metrics.exposition(samples), headers={"Content-Type": CONTENT_TYPE})
+def metrics_response(
+    metrics: Metrics, samples: Iterable[Sample], *, with_requests: bool = True
+) -> web.Response:
+    """A ``/metrics`` answer (the state gauges only, unless ``with_requests``)."""
+    body = metrics.exposition(samples, with_requests=with_requests)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 METRICS = web.AppKey("metrics", Metrics)

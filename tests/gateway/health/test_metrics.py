@@ -1,10 +1,14 @@
-"""``/metrics``: the documented gauges, request latency per route template, process metrics."""
+"""``/metrics``: the documented gauges, request latency per route template, process metrics;
+request and process metrics only for a scraper's credential."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample as ParsedSample
 
+from gateway.auth.principals import ApiClient, Principal
+from gateway.auth.tokens import issue_token
 from gateway.health.prometheus import Metrics
 from tests.gateway.app_fixtures import AppNode
 
@@ -18,8 +22,23 @@ DOCUMENTED = {
 }
 
 
-async def scrape(node: AppNode) -> list[ParsedSample]:
-    response = await node.client.get("/metrics")
+async def scraper(scopes: tuple[str, ...] = ("metrics",)) -> dict[str, str]:
+    """Authorization headers of an API client (Prometheus: the ``metrics`` scope)."""
+    client = await ApiClient.create(name=f"c{await ApiClient.all().count()}", scopes=list(scopes))
+    return {"Authorization": f"Bearer {await issue_token(client=client)}"}
+
+
+async def person(*roles: str) -> dict[str, str]:
+    row = await Principal.create(
+        username=f"p{await Principal.all().count()}", level="SECRET", roles=list(roles)
+    )
+    return {"Authorization": f"Bearer {await issue_token(principal=row)}"}
+
+
+async def scrape(node: AppNode, headers: dict[str, str] | None = None) -> list[ParsedSample]:
+    if headers is None:
+        headers = await scraper()
+    response = await node.client.get("/metrics", headers=headers)
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = await response.text()
@@ -78,3 +97,41 @@ def test_label_values_are_escaped() -> None:
     (family,) = [f for f in text_string_to_metric_families(text) if f.name == "sekisho_test_up"]
     assert family.samples[0].labels == {"witness": awkward}
     assert family.type == "gauge"
+
+
+async def requests_shown(node: AppNode, headers: dict[str, str]) -> bool:
+    names = {sample.name for sample in await scrape(node, headers)}
+    assert names >= DOCUMENTED  # the ledger's gauges, for anyone
+    return bool(
+        {"sekisho_http_request_duration_seconds_count", "process_cpu_seconds_total"} & names
+    )
+
+
+@pytest.mark.parametrize(
+    ("who", "shown"),
+    [
+        ("anonymous", False),
+        ("reader", False),
+        ("officer", False),
+        ("mirror", False),
+        ("auditor", True),
+        ("admin", True),
+        ("scraper", True),
+    ],
+)
+async def test_request_and_process_metrics_only_for_who_may_watch_the_node(
+    app_node: AppNode, who: str, shown: bool
+) -> None:
+    """Counts by route and status (granted and refused reads, downloads) and process
+    figures would show anyone the node's activity; the ledger's gauges are public."""
+    await app_node.client.get("/api/v1/documents/0b8f6a52-8a1c-4a3e-9d55-5f1f3f0e0c11")
+    headers = {
+        "anonymous": {},
+        "reader": await person("reader"),
+        "officer": await person("officer"),
+        "mirror": await scraper(("ledger-read",)),
+        "auditor": await person("auditor"),
+        "admin": await person("admin"),
+        "scraper": await scraper(),
+    }[who]
+    assert await requests_shown(app_node, headers) is shown
