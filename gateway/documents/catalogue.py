@@ -21,6 +21,7 @@ from gateway.errors import BadRequest, Unavailable
 from gateway.ledger.commitments import decode_opening, expand, partial
 from gateway.ledger.service import Ticket
 from gateway.policy.labels import Label, LabelError, is_downgrade
+from gateway.policy.pdp import RoleRule
 
 MAX_PAGE = 200
 
@@ -113,6 +114,15 @@ class DocumentCatalogue:
                 "a new version cannot lower the label; use the downgrade action with a reason",
                 code="use_downgrade",
             )
+
+    async def require_role(
+        self, identity: Identity, rule: RoleRule, *, action: str, source: str, document_id: str
+    ) -> None:
+        """Refuse a person without ``rule``'s role before the document is looked up
+        (see DocumentContext.require_role)."""
+        await self._ctx.require_role(
+            identity, rule, action=action, source=source, document_id=document_id
+        )
 
     async def find(
         self,

@@ -93,17 +93,18 @@ class DocumentChanges:
     ) -> DocumentVersion | ApprovalRequest:
         """Re-encrypt the current version under a lower label, or ask a second officer.
 
-        One decision, one trail row: reading is only the first check (its refusal is
-        recorded there), the role's refusal here, and the grant by the writer (or,
-        for a two-person request, here before the request is stored).
+        One decision, one trail row: the role's refusal first (before the document is
+        looked up, so it is the same for every id), then reading (its refusal is
+        recorded there), and the grant by the writer (or, for a two-person request,
+        here before the request is stored).
         """
         reason = check_reason(reason)
+        await self._ctx.require_role(
+            identity, DOWNGRADING, action="downgrade", source=source, document_id=document_id
+        )
+        new = self._ctx.pdp.parse(new_label_text)  # a bad label is refused for every id alike
         document, row = await self._readable_for_change(identity, document_id, "downgrade", source)
-        approval = await self._needs_approval(document_id)
-        action = "request_downgrade" if approval else "downgrade"
-        await self._require_rule(identity, document, DOWNGRADING, action=action, source=source)
         old = self._ctx.pdp.parse(row.label)
-        new = self._ctx.pdp.parse(new_label_text)
         if not is_downgrade(old, new, self._ctx.pdp.scheme) or format_label(new) == format_label(
             old
         ):
@@ -126,16 +127,6 @@ class DocumentChanges:
             identity, document_id, action=action, source=source, record_grant=False
         )
 
-    async def _require_rule(
-        self, identity: Identity, document: Document, rule: RoleRule, *, action: str, source: str
-    ) -> None:
-        """Refuse (and record the refusal of) a person without the action's role."""
-        if not rule.allows(identity):
-            await self._ctx.decide_change(
-                identity, document, action=action, source=source, granted=False, reason="role"
-            )
-            rule.require(identity)
-
     async def title_confirms(self, identity: Identity, document_id: str, typed: str) -> bool:
         """``typed`` is the document's title and the person may read it (a typed
         confirmation of destruction; the title of a hidden document confirms nothing)."""
@@ -148,11 +139,11 @@ class DocumentChanges:
         self, identity: Identity, document_id: str, *, source: str
     ) -> int | ApprovalRequest:
         """Crypto-shred every version (the count), or ask a second officer."""
+        await self._ctx.require_role(
+            identity, DESTROYING, action="destroy", source=source, document_id=document_id
+        )
         document, row = await self._readable_for_change(identity, document_id, "destroy", source)
-        approval = await self._needs_approval(document_id, every_version=True)
-        action = "request_destroy" if approval else "destroy"
-        await self._require_rule(identity, document, DESTROYING, action=action, source=source)
-        if approval:
+        if await self._needs_approval(document_id, every_version=True):
             return await self._request(identity, document, row, "destroy", None, "", source=source)
         await self._ctx.decide_change(
             identity, document, action="destroy", source=source, granted=True, reason="granted"

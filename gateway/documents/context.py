@@ -13,7 +13,7 @@ from gateway.documents.models import Document, DocumentVersion, KekVersion
 from gateway.documents.piece_hashing import PieceHashHelpers
 from gateway.errors import NotFound
 from gateway.ledger.service import LedgerService
-from gateway.policy.pdp import PolicyDecisionPoint
+from gateway.policy.pdp import PolicyDecisionPoint, RoleRule
 from gateway.ttlcache import TtlCache
 from hsm import Token
 
@@ -134,6 +134,24 @@ class DocumentContext:
             if self.pdp.may_read(identity, row.label).granted:
                 return row
         return current  # none: the current one, denied as before
+
+    async def require_role(
+        self, identity: Identity, rule: RoleRule, *, action: str, source: str, document_id: str
+    ) -> None:
+        """Refuse (and record the refusal of) a person without the role ``rule`` needs,
+        before the document is looked up: the answer is then the same for every id, so
+        it says nothing of whether the document exists or its current version is hidden."""
+        if rule.allows(identity):
+            return
+        await self.recorder.record(
+            identity,
+            action=action,
+            outcome="denied",
+            reason="role",
+            source=source,
+            document_id=document_id if well_formed_id(document_id) else None,
+        )
+        rule.require(identity)
 
     async def decide_change(
         self,

@@ -22,6 +22,7 @@ from gateway.http.headers import attachment
 from gateway.http.models import validate_body
 from gateway.http.multipart import next_part, open_form, part_chunks, read_text
 from gateway.http.params import MAX_INT32, optional_query_int, query_int
+from gateway.policy.pdp import UPLOADING
 
 routes = web.RouteTableDef()
 CHUNK = 256 * 1024
@@ -107,6 +108,13 @@ async def new_version(request: web.Request) -> web.Response:
     """Upload the next version of a document."""
     caller = _person(request)
     catalogue = _catalogue(request)
+    await catalogue.require_role(  # first: the same refusal for every id
+        caller,
+        UPLOADING,
+        action="new_version",
+        source=_source(request),
+        document_id=request.match_info["id"],
+    )
     document, current = await catalogue.find(  # the writer records the one decision
         caller, request.match_info["id"], "new_version", _source(request), record_grant=False
     )

@@ -135,3 +135,42 @@ async def test_an_officer_downgrades_without_the_uploader_role(
     assert "uploader" in (await upload.json())["message"]
     destroyed = await gateway.client.delete(f"/api/v1/documents/{doc}", headers=olivia)
     assert destroyed.status == 200
+
+
+async def test_change_refusals_do_not_tell_a_hidden_newer_version(
+    gateway: Gateway, make_person: MakePerson
+) -> None:
+    """A person refused a change for want of a role, or for a bad new label, gets the same
+    answer for a document whose newer version is above them, a document they read whole,
+    and an id that never existed: the checks that need no document come first."""
+    alice = await make_person("alice", "SECRET", ("NIGHTJAR",))
+    rob = await make_person("rob", "CONFIDENTIAL", roles=("reader",))
+    olga = await make_person("olga", "CONFIDENTIAL", roles=("reader", "officer"))
+    hidden_newer = await _two_versions(gateway, alice)
+    whole = await gateway.client.post(
+        "/api/v1/documents?title=Roster&label=CONFIDENTIAL",
+        data=b"all readable",
+        headers=alice,
+    )
+    readable = str((await whole.json())["id"])
+    missing = "0b8f6a52-8a1c-4a3e-9d55-5f1f3f0e0c11"
+
+    async def answers(doc: str) -> list[tuple[int, str]]:
+        base = f"/api/v1/documents/{doc}"
+        tried = [
+            await gateway.client.delete(base, headers=rob),
+            await gateway.client.post(
+                f"{base}/downgrade", json={"label": "UNCLASSIFIED", "reason": "r"}, headers=rob
+            ),
+            await gateway.client.post(
+                f"{base}/versions?label=CONFIDENTIAL", data=b"v3", headers=rob
+            ),
+            await gateway.client.post(
+                f"{base}/downgrade", json={"label": "NO SUCH LEVEL", "reason": "r"}, headers=olga
+            ),
+        ]
+        return [(r.status, (await r.json())["error"]) for r in tried]
+
+    seen = {doc: await answers(doc) for doc in (hidden_newer, readable, missing)}
+    assert seen[hidden_newer] == seen[readable] == seen[missing]
+    assert [status for status, _ in seen[missing]] == [403, 403, 403, 400]
