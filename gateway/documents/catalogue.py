@@ -181,40 +181,50 @@ class DocumentCatalogue:
         limit: int = 50,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Documents the person dominates, newest first; one ledger entry per request."""
+        """Documents the person may read, each at the newest version they may read (as
+        its metadata shows it), newest first; one ledger entry per request.
+
+        A document whose current version is above the person but an older one is not
+        is listed at that older version, so a version added above them does not take
+        the document off their list (that would tell of it)."""
         if not 1 <= limit <= MAX_PAGE or offset < 0:
             raise BadRequest(f"limit is 1..{MAX_PAGE} and offset >= 0", code="bad_page")
         scheme = self._ctx.pdp.scheme
-        filters: dict[str, Any] = {"destroyed": False}
+        wanted_rank = None
         if level:
             try:
-                filters["level_rank"] = scheme.rank(scheme.canonical_level(level))
+                wanted_rank = scheme.rank(scheme.canonical_level(level))
             except LabelError as exc:
                 raise BadRequest(f"level: {exc.message}", code="bad_level") from None
+        filters: dict[str, Any] = {"destroyed": False}
         if query:
             filters["title__icontains"] = query[:256]
-        picked: list[Document] = []
+        picked: list[tuple[Document, DocumentVersion | None]] = []  # None: at its current
         skipped = 0
         action = "search" if (query or tag or level) else "list"
         if identity.is_person and identity.level:
             ceiling = scheme.rank(scheme.canonical_level(identity.level))
-            candidates = Document.filter(level_rank__lte=ceiling, **filters).order_by("-created_at")
+            within = Q(level_rank__lte=ceiling) | Q(current_version__gt=1)  # an older may be
+            candidates = Document.filter(within, **filters).order_by("-created_at")
             async for document in _iterate(candidates):
                 if tag and tag.lower() not in document.tags:
                     continue
-                if not self._ctx.pdp.may_read(identity, document.label).granted:
+                shown = await self._shown_version(identity, document)
+                if shown is None or (wanted_rank is not None and shown[1] != wanted_rank):
                     continue
                 if skipped < offset:
                     skipped += 1
                     continue
-                picked.append(document)
+                picked.append((document, shown[0]))
                 if len(picked) >= limit:
                     break
-        current = await _current_versions(picked)
-        results = [  # the current version is the readable one here: its label was checked
-            document_view(doc, current[doc.id], doc.current_version)
-            for doc in picked
-            if doc.id in current
+        current = await _current_versions([doc for doc, older in picked if older is None])
+        results = [
+            document_view(doc, older, older.version)
+            if older is not None
+            else document_view(doc, current[doc.id], doc.current_version)
+            for doc, older in picked
+            if older is not None or doc.id in current
         ]
         await self._ctx.recorder.record(
             identity,
@@ -224,6 +234,21 @@ class DocumentCatalogue:
             source=source,
         )
         return results
+
+    async def _shown_version(
+        self, identity: Identity, document: Document
+    ) -> tuple[DocumentVersion | None, int] | None:
+        """How a listing shows ``document`` to ``identity``: at its current version
+        (None) or an older one, with the shown version's level rank; None: not at all."""
+        if self._ctx.pdp.may_read(identity, document.label).granted:
+            return None, document.level_rank
+        if document.current_version <= 1:
+            return None
+        older = await self._ctx.readable_below(identity, document.id, document.current_version)
+        if older is None:
+            return None
+        scheme = self._ctx.pdp.scheme
+        return older, scheme.rank(self._ctx.pdp.parse(older.label).level)
 
     async def metadata(
         self, identity: Identity, document_id: str, *, source: str, version: int | None = None

@@ -127,13 +127,20 @@ class DocumentContext:
         """``current`` if ``identity`` may read it, else the newest older version they may."""
         if self.pdp.may_read(identity, current.label).granted:
             return current
-        older = DocumentVersion.filter(
-            document_id=current.document_id, version__lt=current.version
-        ).order_by("-version")
+        older = await self.readable_below(identity, current.document_id, current.version)
+        return older or current  # none: the current one, denied as before
+
+    async def readable_below(
+        self, identity: Identity, document_id: str, version: int
+    ) -> DocumentVersion | None:
+        """The newest version below ``version`` that ``identity`` may read, if any."""
+        older = DocumentVersion.filter(document_id=document_id, version__lt=version).order_by(
+            "-version"
+        )
         for row in await older:
             if self.pdp.may_read(identity, row.label).granted:
                 return row
-        return current  # none: the current one, denied as before
+        return None
 
     async def require_role(
         self, identity: Identity, rule: RoleRule, *, action: str, source: str, document_id: str

@@ -174,3 +174,31 @@ async def test_change_refusals_do_not_tell_a_hidden_newer_version(
     seen = {doc: await answers(doc) for doc in (hidden_newer, readable, missing)}
     assert seen[hidden_newer] == seen[readable] == seen[missing]
     assert [status for status, _ in seen[missing]] == [403, 403, 403, 400]
+
+
+async def test_a_newer_version_above_the_reader_does_not_take_the_document_off_their_list(
+    gateway: Gateway, make_person: MakePerson
+) -> None:
+    """The list shows a document at the newest version the reader may read, as its
+    metadata does: adding a version above them changes nothing they can see."""
+    alice = await make_person("alice", "SECRET", ("NIGHTJAR",))
+    rob = await make_person("rob", "CONFIDENTIAL", roles=("reader",))
+    doc = await _two_versions(gateway, alice)
+
+    async def listed(query: str = "") -> list[dict[str, object]]:
+        response = await gateway.client.get(f"/api/v1/documents{query}", headers=rob)
+        assert response.status == 200
+        assert not _betrays_version_two(await response.text())
+        return list((await response.json())["documents"])
+
+    [entry] = await listed()
+    assert (entry["id"], entry["label"], entry["current_version"]) == (doc, "CONFIDENTIAL", 1)
+    metadata = await (await gateway.client.get(f"/api/v1/documents/{doc}", headers=rob)).json()
+    assert entry == {k: v for k, v in metadata.items() if k in entry}
+    assert [e["id"] for e in await listed("?level=CONFIDENTIAL")] == [doc]
+    assert await listed("?level=SECRET") == []
+    assert [e["id"] for e in await listed("?q=Manifest")] == [doc]
+
+    alices = await (await gateway.client.get("/api/v1/documents", headers=alice)).json()
+    [hers] = alices["documents"]
+    assert (hers["label"], hers["current_version"]) == (HIGHER, 2)
