@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from gateway.documents import changes, writer
@@ -44,20 +45,24 @@ async def node(
     )
 
 
+async def ask_for(node: AppNode, action: str, doc: str, headers: dict[str, str]) -> ClientResponse:
+    """Ask to downgrade a TOP SECRET document to SECRET, or to destroy it."""
+    if action == "downgrade":
+        return await node.client.post(
+            f"/api/v1/documents/{doc}/downgrade",
+            json={"label": "SECRET", "reason": "operation over"},
+            headers=headers,
+        )
+    return await node.client.delete(f"/api/v1/documents/{doc}", headers=headers)
+
+
 @pytest.mark.parametrize("action", ["downgrade", "destroy"])
 async def test_identical_requests_at_once_make_one_request(node: AppNode, action: str) -> None:
     olivia = await person("olivia")
     doc = await upload(node, olivia, "TOP SECRET", b"kestrel")
 
     async def ask() -> tuple[int, dict[str, object]]:
-        if action == "downgrade":
-            response = await node.client.post(
-                f"/api/v1/documents/{doc}/downgrade",
-                json={"label": "SECRET", "reason": "operation over"},
-                headers=olivia,
-            )
-        else:
-            response = await node.client.delete(f"/api/v1/documents/{doc}", headers=olivia)
+        response = await ask_for(node, action, doc, olivia)
         return response.status, await response.json()
 
     answers = await asyncio.gather(ask(), ask())
@@ -96,15 +101,7 @@ async def test_an_approval_is_stored_only_with_the_change_it_approves(
     entry says otherwise, and a later approval carries the change out."""
     olivia, oscar = await person("olivia"), await person("oscar")
     doc = await upload(node, olivia, "TOP SECRET", b"kestrel")
-    if action == "downgrade":
-        asked = await node.client.post(
-            f"/api/v1/documents/{doc}/downgrade",
-            json={"label": "SECRET", "reason": "operation over"},
-            headers=olivia,
-        )
-    else:
-        asked = await node.client.delete(f"/api/v1/documents/{doc}", headers=olivia)
-    request = (await asked.json())["approval"]
+    request = (await (await ask_for(node, action, doc, olivia)).json())["approval"]
     approve = f"/api/v1/approvals/{request['id']}/approve"
 
     refuse_entries(monkeypatch, writer if action == "downgrade" else changes)
