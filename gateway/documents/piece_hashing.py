@@ -29,6 +29,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from gateway.tlog.merkle import HASH_SIZE, leaf_hash
@@ -37,6 +38,8 @@ _REQUEST = struct.Struct("<I")  # number of pieces; then one uint32 length per p
 _MAX_PIECES = 4096
 HELPER_CAPACITY = 1024 * 1024
 """Bytes a helper hashes per request: the larger part of a 1 MiB chunk at most."""
+START_RETRY_SECONDS = 60.0
+"""After a helper failed to start, downloads hash alone this long before the next try."""
 
 _log = logging.getLogger("sekisho.documents")
 
@@ -148,7 +151,9 @@ class PieceHashHelpers:
     Nothing is started until a download asks: the first ask starts a helper on a
     thread of its own and is answered None (that download hashes alone), later
     ones get it while it is idle. At most ``count`` run; a broken one is stopped
-    when given back and started again on a later ask.
+    (on a thread: never on the caller's event loop) when given back and started
+    again on a later ask. A start that fails is not tried again for
+    ``retry_seconds``: downloads ask at every chunk, and must not start a process each.
     """
 
     def __init__(
@@ -156,14 +161,17 @@ class PieceHashHelpers:
         count: int,
         capacity: int = HELPER_CAPACITY,
         start: Callable[[int], PieceHashHelper] = PieceHashHelper,
+        retry_seconds: float = START_RETRY_SECONDS,
     ) -> None:
         self._count = count
         self._capacity = capacity
         self._start = start
+        self._retry_seconds = retry_seconds
         self._idle: list[PieceHashHelper] = []
         self._running = 0  # started or starting, idle or lent
         self._lock = threading.Lock()
         self._closed = False
+        self._next_start = 0.0  # monotonic time before which no start is tried
 
     def lend(self) -> PieceHashHelper | None:
         """An idle helper, or None (and one starting for later, if fewer than ``count`` run)."""
@@ -172,7 +180,7 @@ class PieceHashHelpers:
                 return None
             if self._idle:
                 return self._idle.pop()
-            if self._running >= self._count:
+            if self._running >= self._count or time.monotonic() < self._next_start:
                 return None
             self._running += 1
         threading.Thread(target=self._start_one, name="sekisho-helper-start", daemon=True).start()
@@ -181,10 +189,15 @@ class PieceHashHelpers:
     def _start_one(self) -> None:
         try:
             helper = self._start(self._capacity)
-        except OSError as exc:
-            _log.warning("a piece-hashing helper did not start: %s", exc)
+        except Exception as exc:  # any failure: counted out, and not retried at once
+            _log.warning(
+                "a piece-hashing helper did not start (next try in %.0f s): %s",
+                self._retry_seconds,
+                exc,
+            )
             with self._lock:
                 self._running -= 1
+                self._next_start = time.monotonic() + self._retry_seconds
             return
         self.give_back(helper)
 
@@ -199,7 +212,8 @@ class PieceHashHelpers:
         if not keep:
             if helper.broken:
                 _log.warning("a piece-hashing helper failed; its download was checked without it")
-            helper.close()
+            # close() may wait for the process: not on the event loop that gives it back
+            threading.Thread(target=helper.close, name="sekisho-helper-stop", daemon=True).start()
 
     def close(self) -> None:
         """Stop the idle helpers; one lent out or still starting stops when it comes back."""

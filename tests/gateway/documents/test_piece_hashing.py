@@ -203,8 +203,8 @@ def test_a_helper_given_back_with_an_unread_answer_is_stopped_and_replaced() -> 
     helper.send([memoryview(STREAM[:1000])])  # its user stopped before reading the answer
     assert not helper.usable
     pool.give_back(helper)
-    assert helper._process.returncode == 0
     assert pool.running == 0
+    assert helper._process.wait(timeout=30) == 0  # left when its socket closed, not killed
     replacement = wait_for_idle_helper(pool)
     assert replacement is not helper
     pool.give_back(replacement)
@@ -248,3 +248,35 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+@pytest.mark.parametrize("failure", [OSError("no such interpreter"), RuntimeError("odd")])
+def test_a_helper_that_cannot_start_is_not_tried_again_at_every_chunk(failure: Exception) -> None:
+    """Downloads ask the pool at every chunk; a start that fails is counted out (whatever
+    it raised) and not tried again before the retry time, so a broken interpreter costs
+    one failed start per retry period, not one process start per chunk."""
+    attempts: list[int] = []
+
+    def fails(capacity: int) -> PieceHashHelper:
+        attempts.append(capacity)
+        raise failure
+
+    pool = PieceHashHelpers(1, start=fails, retry_seconds=3600)
+    assert pool.lend() is None
+    deadline = time.monotonic() + 30
+    while pool.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.running == 0
+    for _ in range(50):  # fifty more chunks of downloads
+        assert pool.lend() is None
+    assert len(attempts) == 1
+    verify(STREAM, pool)  # downloads are checked without it
+
+    retrying = PieceHashHelpers(1, start=fails, retry_seconds=0)
+    retrying.lend()
+    while retrying.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    retrying.lend()  # the retry time passed: one more try
+    while retrying.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(attempts) == 3
