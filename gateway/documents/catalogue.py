@@ -13,7 +13,7 @@ from tortoise.expressions import Q
 from gateway.auth.identity import Identity
 from gateway.documents.approvals import ApprovalBook, TwoPersonRule, two_person_rule
 from gateway.documents.changes import DocumentChanges
-from gateway.documents.context import DocumentContext
+from gateway.documents.context import DocumentContext, newest_readable
 from gateway.documents.models import ApprovalRequest, Document, DocumentVersion
 from gateway.documents.reader import DocumentReader
 from gateway.documents.writer import DocumentWriter, NewVersion
@@ -206,16 +206,15 @@ class DocumentCatalogue:
             ceiling = scheme.rank(scheme.canonical_level(identity.level))
             within = Q(level_rank__lte=ceiling) | Q(current_version__gt=1)  # an older may be
             candidates = Document.filter(within, **filters).order_by("-created_at")
-            async for document in _iterate(candidates):
+            async for document, older, rank in self._listed(identity, candidates):
                 if tag and tag.lower() not in document.tags:
                     continue
-                shown = await self._shown_version(identity, document)
-                if shown is None or (wanted_rank is not None and shown[1] != wanted_rank):
+                if wanted_rank is not None and rank != wanted_rank:
                     continue
                 if skipped < offset:
                     skipped += 1
                     continue
-                picked.append((document, shown[0]))
+                picked.append((document, older))
                 if len(picked) >= limit:
                     break
         current = await _current_versions([doc for doc, older in picked if older is None])
@@ -235,20 +234,29 @@ class DocumentCatalogue:
         )
         return results
 
-    async def _shown_version(
-        self, identity: Identity, document: Document
-    ) -> tuple[DocumentVersion | None, int] | None:
-        """How a listing shows ``document`` to ``identity``: at its current version
-        (None) or an older one, with the shown version's level rank; None: not at all."""
-        if self._ctx.pdp.may_read(identity, document.label).granted:
-            return None, document.level_rank
-        if document.current_version <= 1:
-            return None
-        older = await self._ctx.readable_below(identity, document.id, document.current_version)
-        if older is None:
-            return None
-        scheme = self._ctx.pdp.scheme
-        return older, scheme.rank(self._ctx.pdp.parse(older.label).level)
+    async def _listed(
+        self, identity: Identity, candidates: Any
+    ) -> AsyncIterator[tuple[Document, DocumentVersion | None, int]]:
+        """Each readable candidate, in order, with how a listing shows it: at its current
+        version (None) or the newest older one the person may read, and that version's
+        level rank. The older versions of a page's hidden documents take one query."""
+        pdp = self._ctx.pdp
+        async for page in _pages(candidates):
+            readable = {doc.id for doc in page if pdp.may_read(identity, doc.label).granted}
+            hidden = {
+                doc.id: doc for doc in page if doc.id not in readable and doc.current_version > 1
+            }
+            older: dict[str, list[DocumentVersion]] = {}
+            if hidden:
+                rows = DocumentVersion.filter(document_id__in=list(hidden)).order_by("-version")
+                for row in await rows:
+                    if row.version < hidden[row.document_id].current_version:
+                        older.setdefault(row.document_id, []).append(row)
+            for doc in page:
+                if doc.id in readable:
+                    yield doc, None, doc.level_rank
+                elif found := newest_readable(pdp, identity, older.get(doc.id, [])):
+                    yield doc, found, pdp.scheme.rank(pdp.parse(found.label).level)
 
     async def metadata(
         self, identity: Identity, document_id: str, *, source: str, version: int | None = None
@@ -364,12 +372,12 @@ async def _current_versions(documents: list[Document]) -> dict[str, DocumentVers
     return {row.document_id: row for row in await DocumentVersion.filter(wanted)}
 
 
-async def _iterate(query: Any, page: int = 200) -> AsyncIterator[Document]:
+async def _pages(query: Any, page: int = 200) -> AsyncIterator[list[Document]]:
     offset = 0
     while True:
         batch = await query.offset(offset).limit(page)
-        for item in batch:
-            yield item
+        if batch:
+            yield batch
         if len(batch) < page:
             return
         offset += page

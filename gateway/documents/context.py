@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gateway.auth.identity import Identity, StepUpRequired
@@ -27,6 +28,13 @@ STEP_UP_MESSAGE = (
     "this document's level needs a sign-in with a security key or a client certificate: "
     "step up in the portal (/step-up) or use a certificate-bound session"
 )
+
+
+def newest_readable(
+    pdp: PolicyDecisionPoint, identity: Identity, rows: Iterable[DocumentVersion]
+) -> DocumentVersion | None:
+    """The first of ``rows`` (newest first) that ``identity`` may read, if any."""
+    return next((row for row in rows if pdp.may_read(identity, row.label).granted), None)
 
 
 def well_formed_id(document_id: str) -> bool:
@@ -127,20 +135,11 @@ class DocumentContext:
         """``current`` if ``identity`` may read it, else the newest older version they may."""
         if self.pdp.may_read(identity, current.label).granted:
             return current
-        older = await self.readable_below(identity, current.document_id, current.version)
-        return older or current  # none: the current one, denied as before
-
-    async def readable_below(
-        self, identity: Identity, document_id: str, version: int
-    ) -> DocumentVersion | None:
-        """The newest version below ``version`` that ``identity`` may read, if any."""
-        older = DocumentVersion.filter(document_id=document_id, version__lt=version).order_by(
-            "-version"
-        )
-        for row in await older:
-            if self.pdp.may_read(identity, row.label).granted:
-                return row
-        return None
+        older = DocumentVersion.filter(
+            document_id=current.document_id, version__lt=current.version
+        ).order_by("-version")
+        found = newest_readable(self.pdp, identity, await older)
+        return found or current  # none: the current one, denied as before
 
     async def require_role(
         self, identity: Identity, rule: RoleRule, *, action: str, source: str, document_id: str
