@@ -1,12 +1,22 @@
-"""``/healthz`` (the process is up) and ``/readyz`` (database, token and signing answer)."""
+"""``/healthz`` (the process is up) and ``/readyz`` (database, token and signing answer).
+
+Both answer anyone: a load balancer needs only the status code (200 ready, 503
+not) and may see which checks fail. What a check found (error texts, token
+labels and module paths, which keys a token holds, the auditor's finding) goes
+only to a credential that may watch the node, as request and process metrics
+do (:func:`gateway.auth.watchers.may_watch`): anyone else gets each check's
+``ok`` alone.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from gateway.app_keys import AUDITOR, DOCUMENTS, LEDGER, SETTINGS, TOKEN
+from gateway.auth.watchers import may_watch
 from gateway.db.setup import database_ready
 from gateway.documents.blob_backends import blob_store_problem
+from gateway.http.auth import optional_identity
 from gateway.node_token import token_uses
 from hsm import HsmError, Token
 
@@ -21,7 +31,23 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the database answers, the token signs, the blob store is reachable."""
+    """Readiness: the database answers, the token signs, the blob store is reachable.
+
+    Each check's details only for a caller who may watch the node; ``ok`` for anyone.
+    """
+    checks = await _checks(request)
+    ready = all(bool(check["ok"]) for check in checks.values())
+    if not may_watch(optional_identity(request)):
+        checks = {name: {"ok": bool(check["ok"])} for name, check in checks.items()}
+    return web.json_response(
+        {"ready": ready, "checks": checks},
+        status=200 if ready else 503,
+        headers={"Cache-Control": "no-store"},  # the body depends on who asks
+    )
+
+
+async def _checks(request: web.Request) -> dict[str, dict[str, object]]:
+    """Every check, with what it found."""
     checks: dict[str, dict[str, object]] = {}
     db_ok = await database_ready()
     checks["database"] = {"ok": db_ok} if db_ok else {"ok": False, "error": "no answer to SELECT 1"}
@@ -51,8 +77,7 @@ async def readyz(request: web.Request) -> web.Response:
     auditor = request.app.get(AUDITOR)
     if auditor is not None:  # reports tampering; never makes the node unready (docs/decisions.md)
         checks["ledger"] = auditor.status.as_check()
-    ready = all(bool(check["ok"]) for check in checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    return checks
 
 
 async def _each_token(token: Token) -> dict[str, object]:

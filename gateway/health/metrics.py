@@ -15,27 +15,13 @@ import logging
 from aiohttp import web
 
 from gateway.app_keys import AUDITOR, LEDGER
-from gateway.auth.identity import Identity
+from gateway.auth.watchers import may_watch
 from gateway.health.prometheus import METRICS, Sample, metrics_response
 from gateway.http.auth import optional_identity
 from gateway.ledger.witnesses_http import witness_gauges
 
 log = logging.getLogger("sekisho.http")
 routes = web.RouteTableDef()
-
-METRICS_SCOPE = "metrics"
-"""The API-client scope of a metrics scraper."""
-METRICS_READER_ROLES = frozenset({"admin", "auditor"})
-"""People who may read the request and process metrics."""
-
-
-def may_watch(identity: Identity | None) -> bool:
-    """True when ``identity`` may read request and process metrics."""
-    if identity is None:
-        return False
-    if identity.is_person:
-        return bool(identity.roles & METRICS_READER_ROLES)
-    return identity.kind == "client" and METRICS_SCOPE in identity.scopes
 
 
 @routes.get("/metrics")

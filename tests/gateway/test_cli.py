@@ -68,8 +68,15 @@ def test_serve_answers_health_and_readiness(data_dir: Path) -> None:
         assert ready["ready"] is True
         assert ready["checks"]["database"] == {"ok": True}
         assert ready["checks"]["token"] == {"ok": True}
-        assert ready["checks"]["ledger"]["ok"] is True
-        assert ready["checks"]["ledger"]["audit"] in {"pending", "intact"}
+        assert ready["checks"]["ledger"] == {"ok": True}  # the auditor's details: for watchers
+        admin = run_cli(["users", "token", "admin"], data_dir)
+        assert admin.returncode == 0, admin.stderr
+        watcher = {"Authorization": f"Bearer {admin.stdout.splitlines()[-1]}"}
+        status, body = http_get(base + "/readyz", headers=watcher)
+        assert status == 200, body
+        ledger = json.loads(body)["checks"]["ledger"]
+        assert ledger["ok"] is True
+        assert ledger["audit"] in {"pending", "intact"}
         status, body = http_get(base + "/api/v1/no-such-thing")
         assert status == 404
         assert json.loads(body)["error"] == "not_found"

@@ -48,6 +48,7 @@ class TpmNode:
     init: subprocess.CompletedProcess[str]
     alice: str
     client: str
+    admin: str  # may watch the node: /readyz details
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,9 @@ def tpm_node(tpm: TpmToken, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     assert init.returncode == 0, init.stderr
     alice = person_token(data_dir, "alice", env)
     client = client_token(data_dir, "tpm-client", "cms,timestamp,ledger-read", env)
+    admin = person_token(data_dir, "admin", env)
     with running_node(data_dir, env, ready_timeout=120) as base:
-        yield TpmNode(base, data_dir, env, init, alice, client)
+        yield TpmNode(base, data_dir, env, init, alice, client, admin)
 
 
 def upload(node: TpmNode, content: bytes, title: str) -> str:
@@ -190,7 +192,8 @@ def test_the_tpm_going_away_and_coming_back_while_running(tpm: TpmToken, tpm_nod
     tpm.resource_manager.stop()
     try:
         answers += [download(tpm_node, doc) for _ in range(10)]
-        answers += [cms(tpm_node, STAMPED), http_get(tpm_node.base + "/readyz", timeout=30)]
+        readyz = tpm_node.base + "/readyz"
+        answers += [cms(tpm_node, STAMPED), call("GET", readyz, tpm_node.admin, timeout=30)]
     finally:
         tpm.resource_manager.start()
         tpm.resource_manager.wait_ready()

@@ -86,6 +86,7 @@ def test_log_key_and_kek_on_their_own_tokens(
 
     alice = person_token(data_dir, "alice", env)
     drone = client_token(data_dir, "drone", extra=env)
+    admin = person_token(data_dir, "admin", env)  # may watch the node: /readyz details
     secret = b"fuel plan, two tokens\n" * 50
     kek_dir = _token_dir(layout, "kek-c")
     away = data_dir.parent / "kek-c-away"
@@ -95,7 +96,7 @@ def test_log_key_and_kek_on_their_own_tokens(
         doc = json.loads(raw)["id"]
         content = f"{base}/api/v1/documents/{doc}/content"
         assert call("GET", content, alice) == (200, secret)
-        ready, body = call_json("GET", base + "/readyz")
+        ready, body = call_json("GET", base + "/readyz", admin)
         assert ready == 200, body
         assert [t["ok"] for t in body["checks"]["tokens"]["tokens"]] == [True, True, True]
 
@@ -112,7 +113,11 @@ def test_log_key_and_kek_on_their_own_tokens(
                     "POST", f"{base}/api/v1/sign/default", drone, sign_body()
                 )
                 assert status_code == 200, signed  # the signing key's token is still there
-                ready, body = call_json("GET", base + "/readyz")
+                ready, anonymous = call_json("GET", base + "/readyz")
+                assert ready == 503, anonymous
+                assert anonymous["checks"]["tokens"] == {"ok": False}, anonymous
+                assert "kek-c" not in json.dumps(anonymous)
+                ready, body = call_json("GET", base + "/readyz", admin)
                 assert ready == 503, body
                 checks = body["checks"]
                 assert checks["token"]["ok"] is True  # the log key signs

@@ -160,6 +160,7 @@ async def test_a_bucket_lost_while_serving_is_503(
     gateway = make_gateway(tmp_path, "gw", env)  # init creates the bucket
     gateway.cli("users", "add", "dave", "--level", "SECRET", "--roles", "reader,uploader")
     token = person_token(gateway.data_dir, "dave", gateway.extra)
+    admin = person_token(gateway.data_dir, "admin", gateway.extra)  # may watch the node
     gateway.extra["SEKISHO_BLOBS_S3_CREATE_BUCKET"] = "false"
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, env[name])
@@ -171,6 +172,12 @@ async def test_a_bucket_lost_while_serving_is_503(
             assert isinstance(store, S3BlobStore)
             await store.client.delete_bucket(Bucket=bucket)
         status, body = http_get(gateway.url + "/readyz")
+        assert status == 503
+        assert json.loads(body)["checks"]["blobs"] == {"ok": False}  # the reason: for watchers
+        assert bucket.encode() not in body and s3_server.endpoint.encode() not in body
+        status, body = http_get(
+            gateway.url + "/readyz", headers={"Authorization": f"Bearer {admin}"}
+        )
         assert status == 503
         assert f"{bucket} does not exist" in json.loads(body)["checks"]["blobs"]["error"]
         headers = {"Authorization": f"Bearer {token}"}

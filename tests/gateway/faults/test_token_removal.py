@@ -30,10 +30,13 @@ def sign_body() -> dict[str, str]:
     return {"digest": base64.b64encode(hashlib.sha256(b"x").digest()).decode(), "hash": "sha256"}
 
 
-def wait_ready(base: str, want: bool, seconds: float = 30) -> dict[str, object]:
+def wait_ready(
+    base: str, want: bool, seconds: float = 30, token: str | None = None
+) -> dict[str, object]:
+    """The /readyz body once it says ``want``; its details with a watcher's ``token``."""
     deadline = time.monotonic() + seconds
     while True:
-        status, body = call_json("GET", base + "/readyz")
+        status, body = call_json("GET", base + "/readyz", token)
         if (status == 200) == want:
             assert isinstance(body, dict)
             return body
@@ -44,6 +47,7 @@ def wait_ready(base: str, want: bool, seconds: float = 30) -> dict[str, object]:
 def drive_outage(data_dir: Path) -> str:
     """Serve, move the token away and back; the id of the document uploaded before."""
     alice, drone = person_token(data_dir, "alice"), client_token(data_dir, "drone")
+    admin = person_token(data_dir, "admin")  # may watch the node: /readyz details
     tokens = data_dir / "hsm" / "tokens"
     away = data_dir.parent / "tokens-away"
     secret = b"convoy plan before the outage\n" * 100
@@ -56,11 +60,15 @@ def drive_outage(data_dir: Path) -> str:
 
         tokens.rename(away)  # the token "unplugged"
         try:
-            body = wait_ready(base, False)
+            body = wait_ready(base, False, token=admin)
             checks = body["checks"]
             assert isinstance(checks, dict)
             assert checks["token"]["ok"] is False and "went away" in checks["token"]["error"]
             assert checks["database"]["ok"] is True
+            status, anonymous = call_json("GET", base + "/readyz")  # a load balancer
+            assert status == 503, anonymous
+            assert anonymous["checks"]["token"] == {"ok": False}, anonymous
+            assert "went away" not in json.dumps(anonymous)
             for _ in range(3):  # repeatedly, so the reconnect path is exercised too
                 status, raw = call("GET", f"{base}/api/v1/documents/{doc}/content", alice)
                 assert status == 503 and secret[:20] not in raw

@@ -24,7 +24,11 @@ async def metrics(node: LedgerNode) -> dict[str, float]:
 
 
 async def ledger_check(node: LedgerNode) -> dict[str, object]:
-    body = await node.get_json("/readyz")
+    """The auditor's /readyz check as a metrics scraper reads it (anonymous: ``ok`` alone)."""
+    anonymous = await node.get_json("/readyz")
+    assert anonymous["checks"]["ledger"] == {"ok": True}, anonymous
+    watcher = {"Authorization": f"Bearer {await node.client_token('metrics')}"}
+    body = await node.get_json("/readyz", headers=watcher)
     assert body["ready"] is True, body  # tampering is reported, never a readiness failure
     check: dict[str, object] = body["checks"]["ledger"]
     assert check["ok"] is True

@@ -76,6 +76,7 @@ def test_ecdsa_checkpoints_verify_everywhere(data_dir: Path, tmp_path: Path) -> 
     assert init.returncode == 0, init.stderr
     assert "key sekisho-ledger" not in init.stdout  # kept: it already exists
     reader = add_client(data_dir, "auditor-box", "ledger-read")
+    scraper = add_client(data_dir, "prometheus", "metrics")  # /readyz details
     fast_audits = {"SEKISHO_LEDGER_AUDIT_SECONDS": "1", "SEKISHO_LEDGER_AUDIT_FULL_SECONDS": "0"}
     with running_node(data_dir, fast_audits) as base:
         key = json.loads(http_get(base + "/api/v1/ledger/key")[1])
@@ -97,7 +98,7 @@ def test_ecdsa_checkpoints_verify_everywhere(data_dir: Path, tmp_path: Path) -> 
         )
         assert remote.returncode == 0, remote.stderr
         assert one_line(remote.stdout).startswith("ledger OK: ")
-        wait_for(lambda: readiness(base)["audit"] == "intact")
+        wait_for(lambda: readiness(base, scraper)["audit"] == "intact")
 
         request = urllib.request.Request(  # noqa: S310 - loopback test URL
             f"{base}/api/v1/ledger/receipts/{size - 1}",

@@ -187,8 +187,9 @@ def test_tampered_ledger_names_the_index(
     assert one_line(result.stdout).startswith(f"ledger TAMPERED: {expected}")
 
 
-def readiness(base: str) -> dict[str, object]:
-    status, body = http_get(base + "/readyz")
+def readiness(base: str, token: str) -> dict[str, object]:
+    """The auditor's /readyz check as ``token`` (a metrics scraper's) reads it."""
+    status, body = http_get(base + "/readyz", headers={"Authorization": f"Bearer {token}"})
     assert status == 200, body  # tampering is reported, the node stays ready
     check: dict[str, object] = json.loads(body)["checks"]["ledger"]
     return check
@@ -230,7 +231,8 @@ def get_entry(base: str, index: int, token: str) -> dict[str, object]:
 
 def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_path: Path) -> None:
     token = add_client(node_dir, "auditor-box", "ledger-read")  # one entry, queued
-    entries = tree_size_on_disk(node_dir) + 1
+    scraper = add_client(node_dir, "prometheus", "metrics")  # another: /readyz details
+    entries = tree_size_on_disk(node_dir) + 2
     fast_audits = {"SEKISHO_LEDGER_AUDIT_SECONDS": "1", "SEKISHO_LEDGER_AUDIT_FULL_SECONDS": "0"}
     reader = {"SEKISHO_LEDGER_TOKEN": token}
     with running_node(node_dir, fast_audits) as base:
@@ -259,16 +261,16 @@ def test_remote_verify_and_the_auditor_of_a_running_node(node_dir: Path, tmp_pat
         assert wrong.returncode == 1
         assert f"checkpoint at size {entries}: " in one_line(wrong.stdout)
 
-        wait_for(lambda: readiness(base)["audit"] == "intact")
-        assert readiness(base)["verified_size"] == entries
+        wait_for(lambda: readiness(base, scraper)["audit"] == "intact")
+        assert readiness(base, scraper)["verified_size"] == entries
 
         flip_leaf(node_dir, 77)
         tampered = run_cli(["ledger", "verify", "--url", base, "--key", vkey], node_dir, reader)
         assert tampered.returncode == 1
         assert one_line(tampered.stdout).startswith("ledger TAMPERED: leaf 77: stored data")
 
-        wait_for(lambda: readiness(base)["audit"] == "tampered")
-        check = readiness(base)
+        wait_for(lambda: readiness(base, scraper)["audit"] == "tampered")
+        check = readiness(base, scraper)
         assert check["finding_index"] == 77 and str(check["finding"]).startswith("leaf 77:")
         metrics = http_get(base + "/metrics")[1].decode()
         assert "\nsekisho_ledger_audit_ok 0.0\n" in metrics

@@ -77,7 +77,10 @@ async def assert_loud(node: LedgerNode, kept: int, found: int) -> None:
     assert read.status == 503
     body = await read.json()
     assert body["error"] == "ledger_rolled_back" and "rolled back" in body["message"]
-    ready = await node.get_json("/readyz", status=503)
+    anonymous = await node.get_json("/readyz", status=503)
+    assert anonymous["checks"]["ledger_history"] == {"ok": False}  # the reason: for watchers
+    watcher = {"Authorization": f"Bearer {await node.person_token('admin')}"}
+    ready = await node.get_json("/readyz", status=503, headers=watcher)
     assert ready["checks"]["ledger_history"]["ok"] is False
     assert "rolled back" in ready["checks"]["ledger_history"]["error"]
     metrics = await (await node.client.get("/metrics")).text()
