@@ -54,7 +54,7 @@ from gateway.http.bodies import (
     slow_body_middleware,
 )
 from gateway.http.errors import error_middleware
-from gateway.http.headers import machine_headers
+from gateway.http.headers import hide_server_software, machine_headers, plain_server_name
 from gateway.http.openapi import OPENAPI_DOCUMENT, build_document, serve_openapi
 from gateway.ledger import http as ledger_http
 from gateway.ledger import openapi as ledger_openapi
@@ -216,6 +216,8 @@ def build_app(settings: Settings) -> web.Application:
     app[BODY_IDLE_SECONDS] = float(settings.http.body_idle_seconds)
     app[BODY_TOTAL_SECONDS] = float(settings.http.body_total_seconds)
     app[LARGE_BODY_BYTES] = settings.http.max_body_mib * 1024 * 1024
+    hide_server_software()
+    app.on_response_prepare.append(plain_server_name)
     app.on_response_prepare.append(machine_headers)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_ctx)

@@ -10,12 +10,29 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from gateway.http.paths import is_machine_path
 
 MACHINE_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+SERVER_NAME = "Sekisho"
 HSTS = "max-age=63072000; includeSubDomains"
+
+
+async def plain_server_name(request: web.Request, response: web.StreamResponse) -> None:
+    """Name the server without versions on every response (``on_response_prepare`` hook).
+
+    aiohttp would send ``Server: Python/3.x aiohttp/3.y``, telling anyone which releases
+    (and so which published defects) to try; nobody needs that to use the node. aiohttp's
+    own 400 for a request it cannot parse is made outside the application, so its default
+    name is replaced too (``hide_server_software``).
+    """
+    response.headers["Server"] = SERVER_NAME
+
+
+def hide_server_software() -> None:
+    """Make aiohttp's default ``Server`` value ours, for the answers no hook sees."""
+    setattr(web_response, "SERVER_SOFTWARE", SERVER_NAME)  # noqa: B010 (not re-exported)
 
 
 async def machine_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -11,6 +11,7 @@ from gateway.config import Settings
 from gateway.db.setup import close_database, open_database
 from gateway.health.prometheus import METRICS, Metrics
 from gateway.http.client_tls import client_ssl_context
+from gateway.http.headers import hide_server_software, plain_server_name
 from gateway.ledger.audit.sources import Fetcher
 from gateway.ledger.client import HttpLedgerClient
 from gateway.node_token import open_node_token
@@ -80,5 +81,7 @@ def build_witness_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(service_ctx)
     app.cleanup_ctx.append(mirror_ctx)
+    hide_server_software()
+    app.on_response_prepare.append(plain_server_name)
     app.add_routes(http.routes)
     return app

@@ -8,6 +8,7 @@ change it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -373,3 +374,32 @@ async def test_machine_responses_carry_security_headers(portal: Portal) -> None:
     assert tile.status == 200
     assert tile.headers["X-Content-Type-Options"] == "nosniff"
     assert tile.headers["Cache-Control"] != "no-store"  # tiles keep their own policy
+
+
+async def test_no_answer_names_the_server_software_or_its_version(portal: Portal) -> None:
+    """Pages, API answers, errors, health and ledger resources, and the parser's own
+    refusal of a broken request line say ``Server: Sekisho``, not aiohttp's and Python's
+    releases (which would tell a caller which published defects to try)."""
+    world = await build_world(portal)
+    for path, headers in (
+        ("/", {}),  # the sign-in page (a redirect or a page)
+        ("/api/v1/documents", world.owner_bearer),
+        ("/api/v1/documents", {}),  # a 401
+        (f"/api/v1/documents/{world.values['document']}", world.person_bearer),  # a 404
+        ("/healthz", {}),
+        ("/readyz", {}),
+        ("/metrics", {}),
+        ("/ledger/checkpoint", {}),
+        ("/no/such/route", {}),
+    ):
+        response = await portal.client.get(path, headers=headers, allow_redirects=False)
+        await response.read()
+        assert response.headers.get("Server") == "Sekisho", (path, response.headers.get("Server"))
+    server = portal.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(65536), 10)
+    writer.close()
+    assert raw.startswith(b"HTTP/1.0 400") or raw.startswith(b"HTTP/1.1 400"), raw[:80]
+    assert b"aiohttp" not in raw.lower() and b"python" not in raw.lower(), raw[:400]

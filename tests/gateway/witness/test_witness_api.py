@@ -136,3 +136,18 @@ def test_two_checkpoints_for_one_size_every_witness_refuses_and_keeps_evidence(
     done = witnesses[0].cli("witness", "status")
     assert done.returncode == 1  # an alarm is held
     assert "ALARM" in done.stdout
+
+
+def test_the_witness_names_no_server_software(witnesses: list[Process]) -> None:
+    """A witness's answers, its refusals included, say ``Server: Sekisho`` and no releases."""
+    witness = witnesses[0]
+    for request in (
+        urllib.request.Request(witness.url + "/healthz"),  # noqa: S310
+        urllib.request.Request(witness.url + "/add-checkpoint", data=b"x", method="POST"),  # noqa: S310
+    ):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                server = response.headers["Server"]
+        except urllib.error.HTTPError as exc:
+            server = exc.headers["Server"]
+        assert server == "Sekisho", (request.full_url, server)
