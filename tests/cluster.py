@@ -90,9 +90,9 @@ class Process:
         """kill -9."""
         _stop(self.process, kill=True)
 
-    def get_json(self, path: str) -> Any:
+    def get_json(self, path: str, headers: Mapping[str, str] | None = None) -> Any:
         """GET a JSON resource (200 expected)."""
-        status, body = http_get(self.url + path)
+        status, body = http_get(self.url + path, headers=headers)
         assert status == 200, body[:500]
         return json.loads(body)
 
@@ -145,7 +145,12 @@ def make_gateway(root: Path, name: str, extra: Mapping[str, str] | None = None) 
 
 def add_anchor_client(gateway: Process, name: str = "loader") -> str:
     """Register an anchoring API client; returns its bearer token."""
-    done = gateway.cli("clients", "add", name, "--scopes", "anchor", "--rate", "0")
+    return add_client(gateway, name, "anchor")
+
+
+def add_client(gateway: Process, name: str, scopes: str) -> str:
+    """Register an API client with ``scopes`` (comma-separated); returns its bearer token."""
+    done = gateway.cli("clients", "add", name, "--scopes", scopes, "--rate", "0")
     assert done.returncode == 0, done.stderr
     line = next(ln for ln in done.stdout.splitlines() if "bearer token" in ln)
     return line.rsplit(" ", 1)[1]

@@ -86,10 +86,11 @@ class ConsistencyProofView(ResponseModel):
 
 
 class WitnessView(ResponseModel):
-    """One witness: the size it cosigned, its lag and last error."""
+    """One witness: the size it cosigned, its lag and last error (address and error text
+    only for who may watch the node; ``null`` for anyone else)."""
 
     name: str
-    url: str
+    url: str | None
     size: Count
     lag: Count
     last_error: str | None

@@ -14,7 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app_keys import LEDGER, SETTINGS, WITNESSING
+from gateway.auth.watchers import may_watch
 from gateway.errors import NotFound
+from gateway.http.auth import optional_identity
 from gateway.http.openapi import error_responses, json_answer
 from gateway.ledger.answers import WitnessesView
 from gateway.ledger.cosignatures import (
@@ -50,7 +52,13 @@ def _when(value: datetime | None) -> str | None:
 
 @routes.get(API + "/witnesses")
 async def witnesses(request: web.Request) -> web.Response:
-    """Quorum, final size, each witness's size, lag and last error; latency on the sequencer."""
+    """Quorum, final size, each witness's size and lag; latency on the sequencer.
+
+    Each witness's address and last error text (host names, ports, connection errors:
+    the site's infrastructure) go only to who may watch the node; anyone else gets
+    ``null`` for both, which is all a log verifier needs.
+    """
+    watching = may_watch(optional_identity(request))
     state = await current_finality(request.app)
     witnessing = request.app.get(WITNESSING)
     latency = None
@@ -64,10 +72,10 @@ async def witnesses(request: web.Request) -> web.Response:
         "witnesses": [
             {
                 "name": w.name,
-                "url": w.url,
+                "url": w.url if watching else None,
                 "size": w.size,
                 "lag": w.lag,
-                "last_error": w.last_error,
+                "last_error": w.last_error if watching else None,
                 "last_attempt_at": _when(w.last_attempt_at),
                 "last_success_at": _when(w.last_success_at),
             }
@@ -145,11 +153,12 @@ async def witness_gauges(app: web.Application) -> list[Gauge]:
 PATHS: dict[str, Any] = {
     API + "/witnesses": {
         "get": {
-            "summary": "Finality (k-of-n witness quorum) and each witness's size, lag and error",
+            "summary": "Finality (k-of-n witness quorum) and each witness's size and lag; its "
+            "address and last error for admins, auditors and metrics clients",
             "security": [],
             "responses": {
                 "200": json_answer(WitnessesView),
-                **error_responses(503),
+                **error_responses(401, 503),
             },
         }
     },

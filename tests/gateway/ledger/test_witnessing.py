@@ -173,9 +173,17 @@ async def test_a_witness_down_then_back_catches_up_with_one_proof(
         return await final_size(node) >= size
 
     await until(final, "final without w3")
-    state = await node.get_json("/api/v1/ledger/witnesses")
+    watcher = {"Authorization": f"Bearer {await node.person_token('auditor')}"}
+    state = await node.get_json("/api/v1/ledger/witnesses", headers=watcher)
     w3 = next(w for w in state["witnesses"] if w["name"] == "w3.test")
     assert "cannot reach" in w3["last_error"]
+    assert w3["url"].startswith("http")
+    # Anyone else sees the witness's progress, not the site's addresses or error texts.
+    for headers in ({}, {"Authorization": f"Bearer {await node.person_token('officer')}"}):
+        public = await node.get_json("/api/v1/ledger/witnesses", headers=headers)
+        assert public["final_size"] == state["final_size"]
+        for witness in public["witnesses"]:
+            assert witness["url"] is None and witness["last_error"] is None, witness
     held = late.record.size if late.record else 0
     late.down = False
     late.requests.clear()
@@ -228,9 +236,11 @@ async def test_a_witness_holding_another_root_is_reported_as_a_split_view(
     # Someone with the log key showed w2 another tree of the size it holds.
     w2.record = replace(w2.record, root=bytes(32))
 
+    watcher = {"Authorization": f"Bearer {await node.person_token('auditor')}"}
+
     def reported(text: str) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
-            state = await node.get_json("/api/v1/ledger/witnesses")
+            state = await node.get_json("/api/v1/ledger/witnesses", headers=watcher)
             w = next(w for w in state["witnesses"] if w["name"] == "w2.test")
             return bool(w["last_error"]) and text in w["last_error"]
 
@@ -255,7 +265,8 @@ async def assert_halted(node: LedgerNode, reason: str) -> None:
     with pytest.raises(LedgerRolledBack) as refused:
         await node.ledger.record("record.anchored", client="t", digest="0" * 64)
     assert refused.value.status == 503
-    ready = await node.get_json("/readyz", status=503)
+    watcher = {"Authorization": f"Bearer {await node.person_token('auditor')}"}
+    ready = await node.get_json("/readyz", status=503, headers=watcher)
     assert reason in ready["checks"]["ledger_history"]["error"]
     assert "sekisho_ledger_rolled_back 1" in await (await node.client.get("/metrics")).text()
 

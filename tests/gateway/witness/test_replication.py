@@ -14,6 +14,7 @@ from gateway.tlog.receipt import LeafHash, parse_receipt, verify_receipt
 from tests.cluster import (
     Process,
     add_anchor_client,
+    add_client,
     anchor_many,
     make_gateway,
     make_witnesses,
@@ -26,8 +27,10 @@ from tests.cluster import (
 from tests.nodes import http_get, run_cli, wait_for
 
 
-def finality(gateway: Process) -> dict[str, Any]:
-    result: dict[str, Any] = gateway.get_json("/api/v1/ledger/witnesses")
+def finality(gateway: Process, token: str | None = None) -> dict[str, Any]:
+    """The log's finality; with a watcher's ``token``, the witnesses' error texts too."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    result: dict[str, Any] = gateway.get_json("/api/v1/ledger/witnesses", headers)
     return result
 
 
@@ -90,6 +93,7 @@ def test_three_witnesses_quorum_two_down_and_catching_up(tmp_path: Path) -> None
         {"SEKISHO_LEDGER_WITNESSES": witnesses_setting(witnesses), "SEKISHO_LEDGER_QUORUM": "2"},
     )
     token = add_anchor_client(gateway)
+    watcher = add_client(gateway, "prometheus", "metrics")
     with stopped_at_exit(gateway, *witnesses):
         gateway.start()
         witness_log(witnesses, gateway)
@@ -123,7 +127,8 @@ def test_three_witnesses_quorum_two_down_and_catching_up(tmp_path: Path) -> None
         size = latest_size(gateway)
         wait_for(lambda: final_at_least(gateway, size), what="final without w3")
         down = wait_for(
-            lambda: witness_entry(finality(gateway), "w3")["last_error"], what="w3's error"
+            lambda: witness_entry(finality(gateway, watcher), "w3")["last_error"],
+            what="w3's error",
         )
         assert "cannot reach" in down
 
@@ -134,7 +139,7 @@ def test_three_witnesses_quorum_two_down_and_catching_up(tmp_path: Path) -> None
         wait_for(
             lambda: witness_entry(finality(gateway), "w3")["size"] >= size, what="w3 to cosign"
         )
-        state = finality(gateway)
+        state = finality(gateway, watcher)
         assert witness_entry(state, "w3")["last_error"] is None
         metrics = http_get(witnesses[2].url + "/metrics")[1].decode()
         assert 'sekisho_witness_add_checkpoint_responses{code="200"}' in metrics
