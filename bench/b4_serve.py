@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -47,14 +49,42 @@ async def _upload(base: str, headers: dict[str, str], size: int) -> str:
 
 def curl_rate(url: str, headers: dict[str, str], expected: int) -> float:
     """MiB/s for one download with curl (a C client, so the client is not the limit)."""
+    return curl_download(url, headers, expected)[0]
+
+
+def curl_download(url: str, headers: dict[str, str], expected: int) -> tuple[float, float]:
+    """MiB/s for one download with curl, and the CPU seconds curl itself spent (user and
+    system) per MiB received: the client's share of the cores, whoever serves."""
     command = ["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     size, seconds = int(out[0]), float(out[1])
     if size != expected:
         raise RuntimeError(f"downloaded {size} bytes, expected {expected}")
-    return size / MIB / seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return size / MIB / seconds, cpu / (size / MIB)
+
+
+def sha256_rate(size: int) -> float:
+    """MiB/s of SHA-256 over 64 KiB pieces on one core (the anchor's leaf hash)."""
+    piece = os.urandom(SEGMENT)
+    start = time.perf_counter()
+    for _ in range(size // SEGMENT):
+        hashlib.sha256(b"\x00" + piece).digest()
+    return size / MIB / (time.perf_counter() - start)
+
+
+def cpu_ceiling(client_seconds_per_mib: float, hash_rate: float, decrypt_rate: float) -> float:
+    """The most MiB/s any server on this machine could serve while hashing every segment
+    and decrypting it, if its work spread perfectly over every core and reading, sending,
+    HTTP and Python cost nothing: the cores divided by the CPU time one MiB needs (the
+    client's share measured with curl, one SHA-256 and one AES-GCM pass)."""
+    cores = len(os.sched_getaffinity(0))
+    per_mib = client_seconds_per_mib + 1 / hash_rate + 1 / decrypt_rate
+    return cores / per_mib
 
 
 def aes_gcm_rate(size: int) -> float:
@@ -248,12 +278,16 @@ def run(quick: bool) -> list[Result]:
         served.mkdir()
         os.link(blob, served / "ciphertext.bin")
         with nginx_serving(served) as nginx_base:
-            nginx = curl_rate(f"{nginx_base}/ciphertext.bin", {}, blob.stat().st_size)
+            nginx, client_cpu = curl_download(
+                f"{nginx_base}/ciphertext.bin", {}, blob.stat().st_size
+            )
         floor = in_process_floor(size, Path(tmp), helped=True)
         floor_alone = in_process_floor(size, Path(tmp), helped=False)
     with ceiling_server(size) as bare_base:  # HTTP alone: no reading, checking or decrypting
         bare = curl_rate(f"{bare_base}/bare", {}, size)
     decrypt = aes_gcm_rate(size)
+    hashing = sha256_rate(size)
+    ceiling = cpu_ceiling(client_cpu, hashing, decrypt)
     lower_name = "AES-GCM decrypt" if decrypt <= nginx else "nginx"
     lower = min(decrypt, nginx)
     results = [
@@ -282,6 +316,22 @@ def run(quick: bool) -> list[Result]:
             "in-process floor",
             ">= 0.6x nginx and >= 0.8x the floor",
             ours >= 0.6 * nginx and ours >= 0.8 * floor,
+        ),
+        Result(
+            "B4",
+            "CPU ceiling of any verifying server here: cores / (curl's CPU per MiB + one "
+            "SHA-256 and one AES-GCM pass per MiB); reading, sending and HTTP counted as free",
+            ceiling,
+            "MiB/s",
+            {
+                "nginx": nginx,
+                "SHA-256, one core": hashing,
+                "AES-GCM decrypt, one core": decrypt,
+            },
+            "nginx",
+            "0.6x nginx is within reach only if this is >= 0.6x",
+            ceiling >= 0.6 * nginx,
+            note=f"an upper bound, not Sekisho; curl used {client_cpu * 1000:.2f} ms CPU per MiB",
         ),
         Result(
             "B4",
