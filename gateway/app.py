@@ -56,6 +56,7 @@ from gateway.http.bodies import (
 from gateway.http.errors import error_middleware
 from gateway.http.headers import hide_server_software, machine_headers, plain_server_name
 from gateway.http.openapi import OPENAPI_DOCUMENT, build_document, serve_openapi
+from gateway.http.text import nul_middleware
 from gateway.ledger import http as ledger_http
 from gateway.ledger import openapi as ledger_openapi
 from gateway.ledger import witnesses_http
@@ -205,6 +206,7 @@ def build_app(settings: Settings) -> web.Application:
             request_metrics.middleware,
             slow_body_middleware,
             error_middleware,
+            nul_middleware,
             body_limit_middleware,
             auth_middleware,
         ],

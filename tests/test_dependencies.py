@@ -39,6 +39,7 @@ WEB_MAY_IMPORT = frozenset(
         "gateway.http.openapi",
         "gateway.http.params",
         "gateway.http.paths",
+        "gateway.http.text",
         # the features' public modules: services and their value types
         "gateway.anchoring.report",
         "gateway.accounts",

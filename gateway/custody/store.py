@@ -8,19 +8,22 @@ rule added with the CLI applies to the next anchor.
 from __future__ import annotations
 
 import fnmatch
+import re
 import sqlite3
 from dataclasses import dataclass
 
 from tortoise import connections
 
 from gateway.custody.models import CustodyRule
-from gateway.custody.rules import Rule, rule_document, rule_sha256, validate_rule
+from gateway.custody.rules import RULE_NAME, Rule, rule_document, rule_sha256, validate_rule
 from gateway.db.transaction import transaction
 from gateway.errors import NotFound
 from gateway.ledger.entries import make_entry
 from gateway.ledger.store import TortoiseLedgerStore
 from gateway.ledger.transactional import NodeLedger
 from gateway.tlog.merkle import leaf_hash
+
+_RULE_NAME = re.compile(RULE_NAME)
 
 
 @dataclass(frozen=True)
@@ -101,16 +104,24 @@ async def latest_rules() -> list[RuleVersion]:
 
 
 async def rule_versions(name: str) -> list[RuleVersion]:
-    """Every version of one rule, oldest first (404 when there is none)."""
-    rows = await CustodyRule.filter(name=name).order_by("version")
+    """Every version of one rule, oldest first (404 when there is none).
+
+    A name no rule can have is a 404 before the query: a name longer than the
+    column was a ValidationError (a 500) from the ORM, on the API and the portal.
+    """
+    rows = await CustodyRule.filter(name=name).order_by("version") if _named(name) else []
     if not rows:
         raise NotFound(f"no custody rule named {name!r}", code="no_such_rule")
     return [_parsed(row) for row in rows]
 
 
+def _named(name: str) -> bool:
+    return _RULE_NAME.fullmatch(name) is not None
+
+
 async def rule_version(name: str, version: int) -> RuleVersion:
     """One version of a rule (404 when missing)."""
-    row = await CustodyRule.get_or_none(name=name, version=version)
+    row = await CustodyRule.get_or_none(name=name, version=version) if _named(name) else None
     if row is None:
         raise NotFound(f"no version {version} of custody rule {name!r}", code="no_such_rule")
     return _parsed(row)

@@ -6,6 +6,11 @@ ledgers ``approval.requested``; a second officer's approval or refusal, or the
 end of the window, settles it, each ledgered once (a status changes from
 ``pending`` by one conditional UPDATE, so two workers or two officers racing
 settle it once). What is done on approval is in ``changes.py``.
+
+Who may see or decide a request is :class:`ApprovalDesk`'s, the one way the API and
+the portal reach a request: the officer role, the request's existence and the
+caller's clearance for its document come first, each refusal recorded, and a request
+the caller may not read is answered as an id that does not exist.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tortoise.exceptions import IntegrityError
 
@@ -25,13 +30,20 @@ from gateway.auth.identity import Identity
 from gateway.config import Settings
 from gateway.db.transaction import transaction
 from gateway.documents.access import AccessRecorder
+from gateway.documents.context import DocumentContext, well_formed_id
 from gateway.documents.envelope import label_digest
 from gateway.documents.models import ApprovalRequest as ApprovalRequest  # public type
+from gateway.documents.models import Document
 from gateway.errors import ConfigError, Conflict, NotFound
 from gateway.ledger.entries import make_entry, utc_timestamp
 from gateway.ledger.queued import EntryRecorder
 from gateway.ledger.transactional import Claim, Together, queue_entry
 from gateway.policy.labels import Label, LabelError, LevelScheme, format_label
+from gateway.policy.pdp import DESTROYING, DOWNGRADING, UPLOADING, RoleRule
+
+if TYPE_CHECKING:  # catalogue.py and changes.py import this module
+    from gateway.documents.catalogue import DocumentCatalogue
+    from gateway.documents.changes import Decided, DocumentChanges
 
 log = logging.getLogger("sekisho.approvals")
 Clock = Callable[[], datetime]
@@ -356,3 +368,118 @@ async def run_expiry_sweep(book: ApprovalBook, every: timedelta) -> None:
             continue
         if expired:
             log.info("expired %d two-person approval request(s)", expired)
+
+
+DECIDING = RoleRule(
+    DOWNGRADING.roles & DESTROYING.roles,  # what deciding either kind of request needs
+    "two-person requests are seen and decided by officers: this needs the officer role",
+)
+"""The role checked before a request is looked up (its action is not known yet, so the
+refusal must not name it)."""
+
+VIEW = "approval"
+"""The trail's action for viewing one request. Approving and refusing record ``approve``
+and ``refuse`` when refused by the desk, ``approve_<action>`` and ``refuse_<action>``
+(``changes.py``) once the request is found readable."""
+
+CHANGE_RULES: dict[str, RoleRule] = {
+    "new_version": UPLOADING,
+    "downgrade": DOWNGRADING,
+    "destroy": DESTROYING,
+    "approve": DECIDING,
+    "refuse": DECIDING,
+    VIEW: DECIDING,
+}
+"""The role each action that changes a document or decides a request needs, by the
+trail's action name: every path (API, portal page, its form) refuses and records a
+person without it before the document or the request is looked up."""
+
+
+class ApprovalDesk:
+    """Viewing, approving and refusing two-person requests, behind one gate.
+
+    What is known of a request (that it exists, its action, its status, whether it is
+    settled or overdue) is its document's to hide. So, in this order, each refusal
+    recorded as one ``document.accessed`` entry and one trail row (as
+    ``DocumentContext.find_readable`` records a read's):
+
+    1. the officer role (:data:`DECIDING`), before the request is looked up: one 403
+       for every id, recorded under the plain verb with no document;
+    2. that the request exists: a malformed or unknown id is a 404 ``no such approval
+       request``, recorded (``malformed_id`` or ``not_found``, no document);
+    3. that the caller may read the request's document (its current version): if not,
+       exactly that 404, recorded with the document and, for officers, the reason.
+
+    Only then does anything depend on the request itself (``DocumentChanges``): its
+    status (409 once settled), the lazy expiry of an overdue one (a ledgered change),
+    the requester's own request.
+    """
+
+    def __init__(self, catalogue: DocumentCatalogue) -> None:
+        self._ctx: DocumentContext = catalogue.context
+        self.changes: DocumentChanges = catalogue.changes
+
+    async def require_officer(self, identity: Identity, *, action: str, source: str) -> None:
+        """Refuse (and record) a person without the officer role, whatever the request id."""
+        await self._ctx.require_role(
+            identity, CHANGE_RULES[action], action=action, source=source, document_id=""
+        )
+
+    async def readable(
+        self,
+        identity: Identity,
+        request_id: str,
+        *,
+        action: str,
+        source: str,
+        record_grant: bool = False,
+    ) -> ApprovalRequest:
+        """The request, if ``identity`` is an officer who may read its document; otherwise
+        the refusal is recorded and the 404 of an unknown id raised. Nothing here reads or
+        changes the request's status. A grant is recorded only when ``record_grant``
+        (a decision records its own once its own checks are done)."""
+        await self.require_officer(identity, action=action, source=source)
+        well_formed = well_formed_id(request_id)  # ids are stored as written: lower-case
+        row = await ApprovalRequest.get_or_none(id=request_id) if well_formed else None
+        if row is None:
+            await self._ctx.recorder.record(
+                identity,
+                action=action,
+                outcome="denied",
+                reason="not_found" if well_formed else "malformed_id",
+                source=source,
+            )
+            raise NotFound(NO_SUCH_REQUEST)
+        try:
+            await self._ctx.find_readable(
+                identity, row.document_id, action=action, source=source, record_grant=record_grant
+            )
+        except NotFound:
+            raise NotFound(NO_SUCH_REQUEST) from None  # not the document's "no such document"
+        return row
+
+    async def visible(self, identity: Identity) -> list[tuple[ApprovalRequest, Document]]:
+        """Pending requests on documents the officer is cleared for (the others are left
+        out, as if they did not exist)."""
+        return await self.changes.visible(identity)
+
+    async def waiting_for(self, identity: Identity) -> int:
+        """How many pending requests by others this officer could decide (nothing written)."""
+        return await self.changes.waiting_for(identity)
+
+    async def one(
+        self, identity: Identity, request_id: str, *, source: str
+    ) -> tuple[ApprovalRequest, Document]:
+        """One request and its document (the view is recorded, granted or refused)."""
+        await self.readable(identity, request_id, action=VIEW, source=source, record_grant=True)
+        return await self.changes.one(identity, request_id)
+
+    async def approve(self, identity: Identity, request_id: str, *, source: str) -> Decided:
+        """Approve and carry out a request the officer may read."""
+        await self.readable(identity, request_id, action="approve", source=source)
+        return await self.changes.approve(identity, request_id, source=source)
+
+    async def refuse(self, identity: Identity, request_id: str, *, source: str) -> ApprovalRequest:
+        """Refuse a request the officer may read."""
+        await self.readable(identity, request_id, action="refuse", source=source)
+        return await self.changes.refuse(identity, request_id, source=source)

@@ -1,4 +1,9 @@
-"""HTTP handlers for /api/v1/approvals: the two-person rule's pending requests."""
+"""HTTP handlers for /api/v1/approvals: the two-person rule's pending requests.
+
+Every handler goes through :class:`~gateway.documents.approvals.ApprovalDesk`:
+the officer role, then the request's existence, then the caller's clearance for its
+document, each refusal recorded, before anything of the request (its status) is told.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from aiohttp import web
 
 from gateway.app_keys import DOCUMENTS
 from gateway.auth.identity import Identity
-from gateway.documents.approvals import request_view
+from gateway.documents.approvals import ApprovalDesk, request_view
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.errors import Forbidden
 from gateway.http.auth import client_address, identity
@@ -27,10 +32,14 @@ def _catalogue(request: web.Request) -> DocumentCatalogue:
     return request.app[DOCUMENTS]
 
 
+def _desk(request: web.Request) -> ApprovalDesk:
+    return ApprovalDesk(_catalogue(request))
+
+
 @routes.get("/api/v1/approvals")
 async def pending(request: web.Request) -> web.Response:
     """Pending requests on documents the officer is cleared for, oldest first."""
-    found = await _catalogue(request).changes.visible(_officer(request))
+    found = await _desk(request).visible(_officer(request))
     views = [request_view(row, title=document.title) for row, document in found]
     return web.json_response({"approvals": views})
 
@@ -38,8 +47,8 @@ async def pending(request: web.Request) -> web.Response:
 @routes.get("/api/v1/approvals/{id}")
 async def one(request: web.Request) -> web.Response:
     """One request (404 when unknown or its document is above the officer's clearance)."""
-    row, document = await _catalogue(request).changes.one(
-        _officer(request), request.match_info["id"]
+    row, document = await _desk(request).one(
+        _officer(request), request.match_info["id"], source=client_address(request)
     )
     return web.json_response({"approval": request_view(row, title=document.title)})
 
@@ -50,7 +59,7 @@ async def approve(request: web.Request) -> web.Response:
     caller = _officer(request)
     catalogue = _catalogue(request)
     source = client_address(request)
-    decided = await catalogue.changes.approve(caller, request.match_info["id"], source=source)
+    decided = await ApprovalDesk(catalogue).approve(caller, request.match_info["id"], source=source)
     body: dict[str, Any] = {"approval": request_view(decided.request)}
     if decided.new_version is not None:
         body["document"] = await catalogue.created_view(caller, decided.new_version, source=source)
@@ -62,7 +71,7 @@ async def approve(request: web.Request) -> web.Response:
 @routes.post("/api/v1/approvals/{id}/refuse")
 async def refuse(request: web.Request) -> web.Response:
     """Refuse a request; the requester cannot refuse (or approve) their own."""
-    row = await _catalogue(request).changes.refuse(
+    row = await _desk(request).refuse(
         _officer(request), request.match_info["id"], source=client_address(request)
     )
     return web.json_response({"approval": request_view(row)})

@@ -20,7 +20,7 @@ from gateway.http.bodies import LARGE, body_limit, read_json
 from gateway.http.downloads import send_stream
 from gateway.http.headers import attachment
 from gateway.http.models import validate_body
-from gateway.http.multipart import next_part, open_form, part_chunks, read_text
+from gateway.http.multipart import next_part, open_form, part_chunks, part_filename, read_text
 from gateway.http.params import MAX_INT32, optional_query_int, query_int
 from gateway.policy.pdp import UPLOADING
 
@@ -64,7 +64,7 @@ async def _upload_source(
                 return (
                     fields,
                     part_chunks(part, CHUNK),
-                    part.filename or fields.get("filename", ""),
+                    part_filename(part) or fields.get("filename", ""),
                     media,
                 )
             if part.name in TEXT_FIELDS:

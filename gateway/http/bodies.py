@@ -35,6 +35,7 @@ from aiohttp import StreamReader, web
 from gateway.errors import BadRequest, SekishoError, TooLarge, UnsupportedMediaType
 from gateway.http.models import BodyModel as BodyModel  # re-exported: web/ reads models here
 from gateway.http.models import validate_body
+from gateway.http.text import check_json_text
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
@@ -196,13 +197,15 @@ def json_depth(value: Any) -> int:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, nesting at most :data:`MAX_JSON_DEPTH`."""
+    """Strict JSON: UTF-8, no NaN/Infinity, nesting at most :data:`MAX_JSON_DEPTH`, no NUL
+    in any string (``gateway.http.text``)."""
     try:
         value = json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError):
         raise BadJson("the body is not valid JSON") from None
     if json_depth(value) > MAX_JSON_DEPTH:
         raise BadJson(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
+    check_json_text(value)
     return value
 
 

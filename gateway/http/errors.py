@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.db.outage import is_database_busy, is_database_outage
+from gateway.db.outage import is_database_busy, is_database_outage, is_refused_value
 from gateway.errors import InvalidParameter, SekishoError, TooManyRequests
 from gateway.tlog.errors import FormatError
 from gateway.tlog.merkle import MissingHashError
@@ -66,6 +66,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             log.warning("database unavailable: %s %s: %r", request.method, request.path, exc)
             message = "the database is unavailable; try again shortly"
             return _answer(request, 503, "database_unavailable", message)
+        if is_refused_value(exc):
+            log.warning("value refused: %s %s: %r", request.method, request.path, exc)
+            message = "a value in the request cannot be stored or looked up as given"
+            return _answer(request, 400, "bad_value", message)
         if is_database_busy(exc):
             log.warning("database busy: %s %s: %r", request.method, request.path, exc)
             message = "the database is busy; try again shortly"

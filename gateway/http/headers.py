@@ -8,9 +8,11 @@ The hook runs as each response is prepared, so streamed downloads get it too.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 from aiohttp import web, web_response
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.http.paths import is_machine_path
 
@@ -31,8 +33,28 @@ async def plain_server_name(request: web.Request, response: web.StreamResponse) 
 
 
 def hide_server_software() -> None:
-    """Make aiohttp's default ``Server`` value ours, for the answers no hook sees."""
+    """Make aiohttp's default ``Server`` value ours, for the answers no hook sees, and log
+    those answers (requests it cannot parse) in one line."""
     setattr(web_response, "SERVER_SOFTWARE", SERVER_NAME)  # noqa: B010 (not re-exported)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _OneLineForUnparsable) for f in server_log.filters):
+        server_log.addFilter(_OneLineForUnparsable())
+
+
+class _OneLineForUnparsable(logging.Filter):
+    """aiohttp logs a request it cannot parse (a broken request line, a header over its
+    limit: the caller's bytes, answered 400) as an error with a traceback. Keep one
+    warning line naming the problem instead, as for every other bad input."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+            problem = record.exc_info[1]
+            record.msg = "unparsable request refused with 400: %s"
+            record.args = (str(problem.message).splitlines()[0][:200],)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 async def machine_headers(request: web.Request, response: web.StreamResponse) -> None:

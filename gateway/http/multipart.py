@@ -15,6 +15,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.errors import BadRequest
+from gateway.http.text import refuse_nul
 
 
 class MalformedForm(BadRequest):
@@ -74,6 +75,15 @@ async def read_text(part: BodyPartReader, limit: int, *, code: str = "bad_form")
     if data is None:
         raise BadRequest(f"form field {part.name!r} is longer than {limit} bytes", code=code)
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest(f"form field {part.name!r} is not UTF-8", code=code) from None
+    refuse_nul("form field", part.name or "", text)
+    return text
+
+
+def part_filename(part: BodyPartReader) -> str:
+    """The part's file name ("" when none), refused when it holds a NUL."""
+    filename = part.filename or ""
+    refuse_nul("the file name of form field", part.name or "", filename)
+    return filename

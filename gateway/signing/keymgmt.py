@@ -138,7 +138,9 @@ class KeyManager:
 
     async def rotate(self, name: str) -> KeyVersion:
         """Make a new version active and retire the old one (which still verifies)."""
-        key = await SigningKey.get_or_none(name=name)
+        # A name no key can have (longer than the column: the ORM's ValidationError, a 500)
+        # is looked up no further.
+        key = await SigningKey.get_or_none(name=name) if KEY_NAME.fullmatch(name) else None
         if key is None:
             raise BadRequest(f"no signing key named {name!r}", code="no_such_key")
         pending = await SigningKeyVersion.get_or_none(key_id=key.id, status="pending")

@@ -122,3 +122,78 @@ async def test_two_person_rule_in_the_portal(portal: Portal) -> None:
     assert (await Document.get(id=doc)).destroyed
     assert await DocumentVersion.filter(document_id=doc, destroyed_at__isnull=True).count() == 0
     assert len(await ledger_entries(portal.app, "approval.granted")) == 1
+
+
+async def test_a_request_above_the_officer_is_answered_as_an_unknown_id(portal: Portal) -> None:
+    """An officer not cleared for a request's document gets, for approving or refusing it,
+    the page of a request that does not exist (status and bytes), whatever its status, and
+    each attempt is one recorded refusal; it used to be told 409 and the status."""
+    await person("olivia", level="TOP SECRET", roles=OFFICER)
+    await person("oscar", level="TOP SECRET", roles=OFFICER)
+    await person("lena", level="SECRET", roles=OFFICER)
+    await sign_in(portal.client, "olivia")
+    hidden = {}
+    for status in ("pending", "refused", "approved"):
+        doc = await upload(portal.client, f"Kestrel {status}", "TOP SECRET")
+        path = f"/documents/{doc}/destroy"
+        token = await form_token(portal.client, path)
+        asked = await portal.client.post(path, data={"csrf": token, "confirm": doc})
+        assert asked.status == 200
+        hidden[status] = (doc, (await ApprovalRequest.get(document_id=doc)).id)
+    await switch(portal.client, "oscar")
+    for status, verb in (("refused", "refuse"), ("approved", "approve")):
+        token = await form_token(portal.client, "/approvals")
+        decided = await portal.client.post(
+            f"/approvals/{hidden[status][1]}/{verb}", data={"csrf": token}, allow_redirects=False
+        )
+        assert decided.status == 303
+
+    await switch(portal.client, "lena")
+    token = await form_token(portal.client, "/approvals")
+
+    async def answers(request_id: str) -> list[tuple[int, str]]:
+        found = []
+        for verb in ("approve", "refuse"):
+            response = await portal.client.post(
+                f"/approvals/{request_id}/{verb}", data={"csrf": token}, allow_redirects=False
+            )
+            found.append((response.status, await response.text()))
+        return found
+
+    unknown = await answers("00000000-0000-4000-8000-000000000000")
+    assert [status for status, _ in unknown] == [404, 404]
+    assert "no such approval request" in unknown[0][1]
+    for status in ("refused", "approved", "pending"):  # settled ones used to answer 409
+        doc, request_id = hidden[status]
+        before = await AccessEvent.all().count()
+        assert await answers(request_id) == unknown, status
+        rows = await AccessEvent.filter(actor="person:lena", document_id=doc)
+        assert sorted((r.action, r.outcome, r.reason) for r in rows) == [
+            ("approve", "denied", "level"),
+            ("refuse", "denied", "level"),
+        ], status
+        assert await AccessEvent.all().count() == before + 2, status
+    statuses = [(await ApprovalRequest.get(id=rid)).status for _, rid in hidden.values()]
+    assert statuses == ["pending", "refused", "approved"]
+
+
+async def test_a_two_person_request_from_the_portal_is_one_entry(portal: Portal) -> None:
+    """Asking for a downgrade or destruction the rule covers records the request's one
+    decision; the form shown with "waiting for a second officer" records nothing more
+    (it used to add a metadata view)."""
+    await person("olivia", level="TOP SECRET", roles=OFFICER)
+    await sign_in(portal.client, "olivia")
+    for action, fields in (
+        ("downgrade", {"level": "SECRET", "reason": "operation over"}),
+        ("destroy", {}),
+    ):
+        doc = await upload(portal.client, f"Kestrel {action}", "TOP SECRET")
+        path = f"/documents/{doc}/{action}"
+        token = await form_token(portal.client, path)
+        before = await AccessEvent.all().count()
+        fields = {"confirm": doc} if action == "destroy" else fields
+        asked = await portal.client.post(path, data={"csrf": token, **fields})
+        assert asked.status == 200 and "Waiting for a second officer" in await asked.text()
+        rows = await AccessEvent.filter(document_id=doc).order_by("-id").limit(1)
+        assert [(r.action, r.outcome) for r in rows] == [(f"request_{action}", "granted")]
+        assert await AccessEvent.all().count() == before + 1, action

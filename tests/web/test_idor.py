@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from gateway.auth.models import SecurityKey
@@ -376,10 +378,13 @@ async def test_machine_responses_carry_security_headers(portal: Portal) -> None:
     assert tile.headers["Cache-Control"] != "no-store"  # tiles keep their own policy
 
 
-async def test_no_answer_names_the_server_software_or_its_version(portal: Portal) -> None:
+async def test_no_answer_names_the_server_software_or_its_version(
+    portal: Portal, caplog: pytest.LogCaptureFixture
+) -> None:
     """Pages, API answers, errors, health and ledger resources, and the parser's own
     refusal of a broken request line say ``Server: Sekisho``, not aiohttp's and Python's
-    releases (which would tell a caller which published defects to try)."""
+    releases (which would tell a caller which published defects to try). The broken
+    request is one warning line in the log, not an error with a traceback."""
     world = await build_world(portal)
     for path, headers in (
         ("/", {}),  # the sign-in page (a redirect or a page)
@@ -403,3 +408,7 @@ async def test_no_answer_names_the_server_software_or_its_version(portal: Portal
     writer.close()
     assert raw.startswith(b"HTTP/1.0 400") or raw.startswith(b"HTTP/1.1 400"), raw[:80]
     assert b"aiohttp" not in raw.lower() and b"python" not in raw.lower(), raw[:400]
+    refused = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert refused, "the refusal is logged"
+    assert all(r.levelno == logging.WARNING and not r.exc_info for r in refused), refused
+    assert "Invalid char in url path" in refused[-1].getMessage()

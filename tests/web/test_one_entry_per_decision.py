@@ -4,12 +4,18 @@ Every grant and refusal path a person reaches, through the API and through the
 portal, is taken once; each must add exactly one ``document.accessed`` entry and
 one trail row (sign-in: one ``auth.sign_in`` entry and one attempt row). A refused
 new version used to write two: the read check's grant, then the label's refusal.
+The portal's change pages (new version, downgrade, destroy, approvals) used to
+refuse a missing role with no entry at all, its new version to write the read's
+grant besides the writer's decision, and a form shown again after a recorded
+decision a second, "metadata" entry.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +23,7 @@ from aiohttp import ClientResponse, FormData
 
 from gateway.auth.models import SignInAttempt
 from gateway.auth.tokens import issue_token
-from gateway.documents.models import AccessEvent
+from gateway.documents.models import AccessEvent, ApprovalRequest
 from tests.web.conftest import Portal, form_token, ledger_entries, person, sign_in
 from tests.web.test_portal_pages import upload_form
 
@@ -32,6 +38,7 @@ class World:
     portal: Portal
     bearer: dict[str, dict[str, str]]
     docs: dict[str, str]
+    approvals: dict[str, str]
 
 
 def _file_form(content: bytes = CONTENT, **fields: str) -> FormData:
@@ -65,6 +72,26 @@ async def _portal_upload(world: World, who: str, level: str) -> ClientResponse:
 async def _portal_get(world: World, who: str, path: str) -> ClientResponse:
     await _as(world, who)
     response = await world.portal.client.get(path, allow_redirects=False)
+    await response.read()
+    return response
+
+
+async def _portal_post(world: World, who: str, path: str, **fields: str) -> ClientResponse:
+    token = await _as(world, who)
+    response = await world.portal.client.post(
+        path, data={"csrf": token, **fields}, allow_redirects=False
+    )
+    await response.read()
+    return response
+
+
+async def _portal_new_version(world: World, who: str, doc: str, level: str) -> ClientResponse:
+    token = await _as(world, who)
+    response = await world.portal.client.post(
+        f"/documents/{doc}/new-version",
+        data=_file_form(csrf=token, level=level),
+        allow_redirects=False,
+    )
     await response.read()
     return response
 
@@ -193,6 +220,134 @@ DOC_ACTIONS: dict[str, tuple[Action, int]] = {
     ),
     "portal check granted": (lambda w: _portal_check(w, "uma", w.docs["low"]), 200),
     "portal check refused": (lambda w: _portal_check(w, "rita", w.docs["open"]), 404),
+    "portal new version form refused (role)": (
+        lambda w: _portal_get(w, "rita", f"/documents/{w.docs['low']}/new-version"),
+        403,
+    ),
+    "portal new version granted": (
+        lambda w: _portal_new_version(w, "uma", w.docs["open"], "SECRET"),
+        303,
+    ),
+    "portal new version refused (label)": (
+        lambda w: _portal_new_version(w, "uma", w.docs["open"], "TOP SECRET"),
+        403,
+    ),
+    "portal new version refused (role)": (
+        lambda w: _portal_new_version(w, "rita", w.docs["low"], "CONFIDENTIAL"),
+        403,
+    ),
+    "portal new version of a hidden document, without the uploader role": (
+        lambda w: _portal_new_version(w, "rita", w.docs["open"], "SECRET"),
+        403,  # the role is checked first, the same for every id
+    ),
+    "portal new version of a hidden document": (
+        lambda w: _portal_new_version(w, "lena", w.docs["open"], "SECRET"),
+        404,
+    ),
+    "portal downgrade form refused (role)": (
+        lambda w: _portal_get(w, "uma", f"/documents/{w.docs['low']}/downgrade"),
+        403,
+    ),
+    "portal downgrade granted": (
+        lambda w: _portal_post(
+            w,
+            "olga",
+            f"/documents/{w.docs['open']}/downgrade",
+            level="CONFIDENTIAL",
+            reason="declassified",
+        ),
+        303,
+    ),
+    "portal downgrade refused (role)": (
+        lambda w: _portal_post(
+            w, "uma", f"/documents/{w.docs['low']}/downgrade", level="UNCLASSIFIED", reason="no"
+        ),
+        403,
+    ),
+    "portal downgrade of a hidden document": (
+        lambda w: _portal_post(
+            w, "lena", f"/documents/{w.docs['open']}/downgrade", level="UNCLASSIFIED", reason="x"
+        ),
+        404,
+    ),
+    "portal destroy form refused (role)": (
+        lambda w: _portal_get(w, "uma", f"/documents/{w.docs['low']}/destroy"),
+        403,
+    ),
+    "portal destroy refused (role)": (
+        lambda w: _portal_post(
+            w, "uma", f"/documents/{w.docs['low']}/destroy", confirm=w.docs["low"]
+        ),
+        403,
+    ),
+    "portal destroy of a hidden document": (
+        lambda w: _portal_post(
+            w, "lena", f"/documents/{w.docs['open']}/destroy", confirm=w.docs["open"]
+        ),
+        404,
+    ),
+    "portal destroy granted": (
+        lambda w: _portal_post(
+            w, "olga", f"/documents/{w.docs['doomed']}/destroy", confirm=w.docs["doomed"]
+        ),
+        200,
+    ),
+    "portal approve refused (role)": (
+        lambda w: _portal_post(w, "uma", f"/approvals/{w.approvals['open']}/approve"),
+        403,
+    ),
+    "portal approve of a hidden request": (
+        lambda w: _portal_post(w, "lena", f"/approvals/{w.approvals['open']}/approve"),
+        404,
+    ),
+    "portal refuse of an unknown request": (
+        lambda w: _portal_post(w, "lena", f"/approvals/{MISSING}/refuse"),
+        404,
+    ),
+    "portal approve refused (own request)": (
+        lambda w: _portal_post(w, "olga", f"/approvals/{w.approvals['mine']}/approve"),
+        403,
+    ),
+    "portal approve granted": (
+        lambda w: _portal_post(w, "olga", f"/approvals/{w.approvals['doomed']}/approve"),
+        303,
+    ),
+    "portal refuse granted": (
+        lambda w: _portal_post(w, "olga", f"/approvals/{w.approvals['open']}/refuse"),
+        303,
+    ),
+    "api approval view granted": (
+        lambda w: _api(w, "olga", "GET", f"/api/v1/approvals/{w.approvals['open']}"),
+        200,
+    ),
+    "api approval view of a hidden request": (
+        lambda w: _api(w, "lena", "GET", f"/api/v1/approvals/{w.approvals['open']}"),
+        404,
+    ),
+    "api approve refused (role)": (
+        lambda w: _api(w, "uma", "POST", f"/api/v1/approvals/{w.approvals['open']}/approve"),
+        403,
+    ),
+    "api approve of a hidden request": (
+        lambda w: _api(w, "lena", "POST", f"/api/v1/approvals/{w.approvals['open']}/approve"),
+        404,
+    ),
+    "api refuse of an unknown request": (
+        lambda w: _api(w, "lena", "POST", f"/api/v1/approvals/{MISSING}/refuse"),
+        404,
+    ),
+    "api approve refused (own request)": (
+        lambda w: _api(w, "olga", "POST", f"/api/v1/approvals/{w.approvals['mine']}/approve"),
+        403,
+    ),
+    "api approve granted": (
+        lambda w: _api(w, "olga", "POST", f"/api/v1/approvals/{w.approvals['doomed']}/approve"),
+        200,
+    ),
+    "api refuse granted": (
+        lambda w: _api(w, "olga", "POST", f"/api/v1/approvals/{w.approvals['open']}/refuse"),
+        200,
+    ),
 }
 
 
@@ -202,18 +357,37 @@ async def world(portal: Portal) -> World:
         "uma": await person("uma", level="SECRET"),  # uploader
         "rita": await person("rita", level="CONFIDENTIAL", roles=("reader",)),
         "olga": await person("olga", level="TOP SECRET", roles=("reader", "officer")),
+        # an officer and uploader not cleared for "open"
+        "lena": await person("lena", level="CONFIDENTIAL", roles=("reader", "uploader", "officer")),
     }
     bearer = {
         name: {"Authorization": f"Bearer {await issue_token(principal=who)}"}
         for name, who in people.items()
     }
-    world = World(portal, bearer, {})
+    world = World(portal, bearer, {}, {})
     for name, label in (("open", "SECRET"), ("low", "CONFIDENTIAL"), ("doomed", "CONFIDENTIAL")):
         made = await _api(
             world, "uma", "POST", "/api/v1/documents", data=_file_form(title=name, label=label)
         )
         assert made.status == 201, await made.text()
         world.docs[name] = (await made.json())["id"]
+    # two-person requests to destroy, as if the rule covered these documents
+    for name, doc, by in (
+        ("open", "open", "uma"),
+        ("doomed", "doomed", "uma"),
+        ("mine", "low", "olga"),
+    ):
+        now = datetime.now(UTC)
+        row = await ApprovalRequest.create(
+            id=str(uuid.uuid4()),
+            document_id=world.docs[doc],
+            version=1,
+            action="destroy",
+            requested_by=f"person:{by}",
+            requested_at=now,
+            expires_at=now + timedelta(hours=1),
+        )
+        world.approvals[name] = row.id
     return world
 
 

@@ -20,6 +20,7 @@ from gateway.errors import SekishoError
 from gateway.http.params import MAX_INT32, path_int
 from web.portal.app_keys import PORTAL, Viewer
 from web.portal.auth import source_of
+from web.portal.inputs import form_text
 from web.portal.render import page, scheme_of
 from web.portal.security import see_other, viewer_of
 
@@ -73,7 +74,7 @@ async def create_person(request: web.Request) -> web.Response:
     """Create an account; its one-time password is shown on this response only."""
     viewer = admin(request)
     service, actor = _accounts(request, viewer)
-    form = await request.post()
+    form = await form_text(request)
     roles = [str(r) for r in form.getall("roles", [])]
     text = {
         name: str(form.get(name, "")).strip()
@@ -136,7 +137,7 @@ async def update_person(request: web.Request) -> web.Response:
     viewer = admin(request)
     service, actor = _accounts(request, viewer)
     username = request.match_info["username"]
-    form = await request.post()
+    form = await form_text(request)
     changes = AccountChanges(
         display_name=str(form.get("display_name", "")),
         level=str(form.get("level", "")),
@@ -196,7 +197,7 @@ async def add_certificate(request: web.Request) -> web.Response:
     service, _ = _accounts(request, viewer)
     username = request.match_info["username"]
     person = await service.get(username)
-    form = await request.post()
+    form = await form_text(request)
     actor = CertificateActor(viewer.identity.actor, source_of(request))
     try:
         await request.app[PORTAL].certificates.add(

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from gateway.app_keys import LEDGER, SIGNING
 from gateway.auth.identity import CLIENT_SCOPES
-from gateway.errors import BadRequest, NotFound, SekishoError
+from gateway.errors import BadRequest, InvalidParameter, NotFound, SekishoError
+from gateway.http.params import MAX_INT32, parse_int
 from gateway.signing.clients import (
     ClientService,
     ClientSpec,
@@ -23,11 +23,12 @@ from gateway.signing.clients import (
 from web.portal.admin import admin
 from web.portal.app_keys import Viewer
 from web.portal.auth import source_of
+from web.portal.inputs import FormText, form_text
 from web.portal.render import page
 from web.portal.security import see_other
 
 routes = web.RouteTableDef()
-Form = MultiDictProxy[Any]
+Form = FormText
 MAX_RATE_TEXT = 12
 SAVED = {
     "changed": "Changes saved and ledgered.",
@@ -52,9 +53,12 @@ def _rate(form: Form) -> int | None:
     text = str(form.get("rate", "")).strip()
     if not text:
         return None
-    if len(text) > MAX_RATE_TEXT or not text.isdigit():
-        raise BadRequest("The rate is a whole number of requests per minute (0: unlimited).")
-    return int(text)
+    try:  # the shared strict parser: ASCII digits only ("²" passes isdigit, not int)
+        return parse_int("rate", text, high=MAX_INT32)
+    except InvalidParameter:
+        raise BadRequest(
+            "The rate is a whole number of requests per minute (0: unlimited)."
+        ) from None
 
 
 def _fingerprint(form: Form) -> str | None:
@@ -133,7 +137,7 @@ async def clients(request: web.Request) -> web.Response:
 async def add_client(request: web.Request) -> web.Response:
     """Add a client; its first bearer token is shown on this response only."""
     viewer = admin(request)
-    form = await request.post()
+    form = await form_text(request)
     try:
         client, token = await _service(request, viewer).add(
             str(form.get("name", "")).strip(), _spec(form)
@@ -202,7 +206,7 @@ async def change_client(request: web.Request) -> web.Response:
     viewer = admin(request)
     name = request.match_info["name"]
     await _view(request, viewer, name)
-    form = await request.post()
+    form = await form_text(request)
     try:
         _, changed = await _service(request, viewer).update(name, _spec(form))
     except SekishoError as exc:
@@ -220,7 +224,7 @@ async def issue_token(request: web.Request) -> web.Response:
     viewer = admin(request)
     name = request.match_info["name"]
     await _view(request, viewer, name)
-    form = await request.post()
+    form = await form_text(request)
     try:
         token = await _service(request, viewer).issue_token(name, str(form.get("label", "")))
     except SekishoError as exc:

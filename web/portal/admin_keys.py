@@ -22,6 +22,7 @@ from gateway.signing.keymgmt import KEY_NAME, KeyManager, check_algorithm, check
 from gateway.signing.named_keys import PURPOSES, SIGNING_ALGORITHMS
 from web.portal.admin import admin
 from web.portal.app_keys import Viewer
+from web.portal.inputs import form_text
 from web.portal.render import page
 from web.portal.security import see_other
 
@@ -128,7 +129,7 @@ async def keys(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     """Create a named signing key (version 1) on the token."""
     viewer = admin(request)
-    form = await request.post()
+    form = await form_text(request)
     values = {
         name: str(form.get(name, "")).strip()[:MAX_NAME]
         for name in ("name", "algorithm", "purpose")

@@ -1,7 +1,10 @@
 """The two-person rule in the portal: pending requests, approve and refuse, the count in nav.
 
-Pages call the catalogue's :class:`~gateway.documents.changes.DocumentChanges`,
-as the API does, so the same officer, clearance and not-your-own checks apply.
+Pages call :class:`~gateway.documents.approvals.ApprovalDesk`, as the API
+does, so the same officer, clearance and not-your-own checks apply in the same order:
+a person without the officer role is refused (and recorded) before the request is looked
+up, and a request about a document above the officer is answered (and recorded) as an
+id that does not exist, before its status is told.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app_keys import DOCUMENTS
-from gateway.documents.changes import DocumentChanges
+from gateway.documents.approvals import ApprovalDesk
 from gateway.errors import SekishoError
 from web.portal.app_keys import VIEWER, WAITING, Viewer
 from web.portal.auth import source_of
@@ -22,14 +25,14 @@ routes = web.RouteTableDef()
 DONE = {"approved": "Approved and carried out", "refused": "Refused"}
 
 
-def _changes(request: web.Request) -> DocumentChanges:
-    return request.app[DOCUMENTS].changes
+def _desk(request: web.Request) -> ApprovalDesk:
+    return ApprovalDesk(request.app[DOCUMENTS])
 
 
 async def _page(
     request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
 ) -> web.Response:
-    found = await _changes(request).visible(viewer.identity)
+    found = await _desk(request).visible(viewer.identity)
     items: list[dict[str, Any]] = [
         {
             "request": row,
@@ -63,18 +66,20 @@ async def approvals(request: web.Request) -> web.Response:
 async def decide(request: web.Request) -> web.Response:
     """Approve (and carry out) or refuse a request made by another officer."""
     viewer = viewer_of(request)
-    viewer.identity.require_role("officer", "admin")
-    changes = _changes(request)
+    desk = _desk(request)
+    source = source_of(request)
     request_id, verb = request.match_info["id"], request.match_info["verb"]
+    # first, and recorded as the API records it: the same 403 page for every id
+    await desk.require_officer(viewer.identity, action=verb, source=source)
     try:
         if verb == "approve":
-            await changes.approve(viewer.identity, request_id, source=source_of(request))
+            await desk.approve(viewer.identity, request_id, source=source)
         else:
-            await changes.refuse(viewer.identity, request_id, source=source_of(request))
+            await desk.refuse(viewer.identity, request_id, source=source)
     except SekishoError as exc:
         if exc.status >= 500:
             raise
-        request[WAITING] = await changes.waiting_for(viewer.identity)
+        request[WAITING] = await desk.waiting_for(viewer.identity)
         return await _page(request, viewer, error=exc.message, status=exc.status)
     return see_other(f"/approvals?done={'approved' if verb == 'approve' else 'refused'}")
 
@@ -84,5 +89,5 @@ async def waiting_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Count the requests an officer could decide, for the nav of the page about to render."""
     viewer = request.get(VIEWER)
     if viewer is not None and request.method == "GET" and viewer.has_role("officer", "admin"):
-        request[WAITING] = await _changes(request).waiting_for(viewer.identity)
+        request[WAITING] = await _desk(request).waiting_for(viewer.identity)
     return await handler(request)

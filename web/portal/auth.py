@@ -16,6 +16,7 @@ from gateway.http.auth import client_address, client_certificate_fingerprint
 from gateway.oversight import alerts
 from gateway.oversight.activity import decisions_since
 from web.portal.app_keys import PORTAL, VIEWER, Viewer
+from web.portal.inputs import form_text
 from web.portal.render import page
 from web.portal.security import (
     clear_cookie,
@@ -50,7 +51,7 @@ async def _login_page(
 ) -> web.Response:
     target = local_target(request.query.get("next"))
     if request.method == "POST":
-        form = await request.post()
+        form = await form_text(request)
         target = local_target(str(form.get("next", "/")))
     context = {
         "error": error,
@@ -75,7 +76,7 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
     """Check the password; on success a new session and back to where they were going."""
-    form = await request.post()
+    form = await form_text(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     service = request.app[PORTAL].sign_in
     try:
@@ -107,7 +108,7 @@ async def login_certificate(request: web.Request) -> web.Response:
         return response
     except SignInFailed as exc:
         return await _login_page(request, error=exc.message, status=401)
-    form = await request.post()
+    form = await form_text(request)
     return await start_session(request, signed_in, local_target(str(form.get("next", "/"))))
 
 
@@ -183,7 +184,7 @@ def _password_page(
 async def change_password(request: web.Request) -> web.Response:
     """Change one's own password; other sessions of the account end."""
     viewer = viewer_of(request)
-    form = await request.post()
+    form = await form_text(request)
     try:
         await request.app[PORTAL].sign_in.change_password(
             viewer.person,

@@ -8,7 +8,7 @@ from aiohttp import BodyPartReader, web
 
 from gateway.errors import BadRequest, TooLarge
 from gateway.http.bodies import SMALL_BODY
-from gateway.http.multipart import next_part, part_chunks, read_text
+from gateway.http.multipart import next_part, part_chunks, part_filename, read_text
 from gateway.http.params import MAX_INT32, optional_query_int
 from web.portal.app_keys import FORM
 from web.portal.security import local_target
@@ -33,6 +33,7 @@ async def multipart_fields(
         if part is None:
             return fields, None
         if part.name == file_field:
+            part_filename(part)  # refuses a NUL in it
             return fields, part
         if part.name not in allowed:
             raise BadRequest(f"unexpected form field {part.name!r}", code="bad_form")

@@ -29,6 +29,7 @@ from gateway.errors import Forbidden
 from gateway.http.multipart import next_part, open_form, read_bytes
 from gateway.http.paths import is_machine_path
 from web.portal.app_keys import FORM, PORTAL, SECRET, VIEWER, Viewer
+from web.portal.inputs import URLENCODED, form_text
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset(
@@ -154,9 +155,8 @@ async def check_csrf(request: web.Request) -> None:
     if origin is not None and (origin == "null" or urlsplit(origin).netloc != request.host):
         raise CsrfRefused()
     token: str | None = None
-    if request.content_type == "application/x-www-form-urlencoded":
-        value = (await request.post()).get(CSRF_FIELD)
-        token = value if isinstance(value, str) else None
+    if request.content_type == URLENCODED:
+        token = (await form_text(request)).get(CSRF_FIELD)
     elif request.content_type == "multipart/form-data":
         reader = await open_form(request)
         part = await next_part(reader)
