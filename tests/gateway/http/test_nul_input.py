@@ -99,7 +99,10 @@ async def test_a_nul_in_any_api_input_is_a_clear_400(node: AppNode) -> None:
     body = json.dumps({name: NUL for name in BODY_FIELDS} | {"nested": {"list": [NUL]}})
     for headers in await _callers(node):
         for method, path in _api_routes(app):
-            sends = [(_filled(path, "a%00b"), None, {}), (_filled(path, LONG), None, {})]
+            sends: list[tuple[str, str | None, dict[str, str]]] = [
+                (_filled(path, "a%00b"), None, {}),
+                (_filled(path, LONG), None, {}),
+            ]
             if "{" in path:
                 sends.append((path.replace("{", "").replace("}", ""), None, {}))
             plain = path.replace("{", "").replace("}", "")
