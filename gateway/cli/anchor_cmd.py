@@ -8,14 +8,13 @@ now, from the terminal: the token is stored in the database and the
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 from typing import Any
 
 from gateway.anchoring.checks import AnchorCheck, LogIdentity, check_anchors
 from gateway.anchoring.service import AnchorOutcome
 from gateway.anchoring.wiring import build_anchoring, trusted_tsas
-from gateway.cli.offline import node_database, operator_actor
+from gateway.cli.offline import node_database, operator_actor, run_async
 from gateway.config import Settings
 from gateway.errors import BadRequest
 from gateway.ledger.audit.model import LogKey
@@ -35,7 +34,7 @@ def run_ledger_anchor(args: argparse.Namespace, settings: Settings) -> int:
     del args
     if not settings.anchoring.tsas:
         raise BadRequest("no TSA is configured: add [[anchoring.tsas]] (docs/deployment.md)")
-    outcomes = asyncio.run(_anchor(settings))
+    outcomes = run_async(_anchor(settings))
     for outcome in outcomes:
         print(outcome_line(outcome))
     return 1 if any(o.state == "failed" for o in outcomes) else 0

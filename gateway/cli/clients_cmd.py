@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.accounts.rules import check_token_label
 from gateway.auth.identity import CLIENT_SCOPES
 from gateway.auth.principals import ApiClient
-from gateway.cli.offline import SOURCE, node_database, operator_actor
+from gateway.cli.inputs import bounded_int
+from gateway.cli.offline import SOURCE, node_database, operator_actor, run_async
 from gateway.config import Settings
 from gateway.errors import BadRequest
 from gateway.signing.clients import (
+    MAX_RATE,
     ClientService,
     ClientSpec,
     certificate_fingerprint,
@@ -66,7 +68,11 @@ def _spec_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument(
         "--keys", nargs="+", metavar="KEY", help="key names the client may use (sign/verify/cms)"
     )
-    parser.add_argument("--rate", type=int, help="requests per minute (0: unlimited; default 600)")
+    parser.add_argument(
+        "--rate",
+        type=bounded_int(0, MAX_RATE),
+        help="requests per minute (0: unlimited; default 600)",
+    )
     parser.add_argument(
         "--chain-writers",
         metavar="NAMES",
@@ -105,7 +111,7 @@ def _run(settings: Settings, action: Action) -> int:
         async with node_database(settings) as ledger:
             return await action(ClientService(ledger, actor=operator_actor(), source=SOURCE))
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def _describe(client: ApiClient) -> str:
@@ -183,9 +189,10 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_token(args: argparse.Namespace, settings: Settings) -> int:
     """Issue another token."""
+    label = check_token_label(args.label)  # as for people's tokens: not cut short silently
 
     async def action(service: ClientService) -> int:
-        token = await service.issue_token(args.name, args.label)
+        token = await service.issue_token(args.name, label)
         print(f"bearer token for {args.name!r} (shown once; store it now): {token}")
         return 0
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.inputs import check_origin, load_json
 from gateway.cli.ledger_cmd import read_key
-from gateway.cli.offline import SOURCE, node_database, operator_actor
+from gateway.cli.offline import SOURCE, node_database, operator_actor, run_async
 from gateway.config import Settings
 from gateway.custody.export import rule_view
 from gateway.custody.offline import ExportBroken, verify_export
@@ -65,13 +65,16 @@ def _run(settings: Settings, action: Callable[[QueuedLedger], Awaitable[int]]) -
         async with node_database(settings) as ledger:
             return await action(ledger)
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
     """Validate and store a rule version."""
     toml = args.toml or args.file.endswith(".toml")
-    rule = parse_rule(_read(args.file, MAX_DOCUMENT_BYTES, "rule"), toml=toml)
+    data = _read(args.file, MAX_DOCUMENT_BYTES, "rule")
+    if not toml:
+        load_json(data, "the rule")  # the one reader's errors: too deep, too long a number
+    rule = parse_rule(data, toml=toml)
 
     async def action(ledger: QueuedLedger) -> int:
         stored = await add_rule(rule, ledger=ledger, actor=operator_actor(), source=SOURCE)
@@ -115,11 +118,8 @@ def run_show(args: argparse.Namespace, settings: Settings) -> int:
 def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Verify an export offline; exit 1 at the first step that breaks it."""
     del settings
-    key = read_key(args.key, args.origin)
-    try:
-        export = json.loads(_read(args.export, _MAX_EXPORT, "export"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the export is not JSON: {exc}") from None
+    key = read_key(args.key, check_origin(args.origin))
+    export = load_json(_read(args.export, _MAX_EXPORT, "export"), "the export")
     try:
         result = verify_export(export, key)
     except ExportBroken as exc:

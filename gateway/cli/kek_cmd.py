@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.cli.offline import node_database, operator_actor
+from gateway.cli.inputs import bounded_int
+from gateway.cli.offline import node_database, operator_actor, run_async
 from gateway.cli.progress import ProgressBar
 from gateway.cli.wording import count_of
 from gateway.config import Settings
@@ -28,6 +28,7 @@ from gateway.ledger.queued import QueuedLedger
 from gateway.node_token import open_node_token
 from hsm import KekType, Token
 
+_POSITIVE = bounded_int(1)
 TokenAction = Callable[[Token, QueuedLedger], Awaitable[int]]
 
 
@@ -43,9 +44,9 @@ def add_kek_commands(sub: Any) -> None:
         "rotate-kek", help="new key-encryption key; rewrap every data key (resumable)"
     )
     rotate.add_argument(
-        "--batch", type=_positive, default=DEFAULT_BATCH, help="rows per transaction"
+        "--batch", type=_POSITIVE, default=DEFAULT_BATCH, help="rows per transaction"
     )
-    rotate.add_argument("--limit", type=_positive, help="stop after N rows; run again to continue")
+    rotate.add_argument("--limit", type=_POSITIVE, help="stop after N rows; run again to continue")
     rotate.add_argument(
         "--kek-type",
         choices=[t.value for t in KekType],
@@ -53,21 +54,11 @@ def add_kek_commands(sub: Any) -> None:
     )
     rotate.set_defaults(handler=run_rotate)
     remove = sub.add_parser("remove-kek", help="destroy a retired key-encryption key")
-    remove.add_argument("--version", type=_positive, required=True, help="the KEK version")
+    remove.add_argument("--version", type=_POSITIVE, required=True, help="the KEK version")
     remove.set_defaults(handler=run_remove)
     status = sub.add_parser("kek-status", help="KEK versions and the data keys each wraps")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=run_status)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _with_token(settings: Settings, action: TokenAction) -> int:
@@ -79,7 +70,7 @@ def _with_token(settings: Settings, action: TokenAction) -> int:
             finally:
                 await token.close()
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def run_rotate(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,4 +154,4 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{s.version:<8} {s.status:<9} {s.rows:>9}  {s.label}")
         return 0
 
-    return asyncio.run(main())
+    return run_async(main())

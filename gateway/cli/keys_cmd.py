@@ -6,17 +6,16 @@ The key-encryption-key sub-commands come from :mod:`gateway.cli.kek_cmd`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.cli import kek_cmd
-from gateway.cli.offline import node_database, operator_actor
+from gateway.cli.offline import node_database, operator_actor, run_async
 from gateway.config import Settings
 from gateway.ledger.queued import QueuedLedger
 from gateway.node_token import open_node_token
-from gateway.signing.keymgmt import KeyManager, check_algorithm, check_purpose
+from gateway.signing.keymgmt import KeyManager, check_algorithm, check_key_name, check_purpose
 from gateway.signing.named_keys import SIGNING_ALGORITHMS, KeyVersion, all_keys
 from hsm import Token
 
@@ -60,7 +59,7 @@ def _with_token(settings: Settings, action: Action) -> int:
             finally:
                 await token.close()
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def _manager(token: Token, ledger: QueuedLedger, settings: Settings) -> KeyManager:
@@ -82,11 +81,12 @@ def _describe(version: KeyVersion) -> str:
 
 def run_create(args: argparse.Namespace, settings: Settings) -> int:
     """Create a named key."""
+    name = check_key_name(args.name)  # before the token is opened
     algorithm = check_algorithm(args.algorithm)
     purpose = check_purpose(args.purpose)
 
     async def action(token: Token, ledger: QueuedLedger) -> int:
-        version = await _manager(token, ledger, settings).create(args.name, algorithm, purpose)
+        version = await _manager(token, ledger, settings).create(name, algorithm, purpose)
         print(f"created signing key {_describe(version)}")
         return 0
 
@@ -95,9 +95,10 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_rotate(args: argparse.Namespace, settings: Settings) -> int:
     """Rotate a named key."""
+    name = check_key_name(args.name)  # before the token is opened
 
     async def action(token: Token, ledger: QueuedLedger) -> int:
-        version = await _manager(token, ledger, settings).rotate(args.name)
+        version = await _manager(token, ledger, settings).rotate(name)
         print(f"rotated to {_describe(version)}")
         print("earlier versions are retired: they no longer sign but still verify")
         return 0
@@ -145,4 +146,4 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
                 )
         return 0
 
-    return asyncio.run(main())
+    return run_async(main())

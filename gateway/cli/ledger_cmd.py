@@ -17,7 +17,6 @@ or ``SEKISHO_LEDGER_TOKEN`` (never from the command line).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -29,6 +28,8 @@ from gateway.anchoring.checks import AnchorCheck, LogIdentity
 from gateway.anchoring.remote import check_remote_anchors, listed_anchors
 from gateway.anchoring.wiring import trusted_tsas
 from gateway.cli import anchor_cmd, rollback_cmd
+from gateway.cli.inputs import bounded_int, check_origin, one_line
+from gateway.cli.offline import run_async
 from gateway.cli.progress import ProgressBar
 from gateway.cli.wording import count_of
 from gateway.config import Settings
@@ -112,7 +113,10 @@ def register(commands: Any) -> None:
         help="a witness's cosigner key (type 0x04); repeat for each witness",
     )
     receipt.add_argument(
-        "--quorum", type=int, default=0, help="how many --witness cosignatures must verify"
+        "--quorum",
+        type=bounded_int(0, 1000),
+        default=0,
+        help="how many --witness cosignatures must verify",
     )
     receipt.set_defaults(handler=run_receipt_verify)
 
@@ -150,15 +154,20 @@ def read_key(value: str, origin: str | None = None) -> LogKey:
 
 def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Audit the ledger and its anchorings; exit 0 when intact, 1 with the problems otherwise."""
+    check_origin(args.origin)
+    if args.token_file is not None and args.url is None:
+        raise BadRequest("--token-file is for verifying a running node: give --url too")
+    # the inputs before the token or the network: a bad --key is one line, whatever else
+    pinned = read_key(args.key, args.origin) if args.key is not None else None
     bar = ProgressBar(sys.stderr, "verifying ledger")
     rollback: str | None = None
     anchors: list[AnchorCheck] = []
     try:
-        if args.url:
-            result, anchors = asyncio.run(_verify_remote(args, settings, bar))
+        if args.url is not None:
+            result, anchors = run_async(_verify_remote(args, settings, bar, pinned))
         else:
             _require_database(settings)
-            result, rollback, anchors = asyncio.run(_verify_local(args, settings, bar))
+            result, rollback, anchors = run_async(_verify_local(args, settings, bar, pinned))
     finally:
         bar.close()
     for check in anchors:
@@ -181,9 +190,10 @@ def run_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _token_key(token: Token, settings: Settings) -> LogKey:
+async def _token_key(token: Token, settings: Settings, origin: str | None) -> LogKey:
+    """The token's log key; checkpoints must name ``origin`` (default: the node's)."""
     signer = await CheckpointSigner.create(token, settings.keys.ledger, settings.ledger_origin)
-    return LogKey(signer.origin, signer.public_key, signer.origin)
+    return LogKey(signer.origin, signer.public_key, origin or signer.origin)
 
 
 def _require_database(settings: Settings) -> None:
@@ -194,13 +204,13 @@ def _require_database(settings: Settings) -> None:
 
 
 async def _verify_local(
-    args: argparse.Namespace, settings: Settings, bar: ProgressBar
+    args: argparse.Namespace, settings: Settings, bar: ProgressBar, pinned: LogKey | None
 ) -> tuple[AuditResult, str | None, list[AnchorCheck]]:
     """The audit, why the database contradicts the token's kept checkpoint (or None), and
     every recent anchoring re-checked."""
     token = await open_node_token(settings)
     try:
-        key = read_key(args.key, args.origin) if args.key else await _token_key(token, settings)
+        key = pinned or await _token_key(token, settings, args.origin)
         await open_database(settings.database_url)
         try:
             result = await audit(DatabaseAuditSource(), key, progress=bar.update)
@@ -218,14 +228,14 @@ async def _verify_local(
 
 
 async def _verify_remote(
-    args: argparse.Namespace, settings: Settings, bar: ProgressBar
+    args: argparse.Namespace, settings: Settings, bar: ProgressBar, pinned: LogKey | None
 ) -> tuple[AuditResult, list[AnchorCheck]]:
     """The audit through the node's tiles, and every anchoring it lists re-checked here
     (tokens against the TSAs configured here, roots against the audited tree)."""
     token = reader_token(args.token_file, TOKEN_ENV)
     async with ledger_client(args.url, token=token, hint=_TOKEN_HINT) as client:
-        if args.key:
-            key = read_key(args.key, args.origin)
+        if pinned is not None:
+            key = pinned
         else:
             served = await client.key()
             key = LogKey.from_vkey(str(served["vkey"]), args.origin or served.get("origin"))
@@ -250,14 +260,14 @@ async def _verify_remote(
 
 def run_ledger_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     """Print the latest signed checkpoint note."""
-    if not args.url:
+    if args.url is None:
         _require_database(settings)
-    sys.stdout.write(asyncio.run(_latest_note(args, settings)))
+    sys.stdout.write(run_async(_latest_note(args, settings)))
     return 0
 
 
 async def _latest_note(args: argparse.Namespace, settings: Settings) -> str:
-    if args.url:
+    if args.url is not None:
         async with ledger_client(args.url) as client:
             data = await client.fetch("checkpoint")
         if data is None:
@@ -284,12 +294,13 @@ def _witness_key(vkey: str) -> tuple[str, bytes]:
 def run_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Verify a receipt offline: log signature, then inclusion of the entry if given."""
     del settings
+    check_origin(args.origin)
     receipt = parse_receipt(_read_file(args.receipt, "receipt"))
     key = read_key(args.key, args.origin)
     leaf: bytes | LeafHash | None = None
-    if args.entry:
+    if args.entry is not None:  # given but empty is a missing file, not "no entry"
         leaf = _read_file(args.entry, "entry")
-    elif args.leaf_hash:
+    elif args.leaf_hash is not None:
         try:
             leaf = LeafHash(bytes.fromhex(args.leaf_hash))
         except ValueError:
@@ -297,7 +308,7 @@ def run_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
     witnesses = [_witness_key(vkey) for vkey in args.witness]
     if args.quorum and leaf is None:
         raise BadRequest("--quorum needs the entry: give --entry or --leaf-hash")
-    if args.opening and not args.entry:
+    if args.opening is not None and args.entry is None:
         raise BadRequest("--opening needs the entry: give --entry")
     try:
         if leaf is None:
@@ -324,14 +335,16 @@ def run_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"receipt signature OK: {where}; the entry itself was not checked (give --entry)")
         return 0
     opened = ""
-    if args.opening:
+    if args.opening is not None:
         assert isinstance(leaf, bytes)
         try:
             fields = check_opening(
                 parse_entry(leaf), decode_opening(_read_file(args.opening, "opening"))
             )
-        except (OpeningError, EntryError) as exc:
-            print(f"receipt INVALID: the opening: {getattr(exc, 'message', exc)}")
+        except (OpeningError, EntryError, ValueError, RecursionError) as exc:
+            # ValueError: a number too long to convert; RecursionError: nested too deeply
+            reason = getattr(exc, "message", None) or f"not an opening: {exc}"
+            print(f"receipt INVALID: the opening: {one_line(reason)}")
             return 1
         shown = ", ".join(
             f"{k}={json.dumps(v)}" for k, v in sorted(fields.items()) if v is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -18,13 +20,16 @@ from gateway.cli import (
     users_cmd,
     witness_cmd,
 )
+from gateway.cli.inputs import not_utf8_argument, one_line
 from gateway.config import Settings, load_settings
-from gateway.db.outage import is_database_busy, is_database_outage
+from gateway.db.outage import causes, is_database_busy, is_database_outage, is_refused_value
 from gateway.errors import ConfigError, SekishoError
 from gateway.tlog.errors import FormatError
 from hsm import HsmError
 
 Command = Callable[[argparse.Namespace, Settings], int]
+TRACEBACK_ENV = "SEKISHO_TRACEBACK"
+"""Set to 1 to see the Python traceback of an unexpected failure (for a bug report)."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -37,7 +42,7 @@ class OneLineParser(argparse.ArgumentParser):
         command = self.prog.removeprefix("sekisho").strip()
         where = f"{command}: " if command else ""
         help_hint = f"see 'sekisho {command} --help'" if command else "see 'sekisho --help'"
-        self.exit(2, f"sekisho: error: {where}{message} ({help_hint})\n")
+        self.exit(2, f"sekisho: error: {where}{one_line(message)} ({help_hint})\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,13 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    bad = not_utf8_argument(given)
+    if bad is not None:
+        return fail(f"argument {bad} is not valid UTF-8 text (only a file name may be)", status=2)
+    args = parser.parse_args(given)
     handler: Command | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 2
     try:
-        settings = load_settings(args.config)
+        settings = _settings(args.config)
         return handler(args, settings)
     except ConfigError as exc:
         return fail(exc.message, status=2)
@@ -83,7 +92,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(f"the database is busy, try again: {_last_cause(exc)}")
         if is_database_outage(exc):
             return fail(f"the database is unreachable: {_last_cause(exc)}")
-        raise
+        if is_refused_value(exc) or isinstance(exc, OverflowError):
+            return fail(f"a value is too long or out of range: {_last_cause(exc)}")
+        if any(isinstance(seen, sqlite3.DatabaseError) for seen in causes(exc)):
+            return fail(f"the database cannot be used: {_last_cause(exc)}")
+        if os.environ.get(TRACEBACK_ENV) == "1":
+            raise
+        # Never a traceback: one line, and how to get the details for a bug report.
+        detail = str(exc) or "no detail"
+        return fail(f"unexpected failure: {detail} (set {TRACEBACK_ENV}=1 for the details)")
+
+
+def _settings(config: str | None) -> Settings:
+    """The settings; a configuration file that is not UTF-8 text is a one-line ConfigError."""
+    try:
+        return load_settings(config)
+    except UnicodeDecodeError:
+        name = config or os.environ.get("SEKISHO_CONFIG", "")
+        raise ConfigError(f"configuration file {name} is not UTF-8 text") from None
 
 
 def _last_cause(exc: BaseException) -> str:
@@ -94,8 +120,8 @@ def _last_cause(exc: BaseException) -> str:
 
 
 def fail(message: str, *, status: int = 1) -> int:
-    """Print one error line and return the exit status."""
-    print(f"sekisho: error: {message}", file=sys.stderr)
+    """Print one error line (printable, at most a few hundred characters) and return the status."""
+    print(f"sekisho: error: {one_line(message)}", file=sys.stderr)
     return status
 
 

@@ -7,13 +7,16 @@ in WAL mode, or PostgreSQL), ledger through the durable queue
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
+from tortoise import Tortoise
 from tortoise.exceptions import OperationalError
 
 from gateway.auth.principals import NodeState
@@ -24,6 +27,7 @@ from gateway.ledger.queued import QueuedLedger
 
 SOURCE = "cli"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+T = TypeVar("T")
 
 
 class NotInitialised(SekishoError):
@@ -72,3 +76,22 @@ def operator_actor() -> str:
     except (KeyError, OSError):
         login = f"uid-{os.getuid()}"
     return "operator:" + (_UNSAFE.sub("_", login)[:64] or "unknown")
+
+
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(work)``, closing every database connection if it fails.
+
+    A connection left open when a command fails (``init`` on a file that is not a
+    database failed inside schema creation) keeps its SQLite thread alive, and the
+    process then hangs at exit after printing its error.
+    """
+
+    async def closing() -> T:
+        try:
+            return await work
+        except BaseException:
+            if Tortoise.is_inited():  # else nothing to close (and no "shutdown" log line)
+                await close_database()
+            raise
+
+    return asyncio.run(closing())

@@ -10,11 +10,10 @@ accepted history (docs/deployment.md, "Ledger rollback").
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from gateway.auth.principals import NodeState
-from gateway.cli.offline import SOURCE, node_database, operator_actor
+from gateway.cli.offline import SOURCE, node_database, operator_actor, run_async
 from gateway.config import Settings
 from gateway.db.sql import for_connection
 from gateway.db.transaction import transaction
@@ -26,6 +25,7 @@ from gateway.node_token import open_node_token
 from hsm import Token
 
 ALERT = "ledger.rolled_back"
+MAX_REASON = 500
 
 
 def register(sub: Any) -> None:
@@ -52,7 +52,9 @@ def run_accept_rollback(args: argparse.Namespace, settings: Settings) -> int:
     reason = " ".join(args.reason.split())
     if not reason:
         raise BadRequest("--reason must say why the rollback is accepted")
-    message = asyncio.run(_accept(settings, reason[:500]))
+    if len(reason) > MAX_REASON or not reason.isprintable():  # refused, never cut short
+        raise BadRequest(f"--reason must be printable text of at most {MAX_REASON} characters")
+    message = run_async(_accept(settings, reason))
     print(message)
     return 0
 

@@ -16,11 +16,15 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.bootstrap import InitReport, initialise
+from gateway.cli.inputs import PORT, bounded_int
+from gateway.cli.offline import run_async
 from gateway.cli.supervisor import READY, Supervisor, listening_socket, listening_sockets
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.http.tls import server_ssl_context
 from gateway.logs import configure_logging
+
+_FD = bounded_int(0, 2**31 - 1)
 
 
 def register(commands: Any) -> None:
@@ -30,16 +34,16 @@ def register(commands: Any) -> None:
     init.set_defaults(handler=run_init)
     serve = commands.add_parser("serve", help="run the gateway (runs init first if needed)")
     serve.add_argument("--host", help="listen address (default: http.host)")
-    serve.add_argument("--port", type=int, help="listen port (default: http.port)")
+    serve.add_argument("--port", type=PORT, help="listen port (default: http.port)")
     serve.add_argument("--demo", action="store_true", help="create demo accounts on first start")
     serve.add_argument(
         "--workers",
-        type=int,
+        type=bounded_int(0, 256),
         help="worker processes on the one port (default: http.workers; 0 = one per core)",
     )
     # set by the supervisor for its workers, not by people
-    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
-    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--listen-fd", type=_FD, help=argparse.SUPPRESS)
+    serve.add_argument("--ready-fd", type=_FD, help=argparse.SUPPRESS)
     serve.set_defaults(handler=run_serve)
 
 
@@ -56,7 +60,7 @@ def print_report(report: InitReport) -> None:
 
 def run_init(args: argparse.Namespace, settings: Settings) -> int:
     """Initialise the node and print what changed."""
-    print_report(asyncio.run(initialise(settings, demo=args.demo)))
+    print_report(run_async(initialise(settings, demo=args.demo)))
     return 0
 
 
@@ -77,10 +81,11 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"--workers must be 0 (one per core) to 256, got {args.workers}")
         settings = replace(settings, http=replace(settings.http, workers=args.workers))
     count = settings.worker_processes
-    report = asyncio.run(initialise(settings, demo=args.demo))
+    # the port first: a bad address or a port in use is one line before init does anything
+    sockets = listening_sockets(host, port, count) if count > 1 else [listening_socket(host, port)]
+    report = run_async(initialise(settings, demo=args.demo))
     if report.changed:
         print_report(report)
-    sockets = listening_sockets(host, port, count) if count > 1 else [listening_socket(host, port)]
     scheme = "https" if ssl_context else "http"
     workers = f"{count} worker processes, " if count > 1 else ""
     print(

@@ -45,6 +45,8 @@ def listening_socket(host: str, port: int, *, shared_port: bool = False) -> sock
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    except UnicodeError:  # a name IDNA cannot encode (a label over 63 characters)
+        raise ConfigError(f"cannot listen on {host}:{port}: not a valid host name") from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +18,7 @@ from gateway.accounts.service import (
 )
 from gateway.auth.identity import PERSON_ROLES
 from gateway.auth.principals import Principal
-from gateway.cli.offline import SOURCE, node_database, operator_actor
+from gateway.cli.offline import SOURCE, node_database, operator_actor, run_async
 from gateway.config import Settings
 from gateway.policy.pdp import decision_point
 
@@ -84,7 +83,7 @@ def _run(settings: Settings, action: Action) -> int:
             service = AccountService(ledger, decision_point(settings).scheme)
             return await action(service, Actor(operator_actor(), SOURCE))
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:

@@ -7,7 +7,6 @@ directory, token, cosigning key and database.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -15,7 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.cli.inputs import PORT, check_url
+from gateway.cli.offline import run_async
 from gateway.cli.progress import ProgressBar
+from gateway.cli.supervisor import listening_socket
 from gateway.cli.wording import count_of
 from gateway.config import Settings
 from gateway.errors import NotFound
@@ -70,7 +72,7 @@ def register(commands: Any) -> None:
     resume.set_defaults(handler=run_resume_mirror)
     serve = sub.add_parser("serve", help="run the witness (runs init first if needed)")
     serve.add_argument("--host", help="listen address (default: http.host)")
-    serve.add_argument("--port", type=int, help="listen port (default: http.port)")
+    serve.add_argument("--port", type=PORT, help="listen port (default: http.port)")
     serve.set_defaults(handler=run_serve)
 
 
@@ -86,7 +88,7 @@ def _print_init(report: WitnessInit) -> None:
 def run_init(args: argparse.Namespace, settings: Settings) -> int:
     """Initialise the witness and print its verifier key."""
     del args
-    _print_init(asyncio.run(initialise_witness(settings)))
+    _print_init(run_async(initialise_witness(settings)))
     return 0
 
 
@@ -101,6 +103,8 @@ def _token_file(value: str | None) -> str | None:
 def run_add_log(args: argparse.Namespace, settings: Settings) -> int:
     """Add a log (or change its URL, mirroring and token file)."""
     token_file = _token_file(args.token_file)
+    if args.url:
+        check_url(args.url, "--url")
 
     async def add() -> bool:
         async with witness_database(settings):
@@ -112,7 +116,7 @@ def run_add_log(args: argparse.Namespace, settings: Settings) -> int:
                 token_file=token_file,
             )
 
-    created = asyncio.run(add())
+    created = run_async(add())
     mode = "witnessing and mirroring" if args.mirror else "witnessing"
     print(f"{'added' if created else 'updated'}: {mode} {args.origin}")
     return 0
@@ -125,7 +129,7 @@ def run_remove_log(args: argparse.Namespace, settings: Settings) -> int:
         async with witness_database(settings):
             return await WitnessStore().remove_log(args.origin)
 
-    if not asyncio.run(remove()):
+    if not run_async(remove()):
         raise NotFound(f"this witness does not witness {args.origin!r}")
     print(f"removed: {args.origin}")
     return 0
@@ -138,7 +142,7 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
         async with witness_database(settings):
             return await witness_status(WitnessStore(), settings.witness_name, "")
 
-    view = asyncio.run(load())
+    view = run_async(load())
     if args.json:
         print(json.dumps(view, indent=2))
         return 0
@@ -172,7 +176,7 @@ def run_verify_mirror(args: argparse.Namespace, settings: Settings) -> int:
             return await audit(MirrorStore(record.log_id), key, progress=bar.update)
 
     try:
-        result = asyncio.run(verify())
+        result = run_async(verify())
     finally:
         bar.close()
     if result.finding is not None:
@@ -199,7 +203,7 @@ def run_resume_mirror(args: argparse.Namespace, settings: Settings) -> int:
             )
             return size
 
-    size = asyncio.run(resume())
+    size = run_async(resume())
     print(f"mirror of {args.origin} resumes from its verified size {size}")
     return 0
 
@@ -207,11 +211,13 @@ def run_resume_mirror(args: argparse.Namespace, settings: Settings) -> int:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Initialise if needed, then serve add-checkpoint, status, metrics and mirrors."""
     ssl_context = server_ssl_context(settings.http)
-    report = asyncio.run(initialise_witness(settings))
+    host = args.host or settings.http.host
+    port = args.port if args.port is not None else settings.http.port
+    # the port first: a bad address or a port in use is one line before init does anything
+    sock = listening_socket(host, port)
+    report = run_async(initialise_witness(settings))
     if report.created:
         _print_init(report)
-    host = args.host or settings.http.host
-    port = args.port or settings.http.port
     configure_logging(settings.node.log_level)
     app = build_witness_app(settings)
     scheme = "https" if ssl_context else "http"
@@ -221,5 +227,5 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     print(f"witness vkey: {report.vkey}", flush=True)
-    web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None)
+    web.run_app(app, sock=sock, ssl_context=ssl_context, print=None, access_log=None)
     return 0

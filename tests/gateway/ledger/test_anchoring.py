@@ -394,7 +394,7 @@ async def test_remote_verify_lists_the_anchorings_checked_here(
 
     async def verify() -> list[str]:
         bar = ProgressBar(io.StringIO(), "verifying")
-        result, checks = await ledger_cmd._verify_remote(args, node.settings, bar)
+        result, checks = await ledger_cmd._verify_remote(args, node.settings, bar, None)
         assert result.ok, result.finding
         return [anchor_cmd.check_line(c) for c in checks]
 
