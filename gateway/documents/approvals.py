@@ -382,17 +382,24 @@ VIEW = "approval"
 and ``refuse`` when refused by the desk, ``approve_<action>`` and ``refuse_<action>``
 (``changes.py``) once the request is found readable."""
 
+LIST = "approvals"
+"""The trail's action for listing the pending requests (one entry a list, as the document
+list's ``list``: refused by role, or granted with the number shown)."""
+
 CHANGE_RULES: dict[str, RoleRule] = {
+    "upload": UPLOADING,
     "new_version": UPLOADING,
     "downgrade": DOWNGRADING,
     "destroy": DESTROYING,
     "approve": DECIDING,
     "refuse": DECIDING,
     VIEW: DECIDING,
+    LIST: DECIDING,
 }
 """The role each action that changes a document or decides a request needs, by the
 trail's action name: every path (API, portal page, its form) refuses and records a
-person without it before the document or the request is looked up."""
+person without it before the document or the request is looked up (an upload has no
+document: its post is refused and recorded by the writer, the portal's form by this)."""
 
 
 class ApprovalDesk:
@@ -404,7 +411,8 @@ class ApprovalDesk:
     ``DocumentContext.find_readable`` records a read's):
 
     1. the officer role (:data:`DECIDING`), before the request is looked up: one 403
-       for every id, recorded under the plain verb with no document;
+       for every id, recorded under the plain verb with no document (the list of
+       pending requests passes the same check, :data:`LIST`);
     2. that the request exists: a malformed or unknown id is a 404 ``no such approval
        request``, recorded (``malformed_id`` or ``not_found``, no document);
     3. that the caller may read the request's document (its current version): if not,
@@ -458,10 +466,26 @@ class ApprovalDesk:
             raise NotFound(NO_SUCH_REQUEST) from None  # not the document's "no such document"
         return row
 
-    async def visible(self, identity: Identity) -> list[tuple[ApprovalRequest, Document]]:
+    async def visible(
+        self, identity: Identity, *, source: str, record: bool = True
+    ) -> list[tuple[ApprovalRequest, Document]]:
         """Pending requests on documents the officer is cleared for (the others are left
-        out, as if they did not exist)."""
-        return await self.changes.visible(identity)
+        out, as if they did not exist). One decision, one entry: a person without the
+        officer role is refused (recorded) as for one request; a list shown is recorded as
+        granted with how many it shows, unless ``record`` is False (a list shown again
+        under a decision that recorded its own entry: the officer role was checked and
+        recorded there)."""
+        await self.require_officer(identity, action=LIST, source=source)
+        found = await self.changes.visible(identity)
+        if record:
+            await self._ctx.recorder.record(
+                identity,
+                action=LIST,
+                outcome="granted",
+                reason=f"results_{len(found)}",
+                source=source,
+            )
+        return found
 
     async def waiting_for(self, identity: Identity) -> int:
         """How many pending requests by others this officer could decide (nothing written)."""

@@ -21,7 +21,11 @@ from gateway.http.auth import client_address, identity
 routes = web.RouteTableDef()
 
 
-def _officer(request: web.Request) -> Identity:
+def _person(request: web.Request) -> Identity:
+    """The calling person. An API client is refused here, before any request or document
+    is looked up and without an entry, as ``/api/v1/documents`` refuses one: clients have
+    no document access at all, so theirs is no decision about a document. A person's
+    refusals (the officer role first) are the desk's, each recorded once."""
     caller = identity(request)
     if not caller.is_person:
         raise Forbidden("approvals are decided by people (officers), not API clients")
@@ -38,8 +42,8 @@ def _desk(request: web.Request) -> ApprovalDesk:
 
 @routes.get("/api/v1/approvals")
 async def pending(request: web.Request) -> web.Response:
-    """Pending requests on documents the officer is cleared for, oldest first."""
-    found = await _desk(request).visible(_officer(request))
+    """Pending requests on documents the officer is cleared for, oldest first (recorded)."""
+    found = await _desk(request).visible(_person(request), source=client_address(request))
     views = [request_view(row, title=document.title) for row, document in found]
     return web.json_response({"approvals": views})
 
@@ -48,7 +52,7 @@ async def pending(request: web.Request) -> web.Response:
 async def one(request: web.Request) -> web.Response:
     """One request (404 when unknown or its document is above the officer's clearance)."""
     row, document = await _desk(request).one(
-        _officer(request), request.match_info["id"], source=client_address(request)
+        _person(request), request.match_info["id"], source=client_address(request)
     )
     return web.json_response({"approval": request_view(row, title=document.title)})
 
@@ -56,7 +60,7 @@ async def one(request: web.Request) -> web.Response:
 @routes.post("/api/v1/approvals/{id}/approve")
 async def approve(request: web.Request) -> web.Response:
     """Approve and carry out a request; the requester cannot approve their own."""
-    caller = _officer(request)
+    caller = _person(request)
     catalogue = _catalogue(request)
     source = client_address(request)
     decided = await ApprovalDesk(catalogue).approve(caller, request.match_info["id"], source=source)
@@ -72,6 +76,6 @@ async def approve(request: web.Request) -> web.Response:
 async def refuse(request: web.Request) -> web.Response:
     """Refuse a request; the requester cannot refuse (or approve) their own."""
     row = await _desk(request).refuse(
-        _officer(request), request.match_info["id"], source=client_address(request)
+        _person(request), request.match_info["id"], source=client_address(request)
     )
     return web.json_response({"approval": request_view(row)})

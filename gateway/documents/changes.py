@@ -198,20 +198,33 @@ class DocumentChanges:
         return claimed
 
     async def approve(self, identity: Identity, request_id: str, *, source: str) -> Decided:
-        """Carry out a pending request as a second officer cleared for the document."""
+        """Carry out a pending request as a second officer cleared for the document.
+
+        One decision, one entry, ``approve_<action>``: the refusals before the request is
+        carried out are :meth:`_decidable`'s; a new label the officer may not apply is
+        refused (recorded) here, before the approval is ledgered; a downgrade's grant is
+        the writer's (with the new version, as a downgrade's own), a destruction's is
+        recorded here before the keys are shredded.
+        """
         request, document, row = await self._decidable(identity, request_id, "approve", source)
-        if request.action == "downgrade":  # checked before the approval is ledgered
-            decision = self._ctx.pdp.may_apply(
-                identity, self._ctx.pdp.parse(request.new_label), DOWNGRADING
-            )
+        action = f"approve_{request.action}"
+        # the approval is stored in the transaction of the change it approves, or not at all
+        if request.action == "downgrade":
+            new = self._ctx.pdp.parse(request.new_label)
+            decision = self._ctx.pdp.may_apply(identity, new, DOWNGRADING)
             if not decision.granted:
+                await self._ctx.decide_change(
+                    identity,
+                    document,
+                    action=action,
+                    source=source,
+                    granted=False,
+                    reason=decision.reason,
+                )
                 raise Forbidden(
                     "you cannot approve this downgrade: the new label is outside your own "
                     f"clearance ({decision.reason}); another officer must decide it"
                 )
-        # the approval is stored in the transaction of the change it approves, or not at all
-        if request.action == "downgrade":
-            new = self._ctx.pdp.parse(request.new_label)
             version = await self._downgrade(
                 identity,
                 document,
@@ -219,10 +232,14 @@ class DocumentChanges:
                 new,
                 request.reason,
                 source=source,
+                action=action,
                 approval=lambda: self.book.settling(request, identity, "approved"),
             )
             self.book.settled(request, identity, "approved")
             return Decided(request, new_version=version)
+        await self._ctx.decide_change(
+            identity, document, action=action, source=source, granted=True, reason="granted"
+        )
         destroyed = await self._destroy(
             identity, document, approval=self.book.settling(request, identity, "approved")
         )
@@ -230,8 +247,17 @@ class DocumentChanges:
         return Decided(request, destroyed=destroyed)
 
     async def refuse(self, identity: Identity, request_id: str, *, source: str) -> ApprovalRequest:
-        """Refuse a pending request as a second officer cleared for the document."""
-        request, _, _ = await self._decidable(identity, request_id, "refuse", source)
+        """Refuse a pending request as a second officer cleared for the document (one
+        entry, ``refuse_<action>``: granted here, or :meth:`_decidable`'s refusal)."""
+        request, document, _ = await self._decidable(identity, request_id, "refuse", source)
+        await self._ctx.decide_change(
+            identity,
+            document,
+            action=f"refuse_{request.action}",
+            source=source,
+            granted=True,
+            reason="granted",
+        )
         if not await self.book.settle(request, identity, "refused"):
             raise RequestSettled()
         return request
@@ -272,29 +298,29 @@ class DocumentChanges:
     async def _decidable(
         self, identity: Identity, request_id: str, verb: str, source: str
     ) -> tuple[ApprovalRequest, Document, DocumentVersion]:
-        """The request, its document and current version, if ``identity`` may decide it."""
+        """The request, its document and current version, if ``identity`` may decide it.
+
+        Each refusal here is recorded once under ``<verb>_<action>`` (own request, settled,
+        stale, the document not readable); a way through records nothing: the decision
+        records its one entry once its own checks are done.
+        """
         request = await self.book.get(request_id)
-        rule = RULES[request.action]
-        rule.require(identity)
         action = f"{verb}_{request.action}"
+        await self._ctx.require_role(  # the desk checked it first: a guard, recorded alike
+            identity, RULES[request.action], action=action, source=source, document_id=""
+        )
         if request.requested_by == identity.actor:
-            await self._ctx.recorder.record(
-                identity,
-                action=action,
-                outcome="denied",
-                reason="own_request",
-                source=source,
-                document_id=request.document_id,
-                version=request.version,
-            )
+            await self._refused(identity, request, action, source, reason="own_request")
             raise OwnRequest("the two-person rule needs another officer: you made this request")
         if request.status != "pending":
+            await self._refused(identity, request, action, source, reason="settled")
             raise RequestSettled(request.status)
         current = await Document.get_or_none(id=request.document_id)
         document, row = await self._ctx.find_readable(
-            identity, request.document_id, action=action, source=source
+            identity, request.document_id, action=action, source=source, record_grant=False
         )
         if current is None or current.current_version != request.version or document.destroyed:
+            await self._refused(identity, request, action, source, reason="stale")
             if await self.book.settle(request, identity, "stale"):
                 raise Conflict(
                     "the document has changed since this request was made; it was closed, "
@@ -303,6 +329,20 @@ class DocumentChanges:
                 )
             raise RequestSettled()
         return request, document, row
+
+    async def _refused(
+        self, identity: Identity, request: ApprovalRequest, action: str, source: str, *, reason: str
+    ) -> None:
+        """Record the refusal of a decision on a request the officer may read."""
+        await self._ctx.recorder.record(
+            identity,
+            action=action,
+            outcome="denied",
+            reason=reason,
+            source=source,
+            document_id=request.document_id,
+            version=request.version,
+        )
 
     async def _downgrade(
         self,
@@ -313,10 +353,13 @@ class DocumentChanges:
         reason: str,
         *,
         source: str,
+        action: str = "downgrade",
         approval: Callable[[], Together] | None = None,
     ) -> DocumentVersion:
         """The new version under ``new``; its ``document.relabelled`` entry (and the
-        ``approval``'s claim and entry) are written in the version's own transaction."""
+        ``approval``'s claim and entry) are written in the version's own transaction.
+        The writer records the one decision under ``action`` (``approve_downgrade`` when
+        an approval carries it out)."""
         content = await self._reader.open(identity, document, row, None)
         meta = NewVersion(label=new, filename=row.filename, media_type=row.media_type)
         old_label = label_digest(self._ctx.pdp.parse(row.label))
@@ -341,7 +384,7 @@ class DocumentChanges:
             meta,
             content.body,
             rule=DOWNGRADING,
-            action="downgrade",
+            action=action,
             source=source,
             together=together,
         )

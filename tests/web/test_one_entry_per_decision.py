@@ -7,7 +7,11 @@ new version used to write two: the read check's grant, then the label's refusal.
 The portal's change pages (new version, downgrade, destroy, approvals) used to
 refuse a missing role with no entry at all, its new version to write the read's
 grant besides the writer's decision, and a form shown again after a recorded
-decision a second, "metadata" entry.
+decision a second, "metadata" entry. The approvals lists (API and portal) and the
+portal's upload form refused a person without the role with no entry (a list shown
+wrote none either); approving a downgrade wrote two (the approval's grant and the
+writer's ``downgrade``), and a refused new label, a settled request or a stale one were
+told after a recorded grant, or with no entry at all.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from aiohttp import ClientResponse, FormData
 from gateway.auth.models import SignInAttempt
 from gateway.auth.tokens import issue_token
 from gateway.documents.models import AccessEvent, ApprovalRequest
+from gateway.signing.clients import ClientSpec
+from tests.gateway.app_fixtures import operator_managers
 from tests.web.conftest import Portal, form_token, ledger_entries, person, sign_in
 from tests.web.test_portal_pages import upload_form
 
@@ -348,6 +354,46 @@ DOC_ACTIONS: dict[str, tuple[Action, int]] = {
         lambda w: _api(w, "olga", "POST", f"/api/v1/approvals/{w.approvals['open']}/refuse"),
         200,
     ),
+    "api approvals list granted": (lambda w: _api(w, "olga", "GET", "/api/v1/approvals"), 200),
+    "api approvals list refused (role)": (
+        lambda w: _api(w, "uma", "GET", "/api/v1/approvals"),
+        403,
+    ),
+    "portal approvals list granted": (lambda w: _portal_get(w, "olga", "/approvals"), 200),
+    "portal approvals list refused (role)": (lambda w: _portal_get(w, "uma", "/approvals"), 403),
+    "portal upload form refused (role)": (lambda w: _portal_get(w, "rita", "/upload"), 403),
+    "api approve granted (downgrade)": (
+        lambda w: _api(w, "olga", "POST", f"/api/v1/approvals/{w.approvals['downgrade']}/approve"),
+        200,
+    ),
+    "portal approve granted (downgrade)": (
+        lambda w: _portal_post(w, "olga", f"/approvals/{w.approvals['downgrade']}/approve"),
+        303,
+    ),
+    "api approve refused (new label outside the officer's clearance)": (
+        lambda w: _api(w, "olga", "POST", f"/api/v1/approvals/{w.approvals['beyond']}/approve"),
+        403,
+    ),
+    "portal approve refused (new label outside the officer's clearance)": (
+        lambda w: _portal_post(w, "olga", f"/approvals/{w.approvals['beyond']}/approve"),
+        403,
+    ),
+    "api approve of a settled request": (
+        lambda w: _api(w, "olga", "POST", f"/api/v1/approvals/{w.approvals['settled']}/approve"),
+        409,
+    ),
+    "portal refuse of a settled request": (
+        lambda w: _portal_post(w, "olga", f"/approvals/{w.approvals['settled']}/refuse"),
+        409,
+    ),
+    "api approve of a stale request": (
+        lambda w: _api(w, "olga", "POST", f"/api/v1/approvals/{w.approvals['stale']}/approve"),
+        409,
+    ),
+    "portal refuse of a stale request": (
+        lambda w: _portal_post(w, "olga", f"/approvals/{w.approvals['stale']}/refuse"),
+        409,
+    ),
 }
 
 
@@ -365,29 +411,47 @@ async def world(portal: Portal) -> World:
         for name, who in people.items()
     }
     world = World(portal, bearer, {}, {})
-    for name, label in (("open", "SECRET"), ("low", "CONFIDENTIAL"), ("doomed", "CONFIDENTIAL")):
+    for name, label in (
+        ("open", "SECRET"),
+        ("low", "CONFIDENTIAL"),
+        ("doomed", "CONFIDENTIAL"),
+        ("moved", "CONFIDENTIAL"),
+    ):
         made = await _api(
             world, "uma", "POST", "/api/v1/documents", data=_file_form(title=name, label=label)
         )
         assert made.status == 201, await made.text()
         world.docs[name] = (await made.json())["id"]
-    # two-person requests to destroy, as if the rule covered these documents
-    for name, doc, by in (
-        ("open", "open", "uma"),
-        ("doomed", "doomed", "uma"),
-        ("mine", "low", "olga"),
+    # two-person requests, as if the rule covered these documents: to destroy, to
+    # downgrade (to a label outside olga's clearance: a compartment she does not hold),
+    # one refused already, and one made before the document's newer version
+    for name, doc, by, action, new_label, status in (
+        ("open", "open", "uma", "destroy", "", "pending"),
+        ("doomed", "doomed", "uma", "destroy", "", "pending"),
+        ("mine", "low", "olga", "destroy", "", "pending"),
+        ("downgrade", "open", "uma", "downgrade", "CONFIDENTIAL", "pending"),
+        ("beyond", "low", "uma", "downgrade", "UNCLASSIFIED//NIGHTJAR", "pending"),
+        ("settled", "doomed", "uma", "downgrade", "UNCLASSIFIED", "refused"),
+        ("stale", "moved", "uma", "destroy", "", "pending"),
     ):
         now = datetime.now(UTC)
         row = await ApprovalRequest.create(
             id=str(uuid.uuid4()),
             document_id=world.docs[doc],
             version=1,
-            action="destroy",
+            action=action,
+            new_label=new_label,
+            reason="declassified" if action == "downgrade" else "",
             requested_by=f"person:{by}",
             requested_at=now,
             expires_at=now + timedelta(hours=1),
+            status=status,
         )
         world.approvals[name] = row.id
+    newer = await _api(
+        world, "uma", "POST", f"/api/v1/documents/{world.docs['moved']}/versions", data=b"2"
+    )
+    assert newer.status == 201, await newer.text()
     return world
 
 
@@ -436,3 +500,39 @@ async def test_an_upload_refused_as_bad_input_records_no_grant(world: World) -> 
     response = await _api(world, "rita", "POST", "/api/v1/documents", data=untitled)
     assert response.status == 403
     assert await _counts(world.portal) == (before[0] + 1, before[1] + 1)
+
+
+async def test_api_clients_are_refused_documents_and_approvals_alike(
+    world: World, portal: Portal
+) -> None:
+    """An API client has no document access at all: the approvals API refuses it as the
+    documents API does, before any request or document is looked up, and neither records
+    a document decision (a guard: it held before)."""
+    _, clients = operator_managers(portal.app, portal.settings)
+    spec = ClientSpec(scopes=("anchor",), keys=(), rate_per_minute=0)
+    _, token = await clients.add("machine", spec)
+    world.bearer["machine"] = {"Authorization": f"Bearer {token}"}
+    before = await _counts(world.portal)
+    for method, path in (
+        ("GET", "/api/v1/documents"),
+        ("GET", f"/api/v1/documents/{world.docs['low']}"),
+        ("GET", "/api/v1/approvals"),
+        ("GET", f"/api/v1/approvals/{world.approvals['open']}"),
+        ("POST", f"/api/v1/approvals/{world.approvals['open']}/approve"),
+    ):
+        response = await _api(world, "machine", method, path)
+        assert response.status == 403, path
+    assert await _counts(world.portal) == before
+    assert (await ApprovalRequest.get(id=world.approvals["open"])).status == "pending"
+
+
+async def test_an_approved_downgrade_is_the_approvers_one_entry(world: World) -> None:
+    """The approval carries the downgrade out: one ``approve_downgrade`` grant naming the
+    new version (it used to be that grant and the writer's ``downgrade`` besides)."""
+    doc = world.docs["open"]
+    response = await _api(
+        world, "olga", "POST", f"/api/v1/approvals/{world.approvals['downgrade']}/approve"
+    )
+    assert response.status == 200, await response.text()
+    rows = await AccessEvent.filter(actor="person:olga", document_id=doc)
+    assert [(r.action, r.outcome, r.version) for r in rows] == [("approve_downgrade", "granted", 2)]

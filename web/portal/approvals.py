@@ -30,9 +30,16 @@ def _desk(request: web.Request) -> ApprovalDesk:
 
 
 async def _page(
-    request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
+    request: web.Request,
+    viewer: Viewer,
+    *,
+    error: str = "",
+    status: int = 200,
+    record: bool = True,
 ) -> web.Response:
-    found = await _desk(request).visible(viewer.identity)
+    """The list, recorded as its own decision unless ``record`` is False (shown again
+    under a decision's error: that decision recorded the one entry)."""
+    found = await _desk(request).visible(viewer.identity, source=source_of(request), record=record)
     items: list[dict[str, Any]] = [
         {
             "request": row,
@@ -56,10 +63,9 @@ async def _page(
 
 @routes.get("/approvals")
 async def approvals(request: web.Request) -> web.Response:
-    """Pending requests on documents this officer is cleared for."""
-    viewer = viewer_of(request)
-    viewer.identity.require_role("officer", "admin")
-    return await _page(request, viewer)
+    """Pending requests on documents this officer is cleared for (the desk refuses, and
+    records, a person without the officer role; a list shown is one entry)."""
+    return await _page(request, viewer_of(request))
 
 
 @routes.post("/approvals/{id}/{verb:approve|refuse}")
@@ -80,7 +86,7 @@ async def decide(request: web.Request) -> web.Response:
         if exc.status >= 500:
             raise
         request[WAITING] = await desk.waiting_for(viewer.identity)
-        return await _page(request, viewer, error=exc.message, status=exc.status)
+        return await _page(request, viewer, error=exc.message, status=exc.status, record=False)
     return see_other(f"/approvals?done={'approved' if verb == 'approve' else 'refused'}")
 
 

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from gateway.app_keys import DOCUMENTS, LEDGER, TRAIL
+from gateway.documents.approvals import CHANGE_RULES
 from gateway.documents.catalogue import DocumentCatalogue
 from gateway.documents.check import check_file
 from gateway.documents.titles import readable_titles
@@ -203,10 +204,22 @@ def _upload_context(viewer: Viewer, catalogue: DocumentCatalogue, **values: Any)
 
 @routes.get("/upload")
 async def upload_form(request: web.Request) -> web.Response:
-    """Upload form; label choices go no higher than the person's clearance."""
+    """Upload form; label choices go no higher than the person's clearance.
+
+    A person without the uploader role is refused as an upload is (one entry, action
+    ``upload``, reason ``role``, no document), as the API and this form's post record it;
+    the form itself shows no document, so showing it records nothing.
+    """
     viewer = viewer_of(request)
-    viewer.identity.require_role("uploader", "admin")
-    return page(request, "upload.html", _upload_context(viewer, _catalogue(request)))
+    catalogue = _catalogue(request)
+    await catalogue.require_role(
+        viewer.identity,
+        CHANGE_RULES["upload"],
+        action="upload",
+        source=source_of(request),
+        document_id="",
+    )
+    return page(request, "upload.html", _upload_context(viewer, catalogue))
 
 
 @routes.post("/upload")
