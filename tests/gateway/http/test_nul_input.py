@@ -12,21 +12,18 @@ as a client holding every scope, on PostgreSQL and on SQLite.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from gateway.auth.identity import CLIENT_SCOPES
 from gateway.auth.principals import Principal
 from gateway.auth.tokens import issue_token
 from gateway.signing.clients import ClientSpec
-from hsm import TokenConfig
-from tests.gateway.app_fixtures import AppNode, operator_managers, serve_node
+from tests.gateway.app_fixtures import AppNode, app_node, operator_managers
 from tests.web.test_idor import path_of
 
+__all__ = ["app_node"]  # the fixture, taken by indirect parametrisation
 NUL = "a\x00b"
 LONG = "x" * 4000
 """Longer than any column: the ORM refused such a look-up with a ValidationError (a 500)."""
@@ -41,20 +38,6 @@ BODY_FIELDS = (
     "scopes", "keys", "algorithm", "usage", "data", "message", "text", "owner", "item",
     "from", "to", "rule", "note", "chain_writers", "certificate", "filename", "confirm",
 )  # fmt: skip
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-async def node(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    token_config: TokenConfig,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
-) -> AppNode:
-    """A node on PostgreSQL (where NUL was a 500) and on SQLite."""
-    return await serve_node(
-        request, tmp_path, token_config, monkeypatch, aiohttp_client, request.param
-    )
 
 
 async def _callers(node: AppNode) -> list[dict[str, str]]:
@@ -92,7 +75,10 @@ def _filled(path: str, value: str) -> str:
     return path
 
 
-async def test_a_nul_in_any_api_input_is_a_clear_400(node: AppNode) -> None:
+@pytest.mark.parametrize("app_node", ["postgres", "sqlite"], indirect=True)
+async def test_a_nul_in_any_api_input_is_a_clear_400(app_node: AppNode) -> None:
+    """On PostgreSQL, where NUL was a 500, and on SQLite, which would have stored it."""
+    node = app_node
     app = node.client.app
     assert isinstance(app, web.Application)
     failures: list[str] = []
