@@ -57,6 +57,8 @@ KEEP_INTERVAL = 1.0
 """Least seconds between two writes of the kept checkpoint to the token under a burst."""
 KEEP_SHARE = 0.05
 """Most of the token's time the kept-checkpoint writes may take under a burst."""
+KEPT_FIRST_SECONDS = 5.0
+"""How long a new ledger's first term waits for its first checkpoint to be kept on the token."""
 CheckpointListener = Callable[[StoredCheckpoint], Coroutine[Any, Any, None]]
 ReceiptCheckpoint = Callable[[int, StoredCheckpoint], Coroutine[Any, Any, StoredCheckpoint]]
 """(entry index, latest checkpoint) -> the checkpoint a receipt uses, with cosignatures."""
@@ -292,7 +294,10 @@ class LedgerService:
                 await self._write_empty_checkpoint()
             latest = await self.store.latest_checkpoint()
             if latest is not None and latest.size > self._kept_size:
+                fresh = self._kept_size == 0
                 self._keep(latest)  # first start, or a history the token lacks
+                if fresh:
+                    await self._kept_first()
             log.info("ledger: this node sequences (tree size %d)", self._frontier.size)
 
     async def _history_intact(self) -> bool:
@@ -445,6 +450,15 @@ class LedgerService:
             took = time.monotonic() - started
             self._kept_due = started + max(KEEP_INTERVAL, took / KEEP_SHARE)
             self._kept_size = max(self._kept_size, checkpoint.size)
+
+    async def _kept_first(self) -> None:
+        """Wait (a few seconds at most) until the token keeps a checkpoint of this ledger
+        before the first term integrates anything: a kill -9 while that first write was
+        still running left entries in the database and none of this ledger on the
+        token, which the next start took for a replaced token (a false rollback alarm)."""
+        if self._kept_writer is not None:
+            with contextlib.suppress(Exception, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._kept_writer), KEPT_FIRST_SECONDS)
 
     async def _flush_kept(self) -> None:
         if self._kept_writer is not None:
