@@ -10,43 +10,18 @@ which action a request was about (the role's message) where an unknown id was a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient
-
 from gateway.documents.models import AccessEvent, ApprovalRequest
-from hsm import TokenConfig
-from tests.gateway.app_fixtures import AppNode, serve_node
+from tests.gateway.app_fixtures import AppNode
 from tests.gateway.documents.test_api import upload
 from tests.gateway.documents.test_two_person import person
+from tests.gateway.documents.test_two_person_races import node
 from tests.gateway.ledger_rows import ledger_entries
 
 Headers = dict[str, str]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def node(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    token_config: TokenConfig,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
-) -> AppNode:
-    """A node (SQLite or PostgreSQL) where TOP SECRET documents need a second officer."""
-    return await serve_node(
-        request,
-        tmp_path,
-        token_config,
-        monkeypatch,
-        aiohttp_client,
-        request.param,
-        SEKISHO_DOCUMENTS_TWO_PERSON_LEVELS="TOP SECRET",
-        SEKISHO_DOCUMENTS_TWO_PERSON_WINDOW="600",
-    )
+__all__ = ["node"]  # the two-person node fixture (SQLite and PostgreSQL), shared
 
 
 async def _answers(node: AppNode, headers: Headers, request_id: str) -> list[tuple[int, Any]]:
