@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.db.outage import is_database_busy, is_database_outage, is_refused_value
+from gateway.db.outage import causes, is_database_busy, is_database_outage, is_refused_value
 from gateway.errors import InvalidParameter, SekishoError, TooManyRequests
 from gateway.tlog.errors import FormatError
 from gateway.tlog.merkle import MissingHashError
@@ -67,7 +67,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             message = "the database is unavailable; try again shortly"
             return _answer(request, 503, "database_unavailable", message)
         if is_refused_value(exc):
-            log.warning("value refused: %s %s: %r", request.method, request.path, exc)
+            # the class only: the driver's message quotes the value, which may be a secret
+            log.warning("value refused: %s %s: %s", request.method, request.path, _kinds(exc))
             message = "a value in the request cannot be stored or looked up as given"
             return _answer(request, 400, "bad_value", message)
         if is_database_busy(exc):
@@ -78,6 +79,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _answer(
             request, 500, "internal_error", "an internal error occurred; it has been logged"
         )
+
+
+def _kinds(exc: BaseException) -> str:
+    """The exception's class and its causes' classes, without their messages."""
+    return " <- ".join(type(seen).__name__ for seen in causes(exc))
 
 
 def format_status(exc: FormatError) -> int:
